@@ -1,0 +1,45 @@
+//! # zerobus-core
+//!
+//! The Zerobus Ingest client core: everything that can go wrong between an application and a
+//! Delta table lives here (OAuth, TLS, channels, streams, offsets, acks, backpressure, flush and
+//! close, recovery, error classification), and every language binding reaches it.
+//!
+//! ```no_run
+//! use zerobus_core::{RecordType, StreamConfigurationOptions, TableProperties, ZerobusSdk};
+//!
+//! # async fn run() -> zerobus_core::ZerobusResult<()> {
+//! let sdk = ZerobusSdk::new("https://1234.zerobus.us-west-2.cloud.databricks.com",
+//!                           "https://my-workspace.cloud.databricks.com")?;
+//! let options = StreamConfigurationOptions { record_type: RecordType::Json, ..Default::default() };
+//! let stream = sdk
+//!     .create_stream(TableProperties::new("main.default.events"), "client-id", "secret", options)
+//!     .await?;
+//! let offset = stream.ingest_record_offset(r#"{"id": 1}"#).await?;
+//! stream.wait_for_offset(offset).await?;
+//! stream.close().await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod auth;
+mod callbacks;
+pub mod encode;
+mod error;
+mod options;
+mod proxy;
+mod sdk;
+mod stream;
+mod wire;
+
+pub use auth::HeadersProvider;
+pub use encode::{EncodeError, JsonToProto};
+pub use error::{ErrorCode, ZerobusError, ZerobusResult};
+pub use options::{
+    AckCallback, RecordType, StreamConfigurationOptions, TableProperties, DEFAULT_MAX_INFLIGHT_BYTES,
+    DEFAULT_MAX_INFLIGHT_REQUESTS, MAX_CALL_PAYLOAD_BYTES,
+};
+pub use sdk::{ZerobusSdk, ZerobusSdkBuilder, SDK_NAME, VERSION};
+pub use stream::{RecordRef, StreamMetrics, ZerobusStream};
+
+/// Re-exported so callers can build descriptors without naming prost-types themselves.
+pub use prost_types::DescriptorProto;

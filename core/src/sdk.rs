@@ -1,0 +1,265 @@
+//! The SDK object: where the service is, how to trust it, and the shared token cache.
+
+use std::sync::Arc;
+
+use http::Uri;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+use crate::auth::{Auth, HeadersProvider, OAuth, Secret, TokenService};
+use crate::options::{parse_table_name, RecordType, StreamConfigurationOptions, TableProperties};
+use crate::proxy::Connector;
+use crate::stream::ZerobusStream;
+use crate::{ZerobusError, ZerobusResult};
+
+/// Name and version sent in `user-agent` by the Rust SDK.
+pub const SDK_NAME: &str = "zerobus-sdk-rs";
+/// This crate's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Entry point: one per Zerobus endpoint, cheap to clone, shared by every stream it creates.
+#[derive(Clone, Debug)]
+pub struct ZerobusSdk {
+    inner: Arc<SdkInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SdkInner {
+    pub endpoint: Uri,
+    tls: Option<ClientTlsConfig>,
+    pub user_agent: String,
+    pub tokens: Arc<TokenService>,
+}
+
+/// Builds a [`ZerobusSdk`].
+#[derive(Clone, Debug, Default)]
+pub struct ZerobusSdkBuilder {
+    endpoint: Option<String>,
+    workspace_url: Option<String>,
+    ca_pems: Vec<Vec<u8>>,
+    application_name: Option<String>,
+    sdk_name: Option<String>,
+}
+
+impl ZerobusSdkBuilder {
+    /// The Zerobus endpoint, `https://<workspace-id>.zerobus.<region>.cloud.databricks.com`.
+    /// A bare host means `https://`; plaintext needs an explicit `http://` (local servers, tests).
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The workspace (Unity Catalog) URL; its `/oidc/v1/token` issues OAuth tokens.
+    pub fn workspace_url(mut self, url: impl Into<String>) -> Self {
+        self.workspace_url = Some(url.into());
+        self
+    }
+
+    /// Same as [`workspace_url`](Self::workspace_url), under the published SDK's name.
+    pub fn unity_catalog_url(self, url: impl Into<String>) -> Self {
+        self.workspace_url(url)
+    }
+
+    /// Trusts the CA certificates in `pem` as well as the system roots (private deployments,
+    /// TLS-inspecting proxies).
+    pub fn add_ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pems.push(pem.into());
+        self
+    }
+
+    /// Appended to `user-agent` so the service can tell applications apart.
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = Some(name.into());
+        self
+    }
+
+    /// Replaces `zerobus-sdk-rs/<version>` in `user-agent`; for language bindings.
+    #[doc(hidden)]
+    pub fn sdk_name(mut self, name_and_version: impl Into<String>) -> Self {
+        self.sdk_name = Some(name_and_version.into());
+        self
+    }
+
+    /// Checks the URLs and certificates and builds the SDK.
+    pub fn build(self) -> ZerobusResult<ZerobusSdk> {
+        let endpoint = parse_url("endpoint", self.endpoint.as_deref())?;
+        let workspace = parse_url("workspace URL", self.workspace_url.as_deref())?;
+        let host = endpoint.host().unwrap_or_default();
+        // PROTOCOL.md §4: the workspace id is the first DNS label of the endpoint host.
+        let workspace_id = host.split('.').next().unwrap_or_default().to_owned();
+
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(native.certs);
+        let mut tls = ClientTlsConfig::new().with_native_roots();
+        for pem in &self.ca_pems {
+            use rustls_pki_types::pem::PemObject;
+            let mut found = 0;
+            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| {
+                    ZerobusError::invalid_argument(format!("CA certificate PEM does not parse: {e}"))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    ZerobusError::invalid_argument(format!("CA certificate is not usable: {e}"))
+                })?;
+                found += 1;
+            }
+            if found == 0 {
+                return Err(ZerobusError::invalid_argument(
+                    "CA certificate PEM holds no CERTIFICATE block",
+                ));
+            }
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        let tls = (endpoint.scheme_str() == Some("https")).then_some(tls);
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let rustls_config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ZerobusError::internal(format!("TLS setup: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(rustls_config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(Connector::from_env(workspace.host().unwrap_or_default())?);
+        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https);
+
+        let mut user_agent = self.sdk_name.unwrap_or_else(|| format!("{SDK_NAME}/{VERSION}"));
+        if let Some(app) = self.application_name.filter(|a| !a.is_empty()) {
+            user_agent.push(' ');
+            user_agent.push_str(&app);
+        }
+        let workspace_str = workspace.to_string();
+        Ok(ZerobusSdk {
+            inner: Arc::new(SdkInner {
+                endpoint,
+                tls,
+                user_agent,
+                tokens: Arc::new(TokenService::new(&workspace_str, workspace_id, http)),
+            }),
+        })
+    }
+}
+
+fn parse_url(what: &str, url: Option<&str>) -> ZerobusResult<Uri> {
+    let url = url.map(str::trim).filter(|u| !u.is_empty()).ok_or_else(|| {
+        ZerobusError::invalid_argument(format!("the {what} is required"))
+    })?;
+    let with_scheme =
+        if url.contains("://") { url.to_owned() } else { format!("https://{url}") };
+    let uri: Uri = with_scheme
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|e| ZerobusError::invalid_argument(format!("{what} {url:?} is not a URL: {e}")))?;
+    match uri.scheme_str() {
+        Some("https") | Some("http") => {}
+        _ => {
+            return Err(ZerobusError::invalid_argument(format!(
+                "{what} {url:?} must start with https:// (or http:// for a local plaintext server)"
+            )))
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(ZerobusError::invalid_argument(format!("{what} {url:?} has no host")));
+    }
+    Ok(uri)
+}
+
+impl SdkInner {
+    /// Opens a new HTTP/2 connection to the endpoint (one per stream, so streams do not share a
+    /// TCP connection's flow-control window).
+    pub async fn connect(&self) -> ZerobusResult<Channel> {
+        let mut endpoint = Endpoint::from(self.endpoint.clone())
+            .user_agent(self.user_agent.clone())
+            .map_err(|e| ZerobusError::invalid_argument(format!("user agent: {e}")))?
+            .tcp_nodelay(true)
+            .initial_stream_window_size(Some(8 * 1024 * 1024))
+            .initial_connection_window_size(Some(16 * 1024 * 1024))
+            .http2_keep_alive_interval(std::time::Duration::from_secs(30))
+            .keep_alive_while_idle(true);
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| ZerobusError::invalid_argument(format!("TLS configuration: {e}")))?;
+        }
+        let connector = Connector::from_env(self.endpoint.host().unwrap_or_default())?;
+        endpoint.connect_with_connector(connector).await.map_err(|e| {
+            let mut msg = format!("cannot connect to {}: {e}", self.endpoint);
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                msg.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            ZerobusError::new(crate::ErrorCode::Unavailable, msg)
+        })
+    }
+}
+
+impl ZerobusSdk {
+    /// Starts building an SDK.
+    pub fn builder() -> ZerobusSdkBuilder {
+        ZerobusSdkBuilder::default()
+    }
+
+    /// An SDK for `endpoint` with tokens from `workspace_url`, as the published SDKs spell it.
+    pub fn new(endpoint: impl Into<String>, workspace_url: impl Into<String>) -> ZerobusResult<Self> {
+        Self::builder().endpoint(endpoint).workspace_url(workspace_url).build()
+    }
+
+    /// The `user-agent` this SDK sends.
+    pub fn user_agent(&self) -> &str {
+        &self.inner.user_agent
+    }
+
+    /// Opens a stream authenticated with OAuth client credentials (a service principal).
+    ///
+    /// Resolves once the server answered `create_stream`. Retryable failures are retried within
+    /// the recovery budget of `options`; a final one is returned as is.
+    pub async fn create_stream(
+        &self,
+        table: TableProperties,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        options: StreamConfigurationOptions,
+    ) -> ZerobusResult<ZerobusStream> {
+        let client_id = client_id.into();
+        if client_id.is_empty() {
+            return Err(ZerobusError::invalid_argument("client id is empty"));
+        }
+        let auth = Auth::OAuth(Arc::new(OAuth {
+            service: self.inner.tokens.clone(),
+            client_id,
+            secret: Secret(client_secret.into()),
+            table: table.table_name.clone(),
+        }));
+        self.open(table, auth, options).await
+    }
+
+    /// Opens a stream whose call metadata comes from `provider`, asked on every connect.
+    pub async fn create_stream_with_headers_provider(
+        &self,
+        table: TableProperties,
+        provider: Arc<dyn HeadersProvider>,
+        options: StreamConfigurationOptions,
+    ) -> ZerobusResult<ZerobusStream> {
+        self.open(table, Auth::Headers(provider), options).await
+    }
+
+    async fn open(
+        &self,
+        table: TableProperties,
+        auth: Auth,
+        options: StreamConfigurationOptions,
+    ) -> ZerobusResult<ZerobusStream> {
+        parse_table_name(&table.table_name)?;
+        if options.record_type == RecordType::Proto && table.descriptor_proto.is_none() {
+            return Err(ZerobusError::invalid_argument(format!(
+                "table {}: a PROTO stream needs a descriptor_proto (or choose RecordType::Json)",
+                table.table_name
+            )));
+        }
+        ZerobusStream::open(self.inner.clone(), table, auth, options).await
+    }
+}

@@ -1,0 +1,293 @@
+//! Hand-written encoding of ingest requests.
+//!
+//! Each ingest call is encoded once, when it is queued, into a `Bytes` "body": the `record` /
+//! `batch` oneof field of `IngestRecordRequest` / `IngestRecordBatchRequest`, which holds the one
+//! copy of the caller's data. Sending (and resending after a reconnect, when wire offsets restart
+//! at 0) only prepends the envelope and the per-connection offset, so no record is re-encoded or
+//! copied again before it reaches tonic's buffer. Field numbers are PROTOCOL.md §2's.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use prost::Message;
+use zerobus_proto::EphemeralStreamResponse;
+
+use crate::options::RecordType;
+
+// EphemeralStreamRequest.payload
+const TAG_CREATE: u8 = 0x0a; // field 1, length-delimited
+const TAG_INGEST_RECORD: u8 = 0x12; // field 2, length-delimited
+const TAG_INGEST_BATCH: u8 = 0x1a; // field 3, length-delimited
+// IngestRecordRequest / IngestRecordBatchRequest
+const TAG_OFFSET: u8 = 0x08; // field 1, varint
+const TAG_PROTO: u8 = 0x12; // field 2: proto_encoded_record / proto_encoded_batch
+const TAG_JSON: u8 = 0x1a; // field 3: json_record / json_batch
+// *RecordBatch.records
+const TAG_BATCH_RECORD: u8 = 0x0a; // field 1, length-delimited
+
+/// One queued ingest call, encoded except for its envelope and wire offset.
+#[derive(Clone, Debug)]
+pub(crate) struct EncodedCall {
+    /// The oneof field, tag included.
+    pub body: Bytes,
+    /// Records in the call (1 for `ingest_record`).
+    pub records: u32,
+}
+
+impl EncodedCall {
+    /// Whether this call goes on the wire as `ingest_record_batch`.
+    pub fn is_batch(&self) -> bool {
+        self.records != 1
+    }
+}
+
+fn data_tag(record_type: RecordType) -> u8 {
+    match record_type {
+        RecordType::Proto => TAG_PROTO,
+        RecordType::Json => TAG_JSON,
+    }
+}
+
+/// Encodes a call from its records. A batch of one record is sent as `ingest_record`.
+pub(crate) fn encode_call<'a, I>(record_type: RecordType, records: I) -> EncodedCall
+where
+    I: ExactSizeIterator<Item = &'a [u8]> + Clone,
+{
+    let count = records.len();
+    let tag = data_tag(record_type);
+    if count == 1 {
+        let rec = records.clone().next().unwrap_or_default();
+        let mut buf = BytesMut::with_capacity(1 + varint_len(rec.len() as u64) + rec.len());
+        buf.put_u8(tag);
+        put_varint(&mut buf, rec.len() as u64);
+        buf.put_slice(rec);
+        return EncodedCall { body: buf.freeze(), records: 1 };
+    }
+    let mut inner_len = 0usize;
+    for rec in records.clone() {
+        inner_len += 1 + varint_len(rec.len() as u64) + rec.len();
+    }
+    let mut buf = BytesMut::with_capacity(1 + varint_len(inner_len as u64) + inner_len);
+    buf.put_u8(tag);
+    put_varint(&mut buf, inner_len as u64);
+    for rec in records {
+        buf.put_u8(TAG_BATCH_RECORD);
+        put_varint(&mut buf, rec.len() as u64);
+        buf.put_slice(rec);
+    }
+    EncodedCall { body: buf.freeze(), records: count as u32 }
+}
+
+/// The records of an encoded call, each a zero-copy slice of its body.
+pub(crate) fn decode_records(call: &EncodedCall) -> Vec<Bytes> {
+    let body = &call.body;
+    let (len, mut pos) = read_varint(body, 1);
+    if !call.is_batch() {
+        return vec![body.slice(pos..pos + len as usize)];
+    }
+    let end = pos + len as usize;
+    let mut out = Vec::with_capacity(call.records as usize);
+    while pos < end {
+        let (rec_len, start) = read_varint(body, pos + 1);
+        let stop = start + rec_len as usize;
+        out.push(body.slice(start..stop));
+        pos = stop;
+    }
+    out
+}
+
+/// What the request stream hands tonic: a pre-encoded control message or an ingest call.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A complete `EphemeralStreamRequest` (the `create_stream` message).
+    Raw(Bytes),
+    /// An ingest call and its offset on this connection.
+    Call { wire_offset: i64, batch: bool, body: Bytes },
+}
+
+/// Encodes the `create_stream` request.
+pub(crate) fn encode_create(
+    table_name: &str,
+    record_type: RecordType,
+    descriptor: Option<&prost_types::DescriptorProto>,
+) -> Bytes {
+    let request = zerobus_proto::EphemeralStreamRequest {
+        payload: Some(zerobus_proto::ephemeral_stream_request::Payload::CreateStream(
+            zerobus_proto::CreateIngestStreamRequest {
+                table_name: Some(table_name.to_owned()),
+                descriptor_proto: descriptor.map(|d| Bytes::from(d.encode_to_vec())),
+                record_type: Some(record_type as i32),
+                avro_schema_json: None,
+            },
+        )),
+    };
+    debug_assert_eq!(TAG_CREATE, 0x0a);
+    Bytes::from(request.encode_to_vec())
+}
+
+/// tonic codec: our own encoder for requests, prost for responses.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct WireCodec;
+
+impl tonic::codec::Codec for WireCodec {
+    type Encode = Outgoing;
+    type Decode = EphemeralStreamResponse;
+    type Encoder = WireEncoder;
+    type Decoder = WireDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        WireEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        WireDecoder
+    }
+}
+
+/// Writes [`Outgoing`] messages.
+#[derive(Debug)]
+pub(crate) struct WireEncoder;
+
+impl tonic::codec::Encoder for WireEncoder {
+    type Item = Outgoing;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Outgoing,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        match item {
+            Outgoing::Raw(bytes) => dst.put_slice(&bytes),
+            Outgoing::Call { wire_offset, batch, body } => write_call(dst, wire_offset, batch, &body),
+        }
+        Ok(())
+    }
+}
+
+/// Reads `EphemeralStreamResponse` with prost.
+#[derive(Debug)]
+pub(crate) struct WireDecoder;
+
+impl tonic::codec::Decoder for WireDecoder {
+    type Item = EphemeralStreamResponse;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Self::Item>, tonic::Status> {
+        EphemeralStreamResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("malformed response from server: {e}")))
+    }
+}
+
+/// Writes one `EphemeralStreamRequest` carrying an ingest call.
+fn write_call(dst: &mut impl BufMut, wire_offset: i64, batch: bool, body: &[u8]) {
+    let offset = wire_offset as u64;
+    let inner = 1 + varint_len(offset) + body.len();
+    dst.put_u8(if batch { TAG_INGEST_BATCH } else { TAG_INGEST_RECORD });
+    put_varint(dst, inner as u64);
+    dst.put_u8(TAG_OFFSET);
+    put_varint(dst, offset);
+    dst.put_slice(body);
+}
+
+pub(crate) fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn put_varint(buf: &mut impl BufMut, mut v: u64) {
+    while v >= 0x80 {
+        buf.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.put_u8(v as u8);
+}
+
+/// Reads a varint we wrote ourselves (so it is well-formed) at `pos`; returns (value, next pos).
+fn read_varint(buf: &[u8], mut pos: usize) -> (u64, usize) {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = buf[pos];
+        pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return (v, pos);
+        }
+        shift += 7;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zerobus_proto::{ephemeral_stream_request::Payload, EphemeralStreamRequest};
+
+    fn encode_with_prost_check(call: &EncodedCall, wire_offset: i64) -> EphemeralStreamRequest {
+        let mut buf = BytesMut::new();
+        write_call(&mut buf, wire_offset, call.is_batch(), &call.body);
+        EphemeralStreamRequest::decode(buf.freeze()).unwrap()
+    }
+
+    #[test]
+    fn single_json_record_is_ingest_record() {
+        let call = encode_call(RecordType::Json, [b"{\"a\":1}".as_slice()].into_iter());
+        assert!(!call.is_batch());
+        match encode_with_prost_check(&call, 300).payload.unwrap() {
+            Payload::IngestRecord(r) => {
+                assert_eq!(r.offset_id, Some(300));
+                assert_eq!(
+                    r.record,
+                    Some(zerobus_proto::ingest_record_request::Record::JsonRecord("{\"a\":1}".into()))
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(decode_records(&call), vec![Bytes::from_static(b"{\"a\":1}")]);
+    }
+
+    #[test]
+    fn proto_batch_is_ingest_record_batch() {
+        let big = vec![7u8; 300];
+        let recs: Vec<&[u8]> = vec![b"\x08\x01", &big, b""];
+        let call = encode_call(RecordType::Proto, recs.iter().copied());
+        assert_eq!(call.records, 3);
+        match encode_with_prost_check(&call, 0).payload.unwrap() {
+            Payload::IngestRecordBatch(b) => {
+                assert_eq!(b.offset_id, Some(0));
+                match b.batch.unwrap() {
+                    zerobus_proto::ingest_record_batch_request::Batch::ProtoEncodedBatch(p) => {
+                        assert_eq!(p.records.len(), 3);
+                        assert_eq!(p.records[1].as_ref(), big.as_slice());
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let back = decode_records(&call);
+        assert_eq!(back.len(), 3);
+        assert_eq!(back[1].as_ref(), big.as_slice());
+        assert!(back[2].is_empty());
+    }
+
+    #[test]
+    fn encoder_matches_prost() {
+        let call = encode_call(RecordType::Json, ["{}".as_bytes(), "{\"b\":2}".as_bytes()].into_iter());
+        let mut expected = BytesMut::new();
+        EphemeralStreamRequest {
+            payload: Some(Payload::IngestRecordBatch(zerobus_proto::IngestRecordBatchRequest {
+                offset_id: Some(5),
+                batch: Some(zerobus_proto::ingest_record_batch_request::Batch::JsonBatch(
+                    zerobus_proto::JsonRecordBatch { records: vec!["{}".into(), "{\"b\":2}".into()] },
+                )),
+            })),
+        }
+        .encode(&mut expected)
+        .unwrap();
+        let mut got = BytesMut::new();
+        write_call(&mut got, 5, true, &call.body);
+        assert_eq!(got, expected);
+    }
+}
