@@ -861,13 +861,13 @@ async fn run_connection(shared: &Arc<Shared>, live: &mut Live) -> End {
     let fail = |error: ZerobusError, progress: bool| End::Failed { error, progress, token: live.token.clone() };
     loop {
         // Wake up for whichever comes first: the lack-of-ack deadline or the pause deadline.
+        // With nothing in flight, still wake every `lack_of_ack` so that records sent meanwhile
+        // are timed from when they were sent (`last_heard` is set then).
         let now = Instant::now();
         let mut wake_at = now + Duration::from_secs(3600);
-        {
+        if !lack_of_ack.is_zero() {
             let st = shared.lock();
-            if st.cursor > 0 && !lack_of_ack.is_zero() {
-                wake_at = wake_at.min(st.last_heard + lack_of_ack);
-            }
+            wake_at = if st.cursor > 0 { st.last_heard + lack_of_ack } else { now + lack_of_ack };
         }
         if let Some(d) = pause_deadline {
             wake_at = wake_at.min(d);

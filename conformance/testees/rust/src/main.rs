@@ -1,0 +1,288 @@
+//! Conformance testee for the Rust core (see `conformance/TESTEE.md`): one request per stdin
+//! line, one response per stdout line, no logic beyond mapping requests to public API calls.
+
+use std::io::{BufRead, Write};
+use std::sync::{Arc, Mutex};
+
+use prost::Message;
+use serde_json::{json, Value};
+use zerobus_conformance::records::{json_record, proto_record};
+use zerobus_conformance::runner::{hex, unhex};
+use zerobus_core::{
+    AckCallback, HeadersProvider, RecordRef, RecordType, StreamConfigurationOptions, TableProperties,
+    ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
+};
+
+#[derive(Default)]
+struct Recorded {
+    acks: Mutex<Vec<i64>>,
+    errors: Mutex<Vec<i64>>,
+}
+
+impl AckCallback for Recorded {
+    fn on_ack(&self, offset: i64) {
+        self.acks.lock().unwrap().push(offset);
+    }
+    fn on_error(&self, offset: i64, _message: &str) {
+        self.errors.lock().unwrap().push(offset);
+    }
+}
+
+struct FixedHeaders {
+    headers: Vec<(String, String)>,
+    calls: Mutex<u64>,
+}
+
+impl HeadersProvider for FixedHeaders {
+    fn get_headers(&self) -> ZerobusResult<Vec<(String, String)>> {
+        *self.calls.lock().unwrap() += 1;
+        Ok(self.headers.clone())
+    }
+}
+
+#[derive(Default)]
+struct Testee {
+    stream: Option<ZerobusStream>,
+    callbacks: Arc<Recorded>,
+    headers: Option<Arc<FixedHeaders>>,
+}
+
+fn error_json(e: &ZerobusError) -> Value {
+    json!({"code": e.code().as_str(), "grpc_status": e.grpc_status(), "retryable": e.is_retryable(),
+           "message": e.message()})
+}
+
+fn bad(message: impl Into<String>) -> ZerobusError {
+    ZerobusError::new(zerobus_core::ErrorCode::InvalidArgument, message)
+}
+
+impl Testee {
+    fn stream(&self) -> ZerobusResult<&ZerobusStream> {
+        self.stream.as_ref().ok_or_else(|| bad("no stream was created"))
+    }
+
+    async fn handle(&mut self, req: &Value) -> ZerobusResult<Value> {
+        match req["op"].as_str().unwrap_or_default() {
+            "create_stream" => self.create(req).await,
+            "ingest" => self.ingest(req).await,
+            "ingest_empty_batch" => {
+                let none: [&[u8]; 0] = [];
+                let offset = self.stream()?.ingest_records_offset(none).await?;
+                Ok(json!({"offsets": [offset]}))
+            }
+            "ingest_raw" => self.ingest_raw(req).await,
+            "wait_for_offset" => {
+                self.stream()?.wait_for_offset(req["offset"].as_i64().unwrap_or(-1)).await?;
+                Ok(json!({}))
+            }
+            "flush" => self.stream()?.flush().await.map(|_| json!({})),
+            "close" => self.stream()?.close().await.map(|_| json!({})),
+            "is_closed" => Ok(json!({"closed": self.stream()?.is_closed()})),
+            "unacked" => {
+                let proto = self.stream()?.record_type() == RecordType::Proto;
+                let batches: Vec<Vec<String>> = self
+                    .stream()?
+                    .get_unacked_batches()
+                    .iter()
+                    .map(|b| {
+                        b.iter()
+                            .map(|r| if proto { hex(r) } else { String::from_utf8_lossy(r).into_owned() })
+                            .collect()
+                    })
+                    .collect();
+                Ok(json!({"batches": batches}))
+            }
+            "metrics" => {
+                let m = self.stream()?.metrics();
+                Ok(json!({"metrics": {
+                    "inflight_requests": m.inflight_requests, "inflight_records": m.inflight_records,
+                    "inflight_bytes": m.inflight_bytes, "last_acked_offset": m.last_acked_offset,
+                    "records_sent": m.records_sent, "records_resent": m.records_resent,
+                    "recoveries": m.recoveries, "token_fetches": m.token_fetches}}))
+            }
+            "callbacks" => Ok(json!({"acks": *self.callbacks.acks.lock().unwrap(),
+                                     "errors": *self.callbacks.errors.lock().unwrap()})),
+            "headers_provider_calls" => {
+                Ok(json!({"count": self.headers.as_ref().map_or(0, |h| *h.calls.lock().unwrap())}))
+            }
+            other => Err(bad(format!("unknown op {other:?}"))),
+        }
+    }
+
+    async fn create(&mut self, req: &Value) -> ZerobusResult<Value> {
+        let sdk = ZerobusSdk::new(
+            req["endpoint"].as_str().unwrap_or_default(),
+            req["workspace_url"].as_str().unwrap_or_default(),
+        )?;
+        let mut options = StreamConfigurationOptions::default();
+        let o = &req["options"];
+        let u64_opt = |k: &str| o[k].as_u64();
+        if let Some(v) = u64_opt("max_inflight_requests") {
+            options.max_inflight_requests = v as usize;
+        }
+        if let Some(v) = u64_opt("max_inflight_bytes") {
+            options.max_inflight_bytes = v as usize;
+        }
+        if let Some(v) = o["recovery"].as_bool() {
+            options.recovery = v;
+        }
+        for (key, slot) in [
+            ("recovery_timeout_ms", &mut options.recovery_timeout_ms),
+            ("recovery_backoff_ms", &mut options.recovery_backoff_ms),
+            ("server_lack_of_ack_timeout_ms", &mut options.server_lack_of_ack_timeout_ms),
+            ("flush_timeout_ms", &mut options.flush_timeout_ms),
+        ] {
+            if let Some(v) = u64_opt(key) {
+                *slot = v;
+            }
+        }
+        if let Some(v) = u64_opt("recovery_retries") {
+            options.recovery_retries = v as u32;
+        }
+        if let Some(v) = u64_opt("stream_paused_max_wait_time_ms") {
+            options.stream_paused_max_wait_time_ms = Some(v);
+        }
+        if let Some(v) = u64_opt("callback_max_wait_time_ms") {
+            options.callback_max_wait_time_ms = Some(v);
+        }
+        if o["ack_callback"].as_bool() == Some(true) {
+            options.ack_callback = Some(self.callbacks.clone());
+        }
+        let mut table = TableProperties::new(req["table"].as_str().unwrap_or_default());
+        if req["record_type"] == "proto" {
+            options.record_type = RecordType::Proto;
+            let bytes = unhex(req["descriptor_hex"].as_str().unwrap_or_default()).map_err(bad)?;
+            table.descriptor_proto =
+                Some(prost_types::DescriptorProto::decode(bytes.as_slice()).map_err(|e| bad(e.to_string()))?);
+        } else {
+            options.record_type = RecordType::Json;
+        }
+        let auth = &req["auth"];
+        let stream = if auth["kind"] == "headers" {
+            let headers = auth["headers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|h| (h[0].as_str().unwrap_or_default().into(), h[1].as_str().unwrap_or_default().into()))
+                .collect();
+            let provider = Arc::new(FixedHeaders { headers, calls: Mutex::new(0) });
+            self.headers = Some(provider.clone());
+            sdk.create_stream_with_headers_provider(table, provider, options).await?
+        } else {
+            sdk.create_stream(
+                table,
+                auth["client_id"].as_str().unwrap_or_default(),
+                auth["client_secret"].as_str().unwrap_or_default(),
+                options,
+            )
+            .await?
+        };
+        self.stream = Some(stream);
+        Ok(json!({}))
+    }
+
+    async fn ingest(&self, req: &Value) -> ZerobusResult<Value> {
+        let stream = self.stream()?;
+        let (seed, start, count, size) = (
+            req["seed"].as_u64().unwrap_or(1),
+            req["start"].as_u64().unwrap_or(0),
+            req["count"].as_u64().unwrap_or(0),
+            req["size"].as_u64().unwrap_or(100) as usize,
+        );
+        let batch = req["batch"].as_u64().unwrap_or(1).max(1);
+        let mode = req["mode"].as_str().unwrap_or("offset");
+        let proto = stream.record_type() == RecordType::Proto;
+        let make = |i: u64| -> Vec<u8> {
+            if proto { proto_record(seed, i, size) } else { json_record(seed, i, size).into_bytes() }
+        };
+        fn as_ref(proto: bool, r: &[u8]) -> RecordRef<'_> {
+            if proto { RecordRef::Proto(r) } else { RecordRef::Json(std::str::from_utf8(r).unwrap_or_default()) }
+        }
+        let mut offsets = Vec::new();
+        let mut i = start;
+        while i < start + count {
+            let end = (i + batch).min(start + count);
+            let records: Vec<Vec<u8>> = (i..end).map(make).collect();
+            let offset = match (batch, mode) {
+                (1, "offset") => Some(stream.ingest_record_offset(as_ref(proto, &records[0])).await?),
+                (1, "try") => Some(stream.try_ingest_record_offset(as_ref(proto, &records[0]))?),
+                (1, _) => {
+                    stream.ingest_record_nowait(as_ref(proto, &records[0])).await?;
+                    None
+                }
+                (_, "offset") => stream.ingest_records_offset(records.iter().map(|r| as_ref(proto, r))).await?,
+                (_, "try") => stream.try_ingest_records_offset(records.iter().map(|r| as_ref(proto, r)))?,
+                _ => {
+                    stream.ingest_records_nowait(records.iter().map(|r| as_ref(proto, r))).await?;
+                    None
+                }
+            };
+            if mode != "nowait" {
+                offsets.push(offset);
+            }
+            i = end;
+        }
+        Ok(json!({"offsets": offsets}))
+    }
+
+    async fn ingest_raw(&self, req: &Value) -> ZerobusResult<Value> {
+        let stream = self.stream()?;
+        let texts: Vec<String> =
+            req["records"].as_array().into_iter().flatten().map(|r| r.as_str().unwrap_or_default().to_owned()).collect();
+        let bytes: Vec<Vec<u8>> = if req["kind"] == "proto" {
+            texts.iter().map(|t| unhex(t)).collect::<Result<_, _>>().map_err(bad)?
+        } else {
+            Vec::new()
+        };
+        let refs: Vec<RecordRef<'_>> = if req["kind"] == "proto" {
+            bytes.iter().map(|b| RecordRef::Proto(b)).collect()
+        } else {
+            texts.iter().map(|t| RecordRef::Json(t)).collect()
+        };
+        let mut offsets = Vec::new();
+        if req["batch"].as_bool() == Some(true) {
+            offsets.push(stream.ingest_records_offset(refs).await?);
+        } else {
+            for r in refs {
+                offsets.push(Some(stream.ingest_record_offset(r).await?));
+            }
+        }
+        Ok(json!({"offsets": offsets}))
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let mut testee = Testee::default();
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let req: Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("testee-rust: bad request line: {e}");
+                continue;
+            }
+        };
+        if req["op"] == "quit" {
+            break;
+        }
+        let mut reply = match runtime.block_on(testee.handle(&req)) {
+            Ok(v) => {
+                let mut v = v;
+                v["ok"] = json!(true);
+                v
+            }
+            Err(e) => json!({"ok": false, "error": error_json(&e)}),
+        };
+        reply["id"] = req["id"].clone();
+        if writeln!(stdout, "{reply}").and_then(|_| stdout.flush()).is_err() {
+            break;
+        }
+    }
+    // Close explicitly so a stream left open by a case is shut down before the runtime goes.
+    if let Some(stream) = testee.stream.take() {
+        let _ = runtime.block_on(stream.close());
+    }
+}
