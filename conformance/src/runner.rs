@@ -200,9 +200,8 @@ impl Runner {
             .build()
             .map_err(|e| e.to_string())?;
         let config = MockServerConfig::default();
-        let server = runtime
-            .block_on(MockServer::start(config.clone()))
-            .map_err(|e| format!("mock server: {e}"))?;
+        let server =
+            runtime.block_on(MockServer::start(config.clone())).map_err(|e| format!("mock server: {e}"))?;
         Ok(Runner { server, runtime, config })
     }
 
@@ -328,7 +327,8 @@ impl Runner {
         }
         if expect["oauth_request_shape"].as_bool() == Some(true) {
             let first = tokens.first().ok_or("no token request")?;
-            check_oauth_shape(first, &self.config, table).map_err(|e| format!("server: token request: {e}"))?;
+            check_oauth_shape(first, &self.config, table)
+                .map_err(|e| format!("server: token request: {e}"))?;
         }
         match expect["bearer"].as_str() {
             None => {}
@@ -358,7 +358,10 @@ impl Runner {
         if let Some(n) = expect["distinct_tokens"].as_u64() {
             let distinct: HashSet<_> = connections.iter().filter_map(|c| c.authorization.clone()).collect();
             if distinct.len() as u64 != n {
-                return err(format!("expected {n} distinct tokens across connections, saw {}", distinct.len()));
+                return err(format!(
+                    "expected {n} distinct tokens across connections, saw {}",
+                    distinct.len()
+                ));
             }
         }
         let received = self.server.records(table);
@@ -397,7 +400,8 @@ fn check_oauth_shape(
     config: &MockServerConfig,
     table: &str,
 ) -> Result<(), String> {
-    if request.basic_client_id.as_deref() != Some(config.client_id.as_str()) || !request.basic_secret_matched {
+    if request.basic_client_id.as_deref() != Some(config.client_id.as_str()) || !request.basic_secret_matched
+    {
         return Err("HTTP Basic credentials missing or wrong".into());
     }
     let form: HashMap<&str, &str> = request.form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -435,7 +439,8 @@ fn identify(record_type: &str, payload: &[u8]) -> Result<(u64, u64), String> {
         let (seed, seq) = proto_ids(payload).ok_or("a proto record that is not a ConformanceRecord")?;
         (seed, seq, records::proto_record(seed, seq, payload.len()))
     } else {
-        let v: Value = serde_json::from_slice(payload).map_err(|e| format!("a record that is not JSON: {e}"))?;
+        let v: Value =
+            serde_json::from_slice(payload).map_err(|e| format!("a record that is not JSON: {e}"))?;
         let (Some(seed), Some(seq)) = (v["seed"].as_u64(), v["seq"].as_u64()) else {
             return Err("a JSON record without seed/seq".into());
         };
@@ -468,7 +473,8 @@ fn proto_ids(payload: &[u8]) -> Option<(u64, u64)> {
 fn ranges(spec: &Value) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     for r in spec.as_array().into_iter().flatten() {
-        let (seed, start, count) = (r[0].as_u64().unwrap_or(1), r[1].as_u64().unwrap_or(0), r[2].as_u64().unwrap_or(0));
+        let (seed, start, count) =
+            (r[0].as_u64().unwrap_or(1), r[1].as_u64().unwrap_or(0), r[2].as_u64().unwrap_or(0));
         out.extend((start..start + count).map(|i| (seed, i)));
     }
     out
@@ -488,7 +494,8 @@ fn check_records(case: &Case, spec: &Value, received: &[ReceivedRecord]) -> Resu
         let want = ranges(&spec["exactly"]);
         let ids: Vec<(u64, u64)> = got.iter().map(|g| g.1).collect();
         if ids != want {
-            let first_diff = ids.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(ids.len().min(want.len()));
+            let first_diff =
+                ids.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(ids.len().min(want.len()));
             return Err(format!(
                 "expected exactly {} records in order, received {} (first difference at position {first_diff})",
                 want.len(),
@@ -563,7 +570,10 @@ fn check_reply(case: &Case, step: &Value, reply: &Value, elapsed: Duration) -> R
     }
     if let Some(ms) = expect["min_duration_ms"].as_u64() {
         if elapsed < Duration::from_millis(ms) {
-            return Err(format!("returned after {} ms, expected it to wait at least {ms} ms", elapsed.as_millis()));
+            return Err(format!(
+                "returned after {} ms, expected it to wait at least {ms} ms",
+                elapsed.as_millis()
+            ));
         }
     }
     if !expect["offsets"].is_null() && reply["offsets"] != expect["offsets"] {
@@ -598,7 +608,8 @@ fn check_reply(case: &Case, step: &Value, reply: &Value, elapsed: Duration) -> R
                 (Some(a), Some(b)) => (a..b).collect(),
                 _ => Vec::new(),
             };
-            let got: Vec<i64> = reply[kind].as_array().into_iter().flatten().filter_map(Value::as_i64).collect();
+            let got: Vec<i64> =
+                reply[kind].as_array().into_iter().flatten().filter_map(Value::as_i64).collect();
             if got != want {
                 return Err(format!("{kind} callbacks {got:?}, expected once per offset in {range}"));
             }

@@ -112,11 +112,7 @@ impl OAuth {
         // Refresh within min(300 s, half the lifetime) of expiry.
         let margin = Duration::from_secs(300).min(lifetime / 2);
         let refresh_at = Instant::now() + lifetime.saturating_sub(margin);
-        self.service
-            .cache
-            .lock()
-            .unwrap()
-            .insert(key, CachedToken { token: token.clone(), refresh_at });
+        self.service.cache.lock().unwrap().insert(key, CachedToken { token: token.clone(), refresh_at });
         Ok((token, true))
     }
 
@@ -147,8 +143,8 @@ impl OAuth {
             ("resource", &resource),
             ("authorization_details", &details.to_string()),
         ]);
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", self.client_id, self.secret.0));
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", self.client_id, self.secret.0));
         let request = http::Request::post(&self.service.token_url)
             .header(http::header::AUTHORIZATION, format!("Basic {basic}"))
             .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")

@@ -70,10 +70,7 @@ pub struct EncodeError {
 
 impl EncodeError {
     fn general(message: impl Into<String>) -> Self {
-        EncodeError {
-            field: None,
-            message: message.into(),
-        }
+        EncodeError { field: None, message: message.into() }
     }
 }
 
@@ -166,18 +163,14 @@ impl Kind {
             | Kind::Sint64
             | Kind::Bool
             | Kind::Enum(_) => WireType::Varint,
-            Kind::String | Kind::Bytes | Kind::Message(_) | Kind::Map(_) => {
-                WireType::LengthDelimited
-            }
+            Kind::String | Kind::Bytes | Kind::Message(_) | Kind::Map(_) => WireType::LengthDelimited,
         }
     }
 
     /// Inclusive value range of an integer kind.
     fn int_range(self) -> Option<(i128, i128)> {
         Some(match self {
-            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Enum(_) => {
-                (i32::MIN.into(), i32::MAX.into())
-            }
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Enum(_) => (i32::MIN.into(), i32::MAX.into()),
             Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => (i64::MIN.into(), i64::MAX.into()),
             Kind::Uint32 | Kind::Fixed32 => (0, u32::MAX.into()),
             Kind::Uint64 | Kind::Fixed64 => (0, u64::MAX.into()),
@@ -242,10 +235,7 @@ fn collect<'d>(
         p.push(e.name());
         enums.push(Found { path: p, desc: e });
     }
-    messages.push(Found {
-        path: path.clone(),
-        desc: msg,
-    });
+    messages.push(Found { path: path.clone(), desc: msg });
     for n in &msg.nested_type {
         let mut p = path.clone();
         p.push(n.name());
@@ -264,21 +254,12 @@ fn resolve<T>(type_name: &str, scope: &[&str], candidates: &[Found<'_, T>]) -> O
     let mut best: Option<(usize, usize, usize)> = None; // (score, proximity, index)
     let mut tied = false;
     for (i, c) in candidates.iter().enumerate() {
-        let score = segs
-            .iter()
-            .rev()
-            .zip(c.path.iter().rev())
-            .take_while(|(a, b)| a == b)
-            .count();
+        let score = segs.iter().rev().zip(c.path.iter().rev()).take_while(|(a, b)| a == b).count();
         if score == 0 {
             continue;
         }
         let parent = &c.path[..c.path.len() - 1];
-        let proximity = if scope.starts_with(parent) {
-            parent.len() + 1
-        } else {
-            0
-        };
+        let proximity = if scope.starts_with(parent) { parent.len() + 1 } else { 0 };
         let key = (score, proximity);
         match best {
             Some((s, p, _)) if (s, p) > key => {}
@@ -343,12 +324,7 @@ impl JsonToProto {
     pub fn new(descriptor: &DescriptorProto) -> Result<Self, EncodeError> {
         let mut found_msgs = Vec::new();
         let mut found_enums = Vec::new();
-        collect(
-            descriptor,
-            vec![descriptor.name()],
-            &mut found_msgs,
-            &mut found_enums,
-        );
+        collect(descriptor, vec![descriptor.name()], &mut found_msgs, &mut found_enums);
 
         let enums = found_enums
             .iter()
@@ -367,11 +343,7 @@ impl JsonToProto {
                         "invalid descriptor: enum `{full_name}` has no values"
                     )));
                 }
-                Ok(EnumInfo {
-                    full_name,
-                    by_name,
-                    numbers,
-                })
+                Ok(EnumInfo { full_name, by_name, numbers })
             })
             .collect::<Result<Vec<_>, _>>()?;
 
@@ -402,16 +374,9 @@ impl JsonToProto {
     ) -> Result<MessageInfo, EncodeError> {
         let full_name = m.path.join(".");
         let invalid = |field: &str, what: String| {
-            EncodeError::general(format!(
-                "invalid descriptor: field `{full_name}.{field}`: {what}"
-            ))
+            EncodeError::general(format!("invalid descriptor: field `{full_name}.{field}`: {what}"))
         };
-        let oneofs: Vec<String> = m
-            .desc
-            .oneof_decl
-            .iter()
-            .map(|o| o.name().to_owned())
-            .collect();
+        let oneofs: Vec<String> = m.desc.oneof_decl.iter().map(|o| o.name().to_owned()).collect();
 
         let mut fields = Vec::with_capacity(m.desc.field.len());
         let mut json_names = Vec::with_capacity(m.desc.field.len());
@@ -447,12 +412,10 @@ impl JsonToProto {
                 )
             };
             let kind = match ty {
-                Some(Type::Group) => {
-                    return Err(invalid(name, "group fields are not supported".into()))
+                Some(Type::Group) => return Err(invalid(name, "group fields are not supported".into())),
+                Some(Type::Message) => {
+                    Kind::Message(resolve(fd.type_name(), &m.path, all_msgs).ok_or_else(unresolved)?)
                 }
-                Some(Type::Message) => Kind::Message(
-                    resolve(fd.type_name(), &m.path, all_msgs).ok_or_else(unresolved)?,
-                ),
                 Some(Type::Enum) => {
                     Kind::Enum(resolve(fd.type_name(), &m.path, all_enums).ok_or_else(unresolved)?)
                 }
@@ -462,9 +425,7 @@ impl JsonToProto {
                     if let Some(i) = resolve(fd.type_name(), &m.path, all_msgs) {
                         Kind::Message(i)
                     } else {
-                        Kind::Enum(
-                            resolve(fd.type_name(), &m.path, all_enums).ok_or_else(unresolved)?,
-                        )
+                        Kind::Enum(resolve(fd.type_name(), &m.path, all_enums).ok_or_else(unresolved)?)
                     }
                 }
                 None => return Err(invalid(name, "no field type".into())),
@@ -501,10 +462,7 @@ impl JsonToProto {
         let json_names: Vec<String> = order.iter().map(|&i| json_names[i].clone()).collect();
         for w in fields.windows(2) {
             if w[0].tag >> 3 == w[1].tag >> 3 {
-                return Err(invalid(
-                    &w[1].name,
-                    format!("field number {} is used twice", w[1].tag >> 3),
-                ));
+                return Err(invalid(&w[1].name, format!("field number {} is used twice", w[1].tag >> 3)));
             }
         }
 
@@ -528,12 +486,7 @@ impl JsonToProto {
             }
         }
 
-        let is_map_entry = m
-            .desc
-            .options
-            .as_ref()
-            .and_then(|o| o.map_entry)
-            .unwrap_or(false);
+        let is_map_entry = m.desc.options.as_ref().and_then(|o| o.map_entry).unwrap_or(false);
         let map_entry = if is_map_entry {
             let key = fields.iter().position(|f| f.tag >> 3 == 1);
             let value = fields.iter().position(|f| f.tag >> 3 == 2);
@@ -550,13 +503,7 @@ impl JsonToProto {
             None
         };
 
-        Ok(MessageInfo {
-            full_name,
-            fields,
-            by_name,
-            oneofs,
-            map_entry,
-        })
+        Ok(MessageInfo { full_name, fields, by_name, oneofs, map_entry })
     }
 
     /// Encodes one JSON object (one record) as the message's wire bytes.
@@ -568,13 +515,10 @@ impl JsonToProto {
 
     /// Appends the encoding to `out` (lets callers reuse one buffer for a batch). On error `out` is left as it was.
     pub fn encode_into(&self, json: &str, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let value: Value = serde_json::from_str(json)
-            .map_err(|e| EncodeError::general(format!("invalid JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_str(json).map_err(|e| EncodeError::general(format!("invalid JSON: {e}")))?;
         let Value::Object(obj) = &value else {
-            return Err(EncodeError::general(format!(
-                "expected a JSON object, got {}",
-                Shown(&value)
-            )));
+            return Err(EncodeError::general(format!("expected a JSON object, got {}", Shown(&value))));
         };
         let start = out.len();
         let result = self.encode_message(0, obj, &Path::Root, 0, out);
@@ -602,10 +546,7 @@ impl JsonToProto {
             let by_name = obj.get(&*f.name);
             let by_json = f.json_key.as_deref().and_then(|j| obj.get(j));
             matched += usize::from(by_name.is_some()) + usize::from(by_json.is_some());
-            let value = match (
-                by_name.filter(|v| !v.is_null()),
-                by_json.filter(|v| !v.is_null()),
-            ) {
+            let value = match (by_name.filter(|v| !v.is_null()), by_json.filter(|v| !v.is_null())) {
                 (Some(v), None) | (None, Some(v)) => v,
                 (Some(_), Some(_)) => {
                     return Err(Path::Field(path, &f.name).error(format!(
@@ -633,8 +574,9 @@ impl JsonToProto {
         }
         if matched != obj.len() {
             if let Some(key) = obj.keys().find(|k| !info.by_name.contains_key(k.as_str())) {
-                return Err(Path::Field(path, key)
-                    .error(format!("no such field in message `{}`", info.full_name)));
+                return Err(
+                    Path::Field(path, key).error(format!("no such field in message `{}`", info.full_name))
+                );
             }
         }
         Ok(())
@@ -654,17 +596,13 @@ impl JsonToProto {
             .find(|g| {
                 g.oneof == f.oneof
                     && (obj.get(&*g.name).is_some_and(|v| !v.is_null())
-                        || g.json_key
-                            .as_deref()
-                            .and_then(|j| obj.get(j))
-                            .is_some_and(|v| !v.is_null()))
+                        || g.json_key.as_deref().and_then(|j| obj.get(j)).is_some_and(|v| !v.is_null()))
             })
             .map(|g| &*g.name)
             .unwrap_or_default();
         let oneof = f.oneof.map(|o| info.oneofs[o].as_str()).unwrap_or_default();
-        Path::Field(path, &f.name).error(format!(
-            "conflicts with `{other}`: only one field of oneof `{oneof}` may be set"
-        ))
+        Path::Field(path, &f.name)
+            .error(format!("conflicts with `{other}`: only one field of oneof `{oneof}` may be set"))
     }
 
     fn encode_field(
@@ -766,21 +704,14 @@ impl JsonToProto {
                 return Ok(n);
             }
             if s.parse::<i128>().is_err() {
-                return Err(format!(
-                    "{} is not a value of enum `{}`",
-                    Shown(value),
-                    info.full_name
-                ));
+                return Err(format!("{} is not a value of enum `{}`", Shown(value), info.full_name));
             }
         }
         let n = int_from_json(value, Kind::Enum(e)).map_err(|m| {
             if matches!(value, Value::Number(_) | Value::String(_)) {
                 m
             } else {
-                format!(
-                    "expected an enum value name or number, got {}",
-                    Shown(value)
-                )
+                format!("expected an enum value name or number, got {}", Shown(value))
             }
         })? as i32;
         if info.numbers.binary_search(&n).is_ok() {
@@ -797,10 +728,7 @@ impl JsonToProto {
 
 /// Writes `len(content) ‖ content`, where `content` is what `f` appends. One byte is reserved for
 /// the length; longer contents are shifted right once to make room for a longer varint.
-fn with_len_prefix<E>(
-    out: &mut Vec<u8>,
-    f: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-) -> Result<(), E> {
+fn with_len_prefix<E>(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
     let start = out.len();
     out.push(0);
     f(out)?;
@@ -871,11 +799,8 @@ fn write_scalar(kind: Kind, value: &Value, out: &mut Vec<u8>) -> Result<(), Stri
         },
         Kind::Bytes => match value {
             Value::String(s) => {
-                let engine = if s.bytes().any(|b| b == b'-' || b == b'_') {
-                    &B64_URL_SAFE
-                } else {
-                    &B64_STANDARD
-                };
+                let engine =
+                    if s.bytes().any(|b| b == b'-' || b == b'_') { &B64_URL_SAFE } else { &B64_STANDARD };
                 with_len_prefix(out, |out| engine.decode_vec(s, out))
                     .map_err(|e| format!("expected base64, got {}: {e}", Shown(value)))?;
             }
@@ -907,10 +832,7 @@ fn write_map_key(kind: Kind, key: &str, out: &mut Vec<u8>) -> Result<(), String>
 
 fn out_of_range(shown: impl fmt::Display, kind: Kind) -> String {
     let (lo, hi) = kind.int_range().expect("integer kind");
-    format!(
-        "value {shown} is out of range for {} ({lo} to {hi})",
-        kind.name()
-    )
+    format!("value {shown} is out of range for {} ({lo} to {hi})", kind.name())
 }
 
 fn checked(v: i128, kind: Kind) -> Result<i128, String> {
@@ -960,12 +882,7 @@ fn int_from_str(s: &str, kind: Kind) -> Result<i128, String> {
     use std::num::IntErrorKind;
     match s.parse::<i128>() {
         Ok(v) => checked(v, kind),
-        Err(e)
-            if matches!(
-                e.kind(),
-                IntErrorKind::PosOverflow | IntErrorKind::NegOverflow
-            ) =>
-        {
+        Err(e) if matches!(e.kind(), IntErrorKind::PosOverflow | IntErrorKind::NegOverflow) => {
             Err(out_of_range(ShownStr(s), kind))
         }
         Err(_) => match looks_numeric(s).then(|| s.parse::<f64>().ok()).flatten() {
@@ -980,15 +897,12 @@ fn int_from_str(s: &str, kind: Kind) -> Result<i128, String> {
 fn looks_numeric(s: &str) -> bool {
     !s.is_empty()
         && s.bytes().any(|b| b.is_ascii_digit())
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+        && s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
 }
 
 fn float_from_json(value: &Value) -> Result<f64, String> {
     match value {
-        Value::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| format!("expected a number, got {}", Shown(value))),
+        Value::Number(n) => n.as_f64().ok_or_else(|| format!("expected a number, got {}", Shown(value))),
         Value::String(s) => match s.as_str() {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
@@ -1025,10 +939,7 @@ impl Path<'_> {
                 Some(s)
             }
         };
-        EncodeError {
-            field,
-            message: message.into(),
-        }
+        EncodeError { field, message: message.into() }
     }
 
     fn render(&self, s: &mut String) {
@@ -1100,8 +1011,7 @@ mod tests {
     use super::*;
     use prost::Message as _;
     use prost_types::{
-        EnumValueDescriptorProto, FieldDescriptorProto, FieldOptions, MessageOptions,
-        OneofDescriptorProto,
+        EnumValueDescriptorProto, FieldDescriptorProto, FieldOptions, MessageOptions, OneofDescriptorProto,
     };
     use std::collections::HashMap;
 
@@ -1121,33 +1031,17 @@ mod tests {
         field(name, number, ty, Label::Optional)
     }
 
-    fn typed(
-        name: &str,
-        number: i32,
-        ty: Type,
-        label: Label,
-        type_name: &str,
-    ) -> FieldDescriptorProto {
-        FieldDescriptorProto {
-            type_name: Some(type_name.into()),
-            ..field(name, number, ty, label)
-        }
+    fn typed(name: &str, number: i32, ty: Type, label: Label, type_name: &str) -> FieldDescriptorProto {
+        FieldDescriptorProto { type_name: Some(type_name.into()), ..field(name, number, ty, label) }
     }
 
     fn message(name: &str, fields: Vec<FieldDescriptorProto>) -> DescriptorProto {
-        DescriptorProto {
-            name: Some(name.into()),
-            field: fields,
-            ..Default::default()
-        }
+        DescriptorProto { name: Some(name.into()), field: fields, ..Default::default() }
     }
 
     fn map_entry(name: &str, key: Type, value: Type) -> DescriptorProto {
         DescriptorProto {
-            options: Some(MessageOptions {
-                map_entry: Some(true),
-                ..Default::default()
-            }),
+            options: Some(MessageOptions { map_entry: Some(true), ..Default::default() }),
             ..message(name, vec![opt("key", 1, key), opt("value", 2, value)])
         }
     }
@@ -1239,13 +1133,7 @@ mod tests {
                     opt("sfx64", 12, Type::Sfixed64),
                     opt("b", 13, Type::Bool),
                     opt("by", 15, Type::Bytes),
-                    typed(
-                        "color",
-                        16,
-                        Type::Enum,
-                        Label::Optional,
-                        ".pkg.Scalars.Color",
-                    ),
+                    typed("color", 16, Type::Enum, Label::Optional, ".pkg.Scalars.Color"),
                 ],
             )
         }
@@ -1288,10 +1176,7 @@ mod tests {
     fn negative_int32_is_a_ten_byte_varint() {
         let d = message("M", vec![opt("a", 1, Type::Int32)]);
         let bytes = enc(&d, r#"{"a": -1}"#).unwrap();
-        assert_eq!(
-            bytes,
-            [0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]
-        );
+        assert_eq!(bytes, [0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
         let bytes = enc(&d, r#"{"a": "-2147483648"}"#).unwrap();
         assert_eq!(bytes.len(), 11);
         assert_eq!(OneInt::decode(bytes.as_slice()).unwrap().a, Some(i32::MIN));
@@ -1307,81 +1192,41 @@ mod tests {
     fn integers_from_strings_and_range_checks() {
         let d = scalars_descriptor();
         // BIGINT above 2^53 arrives as a string and must stay exact.
-        let m = Scalars::decode(
-            enc(&d, r#"{"i64": "9007199254740993"}"#)
-                .unwrap()
-                .as_slice(),
-        )
-        .unwrap();
+        let m = Scalars::decode(enc(&d, r#"{"i64": "9007199254740993"}"#).unwrap().as_slice()).unwrap();
         assert_eq!(m.i64_, Some(9_007_199_254_740_993));
         let m = Scalars::decode(
-            enc(
-                &d,
-                r#"{"i64": "-9223372036854775808", "u32": "+7", "i32": 1e3}"#,
-            )
-            .unwrap()
-            .as_slice(),
+            enc(&d, r#"{"i64": "-9223372036854775808", "u32": "+7", "i32": 1e3}"#).unwrap().as_slice(),
         )
         .unwrap();
-        assert_eq!(
-            (m.i64_, m.u32_, m.i32_),
-            (Some(i64::MIN), Some(7), Some(1000))
-        );
+        assert_eq!((m.i64_, m.u32_, m.i32_), (Some(i64::MIN), Some(7), Some(1000)));
 
         let err = |json: &str| enc(&d, json).unwrap_err();
         let e = err(r#"{"i32": 2147483648}"#);
         assert_eq!(e.field.as_deref(), Some("i32"));
         assert!(e.message.contains("out of range for int32"), "{e}");
-        assert!(err(r#"{"u32": -1}"#)
-            .message
-            .contains("out of range for uint32"));
-        assert!(err(r#"{"u64": "18446744073709551616"}"#)
+        assert!(err(r#"{"u32": -1}"#).message.contains("out of range for uint32"));
+        assert!(err(r#"{"u64": "18446744073709551616"}"#).message.contains("out of range"));
+        assert!(err(r#"{"i64": "99999999999999999999999999999999999999999"}"#)
             .message
             .contains("out of range"));
-        assert!(
-            err(r#"{"i64": "99999999999999999999999999999999999999999"}"#)
-                .message
-                .contains("out of range")
-        );
         assert!(err(r#"{"i64": 1e300}"#).message.contains("out of range"));
-        assert!(
-            err(r#"{"i32": 1.5}"#).message.contains("fraction"),
-            "{}",
-            err(r#"{"i32": 1.5}"#)
-        );
+        assert!(err(r#"{"i32": 1.5}"#).message.contains("fraction"), "{}", err(r#"{"i32": 1.5}"#));
         assert!(err(r#"{"i64": "2.5"}"#).message.contains("fraction"));
-        assert!(err(r#"{"i64": 1e17}"#)
-            .message
-            .contains("send it as a string"));
+        assert!(err(r#"{"i64": 1e17}"#).message.contains("send it as a string"));
         let e = err(r#"{"i64": "abc"}"#);
-        assert_eq!(
-            e.to_string(),
-            "field `i64`: expected an integer, got a string \"abc\""
-        );
-        assert!(err(r#"{"i64": true}"#)
-            .message
-            .contains("expected an integer, got a boolean"));
-        assert!(err(r#"{"f": 1e300}"#)
-            .message
-            .contains("out of range for float"));
-        assert!(err(r#"{"b": "true"}"#)
-            .message
-            .contains("expected true or false"));
+        assert_eq!(e.to_string(), "field `i64`: expected an integer, got a string \"abc\"");
+        assert!(err(r#"{"i64": true}"#).message.contains("expected an integer, got a boolean"));
+        assert!(err(r#"{"f": 1e300}"#).message.contains("out of range for float"));
+        assert!(err(r#"{"b": "true"}"#).message.contains("expected true or false"));
     }
 
     #[test]
     fn floats_accept_special_strings() {
         let d = scalars_descriptor();
-        let m = Scalars::decode(
-            enc(&d, r#"{"d": "NaN", "f": "-Infinity"}"#)
-                .unwrap()
-                .as_slice(),
-        )
-        .unwrap();
+        let m = Scalars::decode(enc(&d, r#"{"d": "NaN", "f": "-Infinity"}"#).unwrap().as_slice()).unwrap();
         assert!(m.d.unwrap().is_nan());
         assert_eq!(m.f, Some(f32::NEG_INFINITY));
-        let m =
-            Scalars::decode(enc(&d, r#"{"d": "Infinity", "f": 3}"#).unwrap().as_slice()).unwrap();
+        let m = Scalars::decode(enc(&d, r#"{"d": "Infinity", "f": 3}"#).unwrap().as_slice()).unwrap();
         assert_eq!((m.d, m.f), (Some(f64::INFINITY), Some(3.0)));
         let e = enc(&d, r#"{"d": "inf"}"#).unwrap_err();
         assert!(e.message.contains("expected a number"), "{e}");
@@ -1390,12 +1235,7 @@ mod tests {
     #[test]
     fn bytes_base64_variants() {
         let d = scalars_descriptor();
-        let decode = |json: &str| {
-            Scalars::decode(enc(&d, json).unwrap().as_slice())
-                .unwrap()
-                .by
-                .unwrap()
-        };
+        let decode = |json: &str| Scalars::decode(enc(&d, json).unwrap().as_slice()).unwrap().by.unwrap();
         assert_eq!(decode(r#"{"by": "aGVsbG8="}"#), b"hello");
         assert_eq!(decode(r#"{"by": "aGVsbG8"}"#), b"hello"); // padding optional
         assert_eq!(decode(r#"{"by": "+/8="}"#), [0xfb, 0xff]); // standard alphabet
@@ -1412,19 +1252,12 @@ mod tests {
     #[test]
     fn enum_by_name_and_number() {
         let d = scalars_descriptor();
-        let color = |json: &str| {
-            Scalars::decode(enc(&d, json).unwrap().as_slice())
-                .unwrap()
-                .color
-        };
+        let color = |json: &str| Scalars::decode(enc(&d, json).unwrap().as_slice()).unwrap().color;
         assert_eq!(color(r#"{"color": "RED"}"#), Some(1));
         assert_eq!(color(r#"{"color": 2}"#), Some(2));
         assert_eq!(color(r#"{"color": "0"}"#), Some(0));
         let e = enc(&d, r#"{"color": "BLUE"}"#).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "field `color`: a string \"BLUE\" is not a value of enum `Scalars.Color`"
-        );
+        assert_eq!(e.to_string(), "field `color`: a string \"BLUE\" is not a value of enum `Scalars.Color`");
         let e = enc(&d, r#"{"color": 9}"#).unwrap_err();
         assert!(e.message.contains("9 is not a value of enum"), "{e}");
     }
@@ -1434,16 +1267,8 @@ mod tests {
     #[test]
     fn variant_object_and_numbers_into_string_fields() {
         let d = scalars_descriptor();
-        let s = |json: &str| {
-            Scalars::decode(enc(&d, json).unwrap().as_slice())
-                .unwrap()
-                .s
-                .unwrap()
-        };
-        assert_eq!(
-            s(r#"{"s": {"a": [1, 2, {"b": null}], "c": "x"}}"#),
-            r#"{"a":[1,2,{"b":null}],"c":"x"}"#
-        );
+        let s = |json: &str| Scalars::decode(enc(&d, json).unwrap().as_slice()).unwrap().s.unwrap();
+        assert_eq!(s(r#"{"s": {"a": [1, 2, {"b": null}], "c": "x"}}"#), r#"{"a":[1,2,{"b":null}],"c":"x"}"#);
         assert_eq!(s(r#"{"s": [1, "two", false]}"#), r#"[1,"two",false]"#);
         assert_eq!(s(r#"{"s": 123.45}"#), "123.45");
         assert_eq!(s(r#"{"s": 12345678901234567890}"#), "12345678901234567890");
@@ -1474,10 +1299,7 @@ mod tests {
 
     fn lists_descriptor() -> DescriptorProto {
         let mut packed = field("packed", 3, Type::Sint64, Label::Repeated);
-        packed.options = Some(FieldOptions {
-            packed: Some(true),
-            ..Default::default()
-        });
+        packed.options = Some(FieldOptions { packed: Some(true), ..Default::default() });
         DescriptorProto {
             nested_type: vec![
                 map_entry("CountsEntry", Type::String, Type::Int64),
@@ -1489,13 +1311,7 @@ mod tests {
                     field("nums", 1, Type::Int32, Label::Repeated),
                     field("names", 2, Type::String, Label::Repeated),
                     packed,
-                    typed(
-                        "counts",
-                        4,
-                        Type::Message,
-                        Label::Repeated,
-                        ".pkg.Lists.CountsEntry",
-                    ),
+                    typed("counts", 4, Type::Message, Label::Repeated, ".pkg.Lists.CountsEntry"),
                     typed("by_id", 5, Type::Message, Label::Repeated, "ByIdEntry"),
                 ],
             )
@@ -1505,11 +1321,7 @@ mod tests {
     #[test]
     fn repeated_fields_packed_and_unpacked() {
         let d = lists_descriptor();
-        let bytes = enc(
-            &d,
-            r#"{"nums": [1, -2, 3], "names": ["a", "b"], "packed": [-1, 1, "5"]}"#,
-        )
-        .unwrap();
+        let bytes = enc(&d, r#"{"nums": [1, -2, 3], "names": ["a", "b"], "packed": [-1, 1, "5"]}"#).unwrap();
         let m = Lists::decode(bytes.as_slice()).unwrap();
         assert_eq!(m.nums, [1, -2, 3]);
         assert_eq!(m.names, ["a", "b"]);
@@ -1519,14 +1331,9 @@ mod tests {
         assert_eq!(&bytes[..2], [0x08, 0x01]);
         assert!(bytes.ends_with(&[0x1a, 0x03, 0x01, 0x02, 0x0a]));
         // Empty arrays and null write nothing.
-        assert!(enc(&d, r#"{"nums": [], "packed": [], "names": null}"#)
-            .unwrap()
-            .is_empty());
+        assert!(enc(&d, r#"{"nums": [], "packed": [], "names": null}"#).unwrap().is_empty());
         let e = enc(&d, r#"{"nums": 1}"#).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "field `nums`: expected an array, got a number 1"
-        );
+        assert_eq!(e.to_string(), "field `nums`: expected an array, got a number 1");
         let e = enc(&d, r#"{"names": ["a", null]}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("names[1]"));
     }
@@ -1536,17 +1343,10 @@ mod tests {
         let d = lists_descriptor();
         let bytes = enc(&d, r#"{"counts": {"a": 1, "b": "9007199254740993", "c": -3}, "by_id": {"7": "seven", "-1": "minus"}}"#).unwrap();
         let m = Lists::decode(bytes.as_slice()).unwrap();
-        let want: HashMap<String, i64> = [
-            ("a".into(), 1),
-            ("b".into(), 9_007_199_254_740_993),
-            ("c".into(), -3),
-        ]
-        .into();
+        let want: HashMap<String, i64> =
+            [("a".into(), 1), ("b".into(), 9_007_199_254_740_993), ("c".into(), -3)].into();
         assert_eq!(m.counts, want);
-        assert_eq!(
-            m.by_id,
-            [(7, "seven".to_string()), (-1, "minus".to_string())].into()
-        );
+        assert_eq!(m.by_id, [(7, "seven".to_string()), (-1, "minus".to_string())].into());
         let e = enc(&d, r#"{"by_id": {"x": "y"}}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("by_id[x]"));
         assert!(e.message.contains("map key"), "{e}");
@@ -1594,10 +1394,7 @@ mod tests {
     }
 
     fn person_descriptor() -> DescriptorProto {
-        let geo = message(
-            "Geo",
-            vec![opt("lat", 1, Type::Double), opt("lon", 2, Type::Double)],
-        );
+        let geo = message("Geo", vec![opt("lat", 1, Type::Double), opt("lon", 2, Type::Double)]);
         let address = DescriptorProto {
             nested_type: vec![geo],
             ..message(
@@ -1610,26 +1407,15 @@ mod tests {
                 ],
             )
         };
-        let item = message(
-            "Item",
-            vec![
-                field("sku", 1, Type::String, Label::Required),
-                opt("qty", 2, Type::Int32),
-            ],
-        );
+        let item =
+            message("Item", vec![field("sku", 1, Type::String, Label::Required), opt("qty", 2, Type::Int32)]);
         DescriptorProto {
             nested_type: vec![address, item],
             ..message(
                 "Person",
                 vec![
                     field("name", 1, Type::String, Label::Required),
-                    typed(
-                        "home_address",
-                        2,
-                        Type::Message,
-                        Label::Optional,
-                        ".pkg.Person.Address",
-                    ),
+                    typed("home_address", 2, Type::Message, Label::Optional, ".pkg.Person.Address"),
                     typed("items", 3, Type::Message, Label::Repeated, "Item"),
                     opt("created_at", 4, Type::Int64),
                 ],
@@ -1640,9 +1426,7 @@ mod tests {
     #[test]
     fn nested_messages_two_levels_deep() {
         let d = person_descriptor();
-        let lines: Vec<String> = (0..20)
-            .map(|i| format!("line number {i} of the address"))
-            .collect();
+        let lines: Vec<String> = (0..20).map(|i| format!("line number {i} of the address")).collect();
         let json = serde_json::json!({
             "name": "Ada",
             "homeAddress": {"city": "London", "zip": "N1", "lines": lines, "geo": {"lat": 51.5, "lon": -0.1}},
@@ -1656,23 +1440,11 @@ mod tests {
             name: "Ada".into(),
             home_address: Some(Address {
                 city: Some("London".into()),
-                geo: Some(Geo {
-                    lat: Some(51.5),
-                    lon: Some(-0.1),
-                }),
+                geo: Some(Geo { lat: Some(51.5), lon: Some(-0.1) }),
                 lines,
                 zip: "N1".into(),
             }),
-            items: vec![
-                Item {
-                    sku: "a".into(),
-                    qty: Some(1),
-                },
-                Item {
-                    sku: "b".into(),
-                    qty: None,
-                },
-            ],
+            items: vec![Item { sku: "a".into(), qty: Some(1) }, Item { sku: "b".into(), qty: None }],
             created_at: Some(1_700_000_000_000_000),
         };
         assert_eq!(p, want);
@@ -1689,10 +1461,7 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("created_at"));
         assert!(e.message.contains("given twice"), "{e}");
         // null means absent, under either spelling.
-        assert_eq!(
-            enc(&d, r#"{"name": "x", "createdAt": null, "created_at": 5}"#).unwrap(),
-            a
-        );
+        assert_eq!(enc(&d, r#"{"name": "x", "createdAt": null, "created_at": 5}"#).unwrap(), a);
     }
 
     #[test]
@@ -1701,24 +1470,11 @@ mod tests {
         custom.json_name = Some("ts".into());
         // `fooBar` is both the default JSON name of `foo_bar` and the name of another field:
         // the exact name wins.
-        let d = message(
-            "M",
-            vec![
-                custom,
-                opt("foo_bar", 2, Type::Int32),
-                opt("fooBar", 3, Type::Int32),
-            ],
-        );
-        assert_eq!(
-            enc(&d, r#"{"ts": 1}"#).unwrap(),
-            enc(&d, r#"{"event_ts": 1}"#).unwrap()
-        );
+        let d = message("M", vec![custom, opt("foo_bar", 2, Type::Int32), opt("fooBar", 3, Type::Int32)]);
+        assert_eq!(enc(&d, r#"{"ts": 1}"#).unwrap(), enc(&d, r#"{"event_ts": 1}"#).unwrap());
         assert_eq!(enc(&d, r#"{"fooBar": 5}"#).unwrap(), [0x18, 0x05]);
         assert_eq!(enc(&d, r#"{"foo_bar": 5}"#).unwrap(), [0x10, 0x05]);
-        assert_eq!(
-            enc(&d, r#"{"eventTs": 1}"#).unwrap_err().field.as_deref(),
-            Some("eventTs")
-        );
+        assert_eq!(enc(&d, r#"{"eventTs": 1}"#).unwrap_err().field.as_deref(), Some("eventTs"));
     }
 
     // ---- errors ------------------------------------------------------------------------------
@@ -1728,15 +1484,9 @@ mod tests {
         let d = person_descriptor();
         let e = enc(&d, r#"{"name": "x", "nmae": 1}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("nmae"));
-        assert_eq!(
-            e.to_string(),
-            "field `nmae`: no such field in message `Person`"
-        );
-        let e = enc(
-            &d,
-            r#"{"name": "x", "home_address": {"zip": "1", "geo": {"lat": 1, "alt": 2}}}"#,
-        )
-        .unwrap_err();
+        assert_eq!(e.to_string(), "field `nmae`: no such field in message `Person`");
+        let e = enc(&d, r#"{"name": "x", "home_address": {"zip": "1", "geo": {"lat": 1, "alt": 2}}}"#)
+            .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("home_address.geo.alt"));
         assert!(e.message.contains("Person.Address.Geo"), "{e}");
     }
@@ -1746,11 +1496,7 @@ mod tests {
         let d = person_descriptor();
         let e = enc(&d, r#"{"created_at": 1}"#).unwrap_err();
         assert_eq!(e.to_string(), "field `name`: required field is missing");
-        let e = enc(
-            &d,
-            r#"{"name": "x", "home_address": {"city": "c", "zip": null}}"#,
-        )
-        .unwrap_err();
+        let e = enc(&d, r#"{"name": "x", "home_address": {"city": "c", "zip": null}}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("home_address.zip"));
         let e = enc(&d, r#"{"name": "x", "items": [{"sku": "a"}, {"qty": 2}]}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("items[1].sku"));
@@ -1759,27 +1505,15 @@ mod tests {
     #[test]
     fn wrong_type_names_nested_path() {
         let d = person_descriptor();
-        let e = enc(
-            &d,
-            r#"{"name": "x", "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": "lots"}]}"#,
-        )
-        .unwrap_err();
+        let e = enc(&d, r#"{"name": "x", "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": "lots"}]}"#)
+            .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("items[1].qty"));
-        assert_eq!(
-            e.to_string(),
-            "field `items[1].qty`: expected an integer, got a string \"lots\""
-        );
-        let e = enc(
-            &d,
-            r#"{"name": "x", "home_address": {"zip": "1", "lines": ["a", "b", 3, {}]}}"#,
-        )
-        .unwrap();
+        assert_eq!(e.to_string(), "field `items[1].qty`: expected an integer, got a string \"lots\"");
+        let e =
+            enc(&d, r#"{"name": "x", "home_address": {"zip": "1", "lines": ["a", "b", 3, {}]}}"#).unwrap();
         assert!(!e.is_empty()); // numbers/objects are fine for string fields
         let e = enc(&d, r#"{"name": "x", "home_address": "London"}"#).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "field `home_address`: expected an object, got a string \"London\""
-        );
+        assert_eq!(e.to_string(), "field `home_address`: expected an object, got a string \"London\"");
         let e = enc(&d, r#"{"name": "x", "items": [5]}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("items[0]"));
     }
@@ -1800,24 +1534,12 @@ mod tests {
         assert_eq!(e.field, None);
         assert!(e.message.starts_with("invalid JSON"), "{e}");
         assert!(e.message.contains("line 2 column"), "{e}");
-        assert!(enc(&d, r#"{"name": "x"} trailing"#)
-            .unwrap_err()
-            .message
-            .contains("line 1"));
+        assert!(enc(&d, r#"{"name": "x"} trailing"#).unwrap_err().message.contains("line 1"));
         let e = enc(&d, "[1, 2]").unwrap_err();
         assert_eq!(e.field, None);
-        assert_eq!(
-            e.message,
-            "expected a JSON object, got an array of 2 elements"
-        );
-        assert!(enc(&d, "\"text\"")
-            .unwrap_err()
-            .message
-            .contains("expected a JSON object"));
-        assert!(enc(&d, "null")
-            .unwrap_err()
-            .message
-            .contains("expected a JSON object"));
+        assert_eq!(e.message, "expected a JSON object, got an array of 2 elements");
+        assert!(enc(&d, "\"text\"").unwrap_err().message.contains("expected a JSON object"));
+        assert!(enc(&d, "null").unwrap_err().message.contains("expected a JSON object"));
     }
 
     #[test]
@@ -1827,10 +1549,8 @@ mod tests {
         enc.encode_into(r#"{"name": "a"}"#, &mut out).unwrap();
         let one = out.clone();
         assert_eq!(one, [0xAA, 0x0a, 0x01, b'a']);
-        let e = enc.encode_into(
-            r#"{"name": "b", "home_address": {"zip": 1, "geo": {"lat": "x"}}}"#,
-            &mut out,
-        );
+        let e =
+            enc.encode_into(r#"{"name": "b", "home_address": {"zip": 1, "geo": {"lat": "x"}}}"#, &mut out);
         assert!(e.is_err());
         assert_eq!(out, one);
     }
@@ -1842,10 +1562,7 @@ mod tests {
         let mut b = opt("b", 2, Type::String);
         b.oneof_index = Some(0);
         let d = DescriptorProto {
-            oneof_decl: vec![OneofDescriptorProto {
-                name: Some("choice".into()),
-                options: None,
-            }],
+            oneof_decl: vec![OneofDescriptorProto { name: Some("choice".into()), options: None }],
             ..message("M", vec![a, b])
         };
         assert_eq!(enc(&d, r#"{"b": "x"}"#).unwrap(), [0x12, 0x01, b'x']);
@@ -1858,10 +1575,7 @@ mod tests {
     fn recursion_depth_is_limited() {
         let d = message(
             "Node",
-            vec![
-                opt("v", 1, Type::Int32),
-                typed("child", 2, Type::Message, Label::Optional, ".x.Node"),
-            ],
+            vec![opt("v", 1, Type::Int32), typed("child", 2, Type::Message, Label::Optional, ".x.Node")],
         );
         let conv = JsonToProto::new(&d).unwrap();
         let nested = |levels: usize| {
@@ -1878,35 +1592,14 @@ mod tests {
 
     #[test]
     fn descriptor_is_checked_once() {
-        let bad = message(
-            "M",
-            vec![typed(
-                "x",
-                1,
-                Type::Message,
-                Label::Optional,
-                ".pkg.Missing",
-            )],
-        );
+        let bad = message("M", vec![typed("x", 1, Type::Message, Label::Optional, ".pkg.Missing")]);
         let e = JsonToProto::new(&bad).unwrap_err();
         assert!(e.message.contains("Missing"), "{e}");
         let group = message("M", vec![opt("g", 1, Type::Group)]);
-        assert!(JsonToProto::new(&group)
-            .unwrap_err()
-            .message
-            .contains("group"));
-        let dup = message(
-            "M",
-            vec![opt("a", 1, Type::Int32), opt("b", 1, Type::Int32)],
-        );
-        assert!(JsonToProto::new(&dup)
-            .unwrap_err()
-            .message
-            .contains("used twice"));
-        let bad_enum = message(
-            "M",
-            vec![typed("c", 1, Type::Enum, Label::Optional, "Color")],
-        );
+        assert!(JsonToProto::new(&group).unwrap_err().message.contains("group"));
+        let dup = message("M", vec![opt("a", 1, Type::Int32), opt("b", 1, Type::Int32)]);
+        assert!(JsonToProto::new(&dup).unwrap_err().message.contains("used twice"));
+        let bad_enum = message("M", vec![typed("c", 1, Type::Enum, Label::Optional, "Color")]);
         assert!(JsonToProto::new(&bad_enum).is_err());
     }
 
@@ -1917,17 +1610,11 @@ mod tests {
         let inner_b = message("Inner", vec![opt("b", 1, Type::Int32)]);
         let a = DescriptorProto {
             nested_type: vec![inner_a],
-            ..message(
-                "A",
-                vec![typed("i", 1, Type::Message, Label::Optional, "Inner")],
-            )
+            ..message("A", vec![typed("i", 1, Type::Message, Label::Optional, "Inner")])
         };
         let b = DescriptorProto {
             nested_type: vec![inner_b],
-            ..message(
-                "B",
-                vec![typed("i", 1, Type::Message, Label::Optional, "Inner")],
-            )
+            ..message("B", vec![typed("i", 1, Type::Message, Label::Optional, "Inner")])
         };
         let top = DescriptorProto {
             nested_type: vec![a, b],
@@ -1940,10 +1627,7 @@ mod tests {
             )
         };
         let bytes = enc(&top, r#"{"a": {"i": {"a": 1}}, "b": {"i": {"b": 2}}}"#).unwrap();
-        assert_eq!(
-            bytes,
-            [0x0a, 0x04, 0x0a, 0x02, 0x08, 0x01, 0x12, 0x04, 0x0a, 0x02, 0x08, 0x02]
-        );
+        assert_eq!(bytes, [0x0a, 0x04, 0x0a, 0x02, 0x08, 0x01, 0x12, 0x04, 0x0a, 0x02, 0x08, 0x02]);
         assert!(enc(&top, r#"{"a": {"i": {"b": 1}}}"#).is_err());
     }
 
@@ -1954,8 +1638,7 @@ mod tests {
         let conv = JsonToProto::new(&person_descriptor()).unwrap();
         let mut out = Vec::new();
         for i in 0..3 {
-            conv.encode_into(&format!(r#"{{"name": "n{i}"}}"#), &mut out)
-                .unwrap();
+            conv.encode_into(&format!(r#"{{"name": "n{i}"}}"#), &mut out).unwrap();
         }
         assert_eq!(out.len(), 12);
     }

@@ -50,9 +50,9 @@ impl Connector {
                 "proxy URL {proxy:?}: only http:// CONNECT proxies are supported"
             )));
         }
-        let host = uri.host().ok_or_else(|| {
-            ZerobusError::invalid_argument(format!("proxy URL {proxy:?} has no host"))
-        })?;
+        let host = uri
+            .host()
+            .ok_or_else(|| ZerobusError::invalid_argument(format!("proxy URL {proxy:?} has no host")))?;
         let port = uri.port_u16().unwrap_or(80);
         Ok(Connector { proxy: Some(format!("{host}:{port}")) })
     }
@@ -69,8 +69,7 @@ impl Connector {
         };
         let mut tcp = TcpStream::connect(&proxy).await?;
         tcp.set_nodelay(true)?;
-        tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
-            .await?;
+        tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes()).await?;
         // Read the proxy's answer head byte by byte so no tunnelled byte is swallowed.
         let mut head = Vec::with_capacity(128);
         while !head.ends_with(b"\r\n\r\n") {

@@ -104,9 +104,7 @@ impl ZerobusSdkBuilder {
                 found += 1;
             }
             if found == 0 {
-                return Err(ZerobusError::invalid_argument(
-                    "CA certificate PEM holds no CERTIFICATE block",
-                ));
+                return Err(ZerobusError::invalid_argument("CA certificate PEM holds no CERTIFICATE block"));
             }
             tls = tls.ca_certificate(Certificate::from_pem(pem));
         }
@@ -123,8 +121,8 @@ impl ZerobusSdkBuilder {
             .https_or_http()
             .enable_http1()
             .wrap_connector(Connector::from_env(workspace.host().unwrap_or_default())?);
-        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(https);
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
 
         let mut user_agent = self.sdk_name.unwrap_or_else(|| format!("{SDK_NAME}/{VERSION}"));
         if let Some(app) = self.application_name.filter(|a| !a.is_empty()) {
@@ -144,11 +142,11 @@ impl ZerobusSdkBuilder {
 }
 
 fn parse_url(what: &str, url: Option<&str>) -> ZerobusResult<Uri> {
-    let url = url.map(str::trim).filter(|u| !u.is_empty()).ok_or_else(|| {
-        ZerobusError::invalid_argument(format!("the {what} is required"))
-    })?;
-    let with_scheme =
-        if url.contains("://") { url.to_owned() } else { format!("https://{url}") };
+    let url = url
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ZerobusError::invalid_argument(format!("the {what} is required")))?;
+    let with_scheme = if url.contains("://") { url.to_owned() } else { format!("https://{url}") };
     let uri: Uri = with_scheme
         .trim_end_matches('/')
         .parse()

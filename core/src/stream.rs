@@ -571,8 +571,7 @@ impl ZerobusStream {
         }
         *self.shared.channel.lock().await = None;
         if let Some(cb) = &self.shared.callbacks {
-            cb.drain_and_stop(self.shared.opts.callback_max_wait_time_ms.map(Duration::from_millis))
-                .await;
+            cb.drain_and_stop(self.shared.opts.callback_max_wait_time_ms.map(Duration::from_millis)).await;
         }
         *result_slot = Some(result.clone());
         result
@@ -858,7 +857,8 @@ async fn run_connection(shared: &Arc<Shared>, live: &mut Live) -> End {
     let lack_of_ack = Duration::from_millis(shared.opts.server_lack_of_ack_timeout_ms);
     let mut progress = false;
     let mut pause_deadline: Option<Instant> = None;
-    let fail = |error: ZerobusError, progress: bool| End::Failed { error, progress, token: live.token.clone() };
+    let fail =
+        |error: ZerobusError, progress: bool| End::Failed { error, progress, token: live.token.clone() };
     loop {
         // Wake up for whichever comes first: the lack-of-ack deadline or the pause deadline.
         // With nothing in flight, still wake every `lack_of_ack` so that records sent meanwhile
@@ -900,10 +900,7 @@ async fn run_connection(shared: &Arc<Shared>, live: &mut Live) -> End {
                 if st.finishing && st.queue.is_empty() {
                     return End::Finished;
                 }
-                return fail(
-                    ZerobusError::new(ErrorCode::Unavailable, "server ended the stream"),
-                    progress,
-                );
+                return fail(ZerobusError::new(ErrorCode::Unavailable, "server ended the stream"), progress);
             }
             Ok(Ok(Some(m))) => m,
         };
@@ -943,7 +940,10 @@ async fn run_connection(shared: &Arc<Shared>, live: &mut Live) -> End {
             }
             Some(ResponsePayload::CreateStreamResponse(_)) => {
                 return fail(
-                    ZerobusError::new(ErrorCode::ProtocolError, "server sent a second create_stream_response"),
+                    ZerobusError::new(
+                        ErrorCode::ProtocolError,
+                        "server sent a second create_stream_response",
+                    ),
                     progress,
                 );
             }

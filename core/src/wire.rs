@@ -16,11 +16,11 @@ use crate::options::RecordType;
 const TAG_CREATE: u8 = 0x0a; // field 1, length-delimited
 const TAG_INGEST_RECORD: u8 = 0x12; // field 2, length-delimited
 const TAG_INGEST_BATCH: u8 = 0x1a; // field 3, length-delimited
-// IngestRecordRequest / IngestRecordBatchRequest
+                                   // IngestRecordRequest / IngestRecordBatchRequest
 const TAG_OFFSET: u8 = 0x08; // field 1, varint
 const TAG_PROTO: u8 = 0x12; // field 2: proto_encoded_record / proto_encoded_batch
 const TAG_JSON: u8 = 0x1a; // field 3: json_record / json_batch
-// *RecordBatch.records
+                           // *RecordBatch.records
 const TAG_BATCH_RECORD: u8 = 0x0a; // field 1, length-delimited
 
 /// One queued ingest call, encoded except for its envelope and wire offset.
@@ -150,11 +150,7 @@ impl tonic::codec::Encoder for WireEncoder {
     type Item = Outgoing;
     type Error = tonic::Status;
 
-    fn encode(
-        &mut self,
-        item: Outgoing,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
+    fn encode(&mut self, item: Outgoing, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
         match item {
             Outgoing::Raw(bytes) => dst.put_slice(&bytes),
             Outgoing::Call { wire_offset, batch, body } => write_call(dst, wire_offset, batch, &body),
@@ -171,10 +167,7 @@ impl tonic::codec::Decoder for WireDecoder {
     type Item = EphemeralStreamResponse;
     type Error = tonic::Status;
 
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Self::Item>, tonic::Status> {
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Self::Item>, tonic::Status> {
         EphemeralStreamResponse::decode(src)
             .map(Some)
             .map_err(|e| tonic::Status::internal(format!("malformed response from server: {e}")))

@@ -37,7 +37,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let testees: Result<Vec<Testee>, String> = specs.iter().map(|s| Testee::parse(s, &failures_dir)).collect();
+    let testees: Result<Vec<Testee>, String> =
+        specs.iter().map(|s| Testee::parse(s, &failures_dir)).collect();
     let testees = match testees {
         Ok(t) if !t.is_empty() => t,
         Ok(_) => {
@@ -70,7 +71,10 @@ fn main() -> ExitCode {
                 Outcome::ExpectedFail(why) => println!("XFAIL {:<8} {}: {why}", testee.name, case.id),
                 Outcome::Fail(why) => println!("FAIL  {:<8} {}: {why}", testee.name, case.id),
                 Outcome::UnexpectedPass => {
-                    println!("XPASS {:<8} {}: passes but is listed as an expected failure", testee.name, case.id)
+                    println!(
+                        "XPASS {:<8} {}: passes but is listed as an expected failure",
+                        testee.name, case.id
+                    )
                 }
             }
             if outcome.is_bad() {

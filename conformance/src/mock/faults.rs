@@ -50,8 +50,7 @@ impl<'de> Deserialize<'de> for StreamFault {
             None | Some(serde_json::Value::Null) => None,
             Some(v) => Some(u32::deserialize(v).map_err(D::Error::custom)?),
         };
-        let action =
-            StreamAction::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
+        let action = StreamAction::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
         Ok(StreamFault { connection, action })
     }
 }
@@ -190,13 +189,8 @@ impl ConnFaults {
     /// script order wins.
     pub fn resolve(script: &FaultScript, index: u32) -> ConnFaults {
         let mut f = ConnFaults {
-            ack_delay: (script.ack_delay_ms > 0)
-                .then(|| Duration::from_millis(script.ack_delay_ms)),
-            invalidate_after: if index == 1 {
-                script.token.invalidate_after_messages
-            } else {
-                None
-            },
+            ack_delay: (script.ack_delay_ms > 0).then(|| Duration::from_millis(script.ack_delay_ms)),
+            invalidate_after: if index == 1 { script.token.invalidate_after_messages } else { None },
             ..ConnFaults::default()
         };
         if let Some(rate) = &script.rate_limit {
@@ -220,12 +214,8 @@ impl ConnFaults {
                 StreamAction::WithholdAcksAfter { messages } => {
                     f.withhold_after.get_or_insert(messages);
                 }
-                StreamAction::CloseSignalAfter {
-                    messages,
-                    duration_ms,
-                } => {
-                    f.close_after
-                        .get_or_insert((messages, Duration::from_millis(duration_ms)));
+                StreamAction::CloseSignalAfter { messages, duration_ms } => {
+                    f.close_after.get_or_insert((messages, Duration::from_millis(duration_ms)));
                 }
             }
         }

@@ -9,8 +9,8 @@
 use super::faults::ConnFaults;
 use super::protocheck::Schema;
 use super::{
-    lock, ConnEntry, ConnectionEnd, RecordKind, Shared, StoredBatch, TableData,
-    MAX_CALL_PAYLOAD_BYTES, MAX_DECODING_MESSAGE_BYTES,
+    lock, ConnEntry, ConnectionEnd, RecordKind, Shared, StoredBatch, TableData, MAX_CALL_PAYLOAD_BYTES,
+    MAX_DECODING_MESSAGE_BYTES,
 };
 use bytes::Bytes;
 use futures_core::Stream;
@@ -35,10 +35,9 @@ use zerobus_proto::ingest_record_batch_request::Batch;
 use zerobus_proto::ingest_record_request::Record;
 use zerobus_proto::zerobus_server::{Zerobus, ZerobusServer};
 use zerobus_proto::{
-    ephemeral_stream_response, CloseStreamSignal, CreateIngestStreamRequest,
-    CreateIngestStreamResponse, EphemeralStreamRequest, EphemeralStreamResponse,
-    IngestRecordResponse, PersistentStreamRequest, PersistentStreamResponse, RecordType,
-    RetireStreamRequest, RetireStreamResponse,
+    ephemeral_stream_response, CloseStreamSignal, CreateIngestStreamRequest, CreateIngestStreamResponse,
+    EphemeralStreamRequest, EphemeralStreamResponse, IngestRecordResponse, PersistentStreamRequest,
+    PersistentStreamResponse, RecordType, RetireStreamRequest, RetireStreamResponse,
 };
 
 /// Events the reader queues for the response body; a bounded queue, so a client that stops
@@ -106,10 +105,8 @@ impl Zerobus for ZerobusService {
         let auth = match auth {
             Ok(auth) => auth,
             Err(status) => {
-                entry.set_end(ConnectionEnd::ServerStatus(
-                    status.code() as i32,
-                    status.message().to_string(),
-                ));
+                entry
+                    .set_end(ConnectionEnd::ServerStatus(status.code() as i32, status.message().to_string()));
                 return Err(status);
             }
         };
@@ -128,20 +125,10 @@ impl Zerobus for ZerobusService {
             next_offset: 0,
             messages: 0,
             close_deadline: None,
-            rate: RateState {
-                start: Instant::now(),
-                records: 0,
-                bytes: 0,
-            },
+            rate: RateState { start: Instant::now(), records: 0, bytes: 0 },
         };
         tokio::spawn(call.run());
-        Ok(Response::new(AckStream {
-            rx,
-            held: None,
-            sleep: None,
-            done: false,
-            entry,
-        }))
+        Ok(Response::new(AckStream { rx, held: None, sleep: None, done: false, entry }))
     }
 
     type PersistentStreamStream = tokio_stream::Empty<Result<PersistentStreamResponse, Status>>;
@@ -150,18 +137,14 @@ impl Zerobus for ZerobusService {
         &self,
         _request: Request<Streaming<PersistentStreamRequest>>,
     ) -> Result<Response<Self::PersistentStreamStream>, Status> {
-        Err(Status::unimplemented(
-            "PersistentStream is not implemented by the mock server",
-        ))
+        Err(Status::unimplemented("PersistentStream is not implemented by the mock server"))
     }
 
     async fn retire_stream(
         &self,
         _request: Request<RetireStreamRequest>,
     ) -> Result<Response<RetireStreamResponse>, Status> {
-        Err(Status::unimplemented(
-            "RetireStream is not implemented by the mock server",
-        ))
+        Err(Status::unimplemented("RetireStream is not implemented by the mock server"))
     }
 }
 
@@ -174,11 +157,8 @@ struct Auth {
 impl Shared {
     /// Registers a call and checks its token, under one lock.
     fn open_call(&self, headers: &HeaderMap) -> (Arc<ConnEntry>, ConnFaults, Result<Auth, Status>) {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        };
+        let header =
+            |name: &str| headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let mut state = self.state();
         let index = state.next_connection;
         state.next_connection += 1;
@@ -189,12 +169,7 @@ impl Shared {
             user_agent: header("user-agent"),
             headers: headers
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
+                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect(),
             messages: Default::default(),
             records: Default::default(),
@@ -217,22 +192,14 @@ impl Shared {
                 return Err(Status::unauthenticated("token has been revoked"));
             }
             if self.static_tokens.contains(token) {
-                return Ok(Auth {
-                    token: token.to_string(),
-                    grant: None,
-                });
+                return Ok(Auth { token: token.to_string(), grant: None });
             }
-            let issued = state
-                .issued
-                .get(token)
-                .ok_or_else(|| Status::unauthenticated("invalid access token"))?;
+            let issued =
+                state.issued.get(token).ok_or_else(|| Status::unauthenticated("invalid access token"))?;
             if std::time::Instant::now() >= issued.expires_at {
                 return Err(Status::unauthenticated("access token expired"));
             }
-            Ok(Auth {
-                token: token.to_string(),
-                grant: Some(issued.table.clone()),
-            })
+            Ok(Auth { token: token.to_string(), grant: Some(issued.table.clone()) })
         })();
         (entry, faults, auth)
     }
@@ -291,10 +258,8 @@ impl Call {
                 Event::End
             }
             Outcome::Status(status) => {
-                self.entry.set_end(ConnectionEnd::ServerStatus(
-                    status.code() as i32,
-                    status.message().to_string(),
-                ));
+                self.entry
+                    .set_end(ConnectionEnd::ServerStatus(status.code() as i32, status.message().to_string()));
                 Event::Status(status)
             }
             Outcome::Gone => {
@@ -313,10 +278,7 @@ impl Call {
         };
         self.open(create)?;
         if let Some(code) = self.faults.create_status {
-            return Err(Outcome::Status(Status::new(
-                code,
-                "create_stream failed (scripted fault)",
-            )));
+            return Err(Outcome::Status(Status::new(code, "create_stream failed (scripted fault)")));
         }
         let stream_id = self.shared.unique_id("mock-stream-");
         lock(&self.entry.opened).stream_id = Some(stream_id.clone());
@@ -359,24 +321,24 @@ impl Call {
             opened.table = create.table_name.clone();
             opened.record_type = create.record_type;
         }
-        let table = create
-            .table_name
-            .ok_or_else(|| invalid("create_stream has no table_name"))?;
+        let table = create.table_name.ok_or_else(|| invalid("create_stream has no table_name"))?;
         let parts: Vec<&str> = table.split('.').collect();
         if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
             return Err(invalid(format!(
                 "table_name {table:?} is not a three-part name catalog.schema.table"
             )));
         }
-        let store = self.shared.tables.get(&table).ok_or_else(|| {
-            Outcome::Status(Status::not_found(format!("table {table} does not exist")))
-        })?;
+        let store = self
+            .shared
+            .tables
+            .get(&table)
+            .ok_or_else(|| Outcome::Status(Status::not_found(format!("table {table} does not exist"))))?;
         match &self.entry.table_header {
             Some(h) if *h == table => {}
             Some(h) => {
                 return Err(invalid(format!(
-                "header x-databricks-zerobus-table-name {h:?} does not match table_name {table:?}"
-            )))
+                    "header x-databricks-zerobus-table-name {h:?} does not match table_name {table:?}"
+                )))
             }
             None => return Err(invalid("missing header x-databricks-zerobus-table-name")),
         }
@@ -394,12 +356,10 @@ impl Call {
                     .descriptor_proto
                     .ok_or_else(|| invalid("a PROTO stream needs descriptor_proto"))?;
                 let descriptor = prost_types::DescriptorProto::decode(bytes).map_err(|e| {
-                    invalid(format!(
-                        "descriptor_proto is not a google.protobuf.DescriptorProto: {e}"
-                    ))
+                    invalid(format!("descriptor_proto is not a google.protobuf.DescriptorProto: {e}"))
                 })?;
-                let schema = Schema::new(&descriptor)
-                    .map_err(|e| invalid(format!("descriptor_proto: {e}")))?;
+                let schema =
+                    Schema::new(&descriptor).map_err(|e| invalid(format!("descriptor_proto: {e}")))?;
                 self.schema = Some(schema);
                 self.kind = RecordKind::Proto;
             }
@@ -429,19 +389,16 @@ impl Call {
             }
             Some(Payload::IngestRecordBatch(b)) => {
                 let (kind, records) = match b.batch {
-                    Some(Batch::JsonBatch(j)) => (
-                        Some(RecordKind::Json),
-                        j.records.into_iter().map(Bytes::from).collect(),
-                    ),
+                    Some(Batch::JsonBatch(j)) => {
+                        (Some(RecordKind::Json), j.records.into_iter().map(Bytes::from).collect())
+                    }
                     Some(Batch::ProtoEncodedBatch(p)) => (Some(RecordKind::Proto), p.records),
                     Some(Batch::AvroBatch(a)) => (None, a.records),
                     None => return Err(invalid("ingest_record_batch carries no batch")),
                 };
                 (b.offset_id, true, kind, records)
             }
-            Some(Payload::CreateStream(_)) => {
-                return Err(invalid("create_stream sent twice on one stream"))
-            }
+            Some(Payload::CreateStream(_)) => return Err(invalid("create_stream sent twice on one stream")),
             None => return Err(invalid("request has no payload")),
         };
         let offset = offset.ok_or_else(|| invalid("ingest request has no offset_id"))?;
@@ -459,11 +416,7 @@ impl Call {
             };
             return Err(invalid(format!(
                 "record type mismatch: the stream is {}, got {got} records at offset {offset}",
-                if self.kind == RecordKind::Json {
-                    "JSON"
-                } else {
-                    "PROTO"
-                }
+                if self.kind == RecordKind::Json { "JSON" } else { "PROTO" }
             )));
         }
         if records.is_empty() {
@@ -480,18 +433,14 @@ impl Call {
             None => {
                 for (i, record) in records.iter().enumerate() {
                     check_json_object(record).map_err(|e| {
-                        invalid(format!(
-                            "record {i} at offset {offset} is not a JSON object: {e}"
-                        ))
+                        invalid(format!("record {i} at offset {offset} is not a JSON object: {e}"))
                     })?;
                 }
             }
             Some(schema) => {
                 for (i, record) in records.iter().enumerate() {
                     schema.validate(record).map_err(|e| {
-                        invalid(format!(
-                            "record {i} at offset {offset} does not match the descriptor: {e}"
-                        ))
+                        invalid(format!("record {i} at offset {offset} does not match the descriptor: {e}"))
                     })?;
                 }
             }
@@ -516,11 +465,7 @@ impl Call {
         self.next_offset += 1;
 
         self.throttle(count, bytes as u64).await?;
-        if self
-            .faults
-            .withhold_after
-            .is_none_or(|n| self.messages <= n)
-        {
+        if self.faults.withhold_after.is_none_or(|n| self.messages <= n) {
             let due = self.faults.ack_delay.map(|d| Instant::now() + d);
             self.send(Event::Ack { offset, due }).await?;
         }
@@ -537,9 +482,7 @@ impl Call {
         self.rate.bytes += bytes;
         let mut wait = Duration::ZERO;
         if let Some(rps) = self.faults.records_per_sec {
-            wait = wait.max(Duration::from_secs_f64(
-                self.rate.records as f64 / rps as f64,
-            ));
+            wait = wait.max(Duration::from_secs_f64(self.rate.records as f64 / rps as f64));
         }
         if let Some(bps) = self.faults.bytes_per_sec {
             wait = wait.max(Duration::from_secs_f64(self.rate.bytes as f64 / bps as f64));
@@ -580,9 +523,7 @@ impl Call {
         }
         if self.faults.invalidate_after == Some(messages) {
             self.shared.state().revoked.insert(self.token.clone());
-            return Err(Outcome::Status(Status::unauthenticated(
-                "access token revoked (scripted fault)",
-            )));
+            return Err(Outcome::Status(Status::unauthenticated("access token revoked (scripted fault)")));
         }
         Ok(())
     }
@@ -595,9 +536,7 @@ fn check_json_object(record: &[u8]) -> Result<(), String> {
         Some(b'{') => {}
         _ => return Err("not an object".into()),
     }
-    serde_json::from_slice::<serde::de::IgnoredAny>(record)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    serde_json::from_slice::<serde::de::IgnoredAny>(record).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// What the reader asks the response body to send.
@@ -628,18 +567,14 @@ pub(crate) struct AckStream {
 impl AckStream {
     fn ack(&self, offset: i64) -> Poll<Option<Result<EphemeralStreamResponse, Status>>> {
         self.entry.acked.store(offset, Ordering::Relaxed);
-        Poll::Ready(Some(Ok(response(
-            ephemeral_stream_response::Payload::IngestRecordResponse(IngestRecordResponse {
-                durability_ack_up_to_offset: Some(offset),
-            }),
-        ))))
+        Poll::Ready(Some(Ok(response(ephemeral_stream_response::Payload::IngestRecordResponse(
+            IngestRecordResponse { durability_ack_up_to_offset: Some(offset) },
+        )))))
     }
 }
 
 fn response(payload: ephemeral_stream_response::Payload) -> EphemeralStreamResponse {
-    EphemeralStreamResponse {
-        payload: Some(payload),
-    }
+    EphemeralStreamResponse { payload: Some(payload) }
 }
 
 impl Stream for AckStream {
@@ -677,10 +612,7 @@ impl Stream for AckStream {
                     if let Some(due) = due {
                         if due > Instant::now() {
                             if let Some(ready) = best {
-                                this.held = Some(Event::Ack {
-                                    offset,
-                                    due: Some(due),
-                                });
+                                this.held = Some(Event::Ack { offset, due: Some(due) });
                                 return this.ack(ready);
                             }
                             let sleep = match &mut this.sleep {
@@ -693,10 +625,7 @@ impl Stream for AckStream {
                                 None => this.sleep.insert(Box::pin(tokio::time::sleep_until(due))),
                             };
                             if sleep.as_mut().poll(cx).is_pending() {
-                                this.held = Some(Event::Ack {
-                                    offset,
-                                    due: Some(due),
-                                });
+                                this.held = Some(Event::Ack { offset, due: Some(due) });
                                 return Poll::Pending;
                             }
                         }
@@ -709,22 +638,18 @@ impl Stream for AckStream {
                         return this.ack(offset);
                     }
                     return Poll::Ready(match other {
-                        Event::Created(stream_id) => Some(Ok(response(
-                            ephemeral_stream_response::Payload::CreateStreamResponse(
-                                CreateIngestStreamResponse {
-                                    stream_id: Some(stream_id),
-                                },
-                            ),
-                        ))),
+                        Event::Created(stream_id) => {
+                            Some(Ok(response(ephemeral_stream_response::Payload::CreateStreamResponse(
+                                CreateIngestStreamResponse { stream_id: Some(stream_id) },
+                            ))))
+                        }
                         Event::Close(duration) => Some(Ok(response(
-                            ephemeral_stream_response::Payload::CloseStreamSignal(
-                                CloseStreamSignal {
-                                    duration: Some(prost_types::Duration {
-                                        seconds: duration.as_secs() as i64,
-                                        nanos: duration.subsec_nanos() as i32,
-                                    }),
-                                },
-                            ),
+                            ephemeral_stream_response::Payload::CloseStreamSignal(CloseStreamSignal {
+                                duration: Some(prost_types::Duration {
+                                    seconds: duration.as_secs() as i64,
+                                    nanos: duration.subsec_nanos() as i32,
+                                }),
+                            }),
                         ))),
                         Event::Status(status) => {
                             this.done = true;

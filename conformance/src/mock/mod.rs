@@ -200,10 +200,7 @@ pub struct TokenRequestLog {
 impl TokenRequestLog {
     /// Value of form field `name`.
     pub fn form_value(&self, name: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -251,12 +248,7 @@ impl MockServer {
             tokio::spawn(token::serve(token_listener, shared.clone())),
         ];
         Ok(MockServer {
-            inner: Arc::new(Running {
-                shared,
-                grpc_addr,
-                token_addr,
-                tasks: Mutex::new(tasks),
-            }),
+            inner: Arc::new(Running { shared, grpc_addr, token_addr, tasks: Mutex::new(tasks) }),
         })
     }
 
@@ -312,21 +304,15 @@ impl MockServer {
         let mut out = Vec::with_capacity(data.records as usize);
         for batch in &data.batches {
             let batch_len = batch.payloads.len() as u32;
-            out.extend(
-                batch
-                    .payloads
-                    .iter()
-                    .enumerate()
-                    .map(|(i, payload)| ReceivedRecord {
-                        connection: batch.connection,
-                        wire_offset: batch.wire_offset,
-                        index_in_batch: i as u32,
-                        batch_len,
-                        batched: batch.batched,
-                        kind: batch.kind,
-                        payload: payload.clone(),
-                    }),
-            );
+            out.extend(batch.payloads.iter().enumerate().map(|(i, payload)| ReceivedRecord {
+                connection: batch.connection,
+                wire_offset: batch.wire_offset,
+                index_in_batch: i as u32,
+                batch_len,
+                batched: batch.batched,
+                kind: batch.kind,
+                payload: payload.clone(),
+            }));
         }
         out
     }
@@ -339,10 +325,7 @@ impl MockServer {
             .get(table)
             .map(|store| {
                 let data = lock(store);
-                TableStats {
-                    records: data.records,
-                    bytes: data.bytes,
-                }
+                TableStats { records: data.records, bytes: data.bytes }
             })
             .unwrap_or_default()
     }
@@ -441,11 +424,7 @@ pub(crate) struct StoredBatch {
 
 impl Shared {
     fn new(config: MockServerConfig) -> Shared {
-        let tables = config
-            .tables
-            .iter()
-            .map(|t| (t.clone(), Arc::default()))
-            .collect();
+        let tables = config.tables.iter().map(|t| (t.clone(), Arc::default())).collect();
         Shared {
             static_tokens: config.static_tokens.iter().cloned().collect(),
             tables,

@@ -47,11 +47,7 @@ impl Schema {
     /// or names a message the descriptor does not contain.
     pub fn new(root: &DescriptorProto) -> Result<Schema, String> {
         let mut flat: Vec<(String, &DescriptorProto)> = Vec::new();
-        fn collect<'a>(
-            path: String,
-            d: &'a DescriptorProto,
-            out: &mut Vec<(String, &'a DescriptorProto)>,
-        ) {
+        fn collect<'a>(path: String, d: &'a DescriptorProto, out: &mut Vec<(String, &'a DescriptorProto)>) {
             out.push((path.clone(), d));
             for nested in &d.nested_type {
                 collect(format!("{path}.{}", nested.name()), nested, out);
@@ -63,11 +59,7 @@ impl Schema {
         collect(root.name().to_string(), root, &mut flat);
         let enum_names: Vec<String> = flat
             .iter()
-            .flat_map(|(path, d)| {
-                d.enum_type
-                    .iter()
-                    .map(move |e| format!("{path}.{}", e.name()))
-            })
+            .flat_map(|(path, d)| d.enum_type.iter().map(move |e| format!("{path}.{}", e.name())))
             .collect();
 
         let mut messages = Vec::with_capacity(flat.len());
@@ -77,24 +69,18 @@ impl Schema {
             for f in &d.field {
                 let number = match f.number {
                     Some(n) if (1..=536_870_911).contains(&n) => n as u32,
-                    _ => {
-                        return Err(format!(
-                            "field {:?} of {path} has no valid number",
-                            f.name()
-                        ))
-                    }
+                    _ => return Err(format!("field {:?} of {path} has no valid number", f.name())),
                 };
-                let ty =
-                    match f.r#type {
-                        Some(t) => Some(Type::try_from(t).map_err(|_| {
-                            format!("field {number} of {path} has unknown type {t}")
-                        })?),
-                        None => None,
-                    };
+                let ty = match f.r#type {
+                    Some(t) => Some(
+                        Type::try_from(t)
+                            .map_err(|_| format!("field {number} of {path} has unknown type {t}"))?,
+                    ),
+                    None => None,
+                };
                 let resolve = || {
-                    resolve(&flat, path, f.type_name()).ok_or_else(|| {
-                        format!("field {number} of {path}: unknown type {:?}", f.type_name())
-                    })
+                    resolve(&flat, path, f.type_name())
+                        .ok_or_else(|| format!("field {number} of {path}: unknown type {:?}", f.type_name()))
                 };
                 let kind = match ty {
                     Some(Type::Double | Type::Fixed64 | Type::Sfixed64) => Kind::Fixed64,
@@ -126,22 +112,13 @@ impl Schema {
                     required += 1;
                     required - 1
                 });
-                fields.push(FieldSchema {
-                    number,
-                    kind,
-                    repeated,
-                    required_slot,
-                });
+                fields.push(FieldSchema { number, kind, repeated, required_slot });
             }
             fields.sort_by_key(|f| f.number);
             if fields.windows(2).any(|w| w[0].number == w[1].number) {
                 return Err(format!("{path} declares a field number twice"));
             }
-            messages.push(MessageSchema {
-                name: path.clone(),
-                fields,
-                required,
-            });
+            messages.push(MessageSchema { name: path.clone(), fields, required });
         }
         Ok(Schema { messages })
     }
@@ -167,11 +144,7 @@ impl Schema {
         let m = &self.messages[index];
         // Required fields are rare and few; a bitmask covers them without allocating.
         let mut seen_mask = 0u64;
-        let mut seen_vec = if m.required > 64 {
-            vec![false; m.required as usize]
-        } else {
-            Vec::new()
-        };
+        let mut seen_vec = if m.required > 64 { vec![false; m.required as usize] } else { Vec::new() };
         loop {
             if r.at_end() {
                 if let Some(g) = group {
@@ -190,16 +163,10 @@ impl Schema {
                 if group == Some(number) {
                     break;
                 }
-                return Err(format!(
-                    "{}: unexpected end-group tag for field {number}",
-                    m.name
-                ));
+                return Err(format!("{}: unexpected end-group tag for field {number}", m.name));
             }
             let Ok(i) = m.fields.binary_search_by_key(&number, |f| f.number) else {
-                return Err(format!(
-                    "{}: field {number} is not in the descriptor",
-                    m.name
-                ));
+                return Err(format!("{}: field {number} is not in the descriptor", m.name));
             };
             let f = m.fields[i];
             let err = |what: &str| format!("{}: field {number}: {what}", m.name);
@@ -239,11 +206,7 @@ impl Schema {
                         return Err(err("packed fixed32 length is not a multiple of 4"));
                     }
                 }
-                (_, w) => {
-                    return Err(err(&format!(
-                        "wire type {w} does not match the declared type"
-                    )))
-                }
+                (_, w) => return Err(err(&format!("wire type {w} does not match the declared type"))),
             }
             if let Some(slot) = f.required_slot {
                 if m.required > 64 {
@@ -264,11 +227,8 @@ impl Schema {
                 .iter()
                 .filter_map(|f| {
                     let slot = f.required_slot?;
-                    let seen = if m.required > 64 {
-                        seen_vec[slot as usize]
-                    } else {
-                        seen_mask & (1 << slot) != 0
-                    };
+                    let seen =
+                        if m.required > 64 { seen_vec[slot as usize] } else { seen_mask & (1 << slot) != 0 };
                     (!seen).then_some(f.number)
                 })
                 .collect();

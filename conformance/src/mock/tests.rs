@@ -18,9 +18,7 @@ const WAIT: Duration = Duration::from_secs(3);
 // ---- helpers ----
 
 async fn server() -> MockServer {
-    MockServer::start(MockServerConfig::default())
-        .await
-        .unwrap()
+    MockServer::start(MockServerConfig::default()).await.unwrap()
 }
 
 /// A minimal HTTP/1.1 POST over a raw socket, so the test doesn't trust our own client code.
@@ -31,9 +29,7 @@ async fn post(
     form: &str,
 ) -> (u16, serde_json::Value) {
     use base64::Engine as _;
-    let mut tcp = tokio::net::TcpStream::connect(server.token_addr())
-        .await
-        .unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(server.token_addr()).await.unwrap();
     let auth = basic
         .map(|(id, secret)| {
             let b = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
@@ -47,26 +43,18 @@ async fn post(
     );
     tcp.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
-    tokio::time::timeout(WAIT, tcp.read_to_end(&mut raw))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut raw)).await.unwrap().unwrap();
     let text = String::from_utf8(raw).unwrap();
     let status: u16 = text[9..12].parse().unwrap();
     let body = text.split_once("\r\n\r\n").unwrap().1;
-    (
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
 }
 
 fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -90,13 +78,8 @@ fn token_form(table: &str) -> String {
 }
 
 async fn fetch_token(server: &MockServer, table: &str) -> String {
-    let (status, body) = post(
-        server,
-        TOKEN_PATH,
-        Some((DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)),
-        &token_form(table),
-    )
-    .await;
+    let (status, body) =
+        post(server, TOKEN_PATH, Some((DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)), &token_form(table)).await;
     assert_eq!(status, 200, "{body}");
     body["access_token"].as_str().unwrap().to_string()
 }
@@ -108,9 +91,7 @@ struct Call {
 
 impl Call {
     async fn send(&self, payload: Payload) {
-        let msg = EphemeralStreamRequest {
-            payload: Some(payload),
-        };
+        let msg = EphemeralStreamRequest { payload: Some(payload) };
         self.tx.as_ref().unwrap().send(msg).await.unwrap();
     }
 
@@ -160,27 +141,17 @@ impl Call {
     }
 }
 
-async fn call(
-    server: &MockServer,
-    token: Option<&str>,
-    table: Option<&str>,
-) -> Result<Call, Status> {
+async fn call(server: &MockServer, token: Option<&str>, table: Option<&str>) -> Result<Call, Status> {
     let mut client = ZerobusClient::connect(server.grpc_url()).await.unwrap();
     let (tx, rx) = mpsc::channel(64);
     let mut request = tonic::Request::new(ReceiverStream::new(rx));
     if let Some(token) = token {
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
     }
     if let Some(table) = table {
-        request
-            .metadata_mut()
-            .insert("x-databricks-zerobus-table-name", table.parse().unwrap());
+        request.metadata_mut().insert("x-databricks-zerobus-table-name", table.parse().unwrap());
     }
-    request
-        .metadata_mut()
-        .insert("user-agent", "mock-tests/1.0".parse().unwrap());
+    request.metadata_mut().insert("user-agent", "mock-tests/1.0".parse().unwrap());
     let rx = tokio::time::timeout(WAIT, client.ephemeral_stream(request))
         .await
         .expect("response headers arrive before any message")?
@@ -215,27 +186,21 @@ fn json_one(offset: i64, record: String) -> Payload {
 fn json_batch(offset: i64, records: Vec<String>) -> Payload {
     Payload::IngestRecordBatch(IngestRecordBatchRequest {
         offset_id: Some(offset),
-        batch: Some(ingest_record_batch_request::Batch::JsonBatch(
-            JsonRecordBatch { records },
-        )),
+        batch: Some(ingest_record_batch_request::Batch::JsonBatch(JsonRecordBatch { records })),
     })
 }
 
 fn proto_batch(offset: i64, records: Vec<Vec<u8>>) -> Payload {
     Payload::IngestRecordBatch(IngestRecordBatchRequest {
         offset_id: Some(offset),
-        batch: Some(ingest_record_batch_request::Batch::ProtoEncodedBatch(
-            ProtoEncodedRecordBatch {
-                records: records.into_iter().map(Into::into).collect(),
-            },
-        )),
+        batch: Some(ingest_record_batch_request::Batch::ProtoEncodedBatch(ProtoEncodedRecordBatch {
+            records: records.into_iter().map(Into::into).collect(),
+        })),
     })
 }
 
 async fn open_json(server: &MockServer) -> Call {
-    let mut c = call(server, Some(DEFAULT_STATIC_TOKEN), Some(EVENTS))
-        .await
-        .unwrap();
+    let mut c = call(server, Some(DEFAULT_STATIC_TOKEN), Some(EVENTS)).await.unwrap();
     c.send(create_json(EVENTS)).await;
     c.expect_created().await;
     c
@@ -269,35 +234,20 @@ async fn token_is_issued_and_accepted() {
     assert_eq!(req.issued_token.as_deref(), Some(token.as_str()));
     assert_eq!(req.form_value("grant_type"), Some("client_credentials"));
     assert_eq!(req.form_value("scope"), Some("all-apis"));
-    assert_eq!(
-        req.form_value("resource"),
-        Some("api://databricks/workspaces/1234/zerobusDirectWriteApi")
-    );
-    assert_eq!(
-        req.authorization_details.as_ref().unwrap()[2]["object_full_path"],
-        EVENTS
-    );
+    assert_eq!(req.form_value("resource"), Some("api://databricks/workspaces/1234/zerobusDirectWriteApi"));
+    assert_eq!(req.authorization_details.as_ref().unwrap()[2]["object_full_path"], EVENTS);
 
     let mut c = call(&server, Some(&token), Some(EVENTS)).await.unwrap();
     c.send(create_json(EVENTS)).await;
     c.expect_created().await;
     let conns = server.connections();
-    assert_eq!(
-        conns[0].authorization.as_deref(),
-        Some(format!("Bearer {token}").as_str())
-    );
+    assert_eq!(conns[0].authorization.as_deref(), Some(format!("Bearer {token}").as_str()));
     assert_eq!(conns[0].table_header.as_deref(), Some(EVENTS));
-    assert!(conns[0]
-        .user_agent
-        .as_deref()
-        .unwrap()
-        .starts_with("mock-tests/1.0"));
+    assert!(conns[0].user_agent.as_deref().unwrap().starts_with("mock-tests/1.0"));
     assert!(conns[0].stream_id.is_some());
 
     // The same token does not open another table.
-    let mut other = call(&server, Some(&token), Some(PROTO_TABLE))
-        .await
-        .unwrap();
+    let mut other = call(&server, Some(&token), Some(PROTO_TABLE)).await.unwrap();
     other.send(create_proto(PROTO_TABLE)).await;
     assert_eq!(other.end().await.code(), Code::PermissionDenied);
 }
@@ -306,13 +256,8 @@ async fn token_is_issued_and_accepted() {
 async fn token_endpoint_rejects_bad_requests_without_echoing_the_secret() {
     let server = server().await;
     let form = token_form(EVENTS);
-    let (status, body) = post(
-        &server,
-        TOKEN_PATH,
-        Some((DEFAULT_CLIENT_ID, "wrong-secret-xyz")),
-        &form,
-    )
-    .await;
+    let (status, body) =
+        post(&server, TOKEN_PATH, Some((DEFAULT_CLIENT_ID, "wrong-secret-xyz")), &form).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_client");
     assert!(!body.to_string().contains("wrong-secret-xyz"));
@@ -322,13 +267,9 @@ async fn token_endpoint_rejects_bad_requests_without_echoing_the_secret() {
     assert_eq!(status, 400, "missing grant_type");
     let (status, _) = post(&server, TOKEN_PATH, creds, "grant_type=password").await;
     assert_eq!(status, 400, "unsupported grant_type");
-    let (status, _) = post(
-        &server,
-        TOKEN_PATH,
-        creds,
-        "grant_type=client_credentials&authorization_details=%7Bnot+json",
-    )
-    .await;
+    let (status, _) =
+        post(&server, TOKEN_PATH, creds, "grant_type=client_credentials&authorization_details=%7Bnot+json")
+            .await;
     assert_eq!(status, 400, "malformed authorization_details");
     let (status, _) = post(&server, "/elsewhere", creds, "").await;
     assert_eq!(status, 404);
@@ -344,12 +285,7 @@ async fn token_endpoint_rejects_bad_requests_without_echoing_the_secret() {
 async fn token_faults_and_federated_grant() {
     let server = server().await;
     server.set_faults(FaultScript {
-        token: TokenFaults {
-            fail_next: 1,
-            reject_next: 1,
-            lifetime_secs: Some(0),
-            ..Default::default()
-        },
+        token: TokenFaults { fail_next: 1, reject_next: 1, lifetime_secs: Some(0), ..Default::default() },
         ..Default::default()
     });
     let creds = Some((DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET));
@@ -369,10 +305,8 @@ async fn token_faults_and_federated_grant() {
     server.set_faults(FaultScript::default());
     let form = format!(
         "{}&subject_token=eyJ.abc.def&subject_token_type={}",
-        token_form(EVENTS).replace(
-            "client_credentials",
-            &enc("urn:ietf:params:oauth:grant-type:token-exchange")
-        ),
+        token_form(EVENTS)
+            .replace("client_credentials", &enc("urn:ietf:params:oauth:grant-type:token-exchange")),
         enc("urn:ietf:params:oauth:token-type:jwt")
     );
     let (status, body) = post(&server, TOKEN_PATH, None, &form).await;
@@ -388,11 +322,7 @@ async fn json_stream_is_acked_cumulatively_and_half_close_ends_ok() {
     let server = server().await;
     let mut c = open_json(&server).await;
     c.send(json_one(0, json_record(1, 0, 50))).await;
-    c.send(json_batch(
-        1,
-        (1..4).map(|i| json_record(1, i, 50)).collect(),
-    ))
-    .await;
+    c.send(json_batch(1, (1..4).map(|i| json_record(1, i, 50)).collect())).await;
     for i in 4..10 {
         c.send(json_one(i as i64 - 2, json_record(1, i, 50))).await;
     }
@@ -411,28 +341,12 @@ async fn json_stream_is_acked_cumulatively_and_half_close_ends_ok() {
         assert_eq!(r.kind, RecordKind::Json);
         assert_eq!(r.connection, 1);
     }
-    assert_eq!(
-        (
-            records[2].wire_offset,
-            records[2].index_in_batch,
-            records[2].batch_len
-        ),
-        (1, 1, 3)
-    );
+    assert_eq!((records[2].wire_offset, records[2].index_in_batch, records[2].batch_len), (1, 1, 3));
     assert!(records[2].batched && !records[0].batched);
-    assert_eq!(
-        server.table_stats(EVENTS),
-        TableStats {
-            records: 11,
-            bytes: 550
-        }
-    );
+    assert_eq!(server.table_stats(EVENTS), TableStats { records: 11, bytes: 550 });
     assert_eq!(wait_end(&server, 1).await, ConnectionEnd::ClientHalfClosed);
     let log = &server.connections()[0];
-    assert_eq!(
-        (log.messages, log.records, log.acked_up_to),
-        (9, 11, Some(8))
-    );
+    assert_eq!((log.messages, log.records, log.acked_up_to), (9, 11, Some(8)));
     assert_eq!(log.record_type, Some(RecordType::Json as i32));
 
     server.reset();
@@ -442,36 +356,22 @@ async fn json_stream_is_acked_cumulatively_and_half_close_ends_ok() {
 #[tokio::test]
 async fn proto_batches_are_validated_against_the_descriptor() {
     let server = server().await;
-    let mut c = call(&server, Some(DEFAULT_STATIC_TOKEN), Some(PROTO_TABLE))
-        .await
-        .unwrap();
+    let mut c = call(&server, Some(DEFAULT_STATIC_TOKEN), Some(PROTO_TABLE)).await.unwrap();
     c.send(create_proto(PROTO_TABLE)).await;
     c.expect_created().await;
-    c.send(proto_batch(
-        0,
-        (0..5).map(|i| proto_record(9, i, 100)).collect(),
-    ))
-    .await;
+    c.send(proto_batch(0, (0..5).map(|i| proto_record(9, i, 100)).collect())).await;
     c.acks_up_to(0).await;
     assert_eq!(server.table_stats(PROTO_TABLE).records, 5);
 
     // Field 4 is not in the descriptor.
     let mut bad = proto_record(9, 5, 100);
     bad.extend_from_slice(&[0x20, 0x01]);
-    c.send(proto_batch(1, vec![proto_record(9, 6, 100), bad]))
-        .await;
+    c.send(proto_batch(1, vec![proto_record(9, 6, 100), bad])).await;
     let status = c.end().await;
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("field 4"), "{}", status.message());
-    assert_eq!(
-        server.table_stats(PROTO_TABLE).records,
-        5,
-        "a rejected call stores nothing"
-    );
-    assert!(matches!(
-        wait_end(&server, 1).await,
-        ConnectionEnd::ServerStatus(3, _)
-    ));
+    assert_eq!(server.table_stats(PROTO_TABLE).records, 5, "a rejected call stores nothing");
+    assert!(matches!(wait_end(&server, 1).await, ConnectionEnd::ServerStatus(3, _)));
 }
 
 #[tokio::test]
@@ -494,39 +394,21 @@ async fn create_stream_checks() {
     let t = Some(DEFAULT_STATIC_TOKEN);
     let missing = "main.default.missing";
     assert_eq!(
-        create_fails(&server, None, Some(EVENTS), create_json(EVENTS))
-            .await
-            .code(),
+        create_fails(&server, None, Some(EVENTS), create_json(EVENTS)).await.code(),
         Code::Unauthenticated
     );
     assert_eq!(
-        create_fails(&server, Some("nope"), Some(EVENTS), create_json(EVENTS))
-            .await
-            .code(),
+        create_fails(&server, Some("nope"), Some(EVENTS), create_json(EVENTS)).await.code(),
         Code::Unauthenticated
     );
+    assert_eq!(create_fails(&server, t, Some(missing), create_json(missing)).await.code(), Code::NotFound);
+    assert_eq!(create_fails(&server, t, Some("a.b"), create_json("a.b")).await.code(), Code::InvalidArgument);
     assert_eq!(
-        create_fails(&server, t, Some(missing), create_json(missing))
-            .await
-            .code(),
-        Code::NotFound
-    );
-    assert_eq!(
-        create_fails(&server, t, Some("a.b"), create_json("a.b"))
-            .await
-            .code(),
+        create_fails(&server, t, Some(PROTO_TABLE), create_json(EVENTS)).await.code(),
         Code::InvalidArgument
     );
     assert_eq!(
-        create_fails(&server, t, Some(PROTO_TABLE), create_json(EVENTS))
-            .await
-            .code(),
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        create_fails(&server, t, Some(EVENTS), json_one(0, "{}".into()))
-            .await
-            .code(),
+        create_fails(&server, t, Some(EVENTS), json_one(0, "{}".into())).await.code(),
         Code::InvalidArgument
     );
     let bad_descriptor = Payload::CreateStream(CreateIngestStreamRequest {
@@ -535,30 +417,19 @@ async fn create_stream_checks() {
         descriptor_proto: Some(bytes::Bytes::from_static(&[0xff, 0xff])),
         ..Default::default()
     });
-    assert_eq!(
-        create_fails(&server, t, Some(EVENTS), bad_descriptor)
-            .await
-            .code(),
-        Code::InvalidArgument
-    );
+    assert_eq!(create_fails(&server, t, Some(EVENTS), bad_descriptor).await.code(), Code::InvalidArgument);
     let avro = Payload::CreateStream(CreateIngestStreamRequest {
         table_name: Some(EVENTS.into()),
         record_type: Some(RecordType::Avro as i32),
         ..Default::default()
     });
-    assert_eq!(
-        create_fails(&server, t, Some(EVENTS), avro).await.code(),
-        Code::InvalidArgument
-    );
+    assert_eq!(create_fails(&server, t, Some(EVENTS), avro).await.code(), Code::InvalidArgument);
 
     let conns = server.connections();
     assert_eq!(conns.len(), 8);
     assert_eq!(
         conns[0].end,
-        ConnectionEnd::ServerStatus(
-            Code::Unauthenticated as i32,
-            "missing authorization header".into()
-        )
+        ConnectionEnd::ServerStatus(Code::Unauthenticated as i32, "missing authorization header".into())
     );
     assert_eq!(conns[2].table.as_deref(), Some(missing));
 }
@@ -571,29 +442,16 @@ async fn ingest_checks() {
         (json_one(0, "[1,2]".into()), "not a JSON object"),
         (json_one(0, "{\"a\":".into()), "not a JSON object"),
         (json_batch(0, vec![]), "empty batch"),
-        (
-            proto_batch(0, vec![proto_record(1, 1, 20)]),
-            "record type mismatch",
-        ),
-        (
-            json_one(0, "x".repeat(MAX_CALL_PAYLOAD_BYTES + 1)),
-            "more than the limit",
-        ),
-        (
-            json_one(0, "x".repeat(MAX_DECODING_MESSAGE_BYTES + 1)),
-            "too large",
-        ),
+        (proto_batch(0, vec![proto_record(1, 1, 20)]), "record type mismatch"),
+        (json_one(0, "x".repeat(MAX_CALL_PAYLOAD_BYTES + 1)), "more than the limit"),
+        (json_one(0, "x".repeat(MAX_DECODING_MESSAGE_BYTES + 1)), "too large"),
     ];
     for (payload, expected) in cases {
         let mut c = open_json(&server).await;
         c.send(payload).await;
         let status = c.end().await;
         assert_eq!(status.code(), Code::InvalidArgument, "{expected}");
-        assert!(
-            status.message().contains(expected),
-            "{} !~ {expected}",
-            status.message()
-        );
+        assert!(status.message().contains(expected), "{} !~ {expected}", status.message());
     }
     assert_eq!(server.table_stats(EVENTS).records, 0);
 }
@@ -610,9 +468,7 @@ async fn drop_after_and_create_status_faults() {
     .unwrap();
     server.set_faults(script);
 
-    let mut c = call(&server, Some(DEFAULT_STATIC_TOKEN), Some(EVENTS))
-        .await
-        .unwrap();
+    let mut c = call(&server, Some(DEFAULT_STATIC_TOKEN), Some(EVENTS)).await.unwrap();
     c.send(create_json(EVENTS)).await;
     assert_eq!(c.end().await.code(), Code::Unavailable);
 
@@ -622,15 +478,8 @@ async fn drop_after_and_create_status_faults() {
     }
     c.acks_up_to(1).await;
     let status = c.end().await;
-    assert_eq!(
-        (status.code(), status.message()),
-        (Code::Unavailable, "connection dropped")
-    );
-    assert_eq!(
-        server.table_stats(EVENTS).records,
-        2,
-        "messages after the drop are not stored"
-    );
+    assert_eq!((status.code(), status.message()), (Code::Unavailable, "connection dropped"));
+    assert_eq!(server.table_stats(EVENTS).records, 2, "messages after the drop are not stored");
 
     let mut c = open_json(&server).await;
     c.send(json_one(0, json_record(2, 0, 30))).await;
@@ -638,10 +487,7 @@ async fn drop_after_and_create_status_faults() {
     let conns = server.connections();
     assert_eq!(conns.len(), 3);
     assert_eq!(conns[1].acked_up_to, Some(1));
-    assert_eq!(
-        conns[1].end,
-        ConnectionEnd::ServerStatus(14, "connection dropped".into())
-    );
+    assert_eq!(conns[1].end, ConnectionEnd::ServerStatus(14, "connection dropped".into()));
 }
 
 #[tokio::test]
@@ -665,9 +511,7 @@ async fn withheld_delayed_and_close_signal_faults() {
     c.acks_up_to(0).await;
     assert!(sent.elapsed() >= Duration::from_millis(50), "ack delayed");
     assert!(
-        tokio::time::timeout(Duration::from_millis(150), c.rx.message())
-            .await
-            .is_err(),
+        tokio::time::timeout(Duration::from_millis(150), c.rx.message()).await.is_err(),
         "offset 1 never acked"
     );
     assert_eq!(server.table_stats(EVENTS).records, 2);
@@ -684,23 +528,14 @@ async fn withheld_delayed_and_close_signal_faults() {
                 got_signal = true;
                 c.send(json_one(1, "{}".into())).await;
             }
-            Some(Resp::IngestRecordResponse(r)) if r.durability_ack_up_to_offset == Some(1) => {
-                break
-            }
+            Some(Resp::IngestRecordResponse(r)) if r.durability_ack_up_to_offset == Some(1) => break,
             Some(_) => {}
             None => panic!("ended too early"),
         }
     }
     assert!(got_signal);
-    assert_eq!(
-        c.end().await.code(),
-        Code::Ok,
-        "server ends the call after the duration"
-    );
-    assert!(matches!(
-        wait_end(&server, 2).await,
-        ConnectionEnd::ServerStatus(0, _)
-    ));
+    assert_eq!(c.end().await.code(), Code::Ok, "server ends the call after the duration");
+    assert!(matches!(wait_end(&server, 2).await, ConnectionEnd::ServerStatus(0, _)));
 
     let mut c = open_json(&server).await;
     c.send(json_one(0, "{}".into())).await;
@@ -713,10 +548,7 @@ async fn revoked_token_needs_a_new_one() {
     let server = server().await;
     let token = fetch_token(&server, EVENTS).await;
     server.set_faults(FaultScript {
-        token: TokenFaults {
-            invalidate_after_messages: Some(1),
-            ..Default::default()
-        },
+        token: TokenFaults { invalidate_after_messages: Some(1), ..Default::default() },
         ..Default::default()
     });
     let mut c = call(&server, Some(&token), Some(EVENTS)).await.unwrap();
@@ -725,10 +557,7 @@ async fn revoked_token_needs_a_new_one() {
     c.send(json_one(0, "{}".into())).await;
     c.acks_up_to(0).await;
     assert_eq!(c.end().await.code(), Code::Unauthenticated);
-    let status = call(&server, Some(&token), Some(EVENTS))
-        .await
-        .err()
-        .unwrap();
+    let status = call(&server, Some(&token), Some(EVENTS)).await.err().unwrap();
     assert_eq!(status.code(), Code::Unauthenticated);
     let fresh = fetch_token(&server, EVENTS).await;
     let mut c = call(&server, Some(&fresh), Some(EVENTS)).await.unwrap();
@@ -740,25 +569,14 @@ async fn revoked_token_needs_a_new_one() {
 async fn rate_limit_slows_the_stream() {
     let server = server().await;
     server.set_faults(FaultScript {
-        rate_limit: Some(RateLimit {
-            records_per_sec: Some(100),
-            bytes_per_sec: None,
-        }),
+        rate_limit: Some(RateLimit { records_per_sec: Some(100), bytes_per_sec: None }),
         ..Default::default()
     });
     let mut c = open_json(&server).await;
     let start = tokio::time::Instant::now();
-    c.send(json_batch(
-        0,
-        (0..20).map(|i| json_record(3, i, 40)).collect(),
-    ))
-    .await;
+    c.send(json_batch(0, (0..20).map(|i| json_record(3, i, 40)).collect())).await;
     c.acks_up_to(0).await;
-    assert!(
-        start.elapsed() >= Duration::from_millis(180),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() >= Duration::from_millis(180), "{:?}", start.elapsed());
 }
 
 #[tokio::test]
@@ -768,10 +586,7 @@ async fn client_cancel_is_logged_and_shutdown_ends_calls() {
     // runtime and drop that runtime with the call still open.
     let handle = server.clone();
     tokio::task::spawn_blocking(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let open = rt.block_on(open_json(&handle));
         drop(rt);
         drop(open);
@@ -791,10 +606,7 @@ async fn client_cancel_is_logged_and_shutdown_ends_calls() {
 async fn unimplemented_rpcs() {
     let server = server().await;
     let mut client = ZerobusClient::connect(server.grpc_url()).await.unwrap();
-    let status = client
-        .retire_stream(RetireStreamRequest::default())
-        .await
-        .unwrap_err();
+    let status = client.retire_stream(RetireStreamRequest::default()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
 }
 
@@ -810,14 +622,10 @@ fn fault_scripts_parse_from_json() {
         script.streams[0],
         StreamFault {
             connection: None,
-            action: StreamAction::StatusAfter {
-                messages: 3,
-                code: GrpcCode::PermissionDenied
-            }
+            action: StreamAction::StatusAfter { messages: 3, code: GrpcCode::PermissionDenied }
         }
     );
-    let round: FaultScript =
-        serde_json::from_str(&serde_json::to_string(&script).unwrap()).unwrap();
+    let round: FaultScript = serde_json::from_str(&serde_json::to_string(&script).unwrap()).unwrap();
     assert_eq!(round, script);
     for bad in [
         r#"{"streamz": []}"#,
@@ -869,22 +677,13 @@ mod protocheck {
                 field("key", 1, Label::Optional, Type::String, None),
                 field("value", 2, Label::Optional, Type::Int64, None),
             ],
-            options: Some(MessageOptions {
-                map_entry: Some(true),
-                ..Default::default()
-            }),
+            options: Some(MessageOptions { map_entry: Some(true), ..Default::default() }),
             ..Default::default()
         };
         let outer = DescriptorProto {
             name: Some("Outer".into()),
             field: vec![
-                field(
-                    "inner",
-                    1,
-                    Label::Optional,
-                    Type::Message,
-                    Some(".pkg.Outer.Inner"),
-                ),
+                field("inner", 1, Label::Optional, Type::Message, Some(".pkg.Outer.Inner")),
                 field("nums", 2, Label::Repeated, Type::Int32, None),
                 field("m", 3, Label::Repeated, Type::Message, Some("MEntry")),
                 field("s", 4, Label::Optional, Type::String, None),
@@ -930,23 +729,11 @@ mod protocheck {
     #[test]
     fn rejects_malformed_records() {
         let s = schema();
-        let missing_required = Outer {
-            inner: Some(Inner { x: None }),
-            ..Default::default()
-        };
-        assert!(s
-            .validate(&missing_required.encode_to_vec())
-            .unwrap_err()
-            .contains("required"));
-        assert!(s
-            .validate(&[0x22, 0x01, 0xff])
-            .unwrap_err()
-            .contains("UTF-8"));
+        let missing_required = Outer { inner: Some(Inner { x: None }), ..Default::default() };
+        assert!(s.validate(&missing_required.encode_to_vec()).unwrap_err().contains("required"));
+        assert!(s.validate(&[0x22, 0x01, 0xff]).unwrap_err().contains("UTF-8"));
         assert!(s.validate(&[0x28, 0x01]).unwrap_err().contains("field 5"));
-        assert!(s
-            .validate(&[0x25, 0, 0, 0, 0])
-            .unwrap_err()
-            .contains("wire type"));
+        assert!(s.validate(&[0x25, 0, 0, 0, 0]).unwrap_err().contains("wire type"));
         assert!(s.validate(&[0x22, 0x05, b'a']).is_err(), "truncated");
         assert!(s.validate(&[0x10]).is_err(), "truncated varint");
     }
@@ -964,23 +751,12 @@ mod protocheck {
 
 #[tokio::test]
 async fn counts_only_without_payloads() {
-    let server = MockServer::start(MockServerConfig {
-        keep_payloads: false,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let server =
+        MockServer::start(MockServerConfig { keep_payloads: false, ..Default::default() }).await.unwrap();
     let mut c = open_json(&server).await;
-    c.send(json_batch(0, vec!["{}".into(), "{\"a\":1}".into()]))
-        .await;
+    c.send(json_batch(0, vec!["{}".into(), "{\"a\":1}".into()])).await;
     c.acks_up_to(0).await;
-    assert_eq!(
-        server.table_stats(EVENTS),
-        TableStats {
-            records: 2,
-            bytes: 9
-        }
-    );
+    assert_eq!(server.table_stats(EVENTS), TableStats { records: 2, bytes: 9 });
     assert!(server.records(EVENTS).is_empty());
 }
 

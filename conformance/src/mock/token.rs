@@ -57,10 +57,7 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Full<B
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response<Full<Bytes>> {
-    json_response(
-        status,
-        serde_json::json!({ "error": error, "error_description": description }),
-    )
+    json_response(status, serde_json::json!({ "error": error, "error_description": description }))
 }
 
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -74,11 +71,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             "the token endpoint takes POST",
         );
     }
-    let basic = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_basic);
+    let basic = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(parse_basic);
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => {
@@ -96,24 +89,14 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
 
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     // RFC 6749 §2.3.1 lets clients send credentials in the body instead of Basic auth.
-    let credentials = basic.or_else(|| {
-        Some((
-            field("client_id")?.to_string(),
-            field("client_secret")?.to_string(),
-        ))
-    });
-    let secret_matched = credentials.as_ref().is_some_and(|(id, secret)| {
-        *id == shared.config.client_id && *secret == shared.config.client_secret
-    });
-    let client_id = credentials
-        .map(|(id, _)| id)
-        .or_else(|| field("client_id").map(str::to_string));
+    let credentials =
+        basic.or_else(|| Some((field("client_id")?.to_string(), field("client_secret")?.to_string())));
+    let secret_matched = credentials
+        .as_ref()
+        .is_some_and(|(id, secret)| *id == shared.config.client_id && *secret == shared.config.client_secret);
+    let client_id = credentials.map(|(id, _)| id).or_else(|| field("client_id").map(str::to_string));
     let details_raw = field("authorization_details");
     let details: Option<Result<serde_json::Value, _>> =
         details_raw.map(serde_json::from_str::<serde_json::Value>);
@@ -197,26 +180,14 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
                 )
             }
             None => {
-                return (
-                    oauth_error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_request",
-                        "missing grant_type",
-                    ),
-                    None,
-                )
+                return (oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "missing grant_type"), None)
             }
         }
         let table = match details {
             None => None,
             Some(Ok(ref value)) => match table_of(value) {
                 Ok(table) => table,
-                Err(e) => {
-                    return (
-                        oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e),
-                        None,
-                    )
-                }
+                Err(e) => return (oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e), None),
             },
             Some(Err(ref e)) => {
                 return (
@@ -229,18 +200,11 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
                 )
             }
         };
-        let lifetime = state
-            .faults
-            .token
-            .lifetime_secs
-            .unwrap_or(shared.config.token_lifetime_secs);
+        let lifetime = state.faults.token.lifetime_secs.unwrap_or(shared.config.token_lifetime_secs);
         let token = shared.unique_id("zbmock-");
         state.issued.insert(
             token.clone(),
-            IssuedToken {
-                table,
-                expires_at: std::time::Instant::now() + Duration::from_secs(lifetime),
-            },
+            IssuedToken { table, expires_at: std::time::Instant::now() + Duration::from_secs(lifetime) },
         );
         (
             json_response(
@@ -263,14 +227,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
 /// The table a token is for: `object_full_path` of the `TABLE` entry. `Ok(None)` when the list
 /// names no table (the token then opens no stream).
 fn table_of(details: &serde_json::Value) -> Result<Option<String>, String> {
-    let entries = details
-        .as_array()
-        .ok_or("authorization_details must be a JSON array")?;
+    let entries = details.as_array().ok_or("authorization_details must be a JSON array")?;
     let mut table = None;
     for entry in entries {
-        let object = entry
-            .as_object()
-            .ok_or("authorization_details entries must be objects")?;
+        let object = entry.as_object().ok_or("authorization_details entries must be objects")?;
         if object.get("object_type").and_then(|t| t.as_str()) == Some("TABLE") {
             let path = object
                 .get("object_full_path")
@@ -288,9 +248,7 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     Some((id.to_string(), secret.to_string()))

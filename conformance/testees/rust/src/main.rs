@@ -193,10 +193,18 @@ impl Testee {
         let mode = req["mode"].as_str().unwrap_or("offset");
         let proto = stream.record_type() == RecordType::Proto;
         let make = |i: u64| -> Vec<u8> {
-            if proto { proto_record(seed, i, size) } else { json_record(seed, i, size).into_bytes() }
+            if proto {
+                proto_record(seed, i, size)
+            } else {
+                json_record(seed, i, size).into_bytes()
+            }
         };
         fn as_ref(proto: bool, r: &[u8]) -> RecordRef<'_> {
-            if proto { RecordRef::Proto(r) } else { RecordRef::Json(std::str::from_utf8(r).unwrap_or_default()) }
+            if proto {
+                RecordRef::Proto(r)
+            } else {
+                RecordRef::Json(std::str::from_utf8(r).unwrap_or_default())
+            }
         }
         let mut offsets = Vec::new();
         let mut i = start;
@@ -210,7 +218,9 @@ impl Testee {
                     stream.ingest_record_nowait(as_ref(proto, &records[0])).await?;
                     None
                 }
-                (_, "offset") => stream.ingest_records_offset(records.iter().map(|r| as_ref(proto, r))).await?,
+                (_, "offset") => {
+                    stream.ingest_records_offset(records.iter().map(|r| as_ref(proto, r))).await?
+                }
                 (_, "try") => stream.try_ingest_records_offset(records.iter().map(|r| as_ref(proto, r)))?,
                 _ => {
                     stream.ingest_records_nowait(records.iter().map(|r| as_ref(proto, r))).await?;
@@ -227,8 +237,12 @@ impl Testee {
 
     async fn ingest_raw(&self, req: &Value) -> ZerobusResult<Value> {
         let stream = self.stream()?;
-        let texts: Vec<String> =
-            req["records"].as_array().into_iter().flatten().map(|r| r.as_str().unwrap_or_default().to_owned()).collect();
+        let texts: Vec<String> = req["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r.as_str().unwrap_or_default().to_owned())
+            .collect();
         let bytes: Vec<Vec<u8>> = if req["kind"] == "proto" {
             texts.iter().map(|t| unhex(t)).collect::<Result<_, _>>().map_err(bad)?
         } else {
