@@ -1,0 +1,451 @@
+//! `zerobus ingest`: streams records into a table through one SDK stream and reports the rate.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use tokio::sync::mpsc;
+use zerobus_core::{
+    DescriptorProto, JsonToProto, RecordType, StreamConfigurationOptions, TableProperties, ZerobusError,
+    ZerobusSdk, ZerobusStream, DEFAULT_MAX_INFLIGHT_BYTES, DEFAULT_MAX_INFLIGHT_REQUESTS,
+    MAX_CALL_PAYLOAD_BYTES,
+};
+
+use crate::input::{self, Chunk, ChunkLimits, Encoding, Item, Source};
+use crate::progress::{self, Progress, Snapshot};
+use crate::{CliError, CliResult};
+
+/// A partial batch is sent once input has paused this long, so records typed or tailed into
+/// stdin don't wait for a full batch.
+const IDLE_FLUSH: Duration = Duration::from_millis(100);
+
+/// Record encoding on the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// JSON objects sent as text.
+    Json,
+    /// JSON lines encoded to protobuf with `--descriptor`.
+    Proto,
+}
+
+/// Options of `zerobus ingest`.
+#[derive(Args)]
+pub struct IngestArgs {
+    /// Zerobus endpoint, e.g. https://<workspace-id>.zerobus.<region>.cloud.databricks.com
+    /// (http:// only for a local server).
+    #[arg(long, env = "ZEROBUS_ENDPOINT", value_name = "URL")]
+    pub endpoint: String,
+    /// Workspace URL that issues OAuth tokens.
+    #[arg(long, env = "ZEROBUS_WORKSPACE_URL", value_name = "URL")]
+    pub workspace_url: String,
+    /// Target table, `catalog.schema.table`.
+    #[arg(long, env = "ZEROBUS_TABLE", value_name = "NAME")]
+    pub table: String,
+    /// OAuth client id (service principal).
+    #[arg(long, env = "ZEROBUS_CLIENT_ID", value_name = "ID")]
+    pub client_id: String,
+    /// OAuth client secret; prefer the environment variable over the flag, which other users
+    /// can see in the process list.
+    #[arg(long, env = "ZEROBUS_CLIENT_SECRET", value_name = "SECRET", hide_env_values = true)]
+    pub client_secret: String,
+
+    /// JSON-lines file to send, one object per line; `-` or absent reads stdin.
+    #[arg(long, value_name = "PATH", conflicts_with = "generate")]
+    pub file: Option<PathBuf>,
+    /// Send N generated records ({"seed":1,"seq":i,"pad":"…"}) instead of reading input.
+    #[arg(long, value_name = "N")]
+    pub generate: Option<u64>,
+    /// Bytes per generated record (JSON text size).
+    #[arg(long, value_name = "BYTES", default_value_t = 100, requires = "generate")]
+    pub size: usize,
+    /// Records per ingest call (a batch under one offset); 1 sends single-record calls.
+    /// A call also stops short of the 10,420,224-byte service limit.
+    #[arg(long, value_name = "K", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub batch_size: u64,
+    /// Record encoding on the stream.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+    /// Proto only: a serialized google.protobuf.DescriptorProto, or a FileDescriptorSet
+    /// (protoc --include_imports --descriptor_set_out) with --message choosing the message.
+    /// Optional with --generate, which then uses the generator's own message.
+    #[arg(long, value_name = "FILE")]
+    pub descriptor: Option<PathBuf>,
+    /// Message of the --descriptor FileDescriptorSet to use (`pkg.Name` or `Name`).
+    #[arg(long, value_name = "NAME", requires = "descriptor")]
+    pub message: Option<String>,
+    /// Bound on unacknowledged ingest calls [default: 50000].
+    #[arg(long, value_name = "N")]
+    pub max_inflight_requests: Option<usize>,
+    /// Bound on unacknowledged record bytes [default: 67108864].
+    #[arg(long, value_name = "BYTES")]
+    pub max_inflight_bytes: Option<usize>,
+    /// Appended to the user-agent so the service can tell applications apart.
+    #[arg(long, value_name = "NAME")]
+    pub application_name: Option<String>,
+    /// PEM file of extra CA certificates to trust (private deployments, TLS-inspecting proxies).
+    #[arg(long, env = "ZEROBUS_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl IngestArgs {
+    /// Combinations clap's attributes can't express; reported as usage errors (exit 2).
+    pub fn usage_error(&self) -> Option<String> {
+        match (self.format, &self.descriptor) {
+            (Format::Proto, None) if self.generate.is_none() => {
+                Some("--format proto needs --descriptor FILE to encode JSON lines (or use --generate)".into())
+            }
+            (Format::Json, Some(_)) => Some("--descriptor only applies to --format proto".into()),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `zerobus ingest`.
+pub async fn run(args: IngestArgs) -> CliResult<()> {
+    let (encoding, descriptor) = encoding(&args)?;
+    let source = match args.generate {
+        Some(count) => Source::Generate { count, size: args.size },
+        None => Source::open(args.file.as_deref())?,
+    };
+    let sdk = build_sdk(&args)?;
+    let options = StreamConfigurationOptions {
+        record_type: match args.format {
+            Format::Json => RecordType::Json,
+            Format::Proto => RecordType::Proto,
+        },
+        max_inflight_requests: args.max_inflight_requests.unwrap_or(DEFAULT_MAX_INFLIGHT_REQUESTS),
+        max_inflight_bytes: args.max_inflight_bytes.unwrap_or(DEFAULT_MAX_INFLIGHT_BYTES),
+        ..StreamConfigurationOptions::default()
+    };
+    let table = TableProperties { table_name: args.table.clone(), descriptor_proto: descriptor };
+    let open = sdk.create_stream(table, args.client_id.as_str(), args.client_secret.as_str(), options);
+
+    let (stream, source, total, prechecked) = match source {
+        Source::File { name, file, regular: true } => {
+            // Check the whole file while the stream opens: a bad line fails the run before a
+            // single record is sent, and the check overlaps the token and connect round trips.
+            let enc = encoding.clone();
+            let check_name = name.clone();
+            let mut check = tokio::task::spawn_blocking(move || input::check_file(&check_name, file, &enc));
+            let mut open = std::pin::pin!(open);
+            let (stream, (file, count)) = tokio::select! {
+                checked = &mut check => {
+                    let checked = joined(checked)?;
+                    (open.await?, checked)
+                }
+                stream = &mut open => {
+                    let stream = stream?;
+                    match joined(check.await) {
+                        Ok(checked) => (stream, checked),
+                        Err(e) => {
+                            let _ = stream.close().await;
+                            return Err(e);
+                        }
+                    }
+                }
+            };
+            (stream, Source::File { name, file, regular: true }, Some(count), true)
+        }
+        Source::Generate { count, .. } => (open.await?, source, Some(count), true),
+        other => (open.await?, other, None, false),
+    };
+
+    let per_call = args.batch_size as usize;
+    let (tx, rx) = mpsc::channel(4);
+    input::spawn_reader(source, encoding.clone(), ChunkLimits::for_calls_of(per_call), prechecked, tx);
+
+    let tally = Tally::default();
+    let start = Instant::now();
+    let work = async {
+        let pumped = pump(&stream, rx, &encoding, per_call, &tally).await;
+        let closed = match &pumped {
+            // The stream already failed; close only releases it.
+            Err(Stop::Sdk(_)) => stream.close().await,
+            _ => match stream.flush().await {
+                Ok(()) => stream.close().await,
+                Err(e) => {
+                    let _ = stream.close().await;
+                    Err(e)
+                }
+            },
+        };
+        (pumped, closed)
+    };
+
+    let mut progress = Progress::new(total);
+    let mut tick = tokio::time::interval(progress::REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut work = std::pin::pin!(work);
+    let (pumped, closed) = loop {
+        tokio::select! {
+            out = &mut work => break out,
+            _ = tick.tick(), if progress.enabled() => {
+                progress.update(tally.snapshot(stream.metrics().last_acked_offset));
+            }
+        }
+    };
+    let elapsed = start.elapsed();
+    progress.clear();
+
+    let metrics = stream.metrics();
+    let done = tally.snapshot(metrics.last_acked_offset);
+    println!("{}", progress::summary(done.sent, done.acked, metrics.recoveries, done.bytes, elapsed));
+    match (pumped, closed) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(Stop::Input(message)), _) => Err(CliError(format!(
+            "{message} (stopped there: the {} records before it were ingested, {} acked)",
+            done.sent, done.acked
+        ))),
+        (Err(Stop::Sdk(e)), _) | (Ok(()), Err(e)) => {
+            Err(CliError(format!("{e} ({} of {} records acked)", done.acked, done.sent)))
+        }
+    }
+}
+
+/// The stream encoding and, for proto, the descriptor sent when the stream opens.
+fn encoding(args: &IngestArgs) -> CliResult<(Encoding, Option<DescriptorProto>)> {
+    match args.format {
+        Format::Json => Ok((Encoding::Json, None)),
+        Format::Proto => {
+            let (descriptor, what) = match &args.descriptor {
+                Some(path) => (
+                    input::load_descriptor(path, args.message.as_deref())?,
+                    format!("descriptor {}", path.display()),
+                ),
+                None => (
+                    zerobus_conformance::records::record_descriptor(),
+                    "the generator's descriptor".to_owned(),
+                ),
+            };
+            let encoder = JsonToProto::new(&descriptor).map_err(|e| CliError(format!("{what}: {e}")))?;
+            Ok((Encoding::Proto(Arc::new(encoder)), Some(descriptor)))
+        }
+    }
+}
+
+fn build_sdk(args: &IngestArgs) -> CliResult<ZerobusSdk> {
+    let mut builder =
+        ZerobusSdk::builder().endpoint(args.endpoint.as_str()).workspace_url(args.workspace_url.as_str());
+    if let Some(app) = &args.application_name {
+        builder = builder.application_name(app.as_str());
+    }
+    if let Some(path) = &args.ca_cert {
+        let pem =
+            std::fs::read(path).map_err(|e| CliError(format!("cannot read {}: {e}", path.display())))?;
+        builder = builder.add_ca_certificate_pem(pem);
+    }
+    Ok(builder.build()?)
+}
+
+fn joined<T>(r: Result<Result<T, String>, tokio::task::JoinError>) -> CliResult<T> {
+    match r {
+        Ok(inner) => inner.map_err(CliError),
+        Err(e) => Err(CliError(format!("input check failed: {e}"))),
+    }
+}
+
+/// Why the ingest loop stopped early.
+enum Stop {
+    /// A bad line (or unreadable input); records before it were sent.
+    Input(String),
+    /// The stream refused a call or failed.
+    Sdk(ZerobusError),
+}
+
+/// Cuts incoming chunks into calls of up to `per_call` records and the per-call byte limit, and
+/// queues them on the stream. Runs of records too short for a full call (the end of a chunk)
+/// are carried over and topped up from the next chunk, or sent once input pauses or ends.
+async fn pump(
+    stream: &ZerobusStream,
+    mut rx: mpsc::Receiver<Item>,
+    encoding: &Encoding,
+    per_call: usize,
+    tally: &Tally,
+) -> Result<(), Stop> {
+    let mut carry = Chunk::new(encoding, per_call);
+    loop {
+        let item = if carry.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(IDLE_FLUSH, rx.recv()).await {
+                Ok(item) => item,
+                Err(_) => {
+                    send_all(stream, &mut carry, per_call, tally).await?;
+                    continue;
+                }
+            }
+        };
+        let chunk = match item {
+            None => return send_all(stream, &mut carry, per_call, tally).await,
+            Some(Err(message)) => {
+                send_all(stream, &mut carry, per_call, tally).await?;
+                return Err(Stop::Input(message));
+            }
+            Some(Ok(chunk)) => chunk,
+        };
+        let mut i = 0;
+        // Top up the carried run first, so calls stay full.
+        while !carry.is_empty() && i < chunk.len() {
+            let len = chunk.record_len(i);
+            if carry.len() >= per_call || carry.payload_bytes() + len > MAX_CALL_PAYLOAD_BYTES {
+                break;
+            }
+            carry.push(chunk.record(i));
+            i += 1;
+        }
+        // Stopped short of the chunk's end (a bound was hit), or full: the carried call is done.
+        if (!carry.is_empty() && i < chunk.len()) || carry.len() >= per_call {
+            send_all(stream, &mut carry, per_call, tally).await?;
+        }
+        // Full calls straight from the chunk, without copying.
+        while i < chunk.len() {
+            let run = cut(&chunk, i, per_call);
+            let full = run.len() == per_call || run.end < chunk.len();
+            if !full {
+                for j in run {
+                    carry.push(chunk.record(j));
+                }
+                break;
+            }
+            i = run.end;
+            send(stream, &chunk, run, per_call, tally).await?;
+        }
+    }
+}
+
+/// The longest run from `start` that makes one call: at most `per_call` records and the per-call
+/// byte limit, and never empty (a single record is checked against the limit when read).
+fn cut(chunk: &Chunk, start: usize, per_call: usize) -> Range<usize> {
+    let mut end = start;
+    let mut bytes = 0;
+    while end < chunk.len() && end - start < per_call {
+        let len = chunk.record_len(end);
+        if end > start && bytes + len > MAX_CALL_PAYLOAD_BYTES {
+            break;
+        }
+        bytes += len;
+        end += 1;
+    }
+    start..end
+}
+
+/// Sends everything in `chunk` as calls (the last one possibly short) and empties it.
+async fn send_all(
+    stream: &ZerobusStream,
+    chunk: &mut Chunk,
+    per_call: usize,
+    tally: &Tally,
+) -> Result<(), Stop> {
+    let mut i = 0;
+    while i < chunk.len() {
+        let run = cut(chunk, i, per_call);
+        i = run.end;
+        send(stream, chunk, run, per_call, tally).await?;
+    }
+    chunk.clear();
+    Ok(())
+}
+
+/// Queues records `run` of `chunk` as one call.
+async fn send(
+    stream: &ZerobusStream,
+    chunk: &Chunk,
+    run: Range<usize>,
+    per_call: usize,
+    tally: &Tally,
+) -> Result<(), Stop> {
+    let bytes: usize = run.clone().map(|i| chunk.record_len(i)).sum();
+    let records = run.len();
+    let offset = if per_call == 1 {
+        stream.ingest_record_offset(chunk.record(run.start)).await
+    } else {
+        stream.ingest_records_offset(chunk.records(run)).await.map(|o| o.unwrap_or(-1))
+    }
+    .map_err(Stop::Sdk)?;
+    tally.add(offset, records as u64, bytes as u64);
+    Ok(())
+}
+
+/// Records and bytes handed to the stream, and the offset of each call so acks (which count
+/// calls) can be turned back into records.
+#[derive(Default)]
+struct Tally {
+    inner: Mutex<TallyInner>,
+}
+
+#[derive(Default)]
+struct TallyInner {
+    sent: u64,
+    bytes: u64,
+    /// Unacknowledged calls: (offset, records sent up to and including this call).
+    calls: VecDeque<(i64, u64)>,
+    acked: u64,
+}
+
+impl Tally {
+    fn add(&self, offset: i64, records: u64, bytes: u64) {
+        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        t.sent += records;
+        t.bytes += bytes;
+        let sent = t.sent;
+        t.calls.push_back((offset, sent));
+    }
+
+    /// Counters with acks applied up to `last_acked` (acks are cumulative).
+    fn snapshot(&self, last_acked: Option<i64>) -> Snapshot {
+        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(last) = last_acked {
+            while let Some(&(offset, upto)) = t.calls.front() {
+                if offset > last {
+                    break;
+                }
+                t.acked = upto;
+                t.calls.pop_front();
+            }
+        }
+        Snapshot { sent: t.sent, acked: t.acked, bytes: t.bytes }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tally_turns_offsets_into_records() {
+        let t = Tally::default();
+        t.add(0, 1000, 10);
+        t.add(1, 1000, 10);
+        t.add(2, 500, 5);
+        assert_eq!(t.snapshot(None).acked, 0);
+        assert_eq!(t.snapshot(Some(0)).acked, 1000);
+        let s = t.snapshot(Some(2));
+        assert_eq!((s.sent, s.acked, s.bytes), (2500, 2500, 25));
+    }
+
+    #[test]
+    fn calls_are_cut_by_count_and_bytes() {
+        let mut chunk = Chunk::new(&Encoding::Json, 8);
+        let small = "{}";
+        for _ in 0..5 {
+            chunk.push(small.into());
+        }
+        assert_eq!(cut(&chunk, 0, 2), 0..2);
+        assert_eq!(cut(&chunk, 4, 2), 4..5);
+        assert_eq!(cut(&chunk, 0, 1000), 0..5);
+
+        // 4 MiB records: two fit under the 10,420,224-byte limit, three do not.
+        let big = format!("{{\"p\":\"{}\"}}", "x".repeat((4 << 20) - 8));
+        let mut chunk = Chunk::new(&Encoding::Json, 8);
+        for _ in 0..5 {
+            chunk.push(big.as_str().into());
+        }
+        assert_eq!(cut(&chunk, 0, 1000), 0..2);
+        assert_eq!(cut(&chunk, 2, 1000), 2..4);
+        assert_eq!(cut(&chunk, 4, 1000), 4..5);
+    }
+}

@@ -1,0 +1,169 @@
+//! `zerobus serve`: the conformance mock server, run as a standalone local Zerobus.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use zerobus_conformance::mock::{MockServer, MockServerConfig, TableStats};
+
+use crate::{CliError, CliResult};
+
+/// Options of `zerobus serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// gRPC listen address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub grpc_addr: SocketAddr,
+    /// OAuth token endpoint (workspace URL) listen address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub token_addr: SocketAddr,
+    /// Another table to serve, `catalog.schema.table`, besides the default ones. Repeatable.
+    #[arg(long = "table", value_name = "NAME", value_parser = parse_table)]
+    pub tables: Vec<String>,
+    /// Keep only record and byte counts, not payloads (long or large demos).
+    #[arg(long)]
+    pub no_payloads: bool,
+    /// Stop when standard input reaches end of file (for scripts and tests that own the pipe).
+    #[arg(long)]
+    pub exit_on_stdin_close: bool,
+    /// On shutdown, write `{"tables": {NAME: {"records": N, "bytes": B}}}` to this file.
+    #[arg(long, value_name = "PATH")]
+    pub stats_file: Option<PathBuf>,
+}
+
+/// A clap value parser: the shape the service accepts, so a typo fails at startup rather than
+/// as NOT_FOUND on the first stream.
+fn parse_table(name: &str) -> Result<String, String> {
+    let parts: Vec<&str> = name.split('.').collect();
+    if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && !p.contains(char::is_whitespace)) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!("{name:?} is not a three-part `catalog.schema.table` name"))
+    }
+}
+
+/// Runs the server until SIGINT, SIGTERM or (with `--exit-on-stdin-close`) end of stdin.
+pub async fn run(args: ServeArgs) -> CliResult<()> {
+    let mut config = MockServerConfig {
+        grpc_addr: args.grpc_addr,
+        token_addr: args.token_addr,
+        keep_payloads: !args.no_payloads,
+        ..MockServerConfig::default()
+    };
+    for table in args.tables {
+        if !config.tables.contains(&table) {
+            config.tables.push(table);
+        }
+    }
+    let tables = config.tables.clone();
+    let client_id = config.client_id.clone();
+    let client_secret = config.client_secret.clone();
+    let server =
+        MockServer::start(config).await.map_err(|e| CliError(format!("cannot start the server: {e}")))?;
+
+    // The dev secret is public by design (it is the mock's fixed default), so printing it is
+    // what lets scripts `eval`/grep these lines; real secrets never pass through here.
+    let banner = format!(
+        "ZEROBUS_ENDPOINT={}\nZEROBUS_WORKSPACE_URL={}\nZEROBUS_CLIENT_ID={client_id}\n\
+         ZEROBUS_CLIENT_SECRET={client_secret}\nZEROBUS_TABLES={}\n",
+        server.grpc_url(),
+        server.workspace_url(),
+        tables.join(","),
+    );
+    {
+        let mut out = std::io::stdout().lock();
+        out.write_all(banner.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| CliError(format!("cannot write to stdout: {e}")))?;
+    }
+
+    wait_for_stop(args.exit_on_stdin_close).await?;
+
+    let stats: Vec<(String, TableStats)> =
+        tables.iter().map(|t| (t.clone(), server.table_stats(t))).collect();
+    server.shutdown().await;
+
+    let width = tables.iter().map(String::len).max().unwrap_or(0);
+    let mut summary = String::from("zerobus serve: stopped; tables hold:\n");
+    for (table, s) in &stats {
+        summary.push_str(&format!("  {table:<width$}  {:>10} records  {:>13} bytes\n", s.records, s.bytes));
+    }
+    eprint!("{summary}");
+
+    if let Some(path) = &args.stats_file {
+        write_stats(path, &stats)?;
+    }
+    Ok(())
+}
+
+/// Resolves on the first of SIGINT, SIGTERM and, when asked, end of stdin.
+async fn wait_for_stop(watch_stdin: bool) -> CliResult<()> {
+    let stdin_closed = async move {
+        if !watch_stdin {
+            return std::future::pending::<()>().await;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        // A plain thread rather than tokio's stdin: a blocking read there would hold up runtime
+        // shutdown, while a detached thread simply ends with the process.
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 4096];
+            let mut stdin = std::io::stdin().lock();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            let _ = tx.send(());
+        });
+        let _ = rx.await;
+    };
+
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map_err(|e| CliError(format!("cannot listen for Ctrl-C: {e}")))?,
+        () = terminate => {}
+        () = stdin_closed => {}
+    }
+    Ok(())
+}
+
+/// Writes through a temporary file and a rename, so a script polling for the file never reads
+/// half of it.
+fn write_stats(path: &Path, stats: &[(String, TableStats)]) -> CliResult<()> {
+    let tables: serde_json::Map<String, serde_json::Value> = stats
+        .iter()
+        .map(|(t, s)| (t.clone(), serde_json::json!({ "records": s.records, "bytes": s.bytes })))
+        .collect();
+    let body = serde_json::json!({ "tables": tables });
+    let mut text = serde_json::to_string_pretty(&body).expect("JSON values always serialize");
+    text.push('\n');
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| CliError(format!("cannot write stats file {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_need_three_parts() {
+        assert!(parse_table("a.b.c").is_ok());
+        assert!(parse_table("a.b").is_err());
+        assert!(parse_table("a..c").is_err());
+        assert!(parse_table("a.b.c.d").is_err());
+        assert!(parse_table("a.b c.d").is_err());
+    }
+}
