@@ -290,11 +290,7 @@ impl Runner {
                     request["mode"] = json!("offset");
                 }
             }
-            "ingest_raw" => {
-                if request["batch"].is_null() {
-                    request["batch"] = json!(false);
-                }
-            }
+            "ingest_raw" if request["batch"].is_null() => request["batch"] = json!(false),
             _ => {}
         }
         Ok(request)
@@ -643,7 +639,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Parses lowercase or uppercase hex.
 pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("odd-length hex {s:?}"));
     }
     (0..s.len())
