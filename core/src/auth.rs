@@ -116,13 +116,9 @@ impl OAuth {
         Ok((token, true))
     }
 
-    /// Drops `token` from the cache after the server refused it.
-    pub fn invalidate(&self, token: &Secret) {
-        let key = self.key();
-        let mut cache = self.service.cache.lock().unwrap();
-        if cache.get(&key).is_some_and(|t| &t.token == token) {
-            cache.remove(&key);
-        }
+    /// Drops the cached token after the server refused it, so the next connect fetches anew.
+    pub fn invalidate(&self) {
+        self.service.cache.lock().unwrap().remove(&self.key());
     }
 
     async fn fetch(&self) -> ZerobusResult<(Secret, Duration)> {

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use zerobus_proto::ephemeral_stream_response::Payload as ResponsePayload;
 
-use crate::auth::{Auth, Secret};
+use crate::auth::Auth;
 use crate::callbacks::Callbacks;
 use crate::options::{RecordType, StreamConfigurationOptions, TableProperties, MAX_CALL_PAYLOAD_BYTES};
 use crate::sdk::SdkInner;
@@ -719,18 +719,18 @@ impl futures_core::Stream for RequestStream {
 struct Live {
     inbound: tonic::Streaming<zerobus_proto::EphemeralStreamResponse>,
     stream_id: String,
-    token: Option<Secret>,
 }
 
 /// How a connection ended.
 enum End {
     /// `close()` finished: everything acked and the server ended the call.
     Finished,
-    /// The connection failed or must be replaced; `progress` says whether any ack arrived.
-    Failed { error: ZerobusError, progress: bool, token: Option<Secret> },
+    /// The connection failed or must be replaced; `progress` says whether any ack arrived, and
+    /// `paused` that the server asked for a new connection (CloseStreamSignal) and got it drained.
+    Failed { error: ZerobusError, progress: bool, paused: bool },
 }
 
-async fn call_headers(shared: &Shared) -> ZerobusResult<(Vec<(String, String)>, Option<Secret>)> {
+async fn call_headers(shared: &Shared) -> ZerobusResult<Vec<(String, String)>> {
     match &shared.auth {
         Auth::OAuth(oauth) => {
             let (token, fetched) = oauth.token().await?;
@@ -741,7 +741,7 @@ async fn call_headers(shared: &Shared) -> ZerobusResult<(Vec<(String, String)>, 
                 ("authorization".to_owned(), format!("Bearer {}", token.0)),
                 ("x-databricks-zerobus-table-name".to_owned(), shared.table.table_name.clone()),
             ];
-            Ok((headers, Some(token)))
+            Ok(headers)
         }
         Auth::Headers(provider) => {
             let provider = provider.clone();
@@ -751,7 +751,7 @@ async fn call_headers(shared: &Shared) -> ZerobusResult<(Vec<(String, String)>, 
             })
             .await
             .map_err(|e| ZerobusError::internal(format!("headers provider task: {e}")))??;
-            Ok((headers, None))
+            Ok(headers)
         }
     }
 }
@@ -772,7 +772,7 @@ async fn open_connection(shared: &Arc<Shared>) -> ZerobusResult<Live> {
 }
 
 async fn open_connection_unbounded(shared: &Arc<Shared>) -> ZerobusResult<Live> {
-    let (headers, token) = call_headers(shared).await?;
+    let headers = call_headers(shared).await?;
     let channel = {
         let mut slot = shared.channel.lock().await;
         match slot.as_ref() {
@@ -845,7 +845,7 @@ async fn open_connection_unbounded(shared: &Arc<Shared>) -> ZerobusResult<Live> 
     if let Some(w) = waker {
         w.wake();
     }
-    Ok(Live { inbound, stream_id, token })
+    Ok(Live { inbound, stream_id })
 }
 
 fn status_error(status: &tonic::Status) -> ZerobusError {
@@ -857,8 +857,8 @@ async fn run_connection(shared: &Arc<Shared>, live: &mut Live) -> End {
     let lack_of_ack = Duration::from_millis(shared.opts.server_lack_of_ack_timeout_ms);
     let mut progress = false;
     let mut pause_deadline: Option<Instant> = None;
-    let fail =
-        |error: ZerobusError, progress: bool| End::Failed { error, progress, token: live.token.clone() };
+    let fail = |error: ZerobusError, progress: bool| End::Failed { error, progress, paused: false };
+    let paused = |progress: bool| End::Failed { error: paused_error(), progress, paused: true };
     loop {
         // Wake up for whichever comes first: the lack-of-ack deadline or the pause deadline.
         // With nothing in flight, still wake every `lack_of_ack` so that records sent meanwhile
@@ -877,7 +877,7 @@ async fn run_connection(shared: &Arc<Shared>, live: &mut Live) -> End {
             Err(_) => {
                 let now = Instant::now();
                 if pause_deadline.is_some_and(|d| now >= d) {
-                    return fail(paused_error(), progress);
+                    return paused(progress);
                 }
                 let st = shared.lock();
                 if st.cursor > 0 && !lack_of_ack.is_zero() && now >= st.last_heard + lack_of_ack {
@@ -913,7 +913,7 @@ async fn run_connection(shared: &Arc<Shared>, live: &mut Live) -> End {
                 }
                 if pause_deadline.is_some() && shared.lock().cursor == 0 {
                     // Everything sent before the close signal is durable: reconnect now.
-                    return fail(paused_error(), progress);
+                    return paused(progress);
                 }
             }
             Some(ResponsePayload::CloseStreamSignal(signal)) => {
@@ -934,7 +934,7 @@ async fn run_connection(shared: &Arc<Shared>, live: &mut Live) -> End {
                 st.paused = true;
                 if st.cursor == 0 || wait.is_zero() {
                     drop(st);
-                    return fail(paused_error(), progress);
+                    return paused(progress);
                 }
                 pause_deadline = Some(Instant::now() + wait);
             }
@@ -1023,6 +1023,9 @@ impl RetryBudget {
             if !self.auth_refresh_left || !shared.opts.recovery {
                 return false;
             }
+            if let Auth::OAuth(oauth) = &shared.auth {
+                oauth.invalidate();
+            }
             self.auth_refresh_left = false;
             return true;
         }
@@ -1040,9 +1043,9 @@ async fn supervise(shared: Arc<Shared>, first: Live, mut budget: RetryBudget) {
     budget.reset(&shared.opts);
     let mut live = first;
     loop {
-        let (mut error, progress, token) = match run_connection(&shared, &mut live).await {
+        let (mut error, progress, paused) = match run_connection(&shared, &mut live).await {
             End::Finished => return,
-            End::Failed { error, progress, token } => (error, progress, token),
+            End::Failed { error, progress, paused } => (error, progress, paused),
         };
         drop(live);
         if progress {
@@ -1056,11 +1059,6 @@ async fn supervise(shared: Arc<Shared>, first: Live, mut budget: RetryBudget) {
         }
         tracing::debug!("stream on {} lost its connection: {error}", shared.table.table_name);
         loop {
-            if error.code() == ErrorCode::Unauthenticated {
-                if let (Auth::OAuth(oauth), Some(token)) = (&shared.auth, &token) {
-                    oauth.invalidate(token);
-                }
-            }
             if !budget.allows_retry(&shared, &error) {
                 let error = if shared.opts.recovery && error.is_retryable() {
                     error.context("recovery gave up (recovery_retries exhausted)")
@@ -1070,8 +1068,7 @@ async fn supervise(shared: Arc<Shared>, first: Live, mut budget: RetryBudget) {
                 fail_stream(&shared, error);
                 return;
             }
-            let is_pause = error.message() == paused_error().message();
-            if !is_pause && !progress {
+            if !paused && !progress {
                 tokio::time::sleep(Duration::from_millis(shared.opts.recovery_backoff_ms)).await;
             }
             match open_connection(&shared).await {
