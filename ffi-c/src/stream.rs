@@ -117,6 +117,43 @@ unsafe fn ingest_many(
     }
 }
 
+/// Shared body of the single-record entry points.
+fn ingest_record_c(
+    stream: *const zerobus_stream,
+    data: *const u8,
+    len: usize,
+    offset: *mut i64,
+    err: *mut *mut zerobus_error,
+    mode: Mode,
+) -> bool {
+    guard(err, || {
+        // SAFETY: per the header contract for `stream` and `data`/`len`.
+        let (s, bytes) = unsafe { (stream_ref(stream)?, arg_bytes(data, len, "data")?) };
+        ingest_one(s, bytes, mode)
+    })
+    .map(|o| write_offset(offset, o))
+    .is_some()
+}
+
+/// Shared body of the batch entry points; an empty batch stores offset -1. The arguments are
+/// the C entry point's, one for one.
+#[allow(clippy::too_many_arguments)]
+fn ingest_records_c(
+    stream: *const zerobus_stream,
+    data: *const u8,
+    data_len: usize,
+    lengths: *const usize,
+    count: usize,
+    offset: *mut i64,
+    err: *mut *mut zerobus_error,
+    mode: Mode,
+) -> bool {
+    // SAFETY: per the header contract of every pointer argument.
+    guard(err, || unsafe { ingest_many(stream, data, data_len, lengths, count, mode) })
+        .map(|o| write_offset(offset, o.unwrap_or(-1)))
+        .is_some()
+}
+
 /// Queues one record (JSON text or proto bytes, `len` bytes, copied) and stores its offset in
 /// `*offset` (may be NULL). Blocks only while the in-flight bounds are reached (until acks make
 /// room or the stream fails). Returns false on error.
@@ -128,13 +165,7 @@ pub extern "C" fn zerobus_stream_ingest_record(
     offset: *mut i64,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    guard(err, || {
-        // SAFETY: per the header contract for `stream` and `data`/`len`.
-        let (s, bytes) = unsafe { (stream_ref(stream)?, arg_bytes(data, len, "data")?) };
-        ingest_one(s, bytes, Mode::Block)
-    })
-    .map(|o| write_offset(offset, o))
-    .is_some()
+    ingest_record_c(stream, data, len, offset, err, Mode::Block)
 }
 
 /// Like `zerobus_stream_ingest_record` but never blocks: fails with ZEROBUS_ERROR_QUEUE_FULL
@@ -147,13 +178,7 @@ pub extern "C" fn zerobus_stream_try_ingest_record(
     offset: *mut i64,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    guard(err, || {
-        // SAFETY: as above.
-        let (s, bytes) = unsafe { (stream_ref(stream)?, arg_bytes(data, len, "data")?) };
-        ingest_one(s, bytes, Mode::Try)
-    })
-    .map(|o| write_offset(offset, o))
-    .is_some()
+    ingest_record_c(stream, data, len, offset, err, Mode::Try)
 }
 
 /// Queues one record without returning its offset ("fire and forget"): it is queued before this
@@ -166,7 +191,7 @@ pub extern "C" fn zerobus_stream_ingest_record_nowait(
     len: usize,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    zerobus_stream_ingest_record(stream, data, len, std::ptr::null_mut(), err)
+    ingest_record_c(stream, data, len, std::ptr::null_mut(), err, Mode::Block)
 }
 
 /// Queues a batch in ONE call under ONE offset: record `i` is the next `lengths[i]` bytes of
@@ -183,10 +208,7 @@ pub extern "C" fn zerobus_stream_ingest_records(
     offset: *mut i64,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    // SAFETY: per the header contract of every pointer argument.
-    guard(err, || unsafe { ingest_many(stream, data, data_len, lengths, count, Mode::Block) })
-        .map(|o| write_offset(offset, o.unwrap_or(-1)))
-        .is_some()
+    ingest_records_c(stream, data, data_len, lengths, count, offset, err, Mode::Block)
 }
 
 /// Like `zerobus_stream_ingest_records` but never blocks: ZEROBUS_ERROR_QUEUE_FULL instead.
@@ -200,10 +222,7 @@ pub extern "C" fn zerobus_stream_try_ingest_records(
     offset: *mut i64,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    // SAFETY: as above.
-    guard(err, || unsafe { ingest_many(stream, data, data_len, lengths, count, Mode::Try) })
-        .map(|o| write_offset(offset, o.unwrap_or(-1)))
-        .is_some()
+    ingest_records_c(stream, data, data_len, lengths, count, offset, err, Mode::Try)
 }
 
 /// `zerobus_stream_ingest_records` without the offset, accounted the same way.
@@ -216,7 +235,7 @@ pub extern "C" fn zerobus_stream_ingest_records_nowait(
     count: usize,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    zerobus_stream_ingest_records(stream, data, data_len, lengths, count, std::ptr::null_mut(), err)
+    ingest_records_c(stream, data, data_len, lengths, count, std::ptr::null_mut(), err, Mode::Block)
 }
 
 /// Blocks until `offset` is acknowledged (true), the stream fails, or flush_timeout_ms passes.
