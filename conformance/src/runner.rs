@@ -169,6 +169,24 @@ impl Process {
     }
 }
 
+impl Process {
+    /// Asks the testee to quit and checks it exits cleanly: a crash during cleanup, or a memory
+    /// checker's error exit code, fails the case. The bound leaves room for valgrind's leak scan.
+    fn finish(mut self) -> Result<(), String> {
+        let _ = writeln!(self.stdin, "{}", json!({"id": 0, "op": "quit"})).and_then(|_| self.stdin.flush());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => return Err(format!("testee exited with {status} after quit")),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) => return Err("testee did not exit within 30 s of quit".into()),
+                Err(e) => return Err(format!("cannot wait for the testee: {e}")),
+            }
+        }
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = writeln!(self.stdin, "{}", json!({"id": 0, "op": "quit"}));
@@ -243,10 +261,11 @@ impl Runner {
             let elapsed = started.elapsed();
             check_reply(case, step, &reply, elapsed).map_err(context)?;
         }
-        drop(process);
+        let exit = process.finish();
         // Let the server finish logging the ends of connections the testee just closed.
         std::thread::sleep(Duration::from_millis(50));
-        self.check_server(case, &table)
+        self.check_server(case, &table)?;
+        exit
     }
 
     fn request(&self, case: &Case, step: &Value, op: &str, table: &mut String) -> Result<Value, String> {
