@@ -314,6 +314,77 @@ struct zerobus_stream_options *zerobus_stream_options_new(void);
 void zerobus_stream_options_free(struct zerobus_stream_options *options);
 
 /**
+ * Bound on unacknowledged calls (default 50,000). 0 means one call at a time.
+ */
+bool zerobus_stream_options_set_max_inflight_requests(struct zerobus_stream_options *options,
+                                                      uint64_t value,
+                                                      struct zerobus_error **err);
+
+/**
+ * Bound on unacknowledged record bytes (default 64 MiB). A call larger than the bound still goes alone.
+ */
+bool zerobus_stream_options_set_max_inflight_bytes(struct zerobus_stream_options *options,
+                                                   uint64_t value,
+                                                   struct zerobus_error **err);
+
+/**
+ * Reconnect and resend after retryable failures (default true).
+ */
+bool zerobus_stream_options_set_recovery(struct zerobus_stream_options *options,
+                                         bool value,
+                                         struct zerobus_error **err);
+
+/**
+ * Bound on each connection attempt, ms (default 15,000).
+ */
+bool zerobus_stream_options_set_recovery_timeout_ms(struct zerobus_stream_options *options,
+                                                    uint64_t value,
+                                                    struct zerobus_error **err);
+
+/**
+ * Pause between connection attempts, ms (default 2,000).
+ */
+bool zerobus_stream_options_set_recovery_backoff_ms(struct zerobus_stream_options *options,
+                                                    uint64_t value,
+                                                    struct zerobus_error **err);
+
+/**
+ * Connection attempts in a row without an ack before the stream fails (default 4).
+ */
+bool zerobus_stream_options_set_recovery_retries(struct zerobus_stream_options *options,
+                                                 uint32_t value,
+                                                 struct zerobus_error **err);
+
+/**
+ * Reconnect when records wait this long with nothing from the server, ms (default 60,000; 0 = never).
+ */
+bool zerobus_stream_options_set_server_lack_of_ack_timeout_ms(struct zerobus_stream_options *options,
+                                                              uint64_t value,
+                                                              struct zerobus_error **err);
+
+/**
+ * Bound on flush, wait-for-offset and close's flush, ms (default 300,000).
+ */
+bool zerobus_stream_options_set_flush_timeout_ms(struct zerobus_stream_options *options,
+                                                 uint64_t value,
+                                                 struct zerobus_error **err);
+
+/**
+ * After a server close signal, wait at most this long for acks before reconnecting, ms
+ * (default: the server's announced duration; 0 = reconnect at once).
+ */
+bool zerobus_stream_options_set_stream_paused_max_wait_time_ms(struct zerobus_stream_options *options,
+                                                               uint64_t value,
+                                                               struct zerobus_error **err);
+
+/**
+ * How long close waits for running ack callbacks, ms (default 5,000).
+ */
+bool zerobus_stream_options_set_callback_max_wait_time_ms(struct zerobus_stream_options *options,
+                                                          uint64_t value,
+                                                          struct zerobus_error **err);
+
+/**
  * Record type: `ZEROBUS_RECORD_TYPE_JSON` or `ZEROBUS_RECORD_TYPE_PROTO` (default PROTO).
  * Any other value is an INVALID_ARGUMENT error.
  */

@@ -55,57 +55,108 @@ fn set(
     .is_some()
 }
 
-macro_rules! setter {
-    ($(#[$doc:meta])* $name:ident, $field:ident, $ty:ty, $conv:expr) => {
-        $(#[$doc])*
-        #[no_mangle]
-        pub extern "C" fn $name(options: *mut zerobus_stream_options, value: $ty, err: *mut *mut zerobus_error) -> bool {
-            set(options, err, |o| o.$field = $conv(value))
-        }
-    };
+// One plain function per option (not a macro): cbindgen does not expand macros, and a setter it
+// cannot see is missing from zerobus.h.
+/// Bound on unacknowledged calls (default 50,000). 0 means one call at a time.
+#[no_mangle]
+pub extern "C" fn zerobus_stream_options_set_max_inflight_requests(
+    options: *mut zerobus_stream_options,
+    value: u64,
+    err: *mut *mut zerobus_error,
+) -> bool {
+    set(options, err, |o| o.max_inflight_requests = value as usize)
 }
 
-setter!(
-    /// Bound on unacknowledged calls (default 50,000). 0 means one call at a time.
-    zerobus_stream_options_set_max_inflight_requests, max_inflight_requests, u64, |v: u64| v as usize
-);
-setter!(
-    /// Bound on unacknowledged record bytes (default 64 MiB). A call larger than the bound still goes alone.
-    zerobus_stream_options_set_max_inflight_bytes, max_inflight_bytes, u64, |v: u64| v as usize
-);
-setter!(
-    /// Reconnect and resend after retryable failures (default true).
-    zerobus_stream_options_set_recovery, recovery, bool, |v| v
-);
-setter!(
-    /// Bound on each connection attempt, ms (default 15,000).
-    zerobus_stream_options_set_recovery_timeout_ms, recovery_timeout_ms, u64, |v| v
-);
-setter!(
-    /// Pause between connection attempts, ms (default 2,000).
-    zerobus_stream_options_set_recovery_backoff_ms, recovery_backoff_ms, u64, |v| v
-);
-setter!(
-    /// Connection attempts in a row without an ack before the stream fails (default 4).
-    zerobus_stream_options_set_recovery_retries, recovery_retries, u32, |v| v
-);
-setter!(
-    /// Reconnect when records wait this long with nothing from the server, ms (default 60,000; 0 = never).
-    zerobus_stream_options_set_server_lack_of_ack_timeout_ms, server_lack_of_ack_timeout_ms, u64, |v| v
-);
-setter!(
-    /// Bound on flush, wait-for-offset and close's flush, ms (default 300,000).
-    zerobus_stream_options_set_flush_timeout_ms, flush_timeout_ms, u64, |v| v
-);
-setter!(
-    /// After a server close signal, wait at most this long for acks before reconnecting, ms
-    /// (default: the server's announced duration; 0 = reconnect at once).
-    zerobus_stream_options_set_stream_paused_max_wait_time_ms, stream_paused_max_wait_time_ms, u64, Some
-);
-setter!(
-    /// How long close waits for running ack callbacks, ms (default 5,000).
-    zerobus_stream_options_set_callback_max_wait_time_ms, callback_max_wait_time_ms, u64, Some
-);
+/// Bound on unacknowledged record bytes (default 64 MiB). A call larger than the bound still goes alone.
+#[no_mangle]
+pub extern "C" fn zerobus_stream_options_set_max_inflight_bytes(
+    options: *mut zerobus_stream_options,
+    value: u64,
+    err: *mut *mut zerobus_error,
+) -> bool {
+    set(options, err, |o| o.max_inflight_bytes = value as usize)
+}
+
+/// Reconnect and resend after retryable failures (default true).
+#[no_mangle]
+pub extern "C" fn zerobus_stream_options_set_recovery(
+    options: *mut zerobus_stream_options,
+    value: bool,
+    err: *mut *mut zerobus_error,
+) -> bool {
+    set(options, err, |o| o.recovery = value)
+}
+
+/// Bound on each connection attempt, ms (default 15,000).
+#[no_mangle]
+pub extern "C" fn zerobus_stream_options_set_recovery_timeout_ms(
+    options: *mut zerobus_stream_options,
+    value: u64,
+    err: *mut *mut zerobus_error,
+) -> bool {
+    set(options, err, |o| o.recovery_timeout_ms = value)
+}
+
+/// Pause between connection attempts, ms (default 2,000).
+#[no_mangle]
+pub extern "C" fn zerobus_stream_options_set_recovery_backoff_ms(
+    options: *mut zerobus_stream_options,
+    value: u64,
+    err: *mut *mut zerobus_error,
+) -> bool {
+    set(options, err, |o| o.recovery_backoff_ms = value)
+}
+
+/// Connection attempts in a row without an ack before the stream fails (default 4).
+#[no_mangle]
+pub extern "C" fn zerobus_stream_options_set_recovery_retries(
+    options: *mut zerobus_stream_options,
+    value: u32,
+    err: *mut *mut zerobus_error,
+) -> bool {
+    set(options, err, |o| o.recovery_retries = value)
+}
+
+/// Reconnect when records wait this long with nothing from the server, ms (default 60,000; 0 = never).
+#[no_mangle]
+pub extern "C" fn zerobus_stream_options_set_server_lack_of_ack_timeout_ms(
+    options: *mut zerobus_stream_options,
+    value: u64,
+    err: *mut *mut zerobus_error,
+) -> bool {
+    set(options, err, |o| o.server_lack_of_ack_timeout_ms = value)
+}
+
+/// Bound on flush, wait-for-offset and close's flush, ms (default 300,000).
+#[no_mangle]
+pub extern "C" fn zerobus_stream_options_set_flush_timeout_ms(
+    options: *mut zerobus_stream_options,
+    value: u64,
+    err: *mut *mut zerobus_error,
+) -> bool {
+    set(options, err, |o| o.flush_timeout_ms = value)
+}
+
+/// After a server close signal, wait at most this long for acks before reconnecting, ms
+/// (default: the server's announced duration; 0 = reconnect at once).
+#[no_mangle]
+pub extern "C" fn zerobus_stream_options_set_stream_paused_max_wait_time_ms(
+    options: *mut zerobus_stream_options,
+    value: u64,
+    err: *mut *mut zerobus_error,
+) -> bool {
+    set(options, err, |o| o.stream_paused_max_wait_time_ms = Some(value))
+}
+
+/// How long close waits for running ack callbacks, ms (default 5,000).
+#[no_mangle]
+pub extern "C" fn zerobus_stream_options_set_callback_max_wait_time_ms(
+    options: *mut zerobus_stream_options,
+    value: u64,
+    err: *mut *mut zerobus_error,
+) -> bool {
+    set(options, err, |o| o.callback_max_wait_time_ms = Some(value))
+}
 
 /// Record type: `ZEROBUS_RECORD_TYPE_JSON` or `ZEROBUS_RECORD_TYPE_PROTO` (default PROTO).
 /// Any other value is an INVALID_ARGUMENT error.

@@ -55,7 +55,9 @@ fn edit(
     guard(err, || {
         // SAFETY: NULL or a live builder from zerobus_sdk_builder_new.
         let b = unsafe { builder.as_mut() }.ok_or_else(|| null("builder"))?;
-        b.inner = f(std::mem::take(&mut b.inner))?;
+        // Edit a copy: a rejected argument must leave the builder as it was (taking the builder
+        // out would reset every earlier setting to the default when `f` fails).
+        b.inner = f(b.inner.clone())?;
         Ok(())
     })
     .is_some()
