@@ -1,11 +1,17 @@
 # The one entry point. `make demo` runs the main job, `make test` passes every test.
-# Everything installs through the project's own files (cargo fetches crates from the registry).
+# Everything installs through the project's own files (cargo, npm and go fetch from registries).
 
 CARGO ?= cargo
 TARGET := target/debug
-RUST_TESTEE := rust=$(TARGET)/zerobus-testee-rust
 
-.PHONY: all build demo test fmt fmt-check clippy unit conformance compat clean
+# The conformance matrix: one `--testee name=command` per binding. Each binding's fragment
+# (ffi-c/*.mk, bindings-*/*.mk) appends its testee here, the targets that build it to
+# CONFORMANCE_PREREQS, and its own test targets to TEST_PREREQS.
+CONFORMANCE_ARGS := --testee rust=$(TARGET)/zerobus-testee-rust
+CONFORMANCE_PREREQS := rust-testee
+TEST_PREREQS :=
+
+.PHONY: all build demo test fmt fmt-check clippy unit conformance rust-testee clean
 
 all: build
 
@@ -17,8 +23,10 @@ demo:
 	$(CARGO) build -p zerobus-cli
 	bash scripts/demo.sh $(TARGET)/zerobus
 
-## test: formatting, lints as errors, every unit/integration test, and the conformance matrix.
-test: fmt-check clippy unit conformance
+include $(sort $(wildcard ffi-c/*.mk bindings-*/*.mk))
+
+## test: formatting, lints as errors, every test of every surface, and the conformance matrix.
+test: fmt-check clippy unit $(TEST_PREREQS) conformance
 
 fmt:
 	$(CARGO) fmt --all
@@ -32,10 +40,12 @@ clippy:
 unit:
 	$(CARGO) test --workspace
 
-## conformance: every case × every testee built so far; prints the matrix.
-conformance:
+rust-testee:
 	$(CARGO) build -p zerobus-conformance -p zerobus-testee-rust
-	$(TARGET)/conformance --testee $(RUST_TESTEE)
+
+## conformance: every case × every testee built so far; prints the matrix.
+conformance: $(CONFORMANCE_PREREQS)
+	$(TARGET)/conformance $(CONFORMANCE_ARGS)
 
 clean:
 	$(CARGO) clean
