@@ -1,0 +1,183 @@
+// Type definitions for @databricks/zerobus-ingest-sdk.
+//
+// Hand-reviewed: this file is the TypeScript API. test/types.test.mjs compares it with
+// test/index.d.ts.snapshot so every change to the API shows in review.
+//
+// Names follow the published TypeScript SDK (code ports by changing only the dependency).
+// Differences, all deliberate: RecordType values are the wire values; the headers provider is asked
+// on every connect; ack/error callbacks; `ingestRecordNowait` / `ingestRecordsNowait` that never
+// lose data; non-blocking `try` forms; `Symbol.asyncDispose`; errors are `ZerobusError` with
+// `code`, `grpcStatus` and `retryable`.
+
+/// <reference types="node" />
+
+/** How records are encoded on the wire. The values equal the wire enum. */
+export declare enum RecordType {
+  /** Protocol buffer messages described by `TableProperties.descriptorProto`. */
+  Proto = 1,
+  /** One JSON object per record. */
+  Json = 2,
+}
+
+/** The closed list of error codes, the same in every language of the SDK. */
+export type ErrorCodeName =
+  | 'INVALID_ARGUMENT'
+  | 'INVALID_RECORD'
+  | 'RECORD_TOO_LARGE'
+  | 'QUEUE_FULL'
+  | 'STREAM_CLOSED'
+  | 'TIMEOUT'
+  | 'UNAUTHENTICATED'
+  | 'PERMISSION_DENIED'
+  | 'NOT_FOUND'
+  | 'UNAVAILABLE'
+  | 'SERVER_ERROR'
+  | 'PROTOCOL_ERROR'
+  | 'TOKEN_ENDPOINT_ERROR'
+  | 'INTERNAL'
+
+/** Every error code by name (`ErrorCode.QUEUE_FULL === 'QUEUE_FULL'`). */
+export declare const ErrorCode: Readonly<{ [K in ErrorCodeName]: K }>
+
+/** Every failure of the SDK. */
+export declare class ZerobusError extends Error {
+  constructor(code: ErrorCodeName, message: string, grpcStatus?: number | null, retryable?: boolean, options?: ErrorOptions)
+  readonly name: 'ZerobusError'
+  /** What went wrong, from the closed list. */
+  readonly code: ErrorCodeName
+  /** The gRPC status code the server answered with, or null when the server did not answer. */
+  readonly grpcStatus: number | null
+  /** Whether the same operation may succeed later (after recovery, or on a new stream). */
+  readonly retryable: boolean
+}
+
+/** The table a stream writes to and, for PROTO streams, the record schema. */
+export interface TableProperties {
+  /** `catalog.schema.table`. */
+  tableName: string
+  /** A serialized `google.protobuf.DescriptorProto`, as base64 text (as published) or bytes. */
+  descriptorProto?: string | Uint8Array
+}
+
+/** Stream options. Every field is optional; the defaults are the core's. */
+export interface StreamConfigurationOptions {
+  /** Unacknowledged ingest calls (a record or a batch each) at most. Default 50,000. */
+  maxInflightRequests?: number
+  /** Unacknowledged record bytes at most. Default 64 MiB. */
+  maxInflightBytes?: number
+  /** Reconnect and resend unacked calls after a retryable failure. Default true. */
+  recovery?: boolean
+  /** Bound on each connection attempt, ms. Default 15,000. */
+  recoveryTimeoutMs?: number
+  /** Pause between connection attempts, ms. Default 2,000. */
+  recoveryBackoffMs?: number
+  /** Connection attempts after a failure before the stream fails for good. Default 4. */
+  recoveryRetries?: number
+  /** Records waiting and nothing heard from the server this long: reconnect, ms. Default 60,000. */
+  serverLackOfAckTimeoutMs?: number
+  /** Bound on `flush()`, `waitForOffset()` and `close()`'s flush, ms. Default 300,000. */
+  flushTimeoutMs?: number
+  /** JSON or PROTO. Default `RecordType.Proto` (as published). */
+  recordType?: RecordType
+  /** After a server close signal, wait at most this long for acks before reconnecting, ms. Default: the server's duration. */
+  streamPausedMaxWaitTimeMs?: number
+  /** How long `close()` waits for callbacks still running, ms. Default 5,000. */
+  callbackMaxWaitTimeMs?: number
+  /** Called once per offset, in order, when it (and every earlier one) is durable. */
+  ackCallback?: (offset: bigint) => void
+  /** Called once per offset that failed for good; its records stay in `getUnackedBatches()`. */
+  errorCallback?: (offset: bigint, message: string) => void
+}
+
+/** Supplies the call headers instead of OAuth; asked on every connect. */
+export interface HeadersProvider {
+  /** `authorization` and `x-databricks-zerobus-table-name` at least. */
+  getHeaders(): Promise<Array<[string, string]>> | Array<[string, string]>
+}
+
+/** The published SDK's form of a headers provider. */
+export interface HeadersProviderCallback {
+  getHeadersCallback: () => Promise<Array<[string, string]>> | Array<[string, string]>
+}
+
+/** Protobufjs-style message: `encode()` returns bytes or a writer with `finish()`. */
+export interface EncodableMessage {
+  encode(): Uint8Array | { finish(): Uint8Array }
+}
+
+/**
+ * One record: JSON text or a plain object (JSON streams; objects go through `JSON.stringify`),
+ * proto bytes or a protobuf message (PROTO streams; a protobufjs message is encoded with its
+ * type's `encode(msg).finish()`).
+ */
+export type RecordPayload = string | Uint8Array | EncodableMessage | object
+
+/** A snapshot of a stream's counters. */
+export interface StreamMetrics {
+  inflightRequests: number
+  inflightRecords: number
+  inflightBytes: number
+  /** Highest acknowledged offset, or null. */
+  lastAckedOffset: number | null
+  recordsSent: number
+  recordsResent: number
+  recoveries: number
+  tokenFetches: number
+}
+
+/** One ingest stream to one table. */
+export declare class ZerobusStream implements AsyncDisposable {
+  private constructor()
+  /** Queues one record; resolves to its offset once queued (waits while the in-flight bounds are reached). */
+  ingestRecordOffset(payload: RecordPayload): Promise<bigint>
+  /** Queues a batch under one offset (all-or-nothing); resolves to it, or null for an empty batch. */
+  ingestRecordsOffset(records: RecordPayload[]): Promise<bigint | null>
+  /** Like `ingestRecordOffset` without the offset; failures still reach callbacks, `flush()` and `close()`. */
+  ingestRecordNowait(payload: RecordPayload): Promise<void>
+  /** Like `ingestRecordsOffset` without the offset. */
+  ingestRecordsNowait(records: RecordPayload[]): Promise<void>
+  /** Queues one record if there is room now; otherwise throws `QUEUE_FULL` and queues nothing. */
+  tryIngestRecordOffset(payload: RecordPayload): bigint
+  /** Non-blocking batch form; null for an empty batch. */
+  tryIngestRecordsOffset(records: RecordPayload[]): bigint | null
+  /** @deprecated As published: resolves to the offset once acknowledged. Prefer `ingestRecordOffset` + `waitForOffset`. */
+  ingestRecord(payload: RecordPayload): Promise<bigint>
+  /** @deprecated As published: resolves to the batch's offset once acknowledged (null if empty). */
+  ingestRecords(records: RecordPayload[]): Promise<bigint | null>
+  /** Waits until `offset` (and every earlier one) is acknowledged. */
+  waitForOffset(offset: bigint | number): Promise<void>
+  /** Waits until every record queued so far is acknowledged. */
+  flush(): Promise<void>
+  /** Flushes and closes; idempotent. Afterwards no callback runs and nothing keeps the process alive. */
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+  /** Whether the stream no longer accepts records (closed or failed for good). */
+  readonly isClosed: boolean
+  /** The stream's record type. */
+  readonly recordType: RecordType
+  /** The server's id for the current connection. */
+  readonly streamId: string
+  /** Records of every unacknowledged call, in offset order (JSON as UTF-8 bytes). */
+  getUnackedRecords(): Promise<Buffer[]>
+  /** Every unacknowledged call as its list of records. */
+  getUnackedBatches(): Promise<Buffer[][]>
+  /** A snapshot of the stream's counters. */
+  metrics(): StreamMetrics
+}
+
+/** The entry point; streams of one SDK share its token cache. */
+export declare class ZerobusSdk {
+  /** `endpoint`: the Zerobus gRPC endpoint; `workspaceUrl`: where OAuth tokens come from. */
+  constructor(endpoint: string, workspaceUrl: string)
+  /**
+   * Opens a stream. OAuth client credentials unless `headersProvider` is given; then the
+   * credentials are ignored and the provider is asked for headers on every connect.
+   */
+  createStream(
+    tableProperties: TableProperties,
+    clientId: string,
+    clientSecret: string,
+    options?: StreamConfigurationOptions,
+    headersProvider?: HeadersProvider | HeadersProviderCallback | (() => Promise<Array<[string, string]>> | Array<[string, string]>),
+  ): Promise<ZerobusStream>
+}

@@ -1,0 +1,30 @@
+// Compiled (not run) by test/types.test.mjs: the API as an application uses it.
+import { ZerobusSdk, RecordType, ZerobusError, ErrorCode, type StreamConfigurationOptions } from '../../index.js'
+
+async function main(): Promise<void> {
+  const sdk = new ZerobusSdk('https://1234.zerobus.example.com', 'https://workspace.example.com')
+  const options: StreamConfigurationOptions = {
+    recordType: RecordType.Json,
+    maxInflightRequests: 10_000,
+    ackCallback: (offset: bigint) => console.log('acked', offset + 1n),
+    errorCallback: (offset: bigint, message: string) => console.error(offset, message),
+  }
+  await using stream = await sdk.createStream({ tableName: 'main.default.events' }, 'id', 'secret', options)
+  const offset: bigint = await stream.ingestRecordOffset({ id: 1 })
+  const batch: bigint | null = await stream.ingestRecordsOffset(['{"id":2}', { id: 3 }])
+  await stream.ingestRecordNowait(new Uint8Array([8, 1]))
+  await stream.waitForOffset(batch ?? offset)
+  try {
+    stream.tryIngestRecordOffset('{}')
+  } catch (e) {
+    if (e instanceof ZerobusError && e.code === ErrorCode.QUEUE_FULL && e.retryable) console.log(e.grpcStatus)
+  }
+  const unacked: Buffer[][] = await stream.getUnackedBatches()
+  console.log(unacked.length, stream.metrics().lastAckedOffset, stream.isClosed)
+  const pat = await sdk.createStream({ tableName: 'a.b.c', descriptorProto: 'CgNSZWM=' }, '', '', {}, {
+    getHeaders: async () => [['authorization', 'Bearer x'], ['x-databricks-zerobus-table-name', 'a.b.c']] as Array<[string, string]>,
+  })
+  await pat.close()
+}
+
+void main()

@@ -1,0 +1,234 @@
+// Conformance testee for the Node binding (see conformance/TESTEE.md): one request per stdin
+// line, one response per stdout line, no logic beyond mapping requests to the package's public API.
+import { createInterface } from 'node:readline'
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const { ZerobusSdk, ZerobusError, RecordType } = require('../../../bindings-node/index.js')
+
+// ---- records, exactly as conformance/src/records.rs --------------------------------------------
+const MASK = (1n << 64n) - 1n
+
+function pad(seed, index, len) {
+  let x = (BigInt(seed) * 0x9e3779b97f4a7c15n + BigInt(index) + 1n) & MASK
+  const out = Buffer.allocUnsafe(len)
+  for (let i = 0; i < len; i++) {
+    x ^= (x << 13n) & MASK
+    x ^= x >> 7n
+    x ^= (x << 17n) & MASK
+    out[i] = 97 + Number(x % 26n)
+  }
+  return out
+}
+
+function jsonRecord(seed, index, size) {
+  const head = `{"seed":${seed},"seq":${index},"pad":"`
+  const tail = '"}'
+  const len = Math.max(0, size - head.length - tail.length)
+  return head + pad(seed, index, len).toString('latin1') + tail
+}
+
+function varint(v) {
+  const out = []
+  let x = BigInt(v)
+  while (x >= 0x80n) {
+    out.push(Number(x & 0x7fn) | 0x80)
+    x >>= 7n
+  }
+  out.push(Number(x))
+  return out
+}
+
+function protoRecord(seed, index, size) {
+  const head = [0x08, ...varint(seed), 0x10, ...varint(index)]
+  const fixed = head.length + 1
+  let len = Math.max(0, size - (fixed + 1))
+  while (len > 0 && fixed + varint(len).length + len > size) len--
+  return Buffer.concat([Buffer.from([...head, 0x1a, ...varint(len)]), pad(seed, index, len)])
+}
+
+// ---- the testee ------------------------------------------------------------------------------
+let stream = null
+let headersCalls = 0
+const acks = []
+const errors = []
+
+function bad(message) {
+  return new ZerobusError('INVALID_ARGUMENT', message)
+}
+
+function current() {
+  if (!stream) throw bad('no stream was created')
+  return stream
+}
+
+const OPTIONS = {
+  max_inflight_requests: 'maxInflightRequests',
+  max_inflight_bytes: 'maxInflightBytes',
+  recovery: 'recovery',
+  recovery_timeout_ms: 'recoveryTimeoutMs',
+  recovery_backoff_ms: 'recoveryBackoffMs',
+  recovery_retries: 'recoveryRetries',
+  server_lack_of_ack_timeout_ms: 'serverLackOfAckTimeoutMs',
+  flush_timeout_ms: 'flushTimeoutMs',
+  stream_paused_max_wait_time_ms: 'streamPausedMaxWaitTimeMs',
+  callback_max_wait_time_ms: 'callbackMaxWaitTimeMs',
+}
+
+async function create(req) {
+  const sdk = new ZerobusSdk(req.endpoint || '', req.workspace_url || '')
+  const o = req.options || {}
+  const options = {}
+  for (const [wire, name] of Object.entries(OPTIONS)) if (o[wire] !== undefined && o[wire] !== null) options[name] = o[wire]
+  if (o.ack_callback === true) {
+    options.ackCallback = (offset) => acks.push(Number(offset))
+    options.errorCallback = (offset) => errors.push(Number(offset))
+  }
+  const table = { tableName: req.table || '' }
+  if (req.record_type === 'proto') {
+    options.recordType = RecordType.Proto
+    table.descriptorProto = Buffer.from(req.descriptor_hex || '', 'hex')
+  } else {
+    options.recordType = RecordType.Json
+  }
+  const auth = req.auth || {}
+  if (auth.kind === 'headers') {
+    const headers = auth.headers || []
+    const provider = {
+      async getHeaders() {
+        headersCalls++
+        return headers
+      },
+    }
+    stream = await sdk.createStream(table, '', '', options, provider)
+  } else {
+    stream = await sdk.createStream(table, auth.client_id || '', auth.client_secret || '', options)
+  }
+  return {}
+}
+
+async function ingest(req) {
+  const s = current()
+  const { seed = 1, start = 0, count = 0, size = 100 } = req
+  const batch = Math.max(1, req.batch || 1)
+  const mode = req.mode || 'offset'
+  const proto = s.recordType === RecordType.Proto
+  const make = (i) => (proto ? protoRecord(seed, i, size) : jsonRecord(seed, i, size))
+  const offsets = []
+  for (let i = start; i < start + count; ) {
+    const end = Math.min(i + batch, start + count)
+    const records = []
+    for (let j = i; j < end; j++) records.push(make(j))
+    if (mode === 'try') {
+      const offset = batch === 1 ? s.tryIngestRecordOffset(records[0]) : s.tryIngestRecordsOffset(records)
+      offsets.push(offset === null ? null : Number(offset))
+    } else if (mode === 'nowait') {
+      if (batch === 1) await s.ingestRecordNowait(records[0])
+      else await s.ingestRecordsNowait(records)
+    } else {
+      const offset = batch === 1 ? await s.ingestRecordOffset(records[0]) : await s.ingestRecordsOffset(records)
+      offsets.push(offset === null ? null : Number(offset))
+    }
+    i = end
+  }
+  return { offsets }
+}
+
+async function ingestRaw(req) {
+  const s = current()
+  const records = (req.records || []).map((r) => (req.kind === 'proto' ? Buffer.from(r, 'hex') : r))
+  const offsets = []
+  if (req.batch === true) {
+    const o = await s.ingestRecordsOffset(records)
+    offsets.push(o === null ? null : Number(o))
+  } else {
+    for (const r of records) offsets.push(Number(await s.ingestRecordOffset(r)))
+  }
+  return { offsets }
+}
+
+async function handle(req) {
+  switch (req.op) {
+    case 'create_stream':
+      return create(req)
+    case 'ingest':
+      return ingest(req)
+    case 'ingest_empty_batch': {
+      const o = await current().ingestRecordsOffset([])
+      return { offsets: [o === null ? null : Number(o)] }
+    }
+    case 'ingest_raw':
+      return ingestRaw(req)
+    case 'wait_for_offset':
+      await current().waitForOffset(BigInt(req.offset ?? -1))
+      return {}
+    case 'flush':
+      await current().flush()
+      return {}
+    case 'close':
+      await current().close()
+      return {}
+    case 'is_closed':
+      return { closed: current().isClosed }
+    case 'unacked': {
+      const s = current()
+      const proto = s.recordType === RecordType.Proto
+      const batches = (await s.getUnackedBatches()).map((b) => b.map((r) => (proto ? r.toString('hex') : r.toString('utf8'))))
+      return { batches }
+    }
+    case 'metrics': {
+      const m = current().metrics()
+      return {
+        metrics: {
+          inflight_requests: m.inflightRequests,
+          inflight_records: m.inflightRecords,
+          inflight_bytes: m.inflightBytes,
+          last_acked_offset: m.lastAckedOffset,
+          records_sent: m.recordsSent,
+          records_resent: m.recordsResent,
+          recoveries: m.recoveries,
+          token_fetches: m.tokenFetches,
+        },
+      }
+    }
+    case 'callbacks':
+      return { acks, errors }
+    case 'headers_provider_calls':
+      return { count: headersCalls }
+    default:
+      throw bad(`unknown op ${JSON.stringify(req.op)}`)
+  }
+}
+
+function errorJson(e) {
+  if (e instanceof ZerobusError) {
+    return { code: e.code, grpc_status: e.grpcStatus, retryable: e.retryable, message: e.message }
+  }
+  return { code: 'INTERNAL', grpc_status: null, retryable: false, message: String(e && e.stack ? e.stack : e) }
+}
+
+const lines = createInterface({ input: process.stdin, crlfDelay: Infinity })
+for await (const line of lines) {
+  let req
+  try {
+    req = JSON.parse(line)
+  } catch (e) {
+    process.stderr.write(`testee-node: bad request line: ${e}\n`)
+    continue
+  }
+  if (req.op === 'quit') break
+  let reply
+  try {
+    reply = { ...(await handle(req)), ok: true }
+  } catch (e) {
+    reply = { ok: false, error: errorJson(e) }
+  }
+  reply.id = req.id
+  process.stdout.write(JSON.stringify(reply) + '\n')
+}
+// The runner may keep our stdin open after `quit`: let go of it so the process can exit.
+lines.close()
+process.stdin.destroy()
+// Close explicitly so a stream left open by a case is shut down before the process goes; nothing
+// else should keep the process alive after that.
+if (stream) await stream.close().catch(() => {})
