@@ -1,0 +1,446 @@
+// Command conformance-testee is the Go testee of the conformance runner (see
+// conformance/TESTEE.md): one request per stdin line, one response per stdout line, no logic
+// beyond mapping requests to public API calls of the Go binding.
+package main
+
+import (
+	"bufio"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	zerobus "github.com/databricks/zerobus-sdk-go"
+)
+
+type request map[string]any
+
+func (r request) str(k string) string {
+	s, _ := r[k].(string)
+	return s
+}
+
+func (r request) u64(k string, def uint64) (uint64, bool) {
+	n, ok := r[k].(json.Number)
+	if !ok {
+		return def, false
+	}
+	v, err := strconv.ParseUint(string(n), 10, 64)
+	if err != nil {
+		return def, false
+	}
+	return v, true
+}
+
+func (r request) i64(k string, def int64) int64 {
+	n, ok := r[k].(json.Number)
+	if !ok {
+		return def
+	}
+	v, err := strconv.ParseInt(string(n), 10, 64)
+	if err != nil {
+		return def
+	}
+	return v
+}
+
+func (r request) boolean(k string) (bool, bool) {
+	b, ok := r[k].(bool)
+	return b, ok
+}
+
+func (r request) obj(k string) request {
+	m, _ := r[k].(map[string]any)
+	return request(m)
+}
+
+type recorded struct {
+	mu     sync.Mutex
+	acks   []int64
+	errors []int64
+}
+
+type fixedHeaders struct {
+	headers map[string]string
+	calls   atomic.Uint64
+}
+
+func (f *fixedHeaders) GetHeaders() (map[string]string, error) {
+	f.calls.Add(1)
+	return f.headers, nil
+}
+
+type testee struct {
+	stream    *zerobus.ZerobusStream
+	callbacks recorded
+	headers   *fixedHeaders
+}
+
+func bad(format string, args ...any) error {
+	return badArgument(fmt.Sprintf(format, args...))
+}
+
+type badArgument string
+
+func (b badArgument) Error() string { return string(b) }
+
+func (t *testee) need() (*zerobus.ZerobusStream, error) {
+	if t.stream == nil {
+		return nil, bad("no stream was created")
+	}
+	return t.stream, nil
+}
+
+func (t *testee) handle(req request) (map[string]any, error) {
+	switch op := req.str("op"); op {
+	case "create_stream":
+		return nil, t.create(req)
+	case "ingest":
+		return t.ingest(req)
+	case "ingest_empty_batch":
+		s, err := t.need()
+		if err != nil {
+			return nil, err
+		}
+		off, err := s.IngestRecordsOffset([][]byte{})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"offsets": []any{offsetOrNull(off)}}, nil
+	case "ingest_raw":
+		return t.ingestRaw(req)
+	case "wait_for_offset":
+		s, err := t.need()
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.WaitForOffset(req.i64("offset", -1))
+	case "flush":
+		s, err := t.need()
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.Flush()
+	case "close":
+		s, err := t.need()
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.Close()
+	case "is_closed":
+		s, err := t.need()
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"closed": s.IsClosed()}, nil
+	case "unacked":
+		s, err := t.need()
+		if err != nil {
+			return nil, err
+		}
+		batches, err := s.GetUnackedBatches()
+		if err != nil {
+			return nil, err
+		}
+		out := make([][]string, len(batches))
+		for i, b := range batches {
+			out[i] = make([]string, len(b))
+			for j, r := range b {
+				if s.RecordType() == zerobus.RecordTypeProto {
+					out[i][j] = hex.EncodeToString(r)
+				} else {
+					out[i][j] = string(r) // encoding/json replaces invalid UTF-8, as the reference
+				}
+			}
+		}
+		return map[string]any{"batches": out}, nil
+	case "metrics":
+		s, err := t.need()
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.Metrics()
+		if err != nil {
+			return nil, err
+		}
+		var last any
+		if m.LastAckedOffset >= 0 {
+			last = m.LastAckedOffset
+		}
+		return map[string]any{"metrics": map[string]any{
+			"inflight_requests": m.InflightRequests, "inflight_records": m.InflightRecords,
+			"inflight_bytes": m.InflightBytes, "last_acked_offset": last,
+			"records_sent": m.RecordsSent, "records_resent": m.RecordsResent,
+			"recoveries": m.Recoveries, "token_fetches": m.TokenFetches}}, nil
+	case "callbacks":
+		t.callbacks.mu.Lock()
+		defer t.callbacks.mu.Unlock()
+		return map[string]any{"acks": append([]int64{}, t.callbacks.acks...),
+			"errors": append([]int64{}, t.callbacks.errors...)}, nil
+	case "headers_provider_calls":
+		var n uint64
+		if t.headers != nil {
+			n = t.headers.calls.Load()
+		}
+		return map[string]any{"count": n}, nil
+	default:
+		return nil, bad("unknown op %q", op)
+	}
+}
+
+func offsetOrNull(off int64) any {
+	if off < 0 {
+		return nil
+	}
+	return off
+}
+
+func (t *testee) create(req request) error {
+	sdk, err := zerobus.NewZerobusSdk(req.str("endpoint"), req.str("workspace_url"))
+	if err != nil {
+		return err
+	}
+	defer sdk.Free()
+	options := zerobus.DefaultStreamConfigurationOptions()
+	o := req.obj("options")
+	if v, ok := o.u64("max_inflight_requests", 0); ok {
+		options.MaxInflightRequests = v
+	}
+	if v, ok := o.u64("max_inflight_bytes", 0); ok {
+		options.MaxInflightBytes = v
+	}
+	if v, ok := o.boolean("recovery"); ok {
+		options.Recovery = v
+	}
+	for key, slot := range map[string]*uint64{
+		"recovery_timeout_ms":           &options.RecoveryTimeoutMs,
+		"recovery_backoff_ms":           &options.RecoveryBackoffMs,
+		"server_lack_of_ack_timeout_ms": &options.ServerLackOfAckTimeoutMs,
+		"flush_timeout_ms":              &options.FlushTimeoutMs,
+	} {
+		if v, ok := o.u64(key, 0); ok {
+			*slot = v
+		}
+	}
+	if v, ok := o.u64("recovery_retries", 0); ok {
+		options.RecoveryRetries = uint32(v)
+	}
+	if v, ok := o.u64("stream_paused_max_wait_time_ms", 0); ok {
+		options.StreamPausedMaxWaitTimeMs = &v
+	}
+	if v, ok := o.u64("callback_max_wait_time_ms", 0); ok {
+		options.CallbackMaxWaitTimeMs = &v
+	}
+	if v, _ := o.boolean("ack_callback"); v {
+		cb := &t.callbacks
+		options.AckCallback = func(offset int64) {
+			cb.mu.Lock()
+			cb.acks = append(cb.acks, offset)
+			cb.mu.Unlock()
+		}
+		options.ErrorCallback = func(offset int64, _ string) {
+			cb.mu.Lock()
+			cb.errors = append(cb.errors, offset)
+			cb.mu.Unlock()
+		}
+	}
+	table := zerobus.TableProperties{TableName: req.str("table")}
+	if req.str("record_type") == "proto" {
+		options.RecordType = zerobus.RecordTypeProto
+		d, err := hex.DecodeString(req.str("descriptor_hex"))
+		if err != nil {
+			return bad("descriptor_hex: %v", err)
+		}
+		table.DescriptorProto = d
+	} else {
+		options.RecordType = zerobus.RecordTypeJson
+	}
+	auth := req.obj("auth")
+	var stream *zerobus.ZerobusStream
+	if auth.str("kind") == "headers" {
+		provider := &fixedHeaders{headers: map[string]string{}}
+		pairs, _ := auth["headers"].([]any)
+		for _, p := range pairs {
+			if kv, ok := p.([]any); ok && len(kv) == 2 {
+				k, _ := kv[0].(string)
+				v, _ := kv[1].(string)
+				provider.headers[k] = v
+			}
+		}
+		t.headers = provider
+		stream, err = sdk.CreateStreamWithHeadersProvider(table, provider, options)
+	} else {
+		stream, err = sdk.CreateStream(table, auth.str("client_id"), auth.str("client_secret"), options)
+	}
+	if err != nil {
+		return err
+	}
+	t.stream = stream
+	return nil
+}
+
+func (t *testee) ingest(req request) (map[string]any, error) {
+	s, err := t.need()
+	if err != nil {
+		return nil, err
+	}
+	seed, _ := req.u64("seed", 1)
+	start, _ := req.u64("start", 0)
+	count, _ := req.u64("count", 0)
+	size, _ := req.u64("size", 100)
+	batch, _ := req.u64("batch", 1)
+	batch = max(batch, 1)
+	mode := req.str("mode")
+	if mode == "" {
+		mode = "offset"
+	}
+	proto := s.RecordType() == zerobus.RecordTypeProto
+	makeRecord := func(i uint64) []byte {
+		if proto {
+			return protoRecord(seed, i, int(size))
+		}
+		return jsonRecord(seed, i, int(size))
+	}
+	offsets := []any{}
+	for i := start; i < start+count; {
+		end := min(i+batch, start+count)
+		var off int64
+		var err error
+		if batch == 1 {
+			r := makeRecord(i)
+			switch mode {
+			case "offset":
+				off, err = s.IngestRecordOffset(r)
+			case "try":
+				off, err = s.TryIngestRecordOffset(r)
+			default:
+				err = s.IngestRecordNowait(r)
+			}
+		} else {
+			records := make([][]byte, 0, end-i)
+			for j := i; j < end; j++ {
+				records = append(records, makeRecord(j))
+			}
+			switch mode {
+			case "offset":
+				off, err = s.IngestRecordsOffset(records)
+			case "try":
+				off, err = s.TryIngestRecordsOffset(records)
+			default:
+				err = s.IngestRecordsNowait(records)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if mode != "nowait" {
+			offsets = append(offsets, offsetOrNull(off))
+		}
+		i = end
+	}
+	return map[string]any{"offsets": offsets}, nil
+}
+
+func (t *testee) ingestRaw(req request) (map[string]any, error) {
+	s, err := t.need()
+	if err != nil {
+		return nil, err
+	}
+	texts, _ := req["records"].([]any)
+	records := make([][]byte, len(texts))
+	for i, v := range texts {
+		text, _ := v.(string)
+		if req.str("kind") == "proto" {
+			b, err := hex.DecodeString(text)
+			if err != nil {
+				return nil, bad("record %d: %v", i, err)
+			}
+			records[i] = b
+		} else {
+			records[i] = []byte(text)
+		}
+	}
+	offsets := []any{}
+	if b, _ := req.boolean("batch"); b {
+		off, err := s.IngestRecordsOffset(records)
+		if err != nil {
+			return nil, err
+		}
+		offsets = append(offsets, offsetOrNull(off))
+	} else {
+		for _, r := range records {
+			off, err := s.IngestRecordOffset(r)
+			if err != nil {
+				return nil, err
+			}
+			offsets = append(offsets, off)
+		}
+	}
+	return map[string]any{"offsets": offsets}, nil
+}
+
+func errorJSON(err error) map[string]any {
+	var zerr *zerobus.Error
+	if errors.As(err, &zerr) {
+		var status any
+		if code, ok := zerr.GRPCStatus(); ok {
+			status = code
+		}
+		return map[string]any{"code": zerr.Code().String(), "grpc_status": status,
+			"retryable": zerr.Retryable(), "message": zerr.Message()}
+	}
+	var b badArgument
+	if errors.As(err, &b) {
+		return map[string]any{"code": "INVALID_ARGUMENT", "grpc_status": nil, "retryable": false, "message": err.Error()}
+	}
+	return map[string]any{"code": "INTERNAL", "grpc_status": nil, "retryable": false, "message": err.Error()}
+}
+
+func main() {
+	t := &testee{}
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 64*1024), 256<<20)
+	out := bufio.NewWriter(os.Stdout)
+	for in.Scan() {
+		dec := json.NewDecoder(bytesReader(in.Bytes()))
+		dec.UseNumber()
+		var req request
+		if err := dec.Decode(&req); err != nil {
+			fmt.Fprintf(os.Stderr, "testee-go: bad request line: %v\n", err)
+			continue
+		}
+		if req.str("op") == "quit" {
+			break
+		}
+		result, err := t.handle(req)
+		reply := map[string]any{}
+		if err != nil {
+			reply["ok"] = false
+			reply["error"] = errorJSON(err)
+		} else {
+			for k, v := range result {
+				reply[k] = v
+			}
+			reply["ok"] = true
+		}
+		reply["id"] = req["id"]
+		line, err := json.Marshal(reply)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "testee-go: cannot encode reply: %v\n", err)
+			os.Exit(1)
+		}
+		out.Write(line)
+		out.WriteByte('\n')
+		if out.Flush() != nil {
+			break
+		}
+	}
+	// Close explicitly so a stream left open by a case is shut down before the process ends.
+	if t.stream != nil {
+		_ = t.stream.Close()
+	}
+}

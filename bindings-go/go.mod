@@ -1,0 +1,3 @@
+module github.com/databricks/zerobus-sdk-go
+
+go 1.24

@@ -1,0 +1,179 @@
+package zerobus
+
+/*
+#include <stdlib.h>
+#include "zerobus.h"
+*/
+import "C"
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// Version is this binding's version, sent in the user-agent.
+const Version = "0.1.0"
+
+// TableProperties names the target table and, for Proto streams, the record schema.
+type TableProperties struct {
+	// TableName is "catalog.schema.table".
+	TableName string
+	// DescriptorProto is the serialized google.protobuf.DescriptorProto of the records
+	// (Proto streams; nil for JSON), e.g. from proto.Marshal(protodesc.ToDescriptorProto(md)).
+	DescriptorProto []byte
+}
+
+// ZerobusSdk is one SDK per Zerobus endpoint; its streams share its token cache. It is safe
+// for concurrent use. Free it when no more streams will be created (streams stay usable).
+type ZerobusSdk struct {
+	mu  sync.RWMutex
+	ptr *C.zerobus_sdk
+}
+
+// NewZerobusSdk makes an SDK for endpoint (https://..., or an explicit http:// for a local
+// plaintext server) whose OAuth tokens come from workspaceURL.
+func NewZerobusSdk(endpoint, workspaceURL string) (*ZerobusSdk, error) {
+	b := C.zerobus_sdk_builder_new()
+	if b == nil {
+		return nil, newError(CodeInternal, "zerobus_sdk_builder_new failed")
+	}
+	defer C.zerobus_sdk_builder_free(b)
+	cEndpoint, cURL := C.CString(endpoint), C.CString(workspaceURL)
+	defer C.free(unsafe.Pointer(cEndpoint))
+	defer C.free(unsafe.Pointer(cURL))
+	cName := C.CString("zerobus-sdk-go/" + Version)
+	defer C.free(unsafe.Pointer(cName))
+	var cerr *C.zerobus_error
+	if !C.zerobus_sdk_builder_set_endpoint(b, cEndpoint, &cerr) ||
+		!C.zerobus_sdk_builder_set_workspace_url(b, cURL, &cerr) ||
+		!C.zerobus_sdk_builder_set_sdk_name(b, cName, &cerr) {
+		return nil, takeError(cerr)
+	}
+	p := C.zerobus_sdk_builder_build(b, &cerr)
+	if p == nil {
+		return nil, takeError(cerr)
+	}
+	s := &ZerobusSdk{ptr: p}
+	// Safety net only: Free is the cleanup; this releases an SDK that was dropped without it.
+	runtime.SetFinalizer(s, (*ZerobusSdk).Free)
+	return s, nil
+}
+
+// Free releases the SDK. Streams created from it stay usable. Idempotent.
+func (s *ZerobusSdk) Free() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ptr != nil {
+		C.zerobus_sdk_free(s.ptr)
+		s.ptr = nil
+		runtime.SetFinalizer(s, nil)
+	}
+}
+
+// CreateStream opens a stream on table authenticated with OAuth client credentials. options
+// may be nil for the defaults (a Proto stream). It blocks until the server answered (at most
+// about RecoveryTimeoutMs × attempts); see CreateStreamContext.
+func (s *ZerobusSdk) CreateStream(table TableProperties, clientID, clientSecret string,
+	options *StreamConfigurationOptions) (*ZerobusStream, error) {
+	return s.create(table, options, func(sdk *C.zerobus_sdk, name *C.char, co *C.zerobus_stream_options) (*C.zerobus_stream, error) {
+		cID, cSecret := C.CString(clientID), C.CString(clientSecret)
+		defer C.free(unsafe.Pointer(cID))
+		defer C.free(unsafe.Pointer(cSecret))
+		d, n := bytesArg(table.DescriptorProto)
+		var cerr *C.zerobus_error
+		p := C.zerobus_sdk_create_stream(sdk, name, d, n, cID, cSecret, co, &cerr)
+		runtime.KeepAlive(table.DescriptorProto)
+		if p == nil {
+			return nil, takeError(cerr)
+		}
+		return p, nil
+	})
+}
+
+// CreateStreamWithHeadersProvider opens a stream whose call metadata comes from provider,
+// asked before every connection attempt (on a library thread).
+func (s *ZerobusSdk) CreateStreamWithHeadersProvider(table TableProperties, provider HeadersProvider,
+	options *StreamConfigurationOptions) (*ZerobusStream, error) {
+	if provider == nil {
+		return nil, newError(CodeInvalidArgument, "headers provider is nil")
+	}
+	return s.create(table, options, func(sdk *C.zerobus_sdk, name *C.char, co *C.zerobus_stream_options) (*C.zerobus_stream, error) {
+		p, err := createStreamWithHeaders(sdk, name, table.DescriptorProto, provider, co)
+		runtime.KeepAlive(table.DescriptorProto)
+		return p, err
+	})
+}
+
+// CreateStreamContext is CreateStream honouring ctx: on cancellation it returns ctx.Err() at
+// once; a stream that opens later is closed and freed in the background.
+func (s *ZerobusSdk) CreateStreamContext(ctx context.Context, table TableProperties, clientID, clientSecret string,
+	options *StreamConfigurationOptions) (*ZerobusStream, error) {
+	return createCtx(ctx, func() (*ZerobusStream, error) {
+		return s.CreateStream(table, clientID, clientSecret, options)
+	})
+}
+
+// CreateStreamWithHeadersProviderContext is CreateStreamWithHeadersProvider honouring ctx.
+func (s *ZerobusSdk) CreateStreamWithHeadersProviderContext(ctx context.Context, table TableProperties,
+	provider HeadersProvider, options *StreamConfigurationOptions) (*ZerobusStream, error) {
+	return createCtx(ctx, func() (*ZerobusStream, error) {
+		return s.CreateStreamWithHeadersProvider(table, provider, options)
+	})
+}
+
+func createCtx(ctx context.Context, f func() (*ZerobusStream, error)) (*ZerobusStream, error) {
+	if ctx.Done() == nil {
+		return f()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	type result struct {
+		s   *ZerobusStream
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := f()
+		done <- result{st, err}
+	}()
+	select {
+	case r := <-done:
+		return r.s, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.s != nil {
+				_ = r.s.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+func (s *ZerobusSdk) create(table TableProperties, options *StreamConfigurationOptions,
+	open func(*C.zerobus_sdk, *C.char, *C.zerobus_stream_options) (*C.zerobus_stream, error)) (*ZerobusStream, error) {
+	r := options.resolve()
+	co, err := newCOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	defer C.zerobus_stream_options_free(co)
+	name := C.CString(table.TableName)
+	defer C.free(unsafe.Pointer(name))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.ptr == nil {
+		return nil, newError(CodeInvalidArgument, "the SDK was freed")
+	}
+	p, err := open(s.ptr, name, co)
+	if err != nil {
+		return nil, err
+	}
+	rt := r.recordType
+	if rt == RecordTypeUnspecified {
+		rt = RecordTypeProto
+	}
+	return newStream(p, rt), nil
+}
