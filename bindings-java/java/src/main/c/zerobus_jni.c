@@ -1,0 +1,643 @@
+/*
+ * zerobus_jni.c: the JNI shim between com.databricks.zerobus.NativeBindings and the C ABI
+ * (ffi-c/include/zerobus.h). Marshalling only: every decision is the library's.
+ *
+ * Threads: callbacks (acks, errors, headers provider, release) arrive on library threads. The
+ * first callback on a thread attaches it to the JVM as a daemon thread, once; it stays attached
+ * and a pthread key destructor detaches it when the thread exits.
+ *
+ * Callback state: each Java callback object (an AckBridge or a HeadersBridge) is held by one
+ * global reference inside a zj_ref, shared by two owners: the library (dropped in its `release`
+ * callback) and the Java stream (dropped by NativeBindings.refRelease when the stream is closed
+ * or freed, or at once when creation fails). The global reference is deleted as soon as either
+ * owner lets go (no callback runs after zerobus_stream_close returns), the struct when both have.
+ */
+#include <jni.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zerobus.h"
+
+#define JNI_VER JNI_VERSION_1_8
+#define STACK_COPY 4096
+
+static JavaVM *g_vm;
+static pthread_key_t g_detach_key;
+
+static jclass g_exception_class;   /* com.databricks.zerobus.ZerobusException */
+static jmethodID g_exception_from_native;
+static jclass g_npe_class;         /* java.lang.NullPointerException */
+static jclass g_illegal_class;     /* java.lang.IllegalArgumentException */
+static jmethodID g_ack_bridge_ack; /* AckBridge.ack(long) */
+static jmethodID g_ack_bridge_error; /* AckBridge.error(long, byte[]) */
+static jmethodID g_headers_bridge_collect; /* HeadersBridge.collect() -> byte[][] */
+static jclass g_bytes_class;       /* byte[] */
+static jclass g_bytes2_class;      /* byte[][] */
+
+/* ---------- threads ---------- */
+
+static void detach_thread(void *value) {
+    (void)value;
+    if (g_vm != NULL) {
+        (*g_vm)->DetachCurrentThread(g_vm);
+    }
+}
+
+/* The JNIEnv of the current (library) thread, attaching it once. NULL if that fails. */
+static JNIEnv *callback_env(void) {
+    JNIEnv *env = NULL;
+    jint rc = (*g_vm)->GetEnv(g_vm, (void **)&env, JNI_VER);
+    if (rc == JNI_OK) {
+        return env;
+    }
+    if (rc != JNI_EDETACHED) {
+        return NULL;
+    }
+    JavaVMAttachArgs args = {JNI_VER, (char *)"zerobus-callback", NULL};
+    if ((*g_vm)->AttachCurrentThreadAsDaemon(g_vm, (void **)&env, &args) != JNI_OK) {
+        fprintf(stderr, "zerobus-jni: cannot attach a library thread to the JVM; callback dropped\n");
+        return NULL;
+    }
+    pthread_setspecific(g_detach_key, (void *)1);
+    return env;
+}
+
+/* Reports (and clears) a Java exception a callback threw: it never reaches the library. */
+static int report_callback_exception(JNIEnv *env, const char *what) {
+    if ((*env)->ExceptionCheck(env)) {
+        fprintf(stderr, "zerobus-jni: the %s threw an exception (ignored by the stream):\n", what);
+        (*env)->ExceptionDescribe(env);
+        (*env)->ExceptionClear(env);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---------- shared callback reference ---------- */
+
+typedef struct zj_ref {
+    atomic_int owners;
+    pthread_mutex_t mu;
+    jobject ref; /* global reference, NULL once an owner let go */
+} zj_ref;
+
+static zj_ref *zj_ref_new(JNIEnv *env, jobject obj) {
+    zj_ref *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        return NULL;
+    }
+    r->ref = (*env)->NewGlobalRef(env, obj);
+    if (r->ref == NULL) {
+        free(r);
+        return NULL;
+    }
+    atomic_init(&r->owners, 2);
+    pthread_mutex_init(&r->mu, NULL);
+    return r;
+}
+
+/* One owner lets go: deletes the global reference (if still there) and frees on the last. */
+static void zj_ref_drop(JNIEnv *env, zj_ref *r) {
+    if (r == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    if (r->ref != NULL && env != NULL) {
+        (*env)->DeleteGlobalRef(env, r->ref);
+        r->ref = NULL;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (atomic_fetch_sub(&r->owners, 1) == 1) {
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+    }
+}
+
+static void release_tramp(void *user_data) {
+    zj_ref_drop(callback_env(), (zj_ref *)user_data);
+}
+
+static void ack_tramp(void *user_data, int64_t offset) {
+    zj_ref *r = user_data;
+    JNIEnv *env = callback_env();
+    if (env == NULL || (*env)->PushLocalFrame(env, 8) != 0) {
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    if (r->ref != NULL) {
+        (*env)->CallVoidMethod(env, r->ref, g_ack_bridge_ack, (jlong)offset);
+        report_callback_exception(env, "ack callback");
+    }
+    pthread_mutex_unlock(&r->mu);
+    (*env)->PopLocalFrame(env, NULL);
+}
+
+static void ack_error_tramp(void *user_data, int64_t offset, const char *message) {
+    zj_ref *r = user_data;
+    JNIEnv *env = callback_env();
+    if (env == NULL || (*env)->PushLocalFrame(env, 8) != 0) {
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    if (r->ref != NULL) {
+        size_t len = message != NULL ? strlen(message) : 0;
+        jbyteArray bytes = (*env)->NewByteArray(env, (jsize)len);
+        if (bytes != NULL) {
+            (*env)->SetByteArrayRegion(env, bytes, 0, (jsize)len, (const jbyte *)message);
+            (*env)->CallVoidMethod(env, r->ref, g_ack_bridge_error, (jlong)offset, bytes);
+        }
+        report_callback_exception(env, "ack error callback");
+    }
+    pthread_mutex_unlock(&r->mu);
+    (*env)->PopLocalFrame(env, NULL);
+}
+
+static int32_t headers_tramp(void *user_data, zerobus_headers *headers) {
+    zj_ref *r = user_data;
+    int32_t rc = 1;
+    JNIEnv *env = callback_env();
+    if (env == NULL || (*env)->PushLocalFrame(env, 64) != 0) {
+        return 1;
+    }
+    pthread_mutex_lock(&r->mu);
+    if (r->ref != NULL) {
+        jobjectArray pairs = (*env)->CallObjectMethod(env, r->ref, g_headers_bridge_collect);
+        if (!report_callback_exception(env, "headers provider") && pairs != NULL) {
+            jsize n = (*env)->GetArrayLength(env, pairs);
+            rc = 0;
+            for (jsize i = 0; i + 1 < n; i += 2) {
+                jbyteArray k = (*env)->GetObjectArrayElement(env, pairs, i);
+                jbyteArray v = (*env)->GetObjectArrayElement(env, pairs, i + 1);
+                if (k == NULL || v == NULL) {
+                    rc = 1;
+                    break;
+                }
+                /* NUL-terminated by HeadersBridge. */
+                jbyte *kb = (*env)->GetByteArrayElements(env, k, NULL);
+                jbyte *vb = (*env)->GetByteArrayElements(env, v, NULL);
+                if (kb != NULL && vb != NULL) {
+                    zerobus_headers_add(headers, (const char *)kb, (const char *)vb);
+                } else {
+                    rc = 1;
+                }
+                if (kb != NULL) (*env)->ReleaseByteArrayElements(env, k, kb, JNI_ABORT);
+                if (vb != NULL) (*env)->ReleaseByteArrayElements(env, v, vb, JNI_ABORT);
+                (*env)->DeleteLocalRef(env, k);
+                (*env)->DeleteLocalRef(env, v);
+                if (rc != 0) break;
+            }
+            report_callback_exception(env, "headers provider");
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    (*env)->PopLocalFrame(env, NULL);
+    return rc;
+}
+
+/* ---------- errors ---------- */
+
+/* Throws the ZerobusException for `err` and frees it. */
+static void throw_error(JNIEnv *env, zerobus_error *err) {
+    if ((*env)->ExceptionCheck(env)) {
+        zerobus_error_free(err);
+        return;
+    }
+    const char *msg = zerobus_error_message(err);
+    size_t len = strlen(msg);
+    jbyteArray bytes = (*env)->NewByteArray(env, (jsize)len);
+    if (bytes == NULL) {
+        zerobus_error_free(err);
+        return;
+    }
+    (*env)->SetByteArrayRegion(env, bytes, 0, (jsize)len, (const jbyte *)msg);
+    jobject ex = (*env)->CallStaticObjectMethod(env, g_exception_class, g_exception_from_native,
+                                                (jint)zerobus_error_code(err),
+                                                (jint)zerobus_error_grpc_status(err),
+                                                (jboolean)zerobus_error_is_retryable(err), bytes);
+    zerobus_error_free(err);
+    if (ex != NULL && !(*env)->ExceptionCheck(env)) {
+        (*env)->Throw(env, (jthrowable)ex);
+    }
+}
+
+static void throw_npe(JNIEnv *env, const char *what) {
+    (*env)->ThrowNew(env, g_npe_class, what);
+}
+
+/* A copy of a NUL-terminated byte[] (from NativeBindings.cstr); NULL for a null array. */
+static char *cstr(JNIEnv *env, jbyteArray arr) {
+    if (arr == NULL) {
+        return NULL;
+    }
+    jsize n = (*env)->GetArrayLength(env, arr);
+    char *s = malloc((size_t)n + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+    (*env)->GetByteArrayRegion(env, arr, 0, n, (jbyte *)s);
+    s[n] = '\0';
+    return s;
+}
+
+/* ---------- load ---------- */
+
+static jclass global_class(JNIEnv *env, const char *name) {
+    jclass local = (*env)->FindClass(env, name);
+    if (local == NULL) {
+        return NULL;
+    }
+    jclass global = (*env)->NewGlobalRef(env, local);
+    (*env)->DeleteLocalRef(env, local);
+    return global;
+}
+
+JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
+    (void)reserved;
+    JNIEnv *env;
+    g_vm = vm;
+    if ((*vm)->GetEnv(vm, (void **)&env, JNI_VER) != JNI_OK) {
+        return JNI_ERR;
+    }
+    if (pthread_key_create(&g_detach_key, detach_thread) != 0) {
+        return JNI_ERR;
+    }
+    g_exception_class = global_class(env, "com/databricks/zerobus/ZerobusException");
+    g_npe_class = global_class(env, "java/lang/NullPointerException");
+    g_illegal_class = global_class(env, "java/lang/IllegalArgumentException");
+    g_bytes_class = global_class(env, "[B");
+    g_bytes2_class = global_class(env, "[[B");
+    jclass ack = (*env)->FindClass(env, "com/databricks/zerobus/AckBridge");
+    jclass headers = (*env)->FindClass(env, "com/databricks/zerobus/HeadersBridge");
+    if (g_exception_class == NULL || g_npe_class == NULL || g_illegal_class == NULL ||
+        g_bytes_class == NULL || g_bytes2_class == NULL || ack == NULL || headers == NULL) {
+        return JNI_ERR;
+    }
+    g_exception_from_native = (*env)->GetStaticMethodID(
+        env, g_exception_class, "fromNative", "(IIZ[B)Lcom/databricks/zerobus/ZerobusException;");
+    g_ack_bridge_ack = (*env)->GetMethodID(env, ack, "ack", "(J)V");
+    g_ack_bridge_error = (*env)->GetMethodID(env, ack, "error", "(J[B)V");
+    g_headers_bridge_collect = (*env)->GetMethodID(env, headers, "collect", "()[[B");
+    if (g_exception_from_native == NULL || g_ack_bridge_ack == NULL || g_ack_bridge_error == NULL ||
+        g_headers_bridge_collect == NULL) {
+        return JNI_ERR;
+    }
+    return JNI_VER;
+}
+
+#define FN(name) Java_com_databricks_zerobus_NativeBindings_##name
+#define STREAM(h) ((const zerobus_stream *)(intptr_t)(h))
+
+JNIEXPORT jstring JNICALL FN(version)(JNIEnv *env, jclass cls) {
+    (void)cls;
+    return (*env)->NewStringUTF(env, zerobus_version());
+}
+
+/* ---------- SDK ---------- */
+
+JNIEXPORT jlong JNICALL FN(sdkNew)(JNIEnv *env, jclass cls, jbyteArray endpoint, jbyteArray workspace,
+                                   jbyteArray sdk_name, jbyteArray app_name, jbyteArray ca_pem) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    zerobus_sdk *sdk = NULL;
+    char *ep = cstr(env, endpoint), *ws = cstr(env, workspace), *sn = cstr(env, sdk_name),
+         *an = cstr(env, app_name);
+    zerobus_sdk_builder *b = zerobus_sdk_builder_new();
+    bool ok = b != NULL && zerobus_sdk_builder_set_endpoint(b, ep, &err) &&
+              zerobus_sdk_builder_set_workspace_url(b, ws, &err) &&
+              (sn == NULL || zerobus_sdk_builder_set_sdk_name(b, sn, &err)) &&
+              (an == NULL || zerobus_sdk_builder_set_application_name(b, an, &err));
+    if (ok && ca_pem != NULL) {
+        jsize n = (*env)->GetArrayLength(env, ca_pem);
+        jbyte *pem = (*env)->GetByteArrayElements(env, ca_pem, NULL);
+        ok = pem != NULL && zerobus_sdk_builder_add_ca_pem(b, (const uint8_t *)pem, (size_t)n, &err);
+        if (pem != NULL) (*env)->ReleaseByteArrayElements(env, ca_pem, pem, JNI_ABORT);
+    }
+    if (ok) {
+        sdk = zerobus_sdk_builder_build(b, &err);
+    }
+    zerobus_sdk_builder_free(b);
+    free(ep);
+    free(ws);
+    free(sn);
+    free(an);
+    if (sdk == NULL) {
+        if (err != NULL) throw_error(env, err);
+        else if (!(*env)->ExceptionCheck(env)) throw_npe(env, "zerobus: could not build the SDK");
+        return 0;
+    }
+    return (jlong)(intptr_t)sdk;
+}
+
+JNIEXPORT void JNICALL FN(sdkFree)(JNIEnv *env, jclass cls, jlong sdk) {
+    (void)env;
+    (void)cls;
+    zerobus_sdk_free((zerobus_sdk *)(intptr_t)sdk);
+}
+
+/* Option slots, in the order of StreamConfigurationOptions.toNative(); -1 = not set. */
+enum {
+    OPT_MAX_INFLIGHT_REQUESTS, OPT_MAX_INFLIGHT_BYTES, OPT_RECOVERY, OPT_RECOVERY_TIMEOUT_MS,
+    OPT_RECOVERY_BACKOFF_MS, OPT_RECOVERY_RETRIES, OPT_SERVER_LACK_OF_ACK_TIMEOUT_MS,
+    OPT_FLUSH_TIMEOUT_MS, OPT_STREAM_PAUSED_MAX_WAIT_TIME_MS, OPT_CALLBACK_MAX_WAIT_TIME_MS,
+    OPT_RECORD_TYPE, OPT_COUNT
+};
+
+static bool apply_options(zerobus_stream_options *o, const jlong *v, zerobus_error **err) {
+    bool ok = true;
+#define SET(slot, call) if (ok && v[slot] >= 0) ok = (call)
+    SET(OPT_MAX_INFLIGHT_REQUESTS, zerobus_stream_options_set_max_inflight_requests(o, (uint64_t)v[OPT_MAX_INFLIGHT_REQUESTS], err));
+    SET(OPT_MAX_INFLIGHT_BYTES, zerobus_stream_options_set_max_inflight_bytes(o, (uint64_t)v[OPT_MAX_INFLIGHT_BYTES], err));
+    SET(OPT_RECOVERY, zerobus_stream_options_set_recovery(o, v[OPT_RECOVERY] != 0, err));
+    SET(OPT_RECOVERY_TIMEOUT_MS, zerobus_stream_options_set_recovery_timeout_ms(o, (uint64_t)v[OPT_RECOVERY_TIMEOUT_MS], err));
+    SET(OPT_RECOVERY_BACKOFF_MS, zerobus_stream_options_set_recovery_backoff_ms(o, (uint64_t)v[OPT_RECOVERY_BACKOFF_MS], err));
+    SET(OPT_RECOVERY_RETRIES, zerobus_stream_options_set_recovery_retries(o, (uint32_t)v[OPT_RECOVERY_RETRIES], err));
+    SET(OPT_SERVER_LACK_OF_ACK_TIMEOUT_MS, zerobus_stream_options_set_server_lack_of_ack_timeout_ms(o, (uint64_t)v[OPT_SERVER_LACK_OF_ACK_TIMEOUT_MS], err));
+    SET(OPT_FLUSH_TIMEOUT_MS, zerobus_stream_options_set_flush_timeout_ms(o, (uint64_t)v[OPT_FLUSH_TIMEOUT_MS], err));
+    SET(OPT_STREAM_PAUSED_MAX_WAIT_TIME_MS, zerobus_stream_options_set_stream_paused_max_wait_time_ms(o, (uint64_t)v[OPT_STREAM_PAUSED_MAX_WAIT_TIME_MS], err));
+    SET(OPT_CALLBACK_MAX_WAIT_TIME_MS, zerobus_stream_options_set_callback_max_wait_time_ms(o, (uint64_t)v[OPT_CALLBACK_MAX_WAIT_TIME_MS], err));
+    SET(OPT_RECORD_TYPE, zerobus_stream_options_set_record_type(o, (int32_t)v[OPT_RECORD_TYPE], err));
+#undef SET
+    return ok;
+}
+
+/*
+ * Creates a stream (blocking). `headers_bridge` NULL: OAuth with client_id/client_secret.
+ * refs_out[0] / refs_out[1] receive the Java side's share of the ack / headers zj_ref (0 if none);
+ * the caller drops them with refRelease. On failure nothing is left to drop.
+ */
+JNIEXPORT jlong JNICALL FN(createStream)(JNIEnv *env, jclass cls, jlong sdk, jbyteArray table,
+                                         jbyteArray descriptor, jbyteArray client_id,
+                                         jbyteArray client_secret, jobject headers_bridge,
+                                         jlongArray options, jobject ack_bridge, jlongArray refs_out) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    zerobus_stream *stream = NULL;
+    zj_ref *ack_ref = NULL, *headers_ref = NULL;
+    jlong opts[OPT_COUNT];
+    if (options == NULL || (*env)->GetArrayLength(env, options) != OPT_COUNT || refs_out == NULL ||
+        (*env)->GetArrayLength(env, refs_out) != 2) {
+        (*env)->ThrowNew(env, g_illegal_class, "zerobus: bad option or refs array");
+        return 0;
+    }
+    (*env)->GetLongArrayRegion(env, options, 0, OPT_COUNT, opts);
+
+    char *tbl = cstr(env, table), *id = cstr(env, client_id), *secret = cstr(env, client_secret);
+    jsize desc_len = descriptor != NULL ? (*env)->GetArrayLength(env, descriptor) : 0;
+    uint8_t *desc = NULL;
+    if (descriptor != NULL) {
+        desc = malloc(desc_len > 0 ? (size_t)desc_len : 1);
+        if (desc != NULL) (*env)->GetByteArrayRegion(env, descriptor, 0, desc_len, (jbyte *)desc);
+    }
+
+    zerobus_stream_options *o = zerobus_stream_options_new();
+    bool ok = o != NULL && apply_options(o, opts, &err);
+    if (ok && ack_bridge != NULL) {
+        ack_ref = zj_ref_new(env, ack_bridge);
+        if (ack_ref == NULL) {
+            ok = false;
+        } else if (!zerobus_stream_options_set_ack_callback(o, ack_tramp, ack_error_tramp, ack_ref,
+                                                           release_tramp, &err)) {
+            /* The library released its share already. */
+            zj_ref_drop(env, ack_ref);
+            ack_ref = NULL;
+            ok = false;
+        }
+    }
+    if (ok) {
+        if (headers_bridge != NULL) {
+            headers_ref = zj_ref_new(env, headers_bridge);
+            if (headers_ref != NULL) {
+                stream = zerobus_sdk_create_stream_with_headers_provider(
+                    (const zerobus_sdk *)(intptr_t)sdk, tbl, desc, (size_t)desc_len, headers_tramp,
+                    headers_ref, release_tramp, o, &err);
+            }
+        } else {
+            stream = zerobus_sdk_create_stream((const zerobus_sdk *)(intptr_t)sdk, tbl, desc,
+                                               (size_t)desc_len, id, secret, o, &err);
+        }
+    }
+    /* Frees the library's share of ack_ref unless the stream holds it. */
+    zerobus_stream_options_free(o);
+    free(tbl);
+    free(id);
+    free(secret);
+    free(desc);
+    if (stream == NULL) {
+        zj_ref_drop(env, ack_ref);
+        zj_ref_drop(env, headers_ref);
+        if (err != NULL) throw_error(env, err);
+        else if (!(*env)->ExceptionCheck(env)) throw_npe(env, "zerobus: out of memory creating a stream");
+        return 0;
+    }
+    jlong refs[2] = {(jlong)(intptr_t)ack_ref, (jlong)(intptr_t)headers_ref};
+    (*env)->SetLongArrayRegion(env, refs_out, 0, 2, refs);
+    return (jlong)(intptr_t)stream;
+}
+
+JNIEXPORT void JNICALL FN(refRelease)(JNIEnv *env, jclass cls, jlong ref) {
+    (void)cls;
+    zj_ref_drop(env, (zj_ref *)(intptr_t)ref);
+}
+
+/* ---------- ingest ---------- */
+
+enum { MODE_OFFSET = 0, MODE_TRY = 1, MODE_NOWAIT = 2 };
+
+static jlong ingest_one(JNIEnv *env, jlong h, const uint8_t *data, size_t len, jint mode) {
+    zerobus_error *err = NULL;
+    int64_t offset = -1;
+    bool ok;
+    switch (mode) {
+    case MODE_TRY: ok = zerobus_stream_try_ingest_record(STREAM(h), data, len, &offset, &err); break;
+    case MODE_NOWAIT: ok = zerobus_stream_ingest_record_nowait(STREAM(h), data, len, &err); break;
+    default: ok = zerobus_stream_ingest_record(STREAM(h), data, len, &offset, &err); break;
+    }
+    if (!ok) {
+        throw_error(env, err);
+        return -1;
+    }
+    return (jlong)offset;
+}
+
+JNIEXPORT jlong JNICALL FN(ingest)(JNIEnv *env, jclass cls, jlong h, jbyteArray data, jint off, jint len,
+                                   jint mode) {
+    (void)cls;
+    uint8_t stack[STACK_COPY];
+    uint8_t *buf = len <= STACK_COPY ? stack : malloc((size_t)len);
+    if (buf == NULL) {
+        throw_npe(env, "zerobus: out of memory");
+        return -1;
+    }
+    (*env)->GetByteArrayRegion(env, data, off, len, (jbyte *)buf);
+    jlong r = (*env)->ExceptionCheck(env) ? -1 : ingest_one(env, h, buf, (size_t)len, mode);
+    if (buf != stack) free(buf);
+    return r;
+}
+
+JNIEXPORT jlong JNICALL FN(ingestDirect)(JNIEnv *env, jclass cls, jlong h, jobject buffer, jint off,
+                                         jint len, jint mode) {
+    (void)cls;
+    uint8_t *base = (*env)->GetDirectBufferAddress(env, buffer);
+    if (base == NULL) {
+        (*env)->ThrowNew(env, g_illegal_class, "zerobus: the ByteBuffer is not direct");
+        return -1;
+    }
+    return ingest_one(env, h, base + off, (size_t)len, mode);
+}
+
+static jlong ingest_many(JNIEnv *env, jlong h, const uint8_t *data, size_t data_len, jintArray lengths,
+                         jint count, jint mode) {
+    zerobus_error *err = NULL;
+    int64_t offset = -1;
+    size_t stack[256];
+    size_t *lens = count <= 256 ? stack : malloc(sizeof(size_t) * (size_t)count);
+    if (lens == NULL) {
+        throw_npe(env, "zerobus: out of memory");
+        return -1;
+    }
+    if (count > 0) {
+        jint *l = (*env)->GetPrimitiveArrayCritical(env, lengths, NULL);
+        if (l == NULL) {
+            if (lens != stack) free(lens);
+            return -1;
+        }
+        for (jint i = 0; i < count; i++) lens[i] = (size_t)(uint32_t)l[i];
+        (*env)->ReleasePrimitiveArrayCritical(env, lengths, l, JNI_ABORT);
+    }
+    bool ok;
+    switch (mode) {
+    case MODE_TRY:
+        ok = zerobus_stream_try_ingest_records(STREAM(h), data, data_len, lens, (size_t)count, &offset, &err);
+        break;
+    case MODE_NOWAIT:
+        ok = zerobus_stream_ingest_records_nowait(STREAM(h), data, data_len, lens, (size_t)count, &err);
+        break;
+    default:
+        ok = zerobus_stream_ingest_records(STREAM(h), data, data_len, lens, (size_t)count, &offset, &err);
+        break;
+    }
+    if (lens != stack) free(lens);
+    if (!ok) {
+        throw_error(env, err);
+        return -1;
+    }
+    return (jlong)offset;
+}
+
+JNIEXPORT jlong JNICALL FN(ingestBatch)(JNIEnv *env, jclass cls, jlong h, jbyteArray data, jint off,
+                                        jint data_len, jintArray lengths, jint count, jint mode) {
+    (void)cls;
+    uint8_t stack[STACK_COPY];
+    uint8_t *buf = data_len <= STACK_COPY ? stack : malloc((size_t)data_len);
+    if (buf == NULL) {
+        throw_npe(env, "zerobus: out of memory");
+        return -1;
+    }
+    if (data_len > 0) (*env)->GetByteArrayRegion(env, data, off, data_len, (jbyte *)buf);
+    jlong r = (*env)->ExceptionCheck(env) ? -1
+                                          : ingest_many(env, h, buf, (size_t)data_len, lengths, count, mode);
+    if (buf != stack) free(buf);
+    return r;
+}
+
+JNIEXPORT jlong JNICALL FN(ingestBatchDirect)(JNIEnv *env, jclass cls, jlong h, jobject buffer, jint off,
+                                              jint data_len, jintArray lengths, jint count, jint mode) {
+    (void)cls;
+    uint8_t *base = (*env)->GetDirectBufferAddress(env, buffer);
+    if (base == NULL) {
+        (*env)->ThrowNew(env, g_illegal_class, "zerobus: the ByteBuffer is not direct");
+        return -1;
+    }
+    return ingest_many(env, h, base + off, (size_t)data_len, lengths, count, mode);
+}
+
+/* ---------- stream lifecycle ---------- */
+
+JNIEXPORT void JNICALL FN(waitForOffset)(JNIEnv *env, jclass cls, jlong h, jlong offset) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    if (!zerobus_stream_wait_for_offset(STREAM(h), (int64_t)offset, &err)) throw_error(env, err);
+}
+
+JNIEXPORT void JNICALL FN(flush)(JNIEnv *env, jclass cls, jlong h) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    if (!zerobus_stream_flush(STREAM(h), &err)) throw_error(env, err);
+}
+
+JNIEXPORT void JNICALL FN(close)(JNIEnv *env, jclass cls, jlong h) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    if (!zerobus_stream_close(STREAM(h), &err)) throw_error(env, err);
+}
+
+JNIEXPORT jboolean JNICALL FN(isClosed)(JNIEnv *env, jclass cls, jlong h) {
+    (void)env;
+    (void)cls;
+    return zerobus_stream_is_closed(STREAM(h)) ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT void JNICALL FN(streamFree)(JNIEnv *env, jclass cls, jlong h) {
+    (void)env;
+    (void)cls;
+    zerobus_stream_free((zerobus_stream *)(intptr_t)h);
+}
+
+JNIEXPORT jlongArray JNICALL FN(metrics)(JNIEnv *env, jclass cls, jlong h) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    zerobus_metrics m;
+    if (!zerobus_stream_metrics(STREAM(h), &m, &err)) {
+        throw_error(env, err);
+        return NULL;
+    }
+    jlong v[8] = {(jlong)m.inflight_requests, (jlong)m.inflight_records, (jlong)m.inflight_bytes,
+                  (jlong)m.last_acked_offset, (jlong)m.records_sent, (jlong)m.records_resent,
+                  (jlong)m.recoveries, (jlong)m.token_fetches};
+    jlongArray out = (*env)->NewLongArray(env, 8);
+    if (out != NULL) (*env)->SetLongArrayRegion(env, out, 0, 8, v);
+    return out;
+}
+
+/* Unacked records as byte[batch][record][]: per call (one_batch false) or all in one batch. */
+JNIEXPORT jobjectArray JNICALL FN(unacked)(JNIEnv *env, jclass cls, jlong h, jboolean one_batch) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    zerobus_batches *b = one_batch ? zerobus_stream_get_unacked_records(STREAM(h), &err)
+                                   : zerobus_stream_get_unacked_batches(STREAM(h), &err);
+    if (b == NULL) {
+        throw_error(env, err);
+        return NULL;
+    }
+    size_t nb = zerobus_batches_count(b);
+    jobjectArray out = (*env)->NewObjectArray(env, (jsize)nb, g_bytes2_class, NULL);
+    for (size_t i = 0; out != NULL && i < nb; i++) {
+        size_t nr = zerobus_batches_batch_len(b, i);
+        jobjectArray batch = (*env)->NewObjectArray(env, (jsize)nr, g_bytes_class, NULL);
+        if (batch == NULL) {
+            out = NULL;
+            break;
+        }
+        for (size_t j = 0; j < nr; j++) {
+            const uint8_t *data = NULL;
+            size_t len = 0;
+            zerobus_batches_record(b, i, j, &data, &len);
+            jbyteArray rec = (*env)->NewByteArray(env, (jsize)len);
+            if (rec == NULL) {
+                out = NULL;
+                break;
+            }
+            if (len > 0) (*env)->SetByteArrayRegion(env, rec, 0, (jsize)len, (const jbyte *)data);
+            (*env)->SetObjectArrayElement(env, batch, (jsize)j, rec);
+            (*env)->DeleteLocalRef(env, rec);
+        }
+        if (out != NULL) (*env)->SetObjectArrayElement(env, out, (jsize)i, batch);
+        (*env)->DeleteLocalRef(env, batch);
+    }
+    zerobus_batches_free(b);
+    return out;
+}

@@ -1,0 +1,65 @@
+package com.databricks.zerobus;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+
+/** The JNI entry points of libzerobus_jni (src/main/c/zerobus_jni.c). Handles are C pointers. */
+final class NativeBindings {
+    static final int MODE_OFFSET = 0;
+    static final int MODE_TRY = 1;
+    static final int MODE_NOWAIT = 2;
+
+    static {
+        NativeLoader.load();
+    }
+
+    private NativeBindings() {}
+
+    /** NUL-terminated UTF-8 (null for null). */
+    static byte[] cstr(String s) {
+        if (s == null) {
+            return null;
+        }
+        byte[] b = s.getBytes(StandardCharsets.UTF_8);
+        byte[] out = new byte[b.length + 1];
+        System.arraycopy(b, 0, out, 0, b.length);
+        return out;
+    }
+
+    static native String version();
+
+    static native long sdkNew(byte[] endpoint, byte[] workspaceUrl, byte[] sdkName, byte[] applicationName,
+            byte[] caPem) throws ZerobusException;
+
+    static native void sdkFree(long sdk);
+
+    static native long createStream(long sdk, byte[] table, byte[] descriptor, byte[] clientId, byte[] clientSecret,
+            HeadersBridge headers, long[] options, AckBridge ack, long[] refsOut) throws ZerobusException;
+
+    static native void refRelease(long ref);
+
+    static native long ingest(long stream, byte[] data, int off, int len, int mode) throws ZerobusException;
+
+    static native long ingestDirect(long stream, ByteBuffer data, int off, int len, int mode)
+            throws ZerobusException;
+
+    static native long ingestBatch(long stream, byte[] data, int off, int dataLen, int[] lengths, int count,
+            int mode) throws ZerobusException;
+
+    static native long ingestBatchDirect(long stream, ByteBuffer data, int off, int dataLen, int[] lengths,
+            int count, int mode) throws ZerobusException;
+
+    static native void waitForOffset(long stream, long offset) throws ZerobusException;
+
+    static native void flush(long stream) throws ZerobusException;
+
+    static native void close(long stream) throws ZerobusException;
+
+    static native boolean isClosed(long stream);
+
+    static native void streamFree(long stream);
+
+    static native long[] metrics(long stream) throws ZerobusException;
+
+    static native byte[][][] unacked(long stream, boolean oneBatch) throws ZerobusException;
+}

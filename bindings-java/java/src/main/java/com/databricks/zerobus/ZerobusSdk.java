@@ -1,0 +1,235 @@
+package com.databricks.zerobus;
+
+import com.google.protobuf.Descriptors;
+import java.lang.ref.Cleaner;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * One SDK per Zerobus endpoint; streams created from it share its token cache. Thread-safe.
+ * Closing the SDK does not close its streams (they stay usable).
+ *
+ * <pre>{@code
+ * try (ZerobusSdk sdk = new ZerobusSdk(endpoint, workspaceUrl);
+ *      ZerobusStream stream = sdk.createJsonStream(table, clientId, clientSecret).join()) {
+ *     long offset = stream.ingestRecordOffset("{\"id\":1}");
+ *     stream.waitForOffset(offset);
+ * }
+ * }</pre>
+ */
+public final class ZerobusSdk implements AutoCloseable {
+    /** The user-agent name this binding reports. */
+    public static final String SDK_NAME = "zerobus-sdk-java/0.1.0";
+
+    static final Cleaner CLEANER = Cleaner.create();
+
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private final Handle handle;
+    private final Cleaner.Cleanable cleanable;
+    private final Executor executor;
+    private final ExecutorService ownedExecutor;
+
+    /** Owns the native SDK handle; run by close() or by the Cleaner. */
+    private static final class Handle implements Runnable {
+        long sdk;
+
+        Handle(long sdk) {
+            this.sdk = sdk;
+        }
+
+        @Override
+        public synchronized void run() {
+            NativeBindings.sdkFree(sdk);
+            sdk = 0;
+        }
+    }
+
+    /**
+     * An SDK for {@code serverEndpoint} (https://…, or an explicit http:// for a local plaintext
+     * server) whose OAuth tokens come from {@code unityCatalogEndpoint} (the workspace URL).
+     */
+    public ZerobusSdk(String serverEndpoint, String unityCatalogEndpoint) throws ZerobusException {
+        this(builder(serverEndpoint, unityCatalogEndpoint));
+    }
+
+    private ZerobusSdk(Builder b) throws ZerobusException {
+        long h = NativeBindings.sdkNew(NativeBindings.cstr(b.endpoint), NativeBindings.cstr(b.workspaceUrl),
+                NativeBindings.cstr(SDK_NAME), NativeBindings.cstr(b.applicationName), b.caPem);
+        this.handle = new Handle(h);
+        this.cleanable = CLEANER.register(this, handle);
+        if (b.executor != null) {
+            this.executor = b.executor;
+            this.ownedExecutor = null;
+        } else {
+            AtomicInteger n = new AtomicInteger();
+            ThreadFactory tf = r -> {
+                Thread t = new Thread(r, "zerobus-create-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            };
+            this.ownedExecutor = Executors.newCachedThreadPool(tf);
+            this.executor = ownedExecutor;
+        }
+    }
+
+    /** A builder for the settings the constructor does not take. */
+    public static Builder builder(String serverEndpoint, String unityCatalogEndpoint) {
+        return new Builder(serverEndpoint, unityCatalogEndpoint);
+    }
+
+    /** The version of the native library. */
+    public static String libraryVersion() {
+        return NativeLoader.libraryVersion();
+    }
+
+    /** Opens a JSON stream authenticated with OAuth client credentials, with the default options. */
+    public CompletableFuture<ZerobusStream> createJsonStream(String tableName, String clientId, String clientSecret) {
+        return createJsonStream(tableName, clientId, clientSecret, StreamConfigurationOptions.getDefault());
+    }
+
+    /** Opens a JSON stream authenticated with OAuth client credentials. */
+    public CompletableFuture<ZerobusStream> createJsonStream(String tableName, String clientId, String clientSecret,
+            StreamConfigurationOptions options) {
+        return async(() -> create(tableName, null, clientId, clientSecret, null, options, RecordType.JSON));
+    }
+
+    /** Opens a JSON stream whose call metadata comes from {@code headersProvider}. */
+    public CompletableFuture<ZerobusStream> createJsonStream(String tableName, HeadersProvider headersProvider,
+            StreamConfigurationOptions options) {
+        Objects.requireNonNull(headersProvider, "headersProvider");
+        return async(() -> create(tableName, null, null, null, headersProvider, options, RecordType.JSON));
+    }
+
+    /**
+     * Opens a proto stream; {@code descriptorProto} is the serialized
+     * {@code google.protobuf.DescriptorProto} of the records.
+     */
+    public CompletableFuture<ZerobusStream> createProtoStream(String tableName, byte[] descriptorProto,
+            String clientId, String clientSecret) {
+        return createProtoStream(tableName, descriptorProto, clientId, clientSecret,
+                StreamConfigurationOptions.getDefault());
+    }
+
+    /** Opens a proto stream with options. */
+    public CompletableFuture<ZerobusStream> createProtoStream(String tableName, byte[] descriptorProto,
+            String clientId, String clientSecret, StreamConfigurationOptions options) {
+        return async(() -> create(tableName, descriptorProto, clientId, clientSecret, null, options, RecordType.PROTO));
+    }
+
+    /** Opens a proto stream for records of the message type {@code descriptor}. */
+    public CompletableFuture<ZerobusStream> createProtoStream(String tableName, Descriptors.Descriptor descriptor,
+            String clientId, String clientSecret, StreamConfigurationOptions options) {
+        return createProtoStream(tableName, descriptor.toProto().toByteArray(), clientId, clientSecret, options);
+    }
+
+    /** Opens a proto stream whose call metadata comes from {@code headersProvider}. */
+    public CompletableFuture<ZerobusStream> createProtoStream(String tableName, byte[] descriptorProto,
+            HeadersProvider headersProvider, StreamConfigurationOptions options) {
+        Objects.requireNonNull(headersProvider, "headersProvider");
+        return async(() -> create(tableName, descriptorProto, null, null, headersProvider, options, RecordType.PROTO));
+    }
+
+    @FunctionalInterface
+    private interface Blocking<T> {
+        T call() throws ZerobusException;
+    }
+
+    private <T> CompletableFuture<T> async(Blocking<T> call) {
+        try {
+            return CompletableFuture.supplyAsync(() -> {
+                try {
+                    return call.call();
+                } catch (ZerobusException e) {
+                    throw new CompletionException(e);
+                }
+            }, executor);
+        } catch (RejectedExecutionException e) {
+            return CompletableFuture.failedFuture(new NonRetriableException(ErrorCode.INVALID_ARGUMENT,
+                    "the ZerobusSdk is closed (or its executor rejected the task: " + e.getMessage() + ")"));
+        }
+    }
+
+    /**
+     * Opens a stream on the calling thread (blocks until the server answered). The
+     * {@code CompletableFuture} methods run this on the SDK's executor.
+     */
+    ZerobusStream create(String table, byte[] descriptor, String clientId, String clientSecret,
+            HeadersProvider headersProvider, StreamConfigurationOptions options, RecordType type)
+            throws ZerobusException {
+        StreamConfigurationOptions o = options != null ? options : StreamConfigurationOptions.getDefault();
+        lock.readLock().lock();
+        try {
+            synchronized (handle) {
+                if (handle.sdk == 0) {
+                    throw new NonRetriableException(ErrorCode.INVALID_ARGUMENT, "the ZerobusSdk is closed");
+                }
+            }
+            long[] refs = new long[2];
+            long stream = NativeBindings.createStream(handle.sdk, NativeBindings.cstr(table), descriptor,
+                    NativeBindings.cstr(clientId), NativeBindings.cstr(clientSecret),
+                    headersProvider != null ? new HeadersBridge(headersProvider) : null, o.toNative(type),
+                    o.ackCallback().map(AckBridge::new).orElse(null), refs);
+            return new ZerobusStream(stream, refs[0], refs[1], type, table);
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    /** Frees the SDK (streams created from it stay usable) and stops its own executor. Idempotent. */
+    @Override
+    public void close() {
+        lock.writeLock().lock();
+        try {
+            cleanable.clean();
+        } finally {
+            lock.writeLock().unlock();
+        }
+        if (ownedExecutor != null) {
+            ownedExecutor.shutdown();
+        }
+    }
+
+    /** Settings for {@link ZerobusSdk}. */
+    public static final class Builder {
+        private final String endpoint;
+        private final String workspaceUrl;
+        private String applicationName;
+        private byte[] caPem;
+        private Executor executor;
+
+        private Builder(String endpoint, String workspaceUrl) {
+            this.endpoint = endpoint;
+            this.workspaceUrl = workspaceUrl;
+        }
+
+        /** Appends an application name to the user-agent. */
+        public Builder applicationName(String name) {
+            this.applicationName = name;
+            return this;
+        }
+
+        /** CA certificates (PEM) to trust besides the system roots. */
+        public Builder caPem(byte[] pem) {
+            this.caPem = pem == null ? null : pem.clone();
+            return this;
+        }
+
+        /** Where the blocking stream creation runs (default: the SDK's own daemon threads). */
+        public Builder executor(Executor executor) {
+            this.executor = executor;
+            return this;
+        }
+
+        public ZerobusSdk build() throws ZerobusException {
+            return new ZerobusSdk(this);
+        }
+    }
+}

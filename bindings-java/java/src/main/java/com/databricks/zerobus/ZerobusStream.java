@@ -1,0 +1,383 @@
+package com.databricks.zerobus;
+
+import com.google.protobuf.MessageLite;
+import java.lang.ref.Cleaner;
+import java.lang.ref.Reference;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * An open stream into one table. Thread-safe: every method may be called from any thread.
+ *
+ * <p>Records are JSON text ({@code String}, UTF-8) on JSON streams and protobuf bytes
+ * ({@code byte[]}, {@link ByteBuffer} or a {@link MessageLite}) on proto streams. Blocking calls
+ * block only while the in-flight bounds are reached. A batch ({@code ingestRecords*}) crosses
+ * into the library in one call as one contiguous buffer plus lengths and gets one offset.
+ *
+ * <p>{@link #close()} flushes, closes and stops callbacks; afterwards the stream still answers
+ * {@link #isClosed()}, {@link #getMetrics()} and the unacked queries, and ingest fails with
+ * {@link ErrorCode#STREAM_CLOSED}. The native stream is freed when this object is unreachable.
+ */
+public final class ZerobusStream implements AutoCloseable {
+    private final State state;
+    private final Cleaner.Cleanable cleanable;
+    private final long handle;
+    private final RecordType recordType;
+    private final String tableName;
+
+    /** Native resources: the stream handle and the Java side's share of the callback references. */
+    private static final class State implements Runnable {
+        private final long stream;
+        private long ackRef;
+        private long headersRef;
+
+        State(long stream, long ackRef, long headersRef) {
+            this.stream = stream;
+            this.ackRef = ackRef;
+            this.headersRef = headersRef;
+        }
+
+        /** Deletes the global references to the callbacks (no callback runs after close). */
+        synchronized void releaseCallbacks() {
+            if (ackRef != 0) {
+                NativeBindings.refRelease(ackRef);
+                ackRef = 0;
+            }
+            if (headersRef != 0) {
+                NativeBindings.refRelease(headersRef);
+                headersRef = 0;
+            }
+        }
+
+        @Override
+        public void run() {
+            NativeBindings.streamFree(stream);
+            releaseCallbacks();
+        }
+    }
+
+    ZerobusStream(long handle, long ackRef, long headersRef, RecordType recordType, String tableName) {
+        this.handle = handle;
+        this.state = new State(handle, ackRef, headersRef);
+        this.cleanable = ZerobusSdk.CLEANER.register(this, state);
+        this.recordType = recordType;
+        this.tableName = tableName;
+    }
+
+    public RecordType getRecordType() {
+        return recordType;
+    }
+
+    public String getTableName() {
+        return tableName;
+    }
+
+    // ---------- single records ----------
+
+    /** Queues one JSON record and returns its offset. */
+    public long ingestRecordOffset(String json) throws ZerobusException {
+        byte[] b = json.getBytes(StandardCharsets.UTF_8);
+        return one(b, 0, b.length, NativeBindings.MODE_OFFSET);
+    }
+
+    /** Queues one proto record (its bytes) and returns its offset. */
+    public long ingestRecordOffset(byte[] record) throws ZerobusException {
+        return one(record, 0, record.length, NativeBindings.MODE_OFFSET);
+    }
+
+    /** Queues {@code len} bytes of {@code record} from {@code off} as one record. */
+    public long ingestRecordOffset(byte[] record, int off, int len) throws ZerobusException {
+        return one(record, off, len, NativeBindings.MODE_OFFSET);
+    }
+
+    /** Queues the remaining bytes of {@code record} (its position is not changed). */
+    public long ingestRecordOffset(ByteBuffer record) throws ZerobusException {
+        return one(record, NativeBindings.MODE_OFFSET);
+    }
+
+    /** Queues one protobuf message. */
+    public long ingestRecordOffset(MessageLite record) throws ZerobusException {
+        return ingestRecordOffset(record.toByteArray());
+    }
+
+    /** Like {@link #ingestRecordOffset(String)} but never blocks: {@link ErrorCode#QUEUE_FULL} instead. */
+    public long tryIngestRecordOffset(String json) throws ZerobusException {
+        byte[] b = json.getBytes(StandardCharsets.UTF_8);
+        return one(b, 0, b.length, NativeBindings.MODE_TRY);
+    }
+
+    /** Like {@link #ingestRecordOffset(byte[])} but never blocks: {@link ErrorCode#QUEUE_FULL} instead. */
+    public long tryIngestRecordOffset(byte[] record) throws ZerobusException {
+        return one(record, 0, record.length, NativeBindings.MODE_TRY);
+    }
+
+    /** Like {@link #ingestRecordOffset(MessageLite)} but never blocks. */
+    public long tryIngestRecordOffset(MessageLite record) throws ZerobusException {
+        return tryIngestRecordOffset(record.toByteArray());
+    }
+
+    /**
+     * Queues one record without its offset: it is queued before this returns and accounted
+     * exactly like {@link #ingestRecordOffset(String)} (a failure reaches the ack callback's
+     * onError, {@link #flush()} and {@link #close()}).
+     */
+    public void ingestRecordNowait(String json) throws ZerobusException {
+        byte[] b = json.getBytes(StandardCharsets.UTF_8);
+        one(b, 0, b.length, NativeBindings.MODE_NOWAIT);
+    }
+
+    public void ingestRecordNowait(byte[] record) throws ZerobusException {
+        one(record, 0, record.length, NativeBindings.MODE_NOWAIT);
+    }
+
+    public void ingestRecordNowait(ByteBuffer record) throws ZerobusException {
+        one(record, NativeBindings.MODE_NOWAIT);
+    }
+
+    public void ingestRecordNowait(MessageLite record) throws ZerobusException {
+        ingestRecordNowait(record.toByteArray());
+    }
+
+    private long one(byte[] data, int off, int len, int mode) throws ZerobusException {
+        Objects.checkFromIndexSize(off, len, data.length);
+        try {
+            return NativeBindings.ingest(handle, data, off, len, mode);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    private long one(ByteBuffer data, int mode) throws ZerobusException {
+        if (!data.isDirect()) {
+            if (data.hasArray()) {
+                return one(data.array(), data.arrayOffset() + data.position(), data.remaining(), mode);
+            }
+            byte[] copy = new byte[data.remaining()];
+            data.duplicate().get(copy);
+            return one(copy, 0, copy.length, mode);
+        }
+        try {
+            return NativeBindings.ingestDirect(handle, data, data.position(), data.remaining(), mode);
+        } finally {
+            Reference.reachabilityFence(data);
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    // ---------- batches ----------
+
+    /**
+     * Queues a batch in one call under one offset: record {@code i} is the next
+     * {@code lengths[i]} bytes of {@code data} (the lengths must add up to {@code data.length}).
+     * Returns the offset, or empty for an empty batch (nothing is sent).
+     */
+    public Optional<Long> ingestRecordsOffset(byte[] data, int[] lengths) throws ZerobusException {
+        return many(data, lengths, NativeBindings.MODE_OFFSET);
+    }
+
+    /** A batch from the remaining bytes of {@code data} (direct buffers cross without a copy in Java). */
+    public Optional<Long> ingestRecordsOffset(ByteBuffer data, int[] lengths) throws ZerobusException {
+        return many(data, lengths, NativeBindings.MODE_OFFSET);
+    }
+
+    /**
+     * A batch of records given one by one: {@code String} (JSON), {@code byte[]},
+     * {@link ByteBuffer} or {@link MessageLite} (proto). Packed into one buffer, one call.
+     */
+    public Optional<Long> ingestRecordsOffset(Iterable<?> records) throws ZerobusException {
+        Packed p = pack(records);
+        return many(p.data, p.lengths, NativeBindings.MODE_OFFSET);
+    }
+
+    /** Like {@link #ingestRecordsOffset(byte[], int[])} but never blocks: {@link ErrorCode#QUEUE_FULL} instead. */
+    public Optional<Long> tryIngestRecordsOffset(byte[] data, int[] lengths) throws ZerobusException {
+        return many(data, lengths, NativeBindings.MODE_TRY);
+    }
+
+    public Optional<Long> tryIngestRecordsOffset(Iterable<?> records) throws ZerobusException {
+        Packed p = pack(records);
+        return many(p.data, p.lengths, NativeBindings.MODE_TRY);
+    }
+
+    /** A batch without its offset, accounted like {@link #ingestRecordsOffset(byte[], int[])}. */
+    public void ingestRecordsNowait(byte[] data, int[] lengths) throws ZerobusException {
+        many(data, lengths, NativeBindings.MODE_NOWAIT);
+    }
+
+    public void ingestRecordsNowait(ByteBuffer data, int[] lengths) throws ZerobusException {
+        many(data, lengths, NativeBindings.MODE_NOWAIT);
+    }
+
+    public void ingestRecordsNowait(Iterable<?> records) throws ZerobusException {
+        Packed p = pack(records);
+        many(p.data, p.lengths, NativeBindings.MODE_NOWAIT);
+    }
+
+    private Optional<Long> many(byte[] data, int[] lengths, int mode) throws ZerobusException {
+        long offset;
+        try {
+            offset = NativeBindings.ingestBatch(handle, data, 0, data.length, lengths, lengths.length, mode);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+        return mode == NativeBindings.MODE_NOWAIT || offset < 0 ? Optional.empty() : Optional.of(offset);
+    }
+
+    private Optional<Long> many(ByteBuffer data, int[] lengths, int mode) throws ZerobusException {
+        if (!data.isDirect()) {
+            byte[] copy = new byte[data.remaining()];
+            data.duplicate().get(copy);
+            return many(copy, lengths, mode);
+        }
+        long offset;
+        try {
+            offset = NativeBindings.ingestBatchDirect(handle, data, data.position(), data.remaining(), lengths,
+                    lengths.length, mode);
+        } finally {
+            Reference.reachabilityFence(data);
+            Reference.reachabilityFence(this);
+        }
+        return mode == NativeBindings.MODE_NOWAIT || offset < 0 ? Optional.empty() : Optional.of(offset);
+    }
+
+    private static final class Packed {
+        final byte[] data;
+        final int[] lengths;
+
+        Packed(byte[] data, int[] lengths) {
+            this.data = data;
+            this.lengths = lengths;
+        }
+    }
+
+    private static Packed pack(Iterable<?> records) {
+        List<byte[]> parts = new ArrayList<>();
+        long total = 0;
+        for (Object r : records) {
+            byte[] b;
+            if (r instanceof String) {
+                b = ((String) r).getBytes(StandardCharsets.UTF_8);
+            } else if (r instanceof byte[]) {
+                b = (byte[]) r;
+            } else if (r instanceof ByteBuffer) {
+                ByteBuffer bb = ((ByteBuffer) r).duplicate();
+                b = new byte[bb.remaining()];
+                bb.get(b);
+            } else if (r instanceof MessageLite) {
+                b = ((MessageLite) r).toByteArray();
+            } else {
+                throw new IllegalArgumentException("a record must be a String, byte[], ByteBuffer or protobuf message,"
+                        + " not " + (r == null ? "null" : r.getClass().getName()));
+            }
+            parts.add(b);
+            total += b.length;
+        }
+        if (total > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("a batch must hold less than 2 GiB; split it");
+        }
+        byte[] data = new byte[(int) total];
+        int[] lengths = new int[parts.size()];
+        int pos = 0;
+        for (int i = 0; i < lengths.length; i++) {
+            byte[] b = parts.get(i);
+            System.arraycopy(b, 0, data, pos, b.length);
+            lengths[i] = b.length;
+            pos += b.length;
+        }
+        return new Packed(data, lengths);
+    }
+
+    // ---------- waiting, closing, state ----------
+
+    /** Blocks until {@code offset} is acknowledged, the stream fails, or flush_timeout_ms passes. */
+    public void waitForOffset(long offset) throws ZerobusException {
+        try {
+            NativeBindings.waitForOffset(handle, offset);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /** Blocks until every record queued so far is acknowledged, at most flush_timeout_ms. */
+    public void flush() throws ZerobusException {
+        try {
+            NativeBindings.flush(handle);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Flushes, half-closes, waits for the server and stops callbacks. Idempotent (a second call
+     * returns the first one's result). After it returns no callback runs and the stream holds no
+     * reference to the callbacks or the headers provider.
+     */
+    @Override
+    public void close() throws ZerobusException {
+        try {
+            NativeBindings.close(handle);
+        } finally {
+            state.releaseCallbacks();
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /** Whether the stream no longer accepts records (closed or failed). */
+    public boolean isClosed() {
+        try {
+            return NativeBindings.isClosed(handle);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /** Every unacknowledged record in offset order (what to re-ingest after a failure). */
+    public List<byte[]> getUnackedRecords() throws ZerobusException {
+        byte[][][] b;
+        try {
+            b = NativeBindings.unacked(handle, true);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+        return b.length == 0 ? Collections.emptyList() : Collections.unmodifiableList(Arrays.asList(b[0]));
+    }
+
+    /** Every unacknowledged call as a batch of records, in offset order. */
+    public List<List<byte[]>> getUnackedBatches() throws ZerobusException {
+        byte[][][] b;
+        try {
+            b = NativeBindings.unacked(handle, false);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+        List<List<byte[]>> out = new ArrayList<>(b.length);
+        for (byte[][] batch : b) {
+            out.add(Collections.unmodifiableList(Arrays.asList(batch)));
+        }
+        return Collections.unmodifiableList(out);
+    }
+
+    /** The stream's counters. Never blocks. */
+    public StreamMetrics getMetrics() throws ZerobusException {
+        try {
+            return StreamMetrics.fromNative(NativeBindings.metrics(handle));
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
+    /**
+     * Frees the native stream now instead of when this object is unreachable. Call {@link #close()}
+     * first: freeing an open stream stops it at once and abandons unacknowledged records. The
+     * stream must not be used afterwards.
+     */
+    void free() {
+        cleanable.clean();
+    }
+}

@@ -1,0 +1,383 @@
+package com.databricks.zerobus.testee;
+
+import com.databricks.zerobus.AckCallback;
+import com.databricks.zerobus.ErrorCode;
+import com.databricks.zerobus.HeadersProvider;
+import com.databricks.zerobus.NonRetriableException;
+import com.databricks.zerobus.RecordType;
+import com.databricks.zerobus.StreamConfigurationOptions;
+import com.databricks.zerobus.StreamMetrics;
+import com.databricks.zerobus.ZerobusException;
+import com.databricks.zerobus.ZerobusSdk;
+import com.databricks.zerobus.ZerobusStream;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Conformance testee for the Java API (conformance/TESTEE.md): one request per stdin line, one
+ * response per stdout line, no logic beyond mapping requests to public API calls. Mirrors
+ * conformance/testees/rust/src/main.rs.
+ */
+public final class Main {
+    private ZerobusSdk sdk;
+    private ZerobusStream stream;
+    private final List<Long> acks = new ArrayList<>();
+    private final List<Long> errors = new ArrayList<>();
+    private final AtomicLong headerCalls = new AtomicLong();
+
+    private static ZerobusException bad(String message) {
+        return new NonRetriableException(ErrorCode.INVALID_ARGUMENT, message);
+    }
+
+    private ZerobusStream stream() throws ZerobusException {
+        if (stream == null) {
+            throw bad("no stream was created");
+        }
+        return stream;
+    }
+
+    private static Map<String, Object> obj(Object... kv) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int k = 0; k < kv.length; k += 2) {
+            m.put((String) kv[k], kv[k + 1]);
+        }
+        return m;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> map(Object o) {
+        return o instanceof Map ? (Map<String, Object>) o : new LinkedHashMap<>();
+    }
+
+    private static long num(Map<String, Object> m, String key, long dflt) {
+        Object v = m.get(key);
+        return v instanceof Number ? ((Number) v).longValue() : dflt;
+    }
+
+    private static String str(Map<String, Object> m, String key) {
+        Object v = m.get(key);
+        return v instanceof String ? (String) v : "";
+    }
+
+    Map<String, Object> handle(Map<String, Object> req) throws ZerobusException {
+        String op = str(req, "op");
+        switch (op) {
+            case "create_stream":
+                return create(req);
+            case "ingest":
+                return ingest(req);
+            case "ingest_empty_batch": {
+                Optional<Long> offset = stream().ingestRecordsOffset(new byte[0], new int[0]);
+                List<Object> offsets = new ArrayList<>();
+                offsets.add(offset.orElse(null));
+                return obj("offsets", offsets);
+            }
+            case "ingest_raw":
+                return ingestRaw(req);
+            case "wait_for_offset":
+                stream().waitForOffset(num(req, "offset", -1));
+                return obj();
+            case "flush":
+                stream().flush();
+                return obj();
+            case "close":
+                stream().close();
+                return obj();
+            case "is_closed":
+                return obj("closed", stream().isClosed());
+            case "unacked": {
+                boolean proto = stream().getRecordType() == RecordType.PROTO;
+                List<Object> batches = new ArrayList<>();
+                for (List<byte[]> batch : stream().getUnackedBatches()) {
+                    List<Object> records = new ArrayList<>();
+                    for (byte[] r : batch) {
+                        records.add(proto ? hex(r) : new String(r, StandardCharsets.UTF_8));
+                    }
+                    batches.add(records);
+                }
+                return obj("batches", batches);
+            }
+            case "metrics": {
+                StreamMetrics m = stream().getMetrics();
+                return obj("metrics", obj("inflight_requests", m.inflightRequests(),
+                        "inflight_records", m.inflightRecords(), "inflight_bytes", m.inflightBytes(),
+                        "last_acked_offset", m.lastAckedOffset() < 0 ? null : m.lastAckedOffset(),
+                        "records_sent", m.recordsSent(), "records_resent", m.recordsResent(),
+                        "recoveries", m.recoveries(), "token_fetches", m.tokenFetches()));
+            }
+            case "callbacks":
+                synchronized (acks) {
+                    return obj("acks", new ArrayList<>(acks), "errors", new ArrayList<>(errors));
+                }
+            case "headers_provider_calls":
+                return obj("count", headerCalls.get());
+            default:
+                throw bad("unknown op \"" + op + "\"");
+        }
+    }
+
+    private Map<String, Object> create(Map<String, Object> req) throws ZerobusException {
+        if (sdk != null) {
+            sdk.close();
+        }
+        sdk = new ZerobusSdk(str(req, "endpoint"), str(req, "workspace_url"));
+        Map<String, Object> o = map(req.get("options"));
+        StreamConfigurationOptions.Builder b = StreamConfigurationOptions.builder();
+        if (o.get("max_inflight_requests") instanceof Number) {
+            b.setMaxInflightRequests(num(o, "max_inflight_requests", 0));
+        }
+        if (o.get("max_inflight_bytes") instanceof Number) {
+            b.setMaxInflightBytes(num(o, "max_inflight_bytes", 0));
+        }
+        if (o.get("recovery") instanceof Boolean) {
+            b.setRecovery((Boolean) o.get("recovery"));
+        }
+        if (o.get("recovery_timeout_ms") instanceof Number) {
+            b.setRecoveryTimeoutMs(num(o, "recovery_timeout_ms", 0));
+        }
+        if (o.get("recovery_backoff_ms") instanceof Number) {
+            b.setRecoveryBackoffMs(num(o, "recovery_backoff_ms", 0));
+        }
+        if (o.get("server_lack_of_ack_timeout_ms") instanceof Number) {
+            b.setServerLackOfAckTimeoutMs(num(o, "server_lack_of_ack_timeout_ms", 0));
+        }
+        if (o.get("flush_timeout_ms") instanceof Number) {
+            b.setFlushTimeoutMs(num(o, "flush_timeout_ms", 0));
+        }
+        if (o.get("recovery_retries") instanceof Number) {
+            b.setRecoveryRetries((int) num(o, "recovery_retries", 0));
+        }
+        if (o.get("stream_paused_max_wait_time_ms") instanceof Number) {
+            b.setStreamPausedMaxWaitTimeMs(num(o, "stream_paused_max_wait_time_ms", 0));
+        }
+        if (o.get("callback_max_wait_time_ms") instanceof Number) {
+            b.setCallbackMaxWaitTimeMs(num(o, "callback_max_wait_time_ms", 0));
+        }
+        if (Boolean.TRUE.equals(o.get("ack_callback"))) {
+            b.setAckCallback(new AckCallback() {
+                @Override
+                public void onAck(long offset) {
+                    synchronized (acks) {
+                        acks.add(offset);
+                    }
+                }
+
+                @Override
+                public void onError(long offset, String message) {
+                    synchronized (acks) {
+                        errors.add(offset);
+                    }
+                }
+            });
+        }
+        StreamConfigurationOptions options = b.build();
+        String table = str(req, "table");
+        boolean proto = "proto".equals(req.get("record_type"));
+        byte[] descriptor = proto ? unhex(str(req, "descriptor_hex")) : null;
+        Map<String, Object> auth = map(req.get("auth"));
+        CompletableFuture<ZerobusStream> future;
+        if ("headers".equals(auth.get("kind"))) {
+            Map<String, String> headers = new LinkedHashMap<>();
+            Object list = auth.get("headers");
+            if (list instanceof List) {
+                for (Object h : (List<?>) list) {
+                    List<?> pair = (List<?>) h;
+                    headers.put(String.valueOf(pair.get(0)), String.valueOf(pair.get(1)));
+                }
+            }
+            HeadersProvider provider = () -> {
+                headerCalls.incrementAndGet();
+                return headers;
+            };
+            future = proto ? sdk.createProtoStream(table, descriptor, provider, options)
+                    : sdk.createJsonStream(table, provider, options);
+        } else {
+            String id = str(auth, "client_id");
+            String secret = str(auth, "client_secret");
+            future = proto ? sdk.createProtoStream(table, descriptor, id, secret, options)
+                    : sdk.createJsonStream(table, id, secret, options);
+        }
+        try {
+            stream = future.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof ZerobusException) {
+                throw (ZerobusException) e.getCause();
+            }
+            throw e;
+        }
+        return obj();
+    }
+
+    private Map<String, Object> ingest(Map<String, Object> req) throws ZerobusException {
+        ZerobusStream s = stream();
+        long seed = num(req, "seed", 1);
+        long start = num(req, "start", 0);
+        long count = num(req, "count", 0);
+        int size = (int) num(req, "size", 100);
+        long batch = Math.max(1, num(req, "batch", 1));
+        String mode = req.get("mode") instanceof String ? (String) req.get("mode") : "offset";
+        boolean proto = s.getRecordType() == RecordType.PROTO;
+        List<Object> offsets = new ArrayList<>();
+        for (long i = start; i < start + count; ) {
+            long end = Math.min(i + batch, start + count);
+            Optional<Long> offset;
+            if (batch == 1) {
+                byte[] r = proto ? Records.proto(seed, i, size) : Records.json(seed, i, size).getBytes(StandardCharsets.UTF_8);
+                switch (mode) {
+                    case "offset":
+                        offset = Optional.of(proto ? s.ingestRecordOffset(r) : s.ingestRecordOffset(new String(r, StandardCharsets.UTF_8)));
+                        break;
+                    case "try":
+                        offset = Optional.of(s.tryIngestRecordOffset(r));
+                        break;
+                    default:
+                        s.ingestRecordNowait(r);
+                        offset = Optional.empty();
+                }
+            } else {
+                int n = (int) (end - i);
+                byte[][] parts = new byte[n][];
+                int[] lengths = new int[n];
+                int total = 0;
+                for (int k = 0; k < n; k++) {
+                    parts[k] = proto ? Records.proto(seed, i + k, size)
+                            : Records.json(seed, i + k, size).getBytes(StandardCharsets.UTF_8);
+                    lengths[k] = parts[k].length;
+                    total += lengths[k];
+                }
+                byte[] data = new byte[total];
+                int pos = 0;
+                for (byte[] p : parts) {
+                    System.arraycopy(p, 0, data, pos, p.length);
+                    pos += p.length;
+                }
+                switch (mode) {
+                    case "offset":
+                        offset = s.ingestRecordsOffset(data, lengths);
+                        break;
+                    case "try":
+                        offset = s.tryIngestRecordsOffset(data, lengths);
+                        break;
+                    default:
+                        s.ingestRecordsNowait(data, lengths);
+                        offset = Optional.empty();
+                }
+            }
+            if (!"nowait".equals(mode)) {
+                offsets.add(offset.orElse(null));
+            }
+            i = end;
+        }
+        return obj("offsets", offsets);
+    }
+
+    private Map<String, Object> ingestRaw(Map<String, Object> req) throws ZerobusException {
+        ZerobusStream s = stream();
+        List<Object> records = new ArrayList<>();
+        Object list = req.get("records");
+        if (list instanceof List) {
+            for (Object r : (List<?>) list) {
+                records.add("proto".equals(req.get("kind")) ? unhex(String.valueOf(r)) : String.valueOf(r));
+            }
+        }
+        List<Object> offsets = new ArrayList<>();
+        if (Boolean.TRUE.equals(req.get("batch"))) {
+            offsets.add(s.ingestRecordsOffset(records).orElse(null));
+        } else {
+            for (Object r : records) {
+                offsets.add(r instanceof String ? s.ingestRecordOffset((String) r) : s.ingestRecordOffset((byte[]) r));
+            }
+        }
+        return obj("offsets", offsets);
+    }
+
+    static String hex(byte[] b) {
+        StringBuilder sb = new StringBuilder(b.length * 2);
+        for (byte x : b) {
+            sb.append(Character.forDigit((x >> 4) & 0xf, 16)).append(Character.forDigit(x & 0xf, 16));
+        }
+        return sb.toString();
+    }
+
+    static byte[] unhex(String s) throws ZerobusException {
+        if (s.length() % 2 != 0) {
+            throw bad("odd-length hex");
+        }
+        byte[] out = new byte[s.length() / 2];
+        for (int k = 0; k < out.length; k++) {
+            int hi = Character.digit(s.charAt(2 * k), 16);
+            int lo = Character.digit(s.charAt(2 * k + 1), 16);
+            if (hi < 0 || lo < 0) {
+                throw bad("bad hex digit");
+            }
+            out[k] = (byte) (hi << 4 | lo);
+        }
+        return out;
+    }
+
+    private static Map<String, Object> errorJson(ZerobusException e) {
+        return obj("code", e.getCode().name(), "grpc_status", e.getGrpcStatus() < 0 ? null : e.getGrpcStatus(),
+                "retryable", e.isRetryable(), "message", String.valueOf(e.getMessage()));
+    }
+
+    public static void main(String[] args) throws Exception {
+        Main testee = new Main();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, "UTF-8");
+        // stdout carries only the protocol.
+        System.setOut(System.err);
+        String line;
+        while ((line = in.readLine()) != null) {
+            Map<String, Object> req;
+            try {
+                req = map(Json.parse(line));
+            } catch (RuntimeException e) {
+                System.err.println("testee-java: bad request line: " + e);
+                continue;
+            }
+            if ("quit".equals(req.get("op"))) {
+                break;
+            }
+            Map<String, Object> reply;
+            try {
+                reply = testee.handle(req);
+                reply.put("ok", true);
+            } catch (ZerobusException e) {
+                reply = obj("ok", false, "error", errorJson(e));
+            } catch (RuntimeException e) {
+                System.err.println("testee-java: " + e);
+                e.printStackTrace();
+                reply = obj("ok", false, "error", obj("code", "INTERNAL", "grpc_status", null, "retryable", false,
+                        "message", String.valueOf(e)));
+            }
+            reply.put("id", req.get("id"));
+            out.println(Json.write(reply));
+            out.flush();
+            if (out.checkError()) {
+                break;
+            }
+        }
+        // Close explicitly so a stream left open by a case is shut down before the process exits.
+        if (testee.stream != null) {
+            try {
+                testee.stream.close();
+            } catch (ZerobusException e) {
+                // reported by the case that failed the stream
+            }
+        }
+        if (testee.sdk != null) {
+            testee.sdk.close();
+        }
+        System.exit(0);
+    }
+}
