@@ -238,6 +238,20 @@ pub extern "C" fn zerobus_stream_ingest_records_nowait(
     ingest_records_c(stream, data, data_len, lengths, count, std::ptr::null_mut(), err, Mode::Block)
 }
 
+/// Runs one of the stream's blocking operations on the library runtime.
+fn block_on_stream<'a, F: std::future::Future<Output = ZerobusResult<()>>>(
+    stream: *const zerobus_stream,
+    err: *mut *mut zerobus_error,
+    op: impl FnOnce(&'a ZerobusStream) -> F,
+) -> bool {
+    guard(err, || {
+        // SAFETY: per the header contract.
+        let s = unsafe { stream_ref(stream) }?;
+        runtime().block_on(op(s))
+    })
+    .is_some()
+}
+
 /// Blocks until `offset` is acknowledged (true), the stream fails, or flush_timeout_ms passes.
 #[no_mangle]
 pub extern "C" fn zerobus_stream_wait_for_offset(
@@ -245,23 +259,13 @@ pub extern "C" fn zerobus_stream_wait_for_offset(
     offset: i64,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    guard(err, || {
-        // SAFETY: per the header contract.
-        let s = unsafe { stream_ref(stream) }?;
-        runtime().block_on(s.wait_for_offset(offset))
-    })
-    .is_some()
+    block_on_stream(stream, err, |s| async move { s.wait_for_offset(offset).await })
 }
 
 /// Blocks until every record queued so far is acknowledged, at most flush_timeout_ms.
 #[no_mangle]
 pub extern "C" fn zerobus_stream_flush(stream: *const zerobus_stream, err: *mut *mut zerobus_error) -> bool {
-    guard(err, || {
-        // SAFETY: per the header contract.
-        let s = unsafe { stream_ref(stream) }?;
-        runtime().block_on(s.flush())
-    })
-    .is_some()
+    block_on_stream(stream, err, |s| async move { s.flush().await })
 }
 
 /// Flushes, half-closes, waits for the server, stops callbacks. Idempotent (a second call
@@ -269,12 +273,7 @@ pub extern "C" fn zerobus_stream_flush(stream: *const zerobus_stream, err: *mut 
 /// callback_max_wait_time_ms. After it returns no callback runs.
 #[no_mangle]
 pub extern "C" fn zerobus_stream_close(stream: *const zerobus_stream, err: *mut *mut zerobus_error) -> bool {
-    guard(err, || {
-        // SAFETY: per the header contract.
-        let s = unsafe { stream_ref(stream) }?;
-        runtime().block_on(s.close())
-    })
-    .is_some()
+    block_on_stream(stream, err, |s| async move { s.close().await })
 }
 
 /// Whether the stream no longer accepts records (closed or failed). False for NULL.
