@@ -126,44 +126,33 @@ function toNumberOffset(offset) {
 
 const FULL = -1
 
+// A queue call answers an offset (queued now), null (empty batch) or a pending call that already
+// holds its place in line.
+function settle(queued) {
+  if (queued === null) return Promise.resolve(null)
+  if (typeof queued === 'number') return Promise.resolve(BigInt(queued))
+  return queued.wait().then(BigInt, rethrow)
+}
+
 function queueFull() {
   return new ZerobusError('QUEUE_FULL', 'in-flight bound reached (maxInflightRequests / maxInflightBytes); nothing was queued', null, true)
 }
 
 /**
  * One ingest stream. Offsets are bigints (as in the published SDK). Calls made without awaiting
- * keep their order: a call that has to wait for room holds back later calls until it is queued.
+ * keep their order: the core gives each call its place in line when it is made, and `flush()` /
+ * `close()` cover calls still waiting for room.
  */
 class ZerobusStream {
   constructor(nativeStream, events) {
     this._native = nativeStream
     this._events = events
-    this._waiting = 0
-    this._tail = Promise.resolve()
-  }
-
-  // Queues through the blocking native form, after any earlier call still waiting for room.
-  _blocking(call) {
-    this._waiting++
-    const p = this._tail.then(call).finally(() => {
-      this._waiting--
-    })
-    this._tail = p.then(
-      () => {},
-      () => {}
-    )
-    return p.catch(rethrow)
   }
 
   /** Queues one record; resolves to its offset once queued (waits while the in-flight bounds are reached). */
   ingestRecordOffset(payload) {
     try {
-      const rec = toRecord(payload)
-      if (this._waiting === 0) {
-        const offset = this._native.tryIngestOne(rec)
-        if (offset !== FULL) return Promise.resolve(BigInt(offset))
-      }
-      return this._blocking(() => this._native.ingestOne(rec)).then(BigInt)
+      return settle(this._native.queueOne(toRecord(payload)))
     } catch (e) {
       return Promise.reject(toError(e))
     }
@@ -173,11 +162,7 @@ class ZerobusStream {
   ingestRecordsOffset(records) {
     try {
       const [data, lengths, text, kinds] = toBatch(records)
-      if (this._waiting === 0) {
-        const offset = this._native.tryIngestBatch(data, lengths, text, kinds)
-        if (offset !== FULL) return Promise.resolve(toBigInt(offset))
-      }
-      return this._blocking(() => this._native.ingestBatch(data, lengths, text, kinds)).then(toBigInt)
+      return settle(this._native.queueBatch(data, lengths, text, kinds))
     } catch (e) {
       return Promise.reject(toError(e))
     }
@@ -189,7 +174,7 @@ class ZerobusStream {
    */
   tryIngestRecordOffset(payload) {
     try {
-      const offset = this._waiting === 0 ? this._native.tryIngestOne(toRecord(payload)) : FULL
+      const offset = this._native.tryIngestOne(toRecord(payload))
       if (offset === FULL) throw queueFull()
       return BigInt(offset)
     } catch (e) {
@@ -201,7 +186,7 @@ class ZerobusStream {
   tryIngestRecordsOffset(records) {
     try {
       const [data, lengths, text, kinds] = toBatch(records)
-      const offset = this._waiting === 0 ? this._native.tryIngestBatch(data, lengths, text, kinds) : FULL
+      const offset = this._native.tryIngestBatch(data, lengths, text, kinds)
       if (offset === FULL) throw queueFull()
       return toBigInt(offset)
     } catch (e) {
@@ -250,8 +235,7 @@ class ZerobusStream {
   }
 
   /** Waits until every record queued so far is acknowledged (bounded by `flushTimeoutMs`). */
-  async flush() {
-    await this._tail
+  flush() {
     return this._native.flush().catch(rethrow)
   }
 
@@ -259,8 +243,7 @@ class ZerobusStream {
    * Flushes and closes. Idempotent. When it resolves no callback runs any more and the stream
    * holds nothing that keeps the process alive.
    */
-  async close() {
-    await this._tail
+  close() {
     return this._native.close().catch(rethrow)
   }
 

@@ -62,7 +62,7 @@ const variants = {
   array: (s) => async () => {
     for (let i = 0; i < N; i += 1000) {
       const batch = records.slice(i, i + 1000)
-      if (s._native.tryIngestRecords(batch) === -1) await s._native.ingestRecords(batch)
+      { const q = s._native.queueRecords(batch); if (q !== null && typeof q !== 'number') await q.wait() }
     }
   },
   single: (s) => async () => {

@@ -19,8 +19,8 @@ use napi::Status;
 use napi_derive::napi;
 use prost::Message;
 use zerobus_core::{
-    AckCallback, ErrorCode, HeadersProvider, RecordRef, RecordType, StreamConfigurationOptions,
-    TableProperties, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
+    AckCallback, ErrorCode, HeadersProvider, PendingIngest, Queued, RecordRef, RecordType,
+    StreamConfigurationOptions, TableProperties, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
 };
 
 /// Marks a napi error message that carries a core error (parsed by `index.js`).
@@ -389,6 +389,31 @@ fn try_result(r: ZerobusResult<i64>) -> napi::Result<i64> {
     }
 }
 
+/// An ingest call waiting for room in the in-flight bounds; it already holds its place in line.
+#[napi]
+pub struct NativePending {
+    inner: Mutex<Option<PendingIngest>>,
+}
+
+#[napi]
+impl NativePending {
+    /// Waits for room, queues the call and resolves to its offset.
+    #[napi]
+    pub async fn wait(&self) -> napi::Result<i64> {
+        let pending = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let pending = pending.ok_or_else(|| invalid("this call was already waited for"))?;
+        pending.wait().await.map_err(to_js_error)
+    }
+}
+
+/// `None` for an empty batch, else the offset or the waiting call.
+fn pending_or_offset(queued: Queued) -> Option<Either<i64, NativePending>> {
+    match queued {
+        Queued::Offset(offset) => offset.map(Either::A),
+        Queued::Waiting(p) => Some(Either::B(NativePending { inner: Mutex::new(Some(p)) })),
+    }
+}
+
 /// The native stream handle (`ZerobusStream` in `index.js`).
 #[napi]
 pub struct NativeStream {
@@ -405,10 +430,13 @@ impl NativeStream {
         try_result(self.inner.try_ingest_record_offset(record_ref(&record)))
     }
 
-    /// Queues one record, waiting for room; resolves to its offset.
+    /// Queues one record now (its offset) or, when the in-flight bounds are reached, takes its
+    /// place in line at once and returns a `NativePending` to wait on. Calls are therefore
+    /// queued in call order, however the promises are scheduled.
     #[napi]
-    pub async fn ingest_one(&self, record: JsRecord) -> napi::Result<i64> {
-        self.inner.ingest_record_offset(record_ref(&record)).await.map_err(to_js_error)
+    pub fn queue_one(&self, record: JsRecord) -> napi::Result<Either<i64, NativePending>> {
+        let queued = self.inner.queue_record(record_ref(&record)).map_err(to_js_error)?;
+        pending_or_offset(queued).ok_or_else(|| invalid("a single record always gets an offset"))
     }
 
     /// Queues a batch held in one buffer (`lengths` per record; `kinds`, one byte per record with
@@ -431,18 +459,18 @@ impl NativeStream {
         }
     }
 
-    /// Queues a batch held in one buffer (`lengths` per record) under one offset, waiting for
-    /// room; null for an empty batch.
+    /// `queueOne` for a batch held in one buffer (`lengths` per record) under one offset; null
+    /// for an empty batch.
     #[napi]
-    pub async fn ingest_batch(
+    pub fn queue_batch(
         &self,
         data: Buffer,
         lengths: Uint32Array,
         text: bool,
         kinds: Option<Uint8Array>,
-    ) -> napi::Result<Option<i64>> {
+    ) -> napi::Result<Option<Either<i64, NativePending>>> {
         let recs = split_batch(&data, &lengths, text, kinds.as_deref())?;
-        self.inner.ingest_records_offset(recs).await.map_err(to_js_error)
+        Ok(pending_or_offset(self.inner.queue_records(recs).map_err(to_js_error)?))
     }
 
     /// Array form of `tryIngestBatch` (one napi conversion per element), kept for the comparison
@@ -456,11 +484,10 @@ impl NativeStream {
         }
     }
 
-    /// Queues a batch given as an array of records under one offset, waiting for room; null for
-    /// an empty batch.
+    /// `queueOne` for a batch given as an array of records (kept for bench/ingest.mjs).
     #[napi]
-    pub async fn ingest_records(&self, records: Vec<JsRecord>) -> napi::Result<Option<i64>> {
-        self.inner.ingest_records_offset(records.iter().map(record_ref)).await.map_err(to_js_error)
+    pub fn queue_records(&self, records: Vec<JsRecord>) -> napi::Result<Option<Either<i64, NativePending>>> {
+        Ok(pending_or_offset(self.inner.queue_records(records.iter().map(record_ref)).map_err(to_js_error)?))
     }
 
     /// Waits until `offset` is acknowledged.

@@ -39,7 +39,7 @@ pub use options::{
     DEFAULT_MAX_INFLIGHT_REQUESTS, MAX_CALL_PAYLOAD_BYTES,
 };
 pub use sdk::{ZerobusSdk, ZerobusSdkBuilder, SDK_NAME, VERSION};
-pub use stream::{RecordRef, StreamMetrics, ZerobusStream};
+pub use stream::{PendingIngest, Queued, RecordRef, StreamMetrics, ZerobusStream};
 
 /// Re-exported so callers can build descriptors without naming prost-types themselves.
 pub use prost_types::DescriptorProto;

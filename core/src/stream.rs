@@ -137,6 +137,14 @@ struct State {
     finishing: bool,
     failed: Option<ZerobusError>,
     sender: Option<Waker>,
+    /// FIFO admission: calls that found no room take tickets and are admitted in ticket order,
+    /// and a new call may not overtake them. `serving` is the ticket whose turn it is.
+    next_ticket: u64,
+    serving: u64,
+    /// Tickets whose waiters gave up (their future was dropped); skipped when their turn comes.
+    abandoned: std::collections::BTreeSet<u64>,
+    /// Tickets below this were taken before `close()` began: those calls may still be queued.
+    close_ticket: u64,
     /// When the server was last heard from, or when records started waiting after a silence.
     last_heard: Instant,
 }
@@ -166,6 +174,145 @@ impl Shared {
         // A panic while holding the lock cannot leave State half-updated in a way that matters
         // more than losing the stream, so poisoning is ignored rather than propagated.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `call` if it is its turn and the bounds allow; gives it back if not. `ticket` is
+    /// `None` for a call that has not waited yet (it may not overtake waiting calls), or the
+    /// ticket of a waiting call. Errors if the stream is closed or failed.
+    fn admit(&self, call: EncodedCall, ticket: Option<u64>) -> ZerobusResult<Result<i64, EncodedCall>> {
+        let mut st = self.lock();
+        if let Some(e) = &st.failed {
+            return Err(e.clone());
+        }
+        // Calls made before close() began (they hold earlier tickets) still get in: close flushes them.
+        if st.closing && ticket.is_none_or(|t| t >= st.close_ticket) {
+            return Err(ZerobusError::closed());
+        }
+        let my_turn = match ticket {
+            None => st.next_ticket == st.serving,
+            Some(t) => t == st.serving,
+        };
+        let size = call.body.len();
+        // A call always fits an empty queue, so a bound of 0 or a call larger than the byte bound
+        // still makes progress one call at a time.
+        let fits = st.queue.is_empty()
+            || (st.queue.len() < self.opts.max_inflight_requests
+                && st.inflight_bytes + size <= self.opts.max_inflight_bytes);
+        if !my_turn || !fits {
+            return Ok(Err(call));
+        }
+        let offset = st.next_offset;
+        st.next_offset += 1;
+        st.inflight_bytes += size;
+        st.inflight_records += u64::from(call.records);
+        st.queue.push_back(call);
+        let turn_passed = ticket.is_some();
+        if turn_passed {
+            advance_turn(&mut st);
+        }
+        let waker = st.take_sender();
+        drop(st);
+        if turn_passed {
+            // The next ticket holder may fit too, and a flush may be waiting for this turn.
+            self.space.notify_waiters();
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(Ok(offset))
+    }
+
+    /// Takes a place in line for a call that found no room.
+    fn take_ticket(&self) -> u64 {
+        let mut st = self.lock();
+        st.next_ticket += 1;
+        st.next_ticket - 1
+    }
+}
+
+/// Passes the turn to the next ticket still waiting.
+fn advance_turn(st: &mut State) {
+    st.serving += 1;
+    while st.abandoned.remove(&st.serving) {
+        st.serving += 1;
+    }
+}
+
+/// An ingest call waiting for room in the in-flight bounds. It holds its place in line from the
+/// moment it was created, so calls are queued (and get offsets) in the order they were made.
+/// Dropping it gives up the place and queues nothing.
+pub struct PendingIngest {
+    shared: Arc<Shared>,
+    call: Option<EncodedCall>,
+    ticket: u64,
+}
+
+impl std::fmt::Debug for PendingIngest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingIngest").field("ticket", &self.ticket).finish_non_exhaustive()
+    }
+}
+
+impl PendingIngest {
+    /// Waits for this call's turn and for room, queues it, and returns its offset. Fails if the
+    /// stream closes or fails first.
+    pub async fn wait(mut self) -> ZerobusResult<i64> {
+        let shared = self.shared.clone();
+        loop {
+            let notified = shared.space.notified();
+            tokio::pin!(notified);
+            // Register before checking so an ack between the check and the await is not missed.
+            notified.as_mut().enable();
+            let call = self.call.take().expect("a pending call is queued at most once");
+            match shared.admit(call, Some(self.ticket)) {
+                Ok(Ok(offset)) => return Ok(offset),
+                Ok(Err(back)) => self.call = Some(back),
+                Err(e) => {
+                    self.give_up();
+                    return Err(e);
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn give_up(&self) {
+        let mut st = self.shared.lock();
+        if st.serving == self.ticket {
+            advance_turn(&mut st);
+        } else {
+            st.abandoned.insert(self.ticket);
+        }
+        drop(st);
+        self.shared.space.notify_waiters();
+    }
+}
+
+impl Drop for PendingIngest {
+    fn drop(&mut self) {
+        if self.call.is_some() {
+            self.give_up();
+        }
+    }
+}
+
+/// What a `queue_*` call did.
+#[derive(Debug)]
+pub enum Queued {
+    /// The call is queued under this offset (`None`: an empty batch, nothing to send).
+    Offset(Option<i64>),
+    /// The in-flight bounds are reached (or earlier calls are waiting): the call holds its place
+    /// in line; `wait()` queues it.
+    Waiting(PendingIngest),
+}
+
+impl Queued {
+    /// The offset, waiting for room if needed.
+    pub async fn offset(self) -> ZerobusResult<Option<i64>> {
+        match self {
+            Queued::Offset(o) => Ok(o),
+            Queued::Waiting(p) => p.wait().await.map(Some),
+        }
     }
 }
 
@@ -219,6 +366,10 @@ impl ZerobusStream {
                 finishing: false,
                 failed: None,
                 sender: None,
+                next_ticket: 0,
+                serving: 0,
+                abandoned: std::collections::BTreeSet::new(),
+                close_ticket: 0,
                 last_heard: Instant::now(),
             }),
             progress,
@@ -423,7 +574,7 @@ impl ZerobusStream {
     }
 
     fn try_enqueue(&self, call: EncodedCall) -> ZerobusResult<i64> {
-        match self.admit(call)? {
+        match self.shared.admit(call, None)? {
             Ok(offset) => Ok(offset),
             Err(_) => Err(ZerobusError::new(
                 ErrorCode::QueueFull,
@@ -435,50 +586,53 @@ impl ZerobusStream {
         }
     }
 
-    async fn enqueue(&self, mut call: EncodedCall) -> ZerobusResult<i64> {
-        loop {
-            let notified = self.shared.space.notified();
-            tokio::pin!(notified);
-            // Register before checking so an ack between the check and the await is not missed.
-            notified.as_mut().enable();
-            match self.admit(call)? {
-                Ok(offset) => return Ok(offset),
-                Err(back) => call = back,
-            }
-            notified.await;
+    /// Queues `call` now, or takes its place in line.
+    fn queue(&self, call: EncodedCall) -> ZerobusResult<Queued> {
+        match self.shared.admit(call, None)? {
+            Ok(offset) => Ok(Queued::Offset(Some(offset))),
+            Err(call) => Ok(Queued::Waiting(PendingIngest {
+                shared: self.shared.clone(),
+                call: Some(call),
+                ticket: self.shared.take_ticket(),
+            })),
         }
     }
 
-    /// Queues `call` if the bounds allow; gives it back if not. Errors if the stream is closed.
-    fn admit(&self, call: EncodedCall) -> ZerobusResult<Result<i64, EncodedCall>> {
-        let shared = &self.shared;
-        let mut st = shared.lock();
-        if let Some(e) = &st.failed {
-            return Err(e.clone());
+    async fn enqueue(&self, call: EncodedCall) -> ZerobusResult<i64> {
+        match self.queue(call)? {
+            Queued::Offset(Some(offset)) => Ok(offset),
+            Queued::Offset(None) => unreachable!("a non-empty call always gets an offset"),
+            Queued::Waiting(pending) => pending.wait().await,
         }
-        if st.closing {
-            return Err(ZerobusError::closed());
+    }
+
+    /// Queues one record now if there is room, else takes its place in line without waiting.
+    /// Unlike the `async` forms, whose place is taken when they are first polled, this fixes the
+    /// order at the moment of the call: bindings whose runtime polls futures in no fixed order
+    /// use it to keep calls in call order.
+    pub fn queue_record<'a>(&self, record: impl Into<RecordRef<'a>>) -> ZerobusResult<Queued> {
+        let call = self.encode_one(record.into())?;
+        self.queue(call)
+    }
+
+    /// [`queue_record`](Self::queue_record) for a batch (one offset); an empty batch queues nothing.
+    pub fn queue_records<'a, I>(&self, records: I) -> ZerobusResult<Queued>
+    where
+        I: IntoIterator,
+        I::Item: Into<RecordRef<'a>>,
+    {
+        match self.encode_many(records)? {
+            None => Ok(Queued::Offset(None)),
+            Some(call) => self.queue(call),
         }
-        let size = call.body.len();
-        // A call always fits an empty queue, so a bound of 0 or a call larger than the byte bound
-        // still makes progress one call at a time.
-        let fits = st.queue.is_empty()
-            || (st.queue.len() < shared.opts.max_inflight_requests
-                && st.inflight_bytes + size <= shared.opts.max_inflight_bytes);
-        if !fits {
-            return Ok(Err(call));
+    }
+
+    /// [`queue_record`](Self::queue_record) for a batch held in one contiguous buffer.
+    pub fn queue_records_contiguous(&self, data: &[u8], lengths: &[usize]) -> ZerobusResult<Queued> {
+        match self.encode_contiguous(data, lengths)? {
+            None => Ok(Queued::Offset(None)),
+            Some(call) => self.queue(call),
         }
-        let offset = st.next_offset;
-        st.next_offset += 1;
-        st.inflight_bytes += size;
-        st.inflight_records += u64::from(call.records);
-        st.queue.push_back(call);
-        let waker = st.take_sender();
-        drop(st);
-        if let Some(w) = waker {
-            w.wake();
-        }
-        Ok(Ok(offset))
     }
 
     /// Waits until `offset` is acknowledged, the stream fails, or `flush_timeout_ms` passes.
@@ -489,10 +643,24 @@ impl ZerobusStream {
                 "offset {offset} was never assigned on this stream (next offset is {assigned})"
             )));
         }
-        self.wait_acked(offset).await
+        self.wait_acked(offset, self.flush_deadline()).await
     }
 
-    async fn wait_acked(&self, offset: i64) -> ZerobusResult<()> {
+    fn flush_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_millis(self.shared.opts.flush_timeout_ms)
+    }
+
+    fn flush_timeout(&self, what: &str) -> ZerobusError {
+        ZerobusError::new(
+            ErrorCode::Timeout,
+            format!(
+                "{what} within flush_timeout_ms ({} ms); records stay queued",
+                self.shared.opts.flush_timeout_ms
+            ),
+        )
+    }
+
+    async fn wait_acked(&self, offset: i64, deadline: tokio::time::Instant) -> ZerobusResult<()> {
         let mut rx = self.shared.progress.subscribe();
         let wait = async {
             loop {
@@ -510,29 +678,39 @@ impl ZerobusStream {
                 }
             }
         };
-        let bound = Duration::from_millis(self.shared.opts.flush_timeout_ms);
-        match tokio::time::timeout(bound, wait).await {
+        match tokio::time::timeout_at(deadline, wait).await {
             Ok(r) => r,
-            Err(_) => Err(ZerobusError::new(
-                ErrorCode::Timeout,
-                format!(
-                    "offset {offset} not acknowledged within flush_timeout_ms ({} ms); records stay queued",
-                    self.shared.opts.flush_timeout_ms
-                ),
-            )),
+            Err(_) => Err(self.flush_timeout(&format!("offset {offset} not acknowledged"))),
         }
     }
 
-    /// Waits until every record queued so far is acknowledged (bounded by `flush_timeout_ms`).
+    /// Waits until every record ingested before this call is acknowledged, including calls that
+    /// were still waiting for room in the in-flight bounds (bounded by `flush_timeout_ms`).
     pub async fn flush(&self) -> ZerobusResult<()> {
-        let last = self.shared.lock().next_offset - 1;
-        if last < 0 {
-            return match self.shared.lock().failed.clone() {
-                Some(e) => Err(e),
-                None => Ok(()),
-            };
+        let deadline = self.flush_deadline();
+        let earlier = self.shared.lock().next_ticket;
+        loop {
+            let notified = self.shared.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let st = self.shared.lock();
+                if st.serving >= earlier || st.failed.is_some() {
+                    break;
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(self.flush_timeout("earlier calls waiting for room were not queued"));
+            }
         }
-        self.wait_acked(last).await
+        let (last, failed) = {
+            let st = self.shared.lock();
+            (st.next_offset - 1, st.failed.clone())
+        };
+        if last < 0 {
+            return failed.map_or(Ok(()), Err);
+        }
+        self.wait_acked(last, deadline).await
     }
 
     /// Flushes, half-closes the request stream so the server sees END_STREAM, waits for the
@@ -543,7 +721,11 @@ impl ZerobusStream {
         if let Some(result) = result_slot.as_ref() {
             return result.clone();
         }
-        self.shared.lock().closing = true;
+        {
+            let mut st = self.shared.lock();
+            st.closing = true;
+            st.close_ticket = st.next_ticket;
+        }
         let result = self.flush().await;
         let waker = {
             let mut st = self.shared.lock();

@@ -1,0 +1,106 @@
+//! Calls that find the in-flight bounds full are queued in the order they were made, whatever
+//! order their futures are awaited in; a waiter that gives up holds nobody back.
+
+use zerobus_conformance::mock::{FaultScript, MockServer, MockServerConfig};
+use zerobus_core::{ErrorCode, Queued, RecordType, StreamConfigurationOptions, TableProperties, ZerobusSdk};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_calls_keep_call_order() {
+    let server = MockServer::start(MockServerConfig::default()).await.unwrap();
+    server.set_faults(FaultScript { ack_delay_ms: 300, ..Default::default() });
+    let config = MockServerConfig::default();
+    let sdk = ZerobusSdk::new(server.grpc_url(), server.workspace_url()).unwrap();
+    let options = StreamConfigurationOptions {
+        record_type: RecordType::Json,
+        max_inflight_requests: 1,
+        ..Default::default()
+    };
+    let stream = sdk
+        .create_stream(
+            TableProperties::new("main.default.events"),
+            &config.client_id,
+            &config.client_secret,
+            options,
+        )
+        .await
+        .unwrap();
+
+    let waiting = |q: Queued| match q {
+        Queued::Waiting(p) => p,
+        Queued::Offset(o) => panic!("expected to wait, got offset {o:?}"),
+    };
+    assert!(matches!(stream.queue_record(r#"{"n":0}"#).unwrap(), Queued::Offset(Some(0))));
+    let first = waiting(stream.queue_record(r#"{"n":1}"#).unwrap());
+    let second = waiting(stream.queue_record(r#"{"n":2}"#).unwrap());
+    let dropped = waiting(stream.queue_record(r#"{"n":"never"}"#).unwrap());
+    let third = waiting(stream.queue_record(r#"{"n":3}"#).unwrap());
+    // Waiters exist, so the non-blocking form may not overtake them.
+    assert_eq!(stream.try_ingest_record_offset(r#"{"n":"try"}"#).unwrap_err().code(), ErrorCode::QueueFull);
+    drop(dropped);
+
+    // Await in reverse order: offsets still follow call order.
+    let third = tokio::spawn(third.wait());
+    let second = tokio::spawn(second.wait());
+    assert_eq!(first.wait().await.unwrap(), 1);
+    assert_eq!(second.await.unwrap().unwrap(), 2);
+    assert_eq!(third.await.unwrap().unwrap(), 3);
+    stream.close().await.unwrap();
+
+    let received: Vec<String> = server
+        .records("main.default.events")
+        .iter()
+        .map(|r| String::from_utf8(r.payload.to_vec()).unwrap())
+        .collect();
+    assert_eq!(received, [r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#]);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_and_close_cover_calls_still_waiting_for_room() {
+    let server = MockServer::start(MockServerConfig::default()).await.unwrap();
+    server.set_faults(FaultScript { ack_delay_ms: 200, ..Default::default() });
+    let config = MockServerConfig::default();
+    let sdk = ZerobusSdk::new(server.grpc_url(), server.workspace_url()).unwrap();
+    let options = StreamConfigurationOptions {
+        record_type: RecordType::Json,
+        max_inflight_requests: 1,
+        ..Default::default()
+    };
+    let stream = sdk
+        .create_stream(
+            TableProperties::new("main.default.events"),
+            &config.client_id,
+            &config.client_secret,
+            options,
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        // As a binding does: the place in line is taken now, the wait runs on its own.
+        let queued = stream.queue_record(format!(r#"{{"n":{n}}}"#).as_str()).unwrap();
+        tasks.push(tokio::spawn(queued.offset()));
+    }
+    stream.flush().await.unwrap();
+    assert_eq!(stream.metrics().last_acked_offset, Some(3));
+
+    for n in 4..6 {
+        let queued = stream.queue_record(format!(r#"{{"n":{n}}}"#).as_str()).unwrap();
+        tasks.push(tokio::spawn(queued.offset()));
+    }
+    stream.close().await.unwrap();
+    let offsets: Vec<Option<i64>> = futures_join(tasks).await;
+    assert_eq!(offsets, (0..6).map(Some).collect::<Vec<_>>());
+    assert_eq!(server.records("main.default.events").len(), 6);
+    server.shutdown().await;
+}
+
+async fn futures_join(
+    tasks: Vec<tokio::task::JoinHandle<zerobus_core::ZerobusResult<Option<i64>>>>,
+) -> Vec<Option<i64>> {
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap().unwrap());
+    }
+    out
+}
