@@ -1,0 +1,35 @@
+# Kotlin SDK (bindings-java/kotlin, uniffi over the Rust core): included by the root Makefile after
+# java.mk. Paths are relative to the repo root.
+#
+# The kotlin module's generate-sources step (bindings-java/kotlin/build-native.sh) runs
+# `cargo build -p zerobus-uniffi`, generates the Kotlin bindings into
+# kotlin/target/generated-sources/uniffi (not committed) and packages libzerobus_uniffi.so in the
+# jar, so the whole parent's `mvn verify` (java-test) needs no step from this file.
+KOTLIN_TESTEE := bindings-java/kotlin/testee/zerobus-testee-kotlin
+KOTLIN_MODULES := kotlin,kotlin/testee,kotlin/examples
+
+.PHONY: kotlin-build kotlin-test kotlin-example kotlin-throughput
+
+## kotlin-build: the Kotlin SDK jar (with its uniffi library), its conformance testee and examples.
+kotlin-build:
+	cd bindings-java && $(MVN) $(MVN_FLAGS) -q -pl $(KOTLIN_MODULES) -am package -DskipTests
+
+## kotlin-test: the Kotlin module's unit tests and its integration test against `zerobus serve`.
+kotlin-test:
+	$(CARGO) build -p zerobus-cli
+	cd bindings-java && $(MVN) $(MVN_FLAGS) -pl $(KOTLIN_MODULES) -am verify
+
+## kotlin-example: ingest into a `zerobus serve` started here and print the acked count.
+kotlin-example: kotlin-build
+	$(CARGO) build -p zerobus-cli
+	bash bindings-java/kotlin/examples/run.sh $(TARGET)/zerobus
+
+## kotlin-throughput: records/s of 220-byte JSON records, single-record calls and batches of 1,000.
+kotlin-throughput: kotlin-build
+	$(CARGO) build -p zerobus-cli
+	THROUGHPUT="20000 220 1" bash bindings-java/kotlin/examples/run.sh $(TARGET)/zerobus
+	THROUGHPUT="500000 220 1000" bash bindings-java/kotlin/examples/run.sh $(TARGET)/zerobus
+
+CONFORMANCE_ARGS += --testee kotlin=$(KOTLIN_TESTEE)
+CONFORMANCE_PREREQS += kotlin-build
+# `make test` needs no kotlin-test: java-test runs `mvn -B verify` over the whole parent, Kotlin included.

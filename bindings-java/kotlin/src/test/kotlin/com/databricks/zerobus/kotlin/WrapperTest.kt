@@ -1,0 +1,99 @@
+package com.databricks.zerobus.kotlin
+
+import com.databricks.zerobus.kotlin.ffi.FfiException
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.Assertions.assertArrayEquals
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+import java.nio.file.Files
+
+class WrapperTest {
+    @Test
+    fun errorCodesAreTheCoresList() {
+        NativeLoader.load()
+        assertEquals(com.databricks.zerobus.kotlin.ffi.errorCodes(), ErrorCode.entries.map { it.name })
+    }
+
+    @Test
+    fun everyCodeHasItsSubclass() {
+        for (code in ErrorCode.entries) {
+            val e = ZerobusException.of(code, "boom", 14, true)
+            assertEquals(code, e.code)
+            assertEquals(14, e.grpcStatus)
+            assertTrue(e.retryable)
+            assertEquals("boom", e.detail)
+            assertEquals("${code.name}: boom", e.message)
+            val expected = code.name.split('_').joinToString("") { it.lowercase().replaceFirstChar(Char::uppercase) }
+            assertEquals(expected, e::class.simpleName)
+        }
+        assertEquals(ErrorCode.INTERNAL, ErrorCode.fromName("NO_SUCH_CODE"))
+    }
+
+    @Test
+    fun ffiErrorsMapToSealedClasses() {
+        val e = assertThrows<ZerobusException.Unavailable> {
+            ffiCall { throw FfiException.Failed("UNAVAILABLE", 14, true, "down") }
+        }
+        assertEquals(14, e.grpcStatus)
+        assertTrue(e.retryable)
+        assertEquals("down", e.detail)
+        val back = ZerobusException.toFfi(e)
+        assertEquals("UNAVAILABLE", back.code)
+    }
+
+    @Test
+    fun batchPacksIntoOneBufferPlusLittleEndianLengths() {
+        val (data, lengths) = ZerobusStream.pack(listOf(byteArrayOf(1, 2, 3), byteArrayOf(), ByteArray(256) { 7 }))
+        assertEquals(259, data.size)
+        assertArrayEquals(byteArrayOf(1, 2, 3), data.copyOfRange(0, 3))
+        assertArrayEquals(byteArrayOf(3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0), lengths)
+        assertArrayEquals(byteArrayOf(5, 0, 0, 0), ZerobusStream.packLengths(intArrayOf(5)))
+        assertThrows<ZerobusException.InvalidArgument> { ZerobusStream.packLengths(intArrayOf(-1)) }
+    }
+
+    @Test
+    fun optionsKeepDefaultsAndRejectNegatives() {
+        val o = StreamConfigurationOptions(recordType = RecordType.JSON, flushTimeoutMs = 0).toFfi()
+        assertEquals("json", o.recordType)
+        assertEquals(0uL, o.flushTimeoutMs)
+        assertNull(o.maxInflightRequests)
+        assertThrows<ZerobusException.InvalidArgument> { StreamConfigurationOptions(maxInflightBytes = -1).toFfi() }
+    }
+
+    @Test
+    fun badSdkArgumentsAreInvalidArgument() {
+        val e = assertThrows<ZerobusException.InvalidArgument> { ZerobusSdk("ftp://x", "https://w") }
+        assertTrue(e.detail.contains("https://"), e.detail)
+    }
+
+    @Test
+    fun invalidTableNameFailsBeforeConnecting() = runBlocking {
+        ZerobusSdk("http://127.0.0.1:1", "http://127.0.0.1:1").use { sdk ->
+            assertThrows<ZerobusException.InvalidArgument> { runBlocking { sdk.createStream("no-dots", "id", "secret") } }
+        }
+        Unit
+    }
+
+    @Test
+    fun callbackExceptionsAreContained() {
+        val bridge = AckBridge(object : AckCallback {
+            override fun onAck(offset: Long) = throw IllegalStateException("user bug")
+        })
+        bridge.onAck(1) // must not throw
+        val headers = HeadersBridge { throw ZerobusException.Unauthenticated("no token") }
+        val e = assertThrows<FfiException.Failed> { headers.getHeaders() }
+        assertEquals("UNAUTHENTICATED", e.code)
+    }
+
+    @Test
+    fun nativeLibraryLoadsFromTheJarResourceIntoTheChosenDirectory() {
+        // The library is found on the classpath (as from the jar) and extracted; no env var needed.
+        val path = NativeLoader.load()
+        assertTrue(Files.isRegularFile(path), "$path")
+        assertTrue(NativeLoader.resourcePath().startsWith("native/"))
+        assertEquals(path.toAbsolutePath().toString(), System.getProperty(NativeLoader.OVERRIDE_PROPERTY))
+    }
+}

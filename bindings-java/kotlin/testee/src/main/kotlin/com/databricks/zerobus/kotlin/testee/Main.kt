@@ -1,0 +1,262 @@
+// Conformance testee for the Kotlin API (conformance/TESTEE.md): one request per stdin line, one
+// response per stdout line, no logic beyond mapping requests to public API calls. Mirrors
+// conformance/testees/rust/src/main.rs.
+package com.databricks.zerobus.kotlin.testee
+
+import com.databricks.zerobus.kotlin.AckCallback
+import com.databricks.zerobus.kotlin.HeadersProvider
+import com.databricks.zerobus.kotlin.RecordType
+import com.databricks.zerobus.kotlin.StreamConfigurationOptions
+import com.databricks.zerobus.kotlin.TableProperties
+import com.databricks.zerobus.kotlin.ZerobusException
+import com.databricks.zerobus.kotlin.ZerobusSdk
+import com.databricks.zerobus.kotlin.ZerobusStream
+import kotlinx.coroutines.runBlocking
+import kotlinx.serialization.json.Json
+import kotlinx.serialization.json.JsonArray
+import kotlinx.serialization.json.JsonElement
+import kotlinx.serialization.json.JsonNull
+import kotlinx.serialization.json.JsonObject
+import kotlinx.serialization.json.JsonPrimitive
+import kotlinx.serialization.json.booleanOrNull
+import kotlinx.serialization.json.buildJsonObject
+import kotlinx.serialization.json.contentOrNull
+import kotlinx.serialization.json.jsonArray
+import kotlinx.serialization.json.jsonPrimitive
+import kotlinx.serialization.json.longOrNull
+import kotlinx.serialization.json.put
+import java.util.concurrent.atomic.AtomicLong
+
+private class Recorded : AckCallback {
+    val acks = ArrayList<Long>()
+    val errors = ArrayList<Long>()
+
+    override fun onAck(offset: Long) {
+        synchronized(this) { acks.add(offset) }
+    }
+
+    override fun onError(offset: Long, message: String) {
+        synchronized(this) { errors.add(offset) }
+    }
+}
+
+private class FixedHeaders(private val fixed: List<Pair<String, String>>) : HeadersProvider {
+    val calls = AtomicLong()
+
+    override fun getHeaders(): List<Pair<String, String>> {
+        calls.incrementAndGet()
+        return fixed
+    }
+}
+
+private fun bad(message: String) = ZerobusException.InvalidArgument(message)
+
+private fun JsonObject.str(key: String): String = (this[key] as? JsonPrimitive)?.contentOrNull ?: ""
+
+private fun JsonObject.long(key: String): Long? = (this[key] as? JsonPrimitive)?.longOrNull
+
+private fun JsonObject.bool(key: String): Boolean? = (this[key] as? JsonPrimitive)?.booleanOrNull
+
+private fun hex(b: ByteArray): String = b.joinToString("") { "%02x".format(it) }
+
+private fun unhex(s: String): ByteArray {
+    if (s.length % 2 != 0) throw bad("odd-length hex")
+    return ByteArray(s.length / 2) { i ->
+        val hi = Character.digit(s[2 * i], 16)
+        val lo = Character.digit(s[2 * i + 1], 16)
+        if (hi < 0 || lo < 0) throw bad("bad hex digit in $s")
+        (hi * 16 + lo).toByte()
+    }
+}
+
+private fun offsets(list: List<Long?>): JsonArray = JsonArray(list.map { if (it == null) JsonNull else JsonPrimitive(it) })
+
+private class Testee {
+    var stream: ZerobusStream? = null
+    val callbacks = Recorded()
+    var headers: FixedHeaders? = null
+
+    fun stream(): ZerobusStream = stream ?: throw bad("no stream was created")
+
+    suspend fun handle(req: JsonObject): JsonObject = when (val op = req.str("op")) {
+        "create_stream" -> create(req)
+        "ingest" -> ingest(req)
+        "ingest_empty_batch" -> result { put("offsets", offsets(listOf(stream().ingestRecordsOffset(emptyList<ByteArray>())))) }
+        "ingest_raw" -> ingestRaw(req)
+        "wait_for_offset" -> {
+            stream().waitForOffset(req.long("offset") ?: -1)
+            result {}
+        }
+        "flush" -> {
+            stream().flush()
+            result {}
+        }
+        "close" -> {
+            stream().close()
+            result {}
+        }
+        "is_closed" -> result { put("closed", stream().isClosed) }
+        "unacked" -> {
+            val s = stream()
+            val proto = s.recordType == RecordType.PROTO
+            val batches = s.unackedBatches().map { b ->
+                JsonArray(b.map { r -> JsonPrimitive(if (proto) hex(r) else String(r, Charsets.UTF_8)) })
+            }
+            result { put("batches", JsonArray(batches)) }
+        }
+        "metrics" -> {
+            val m = stream().metrics()
+            result {
+                put(
+                    "metrics",
+                    buildJsonObject {
+                        put("inflight_requests", m.inflightRequests)
+                        put("inflight_records", m.inflightRecords)
+                        put("inflight_bytes", m.inflightBytes)
+                        put("last_acked_offset", m.lastAckedOffset)
+                        put("records_sent", m.recordsSent)
+                        put("records_resent", m.recordsResent)
+                        put("recoveries", m.recoveries)
+                        put("token_fetches", m.tokenFetches)
+                    },
+                )
+            }
+        }
+        "callbacks" -> synchronized(callbacks) {
+            result {
+                put("acks", JsonArray(callbacks.acks.map { JsonPrimitive(it) }))
+                put("errors", JsonArray(callbacks.errors.map { JsonPrimitive(it) }))
+            }
+        }
+        "headers_provider_calls" -> result { put("count", headers?.calls?.get() ?: 0L) }
+        else -> throw bad("unknown op \"$op\"")
+    }
+
+    suspend fun create(req: JsonObject): JsonObject {
+        val sdk = ZerobusSdk(req.str("endpoint"), req.str("workspace_url"))
+        val o = req["options"] as? JsonObject ?: JsonObject(emptyMap())
+        val proto = req.str("record_type") == "proto"
+        val options = StreamConfigurationOptions(
+            recordType = if (proto) RecordType.PROTO else RecordType.JSON,
+            maxInflightRequests = o.long("max_inflight_requests"),
+            maxInflightBytes = o.long("max_inflight_bytes"),
+            recovery = o.bool("recovery"),
+            recoveryTimeoutMs = o.long("recovery_timeout_ms"),
+            recoveryBackoffMs = o.long("recovery_backoff_ms"),
+            recoveryRetries = o.long("recovery_retries")?.toInt(),
+            serverLackOfAckTimeoutMs = o.long("server_lack_of_ack_timeout_ms"),
+            flushTimeoutMs = o.long("flush_timeout_ms"),
+            streamPausedMaxWaitTimeMs = o.long("stream_paused_max_wait_time_ms"),
+            callbackMaxWaitTimeMs = o.long("callback_max_wait_time_ms"),
+            ackCallback = if (o.bool("ack_callback") == true) callbacks else null,
+        )
+        val table = TableProperties(req.str("table"), if (proto) unhex(req.str("descriptor_hex")) else null)
+        val auth = req["auth"] as? JsonObject ?: JsonObject(emptyMap())
+        stream = if (auth.str("kind") == "headers") {
+            val list = (auth["headers"] as? JsonArray ?: JsonArray(emptyList())).map { h ->
+                val pair = h.jsonArray
+                pair[0].jsonPrimitive.content to pair[1].jsonPrimitive.content
+            }
+            val provider = FixedHeaders(list)
+            headers = provider
+            sdk.createStream(table, provider, options)
+        } else {
+            sdk.createStream(table, auth.str("client_id"), auth.str("client_secret"), options)
+        }
+        return result {}
+    }
+
+    suspend fun ingest(req: JsonObject): JsonObject {
+        val s = stream()
+        val seed = req.long("seed") ?: 1
+        val start = req.long("start") ?: 0
+        val count = req.long("count") ?: 0
+        val size = (req.long("size") ?: 100).toInt()
+        val batch = maxOf(1, req.long("batch") ?: 1)
+        val mode = (req["mode"] as? JsonPrimitive)?.contentOrNull ?: "offset"
+        val proto = s.recordType == RecordType.PROTO
+        fun make(i: Long): ByteArray = if (proto) Records.proto(seed, i, size) else Records.json(seed, i, size).toByteArray()
+        val out = ArrayList<Long?>()
+        var i = start
+        while (i < start + count) {
+            val end = minOf(i + batch, start + count)
+            val offset: Long? = if (batch == 1L) {
+                val r = make(i)
+                when (mode) {
+                    "offset" -> if (proto) s.ingestRecordOffset(r) else s.ingestRecordOffset(String(r, Charsets.UTF_8))
+                    "try" -> if (proto) s.tryIngestRecordOffset(r) else s.tryIngestRecordOffset(String(r, Charsets.UTF_8))
+                    else -> {
+                        if (proto) s.ingestRecordNowait(r) else s.ingestRecordNowait(String(r, Charsets.UTF_8))
+                        null
+                    }
+                }
+            } else {
+                val records = (i until end).map(::make)
+                when (mode) {
+                    "offset" -> s.ingestRecordsOffset(records)
+                    "try" -> s.tryIngestRecordsOffset(records)
+                    else -> {
+                        s.ingestRecordsNowait(records)
+                        null
+                    }
+                }
+            }
+            if (mode != "nowait") out.add(offset)
+            i = end
+        }
+        return result { put("offsets", offsets(out)) }
+    }
+
+    suspend fun ingestRaw(req: JsonObject): JsonObject {
+        val s = stream()
+        val texts = (req["records"] as? JsonArray ?: JsonArray(emptyList())).map { it.jsonPrimitive.content }
+        val proto = req.str("kind") == "proto"
+        val out = ArrayList<Long?>()
+        if (req.bool("batch") == true) {
+            out.add(s.ingestRecordsOffset(texts.map { if (proto) unhex(it) else it.toByteArray() }))
+        } else {
+            for (t in texts) out.add(if (proto) s.ingestRecordOffset(unhex(t)) else s.ingestRecordOffset(t))
+        }
+        return result { put("offsets", offsets(out)) }
+    }
+}
+
+private inline fun result(fill: kotlinx.serialization.json.JsonObjectBuilder.() -> Unit): JsonObject = buildJsonObject(fill)
+
+private fun errorJson(e: ZerobusException): JsonObject = buildJsonObject {
+    put("code", e.code.name)
+    put("grpc_status", e.grpcStatus)
+    put("retryable", e.retryable)
+    put("message", e.detail)
+}
+
+fun main() {
+    val testee = Testee()
+    val input = System.`in`.bufferedReader(Charsets.UTF_8)
+    val stdout = System.out
+    runBlocking {
+        while (true) {
+            val line = input.readLine() ?: break
+            val req = try {
+                Json.parseToJsonElement(line) as JsonObject
+            } catch (e: Exception) {
+                System.err.println("testee-kotlin: bad request line: $e")
+                continue
+            }
+            if (req.str("op") == "quit") break
+            val body: Map<String, JsonElement> = try {
+                testee.handle(req) + ("ok" to JsonPrimitive(true))
+            } catch (e: ZerobusException) {
+                mapOf("ok" to JsonPrimitive(false), "error" to errorJson(e))
+            } catch (e: Exception) {
+                val internal = ZerobusException.Internal("testee: $e")
+                mapOf("ok" to JsonPrimitive(false), "error" to errorJson(internal))
+            }
+            val reply = JsonObject(body + ("id" to (req["id"] ?: JsonNull)))
+            stdout.println(reply.toString())
+            stdout.flush()
+        }
+        // Close explicitly so a stream left open by a case is shut down before the JVM goes.
+        testee.stream?.let { s -> runCatching { s.close() } }
+    }
+}

@@ -1,0 +1,549 @@
+//! uniffi bindings of the Zerobus Ingest core for the Kotlin SDK (`bindings-java/kotlin`).
+//!
+//! This crate only maps types: every behaviour (auth, recovery, bounds, acks) stays in
+//! `zerobus-core`. Async functions run on one shared multi-thread tokio runtime owned here and
+//! surface in Kotlin as `suspend` functions; the hand-written Kotlin layer on top
+//! (`com.databricks.zerobus.kotlin`) turns them into the public API.
+//!
+//! A batch crosses the boundary in one call: one contiguous buffer plus record lengths.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, OnceLock};
+
+use prost::Message;
+use zerobus_core::{
+    AckCallback, DescriptorProto, ErrorCode, HeadersProvider, RecordRef, RecordType,
+    StreamConfigurationOptions, TableProperties, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
+};
+
+uniffi::setup_scaffolding!();
+
+/// Name and version this binding sends in `user-agent`.
+const SDK_NAME: &str = concat!("zerobus-sdk-kotlin/", env!("CARGO_PKG_VERSION"));
+
+/// The one error type of the binding: the core's code name (`ErrorCode::as_str`), the server's
+/// gRPC status when it answered, whether a retry may succeed, and a message.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Error)]
+pub enum FfiError {
+    /// Any failure reported by the core (or contained here, as `INTERNAL`).
+    Failed {
+        /// `INVALID_ARGUMENT`, `UNAVAILABLE`, … (the core's closed list).
+        code: String,
+        /// gRPC status code from the server, if the server answered.
+        grpc_status: Option<i32>,
+        /// Whether the same operation may succeed later.
+        retryable: bool,
+        /// Human-readable message, no secrets.
+        detail: String,
+    },
+}
+
+impl std::fmt::Display for FfiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let FfiError::Failed { code, detail, .. } = self;
+        write!(f, "{code}: {detail}")
+    }
+}
+
+impl std::error::Error for FfiError {}
+
+impl From<ZerobusError> for FfiError {
+    fn from(e: ZerobusError) -> Self {
+        FfiError::Failed {
+            code: e.code().as_str().to_owned(),
+            grpc_status: e.grpc_status(),
+            retryable: e.is_retryable(),
+            detail: e.message().to_owned(),
+        }
+    }
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for FfiError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        internal(format!("a Kotlin callback failed: {}", e.reason))
+    }
+}
+
+fn internal(detail: impl Into<String>) -> FfiError {
+    FfiError::Failed {
+        code: ErrorCode::Internal.as_str().to_owned(),
+        grpc_status: None,
+        retryable: false,
+        detail: detail.into(),
+    }
+}
+
+fn invalid_argument(detail: impl Into<String>) -> FfiError {
+    FfiError::Failed {
+        code: ErrorCode::InvalidArgument.as_str().to_owned(),
+        grpc_status: None,
+        retryable: false,
+        detail: detail.into(),
+    }
+}
+
+fn to_core(e: FfiError) -> ZerobusError {
+    let FfiError::Failed { code, grpc_status, detail, .. } = e;
+    let code = ErrorCode::ALL.into_iter().find(|c| c.as_str() == code).unwrap_or(ErrorCode::Internal);
+    match grpc_status {
+        Some(s) => ZerobusError::with_grpc(code, s, detail),
+        None => ZerobusError::new(code, detail),
+    }
+}
+
+/// The shared runtime every stream's background work and every async call runs on.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("zerobus-kotlin")
+            .enable_all()
+            .build()
+            .expect("cannot start the zerobus tokio runtime")
+    })
+}
+
+/// Runs `f` on the shared runtime; a panic inside becomes `INTERNAL` instead of crossing the FFI.
+async fn on_runtime<T, F>(f: F) -> Result<T, FfiError>
+where
+    F: Future<Output = Result<T, FfiError>> + Send + 'static,
+    T: Send + 'static,
+{
+    match runtime().spawn(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => Err(internal("the SDK panicked; this is a bug, please report it")),
+        Err(e) => Err(internal(format!("the SDK task was cancelled: {e}"))),
+    }
+}
+
+/// Polls `F` inside the shared runtime's context, on the caller's thread. Ingest calls use it
+/// instead of [`on_runtime`]: when there is room they complete on the first poll, with no hop to
+/// another thread (and so no foreign callback from a thread the JVM has not attached).
+struct InRuntime<F>(F);
+
+impl<F: Future> Future for InRuntime<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let _guard = runtime().enter();
+        // SAFETY: structural pinning of the only field; `InRuntime` never moves it.
+        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        inner.poll(cx)
+    }
+}
+
+/// Stream options under the published SDKs' names. `None` keeps the core's default.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct FfiStreamOptions {
+    /// `"json"` or `"proto"`.
+    pub record_type: String,
+    /// See `StreamConfigurationOptions::max_inflight_requests`.
+    pub max_inflight_requests: Option<u64>,
+    /// See `StreamConfigurationOptions::max_inflight_bytes`.
+    pub max_inflight_bytes: Option<u64>,
+    /// See `StreamConfigurationOptions::recovery`.
+    pub recovery: Option<bool>,
+    /// See `StreamConfigurationOptions::recovery_timeout_ms`.
+    pub recovery_timeout_ms: Option<u64>,
+    /// See `StreamConfigurationOptions::recovery_backoff_ms`.
+    pub recovery_backoff_ms: Option<u64>,
+    /// See `StreamConfigurationOptions::recovery_retries`.
+    pub recovery_retries: Option<u32>,
+    /// See `StreamConfigurationOptions::server_lack_of_ack_timeout_ms`.
+    pub server_lack_of_ack_timeout_ms: Option<u64>,
+    /// See `StreamConfigurationOptions::flush_timeout_ms`.
+    pub flush_timeout_ms: Option<u64>,
+    /// See `StreamConfigurationOptions::stream_paused_max_wait_time_ms`.
+    pub stream_paused_max_wait_time_ms: Option<u64>,
+    /// See `StreamConfigurationOptions::callback_max_wait_time_ms`.
+    pub callback_max_wait_time_ms: Option<u64>,
+}
+
+impl FfiStreamOptions {
+    fn to_core(&self, ack: Option<Box<dyn FfiAckListener>>) -> Result<StreamConfigurationOptions, FfiError> {
+        let record_type = match self.record_type.to_ascii_lowercase().as_str() {
+            "json" => RecordType::Json,
+            "proto" | "" => RecordType::Proto,
+            other => {
+                return Err(invalid_argument(format!("record type {other:?} is neither json nor proto")))
+            }
+        };
+        let mut o = StreamConfigurationOptions { record_type, ..Default::default() };
+        if let Some(v) = self.max_inflight_requests {
+            o.max_inflight_requests = v as usize;
+        }
+        if let Some(v) = self.max_inflight_bytes {
+            o.max_inflight_bytes = v as usize;
+        }
+        if let Some(v) = self.recovery {
+            o.recovery = v;
+        }
+        if let Some(v) = self.recovery_timeout_ms {
+            o.recovery_timeout_ms = v;
+        }
+        if let Some(v) = self.recovery_backoff_ms {
+            o.recovery_backoff_ms = v;
+        }
+        if let Some(v) = self.recovery_retries {
+            o.recovery_retries = v;
+        }
+        if let Some(v) = self.server_lack_of_ack_timeout_ms {
+            o.server_lack_of_ack_timeout_ms = v;
+        }
+        if let Some(v) = self.flush_timeout_ms {
+            o.flush_timeout_ms = v;
+        }
+        if self.stream_paused_max_wait_time_ms.is_some() {
+            o.stream_paused_max_wait_time_ms = self.stream_paused_max_wait_time_ms;
+        }
+        if self.callback_max_wait_time_ms.is_some() {
+            o.callback_max_wait_time_ms = self.callback_max_wait_time_ms;
+        }
+        o.ack_callback = ack.map(|l| Arc::new(AckAdapter(l)) as Arc<dyn AckCallback>);
+        Ok(o)
+    }
+}
+
+/// Per-offset ack and error notifications, implemented in Kotlin. Called on the core's callback
+/// thread, in offset order, never after `close()` returned.
+#[uniffi::export(callback_interface)]
+pub trait FfiAckListener: Send + Sync {
+    /// `offset` (and every earlier one) is durable.
+    fn on_ack(&self, offset: i64);
+    /// `offset` failed for good.
+    fn on_error(&self, offset: i64, message: String);
+}
+
+struct AckAdapter(Box<dyn FfiAckListener>);
+
+impl AckCallback for AckAdapter {
+    fn on_ack(&self, offset: i64) {
+        self.0.on_ack(offset)
+    }
+    fn on_error(&self, offset: i64, message: &str) {
+        self.0.on_error(offset, message.to_owned())
+    }
+}
+
+/// One header: name and value.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct FfiHeader {
+    /// Header name (lowercase for gRPC metadata).
+    pub name: String,
+    /// Header value.
+    pub value: String,
+}
+
+/// Supplies the call metadata on every connect, implemented in Kotlin.
+#[uniffi::export(callback_interface)]
+pub trait FfiHeadersProvider: Send + Sync {
+    /// The headers for the next connection attempt; an error fails that attempt.
+    fn get_headers(&self) -> Result<Vec<FfiHeader>, FfiError>;
+}
+
+struct HeadersAdapter(Box<dyn FfiHeadersProvider>);
+
+impl HeadersProvider for HeadersAdapter {
+    fn get_headers(&self) -> ZerobusResult<Vec<(String, String)>> {
+        match catch_unwind(AssertUnwindSafe(|| self.0.get_headers())) {
+            Ok(Ok(h)) => Ok(h.into_iter().map(|h| (h.name, h.value)).collect()),
+            Ok(Err(e)) => Err(to_core(e)),
+            Err(_) => Err(ZerobusError::new(ErrorCode::Internal, "the headers provider panicked")),
+        }
+    }
+}
+
+/// A point-in-time view of a stream's counters (`StreamMetrics`).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct FfiMetrics {
+    /// Ingest calls queued and not yet acknowledged.
+    pub inflight_requests: u64,
+    /// Records in those calls.
+    pub inflight_records: u64,
+    /// Encoded bytes held for those calls.
+    pub inflight_bytes: u64,
+    /// Highest acknowledged offset, if any.
+    pub last_acked_offset: Option<i64>,
+    /// Records handed to the transport, resends included.
+    pub records_sent: u64,
+    /// Records sent again after a reconnect.
+    pub records_resent: u64,
+    /// Successful reconnects.
+    pub recoveries: u64,
+    /// Token endpoint requests made by this stream.
+    pub token_fetches: u64,
+}
+
+/// The SDK: one per endpoint, shared by its streams.
+#[derive(uniffi::Object)]
+pub struct FfiSdk {
+    inner: ZerobusSdk,
+}
+
+#[uniffi::export]
+impl FfiSdk {
+    /// An SDK for `endpoint` with OAuth tokens from `workspace_url`.
+    #[uniffi::constructor]
+    pub fn new(endpoint: String, workspace_url: String) -> Result<Arc<Self>, FfiError> {
+        let inner = ZerobusSdk::builder()
+            .endpoint(endpoint)
+            .workspace_url(workspace_url)
+            .sdk_name(SDK_NAME)
+            .build()?;
+        Ok(Arc::new(FfiSdk { inner }))
+    }
+
+    /// The `user-agent` this SDK sends.
+    pub fn user_agent(&self) -> String {
+        self.inner.user_agent().to_owned()
+    }
+
+    /// Opens a stream with OAuth client credentials. `descriptor` is a serialized
+    /// `DescriptorProto` (PROTO streams).
+    pub async fn create_stream(
+        &self,
+        table: String,
+        descriptor: Option<Vec<u8>>,
+        client_id: String,
+        client_secret: String,
+        options: FfiStreamOptions,
+        ack: Option<Box<dyn FfiAckListener>>,
+    ) -> Result<Arc<FfiStream>, FfiError> {
+        let sdk = self.inner.clone();
+        let table = table_properties(table, descriptor)?;
+        let options = options.to_core(ack)?;
+        on_runtime(async move {
+            let stream = sdk.create_stream(table, client_id, client_secret, options).await?;
+            Ok(Arc::new(FfiStream { inner: Arc::new(stream) }))
+        })
+        .await
+    }
+
+    /// Opens a stream whose call metadata comes from `provider`, asked on every connect.
+    pub async fn create_stream_with_headers_provider(
+        &self,
+        table: String,
+        descriptor: Option<Vec<u8>>,
+        provider: Box<dyn FfiHeadersProvider>,
+        options: FfiStreamOptions,
+        ack: Option<Box<dyn FfiAckListener>>,
+    ) -> Result<Arc<FfiStream>, FfiError> {
+        let sdk = self.inner.clone();
+        let table = table_properties(table, descriptor)?;
+        let options = options.to_core(ack)?;
+        let provider: Arc<dyn HeadersProvider> = Arc::new(HeadersAdapter(provider));
+        on_runtime(async move {
+            let stream = sdk.create_stream_with_headers_provider(table, provider, options).await?;
+            Ok(Arc::new(FfiStream { inner: Arc::new(stream) }))
+        })
+        .await
+    }
+}
+
+fn table_properties(table: String, descriptor: Option<Vec<u8>>) -> Result<TableProperties, FfiError> {
+    let mut t = TableProperties::new(table);
+    if let Some(bytes) = descriptor {
+        let d = DescriptorProto::decode(bytes.as_slice())
+            .map_err(|e| invalid_argument(format!("descriptor is not a serialized DescriptorProto: {e}")))?;
+        t.descriptor_proto = Some(d);
+    }
+    Ok(t)
+}
+
+/// One ingest stream.
+#[derive(uniffi::Object)]
+pub struct FfiStream {
+    inner: Arc<ZerobusStream>,
+}
+
+/// Reads a batch laid out by the Kotlin layer in native memory (see `ingest_batch_native`).
+fn native_batch<'a>(address: u64, count: u32, data_len: u64) -> Result<(&'a [u8], Vec<usize>), FfiError> {
+    if address == 0 {
+        return Err(invalid_argument("batch buffer address is null"));
+    }
+    let head = count as usize * 4;
+    let total = head
+        .checked_add(usize::try_from(data_len).map_err(|_| invalid_argument("batch too large"))?)
+        .ok_or_else(|| invalid_argument("batch too large"))?;
+    // SAFETY: the Kotlin layer allocated `total` bytes at `address` and keeps them alive and
+    // unchanged until the exported call returns (see `FfiStream::ingest_batch_native`).
+    let all = unsafe { std::slice::from_raw_parts(address as usize as *const u8, total) };
+    let lengths = lengths_usize(&all[..head])?;
+    Ok((&all[head..], lengths))
+}
+
+/// Record lengths cross as little-endian `u32`s packed in one byte array (no per-record boxing on
+/// the Kotlin side).
+fn lengths_usize(lengths: &[u8]) -> Result<Vec<usize>, FfiError> {
+    if lengths.len() % 4 != 0 {
+        return Err(invalid_argument(format!(
+            "batch lengths buffer holds {} bytes, not a multiple of 4",
+            lengths.len()
+        )));
+    }
+    Ok(lengths.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize).collect())
+}
+
+#[uniffi::export]
+impl FfiStream {
+    /// The table this stream writes to.
+    pub fn table_name(&self) -> String {
+        self.inner.table_name().to_owned()
+    }
+
+    /// `"json"` or `"proto"`.
+    pub fn record_type(&self) -> String {
+        match self.inner.record_type() {
+            RecordType::Json => "json".into(),
+            RecordType::Proto => "proto".into(),
+        }
+    }
+
+    /// Queues one JSON record; returns its offset once queued.
+    pub async fn ingest_json(&self, record: String) -> Result<i64, FfiError> {
+        let s = self.inner.clone();
+        InRuntime(async move { Ok(s.ingest_record_offset(RecordRef::Json(&record)).await?) }).await
+    }
+
+    /// Queues one encoded proto record; returns its offset once queued.
+    pub async fn ingest_proto(&self, record: Vec<u8>) -> Result<i64, FfiError> {
+        let s = self.inner.clone();
+        InRuntime(async move { Ok(s.ingest_record_offset(RecordRef::Proto(&record)).await?) }).await
+    }
+
+    /// Queues a batch under one offset: record `i` is the next `lengths[i]` bytes of `data`
+    /// (`lengths`: little-endian `u32`s). `None` for an empty batch (nothing sent).
+    pub async fn ingest_batch(&self, data: Vec<u8>, lengths: Vec<u8>) -> Result<Option<i64>, FfiError> {
+        let s = self.inner.clone();
+        let lengths = lengths_usize(&lengths)?;
+        InRuntime(async move { Ok(s.ingest_records_contiguous_offset(&data, &lengths).await?) }).await
+    }
+
+    /// [`ingest_batch`](Self::ingest_batch) reading native memory the Kotlin layer allocated:
+    /// `count` little-endian `u32` lengths at `address`, then the records' bytes (`data_len`).
+    /// uniffi lifts a `Vec<u8>` byte by byte; this hands a large batch over with no copy.
+    ///
+    /// Contract (the Kotlin layer, not users, calls this): the memory stays valid and unchanged
+    /// until this call returns; the core copies the records before it returns.
+    pub async fn ingest_batch_native(
+        &self,
+        address: u64,
+        count: u32,
+        data_len: u64,
+    ) -> Result<Option<i64>, FfiError> {
+        let s = self.inner.clone();
+        InRuntime(async move {
+            let (data, lengths) = native_batch(address, count, data_len)?;
+            Ok(s.ingest_records_contiguous_offset(data, &lengths).await?)
+        })
+        .await
+    }
+
+    /// Non-blocking single JSON record: `QUEUE_FULL` when the in-flight bound is reached.
+    pub fn try_ingest_json(&self, record: String) -> Result<i64, FfiError> {
+        Ok(self.inner.try_ingest_record_offset(RecordRef::Json(&record))?)
+    }
+
+    /// Non-blocking single proto record.
+    pub fn try_ingest_proto(&self, record: Vec<u8>) -> Result<i64, FfiError> {
+        Ok(self.inner.try_ingest_record_offset(RecordRef::Proto(&record))?)
+    }
+
+    /// Non-blocking batch.
+    pub fn try_ingest_batch(&self, data: Vec<u8>, lengths: Vec<u8>) -> Result<Option<i64>, FfiError> {
+        Ok(self.inner.try_ingest_records_contiguous_offset(&data, &lengths_usize(&lengths)?)?)
+    }
+
+    /// Waits until `offset` is acknowledged (bounded by `flush_timeout_ms`).
+    pub async fn wait_for_offset(&self, offset: i64) -> Result<(), FfiError> {
+        let s = self.inner.clone();
+        on_runtime(async move { Ok(s.wait_for_offset(offset).await?) }).await
+    }
+
+    /// Waits until everything queued so far is acknowledged.
+    pub async fn flush(&self) -> Result<(), FfiError> {
+        let s = self.inner.clone();
+        on_runtime(async move { Ok(s.flush().await?) }).await
+    }
+
+    /// Flushes and closes; idempotent. (`close` is taken by the generated `AutoCloseable`.)
+    pub async fn close_stream(&self) -> Result<(), FfiError> {
+        let s = self.inner.clone();
+        on_runtime(async move { Ok(s.close().await?) }).await
+    }
+
+    /// Whether the stream no longer accepts records.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Unacknowledged calls as lists of records, in offset order.
+    pub fn unacked_batches(&self) -> Vec<Vec<Vec<u8>>> {
+        self.inner
+            .get_unacked_batches()
+            .into_iter()
+            .map(|b| b.into_iter().map(|r| r.to_vec()).collect())
+            .collect()
+    }
+
+    /// Unacknowledged records, flattened, in offset order.
+    pub fn unacked_records(&self) -> Vec<Vec<u8>> {
+        self.inner.get_unacked_records().into_iter().map(|r| r.to_vec()).collect()
+    }
+
+    /// A snapshot of the stream's counters.
+    pub fn metrics(&self) -> FfiMetrics {
+        let m = self.inner.metrics();
+        FfiMetrics {
+            inflight_requests: m.inflight_requests,
+            inflight_records: m.inflight_records,
+            inflight_bytes: m.inflight_bytes,
+            last_acked_offset: m.last_acked_offset,
+            records_sent: m.records_sent,
+            records_resent: m.records_resent,
+            recoveries: m.recoveries,
+            token_fetches: m.token_fetches,
+        }
+    }
+}
+
+/// The core's error code names, in declaration order.
+#[uniffi::export]
+pub fn error_codes() -> Vec<String> {
+    ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_round_trips_code_and_status() {
+        let e = ZerobusError::with_grpc(ErrorCode::Unavailable, 14, "down");
+        let f = FfiError::from(e.clone());
+        assert_eq!(f.to_string(), "UNAVAILABLE: down");
+        assert_eq!(to_core(f), e);
+    }
+
+    #[test]
+    fn lengths_are_little_endian_u32() {
+        assert_eq!(lengths_usize(&[3, 0, 0, 0, 0, 1, 0, 0]).unwrap(), vec![3, 256]);
+        assert!(lengths_usize(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn options_reject_unknown_record_type() {
+        let o = FfiStreamOptions { record_type: "xml".into(), ..Default::default() };
+        assert!(o.to_core(None).is_err());
+    }
+
+    #[test]
+    fn bad_descriptor_is_invalid_argument() {
+        let Err(FfiError::Failed { code, .. }) = table_properties("a.b.c".into(), Some(vec![0xff])) else {
+            panic!("expected an error")
+        };
+        assert_eq!(code, "INVALID_ARGUMENT");
+    }
+}
