@@ -2,12 +2,14 @@
 //! order their futures are awaited in; a waiter that gives up holds nobody back.
 
 use zerobus_conformance::mock::{FaultScript, MockServer, MockServerConfig};
-use zerobus_core::{ErrorCode, Queued, RecordType, StreamConfigurationOptions, TableProperties, ZerobusSdk};
+use zerobus_core::{
+    ErrorCode, Queued, RecordType, StreamConfigurationOptions, TableProperties, ZerobusSdk, ZerobusStream,
+};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waiting_calls_keep_call_order() {
+/// A JSON stream that allows one unacknowledged call, on a server that acks `ack_delay_ms` late.
+async fn one_call_in_flight(ack_delay_ms: u64) -> (MockServer, ZerobusStream) {
     let server = MockServer::start(MockServerConfig::default()).await.unwrap();
-    server.set_faults(FaultScript { ack_delay_ms: 300, ..Default::default() });
+    server.set_faults(FaultScript { ack_delay_ms, ..Default::default() });
     let config = MockServerConfig::default();
     let sdk = ZerobusSdk::new(server.grpc_url(), server.workspace_url()).unwrap();
     let options = StreamConfigurationOptions {
@@ -15,15 +17,14 @@ async fn waiting_calls_keep_call_order() {
         max_inflight_requests: 1,
         ..Default::default()
     };
-    let stream = sdk
-        .create_stream(
-            TableProperties::new("main.default.events"),
-            &config.client_id,
-            &config.client_secret,
-            options,
-        )
-        .await
-        .unwrap();
+    let table = TableProperties::new("main.default.events");
+    let stream = sdk.create_stream(table, &config.client_id, &config.client_secret, options).await.unwrap();
+    (server, stream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_calls_keep_call_order() {
+    let (server, stream) = one_call_in_flight(300).await;
 
     let waiting = |q: Queued| match q {
         Queued::Waiting(p) => p,
@@ -57,24 +58,7 @@ async fn waiting_calls_keep_call_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_and_close_cover_calls_still_waiting_for_room() {
-    let server = MockServer::start(MockServerConfig::default()).await.unwrap();
-    server.set_faults(FaultScript { ack_delay_ms: 200, ..Default::default() });
-    let config = MockServerConfig::default();
-    let sdk = ZerobusSdk::new(server.grpc_url(), server.workspace_url()).unwrap();
-    let options = StreamConfigurationOptions {
-        record_type: RecordType::Json,
-        max_inflight_requests: 1,
-        ..Default::default()
-    };
-    let stream = sdk
-        .create_stream(
-            TableProperties::new("main.default.events"),
-            &config.client_id,
-            &config.client_secret,
-            options,
-        )
-        .await
-        .unwrap();
+    let (server, stream) = one_call_in_flight(200).await;
     let mut tasks = Vec::new();
     for n in 0..4 {
         // As a binding does: the place in line is taken now, the wait runs on its own.
