@@ -5,7 +5,7 @@ use std::ffi::c_char;
 
 use prost::Message;
 use zerobus_core::{
-    ErrorCode, JsonToProto, RecordRef, RecordType, ZerobusError, ZerobusResult, ZerobusStream,
+    ErrorCode, JsonToProto, Queued, RecordRef, RecordType, ZerobusError, ZerobusResult, ZerobusStream,
 };
 
 use crate::error::zerobus_error;
@@ -78,12 +78,18 @@ enum Mode {
 
 fn ingest_one(stream: &ZerobusStream, bytes: &[u8], mode: Mode) -> ZerobusResult<i64> {
     let rec = record(stream, bytes)?;
-    // The common case needs no waiting: take it without entering the runtime.
-    match stream.try_ingest_record_offset(rec) {
-        Err(e) if e.code() == ErrorCode::QueueFull && mode == Mode::Block => {
-            runtime().block_on(stream.ingest_record_offset(rec))
-        }
-        other => other,
+    match mode {
+        Mode::Try => stream.try_ingest_record_offset(rec),
+        Mode::Block => settle(stream.queue_record(rec)?).map(|o| o.unwrap_or(-1)),
+    }
+}
+
+/// Returns a queued call's offset, entering the runtime only when the call has to wait for room
+/// (the common case is queued at once, with the record encoded once either way).
+fn settle(queued: Queued) -> ZerobusResult<Option<i64>> {
+    match queued {
+        Queued::Offset(offset) => Ok(offset),
+        Queued::Waiting(pending) => runtime().block_on(pending.wait()).map(Some),
     }
 }
 
@@ -109,11 +115,9 @@ unsafe fn ingest_many(
         // SAFETY: non-null with `count` readable entries per the contract.
         unsafe { std::slice::from_raw_parts(lengths, count) }
     };
-    match stream.try_ingest_records_contiguous_offset(data, lengths) {
-        Err(e) if e.code() == ErrorCode::QueueFull && mode == Mode::Block => {
-            runtime().block_on(stream.ingest_records_contiguous_offset(data, lengths))
-        }
-        other => other,
+    match mode {
+        Mode::Try => stream.try_ingest_records_contiguous_offset(data, lengths),
+        Mode::Block => settle(stream.queue_records_contiguous(data, lengths)?),
     }
 }
 
