@@ -26,7 +26,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tonic::codegen::Service as _;
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -50,41 +49,27 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let svc = ZerobusServer::new(ZerobusService { shared })
         .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES)
         .max_encoding_message_size(usize::MAX);
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let tcp = match accepted {
-                    Ok((tcp, _)) => tcp,
-                    Err(e) => {
-                        // Out of descriptors or similar: back off rather than spin.
-                        tracing::warn!("mock gRPC accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = tcp.set_nodelay(true);
-                let svc = svc.clone();
-                connections.spawn(async move {
-                    let hyper_svc = hyper::service::service_fn(move |req| {
-                        let mut svc = svc.clone();
-                        async move { svc.call(req).await }
-                    });
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .timer(TokioTimer::new())
-                        // Larger windows and frames than hyper's defaults keep bulk ingest from
-                        // stalling on WINDOW_UPDATE round trips.
-                        .initial_stream_window_size(4 << 20)
-                        .initial_connection_window_size(16 << 20)
-                        .max_frame_size(1 << 20)
-                        .max_send_buf_size(4 << 20)
-                        .serve_connection(TokioIo::new(tcp), hyper_svc)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+    super::accept_loop(listener, "mock gRPC", move |tcp| {
+        let _ = tcp.set_nodelay(true);
+        let svc = svc.clone();
+        async move {
+            let hyper_svc = hyper::service::service_fn(move |req| {
+                let mut svc = svc.clone();
+                async move { svc.call(req).await }
+            });
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                // Larger windows and frames than hyper's defaults keep bulk ingest from
+                // stalling on WINDOW_UPDATE round trips.
+                .initial_stream_window_size(4 << 20)
+                .initial_connection_window_size(16 << 20)
+                .max_frame_size(1 << 20)
+                .max_send_buf_size(4 << 20)
+                .serve_connection(TokioIo::new(tcp), hyper_svc)
+                .await;
         }
-    }
+    })
+    .await
 }
 
 struct ZerobusService {

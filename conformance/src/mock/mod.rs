@@ -504,3 +504,28 @@ impl ConnEntry {
         lock(&self.opened).end.get_or_insert(end);
     }
 }
+
+/// Accepts TCP connections until the task is aborted and serves each with `serve_one`. Aborting
+/// drops the `JoinSet` and with it every connection, so a stopped server leaves nothing running.
+pub(crate) async fn accept_loop<F, Fut>(listener: tokio::net::TcpListener, what: &str, serve_one: F)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    connections.spawn(serve_one(tcp));
+                }
+                Err(e) => {
+                    // Out of descriptors or similar: back off rather than spin.
+                    tracing::warn!("{what} accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
