@@ -25,6 +25,7 @@ mod auth;
 mod callbacks;
 pub mod encode;
 mod error;
+mod json_check;
 mod options;
 mod proxy;
 mod sdk;

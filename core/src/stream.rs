@@ -834,12 +834,7 @@ fn check_size(bytes: usize) -> ZerobusResult<()> {
 /// A JSON record must be one JSON object. Checked here so a bad record fails its own call
 /// instead of failing the whole stream on the server.
 fn check_json(text: &str) -> ZerobusResult<()> {
-    if !text.trim_start().starts_with('{') {
-        return Err(ZerobusError::invalid_record("JSON record is not a JSON object"));
-    }
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map(drop)
-        .map_err(|e| ZerobusError::invalid_record(format!("JSON record is malformed: {e}")))
+    crate::json_check::check_object(text).map_err(ZerobusError::invalid_record)
 }
 
 // ---------------------------------------------------------------------------------------------
