@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use zerobus_conformance::mock::{MockServer, MockServerConfig, TableStats};
+use zerobus_conformance::mock::{FaultScript, MockServer, MockServerConfig, StreamAction, StreamFault, TableStats};
 
 use crate::{CliError, CliResult};
 
@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// Stop when standard input reaches end of file (for scripts and tests that own the pipe).
     #[arg(long)]
     pub exit_on_stdin_close: bool,
+    /// Store records but never acknowledge them (benchmarks' memory case: the client must stop
+    /// at its in-flight bound).
+    #[arg(long)]
+    pub withhold_acks: bool,
     /// On shutdown, write `{"tables": {NAME: {"records": N, "bytes": B}}}` to this file.
     #[arg(long, value_name = "PATH")]
     pub stats_file: Option<PathBuf>,
@@ -61,6 +65,15 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     let client_secret = config.client_secret.clone();
     let server =
         MockServer::start(config).await.map_err(|e| CliError(format!("cannot start the server: {e}")))?;
+    if args.withhold_acks {
+        server.set_faults(FaultScript {
+            streams: vec![StreamFault {
+                connection: None,
+                action: StreamAction::WithholdAcksAfter { messages: 0 },
+            }],
+            ..FaultScript::default()
+        });
+    }
 
     // The dev secret is public by design (it is the mock's fixed default), so printing it is
     // what lets scripts `eval`/grep these lines; real secrets never pass through here.
