@@ -11,7 +11,12 @@ CONFORMANCE_ARGS := --testee rust=$(TARGET)/zerobus-testee-rust
 CONFORMANCE_PREREQS := rust-testee
 TEST_PREREQS :=
 
-.PHONY: all build demo test fmt fmt-check clippy unit conformance rust-testee clean
+# The benchmark: one `--surface name=command` per surface (see bench/DRIVER.md). Fragments append
+# their driver here and the targets that build it (release) to BENCH_PREREQS.
+BENCH_ARGS := --surface rust=target/release/zerobus-bench-core
+BENCH_PREREQS := bench-rust
+
+.PHONY: all build demo test fmt fmt-check clippy unit conformance rust-testee bench bench-rust clean
 
 all: build
 
@@ -46,6 +51,14 @@ rust-testee:
 ## conformance: every case × every testee built so far; prints the matrix.
 conformance: $(CONFORMANCE_PREREQS)
 	$(TARGET)/conformance $(CONFORMANCE_ARGS)
+
+## bench: every surface and the published SDK against one release `zerobus serve`, same run;
+## writes BENCHMARKS.md. Release builds; takes several minutes.
+bench: $(BENCH_PREREQS)
+	target/release/zerobus-bench $(BENCH_ARGS) --out BENCHMARKS.md
+
+bench-rust:
+	$(CARGO) build --release -p zerobus-cli -p zerobus-bench -p zerobus-compat --bins
 
 clean:
 	$(CARGO) clean

@@ -15,7 +15,7 @@ C_VALGRIND_FILTER ?=
 VALGRIND := valgrind --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	--error-exitcode=99 --log-file=$(VALGRIND_LOGS)/%p.log
 
-.PHONY: ffi c-testee header c-valgrind
+.PHONY: ffi ffi-release c-testee header c-valgrind
 
 ## ffi: libzerobus (.a and .so in target/debug) and target/pkgconfig/zerobus.pc.
 ffi:
@@ -24,6 +24,10 @@ ffi:
 	ln -sf ../../debug/libzerobus.a $(PKGCONFIG_DIR)/lib/libzerobus.a
 	sed -e 's|@PREFIX@|$(CURDIR)/target|' -e 's|@INCLUDEDIR@|$(CURDIR)/ffi-c/include|' \
 		-e 's|@VERSION@|$(ZEROBUS_VERSION)|' ffi-c/zerobus.pc.in > $(PKGCONFIG_DIR)/zerobus.pc
+
+## ffi-release: libzerobus (.a and .so) in target/release, for benchmarks and release packaging.
+ffi-release:
+	$(CARGO) build --release -p zerobus-ffi
 
 ## c-testee: the C conformance testee, linked against target/debug/libzerobus.a.
 c-testee: ffi

@@ -1,0 +1,76 @@
+//! Bench driver for the Rust core (`bench/DRIVER.md`): JSON records, default options.
+
+use zerobus_bench::driver::{run_calls, Clock, DriverArgs, Mode, RecordPool, STALL};
+use zerobus_core::{ErrorCode, RecordType, StreamConfigurationOptions, TableProperties, ZerobusSdk};
+
+#[tokio::main]
+async fn main() {
+    let args = DriverArgs::from_env();
+    if let Err(e) = run(args).await {
+        eprintln!("zerobus-bench-core: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let pool = RecordPool::new(args.size);
+    let sdk = ZerobusSdk::new(args.endpoint.clone(), args.workspace_url.clone())?;
+    let options = StreamConfigurationOptions { record_type: RecordType::Json, ..Default::default() };
+    let stream = sdk
+        .create_stream(
+            TableProperties::new(&args.table),
+            args.client_id.clone(),
+            args.client_secret.clone(),
+            options,
+        )
+        .await?;
+
+    let clock = Clock::start(&args);
+    let stream = &stream;
+    let pool = &pool;
+    let done = match args.mode {
+        Mode::Single => {
+            run_calls(&args, &clock, |k, _| async move { stream.ingest_record_offset(pool.text(k)).await.map(drop) })
+                .await?
+        }
+        Mode::Nowait => {
+            run_calls(&args, &clock, |k, _| async move { stream.ingest_record_nowait(pool.text(k)).await }).await?
+        }
+        Mode::Batch => {
+            run_calls(&args, &clock, |start, n| async move {
+                let (data, lengths) = pool.batch(start, n);
+                stream.ingest_records_contiguous_offset(data, lengths).await.map(drop)
+            })
+            .await?
+        }
+        Mode::Fill => {
+            // The non-blocking form reports "full" at the in-flight bound; a blocking call that
+            // stalls would prove the same, less directly.
+            let mut done = 0u64;
+            while done < args.records {
+                let n = (args.batch as u64).min(args.records - done) as usize;
+                let (data, lengths) = pool.batch(done, n);
+                match stream.try_ingest_records_contiguous_offset(data, lengths) {
+                    Ok(_) => done += n as u64,
+                    Err(e) if e.code() == ErrorCode::QueueFull => {
+                        // Give the sender a moment: "full" must hold, not be a passing state.
+                        tokio::time::sleep(STALL).await;
+                        if stream.try_ingest_records_contiguous_offset(data, lengths).is_err() {
+                            break;
+                        }
+                        done += n as u64;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            clock.report(done);
+            eprintln!("fill: stopped after {done} records; metrics {:?}", stream.metrics());
+            // Acks are withheld: flush or close would wait for them. Exit with everything queued.
+            std::process::exit(0);
+        }
+    };
+    stream.flush().await?;
+    clock.report(done);
+    stream.close().await?;
+    Ok(())
+}

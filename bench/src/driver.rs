@@ -1,0 +1,208 @@
+//! The driver side of `bench/DRIVER.md`, shared by the Rust drivers (core, raw ceiling, the
+//! published crate in `compat/`): command line, record pool, clock and the `RESULT` line.
+
+use std::time::{Duration, Instant};
+
+/// What a run does; see DRIVER.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Blocking single-record calls.
+    Single,
+    /// Fire-and-forget single-record calls.
+    Nowait,
+    /// Batch calls of `batch` records.
+    Batch,
+    /// The memory case: batch calls against a server that withholds acks, until the client
+    /// stops taking records (full, or a call blocks for `STALL`).
+    Fill,
+}
+
+/// A call that blocks this long in `fill` mode counts as "stopped at the bound".
+pub const STALL: Duration = Duration::from_secs(2);
+
+/// Parsed driver command line and environment.
+#[derive(Clone, Debug)]
+pub struct DriverArgs {
+    pub mode: Mode,
+    pub size: usize,
+    pub records: u64,
+    pub batch: usize,
+    pub seconds: Option<f64>,
+    pub max_inflight_requests: Option<usize>,
+    pub endpoint: String,
+    pub workspace_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub table: String,
+}
+
+impl DriverArgs {
+    /// Parses `std::env::args()` and the `ZEROBUS_*` environment; exits with a message on error.
+    pub fn from_env() -> DriverArgs {
+        match Self::parse(std::env::args().skip(1)) {
+            Ok(args) => args,
+            Err(e) => {
+                eprintln!("driver: {e}");
+                eprintln!(
+                    "usage: DRIVER --mode single|nowait|batch|fill --size BYTES --records N [--batch B] \
+                     [--seconds S] [--max-inflight-requests N]  (env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, \
+                     ZEROBUS_CLIENT_ID, ZEROBUS_CLIENT_SECRET, ZEROBUS_TABLE)"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+
+    fn parse(mut argv: impl Iterator<Item = String>) -> Result<DriverArgs, String> {
+        let env = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
+        let mut args = DriverArgs {
+            mode: Mode::Single,
+            size: 220,
+            records: 100_000,
+            batch: 1000,
+            seconds: None,
+            max_inflight_requests: None,
+            endpoint: env("ZEROBUS_ENDPOINT")?,
+            workspace_url: env("ZEROBUS_WORKSPACE_URL")?,
+            client_id: env("ZEROBUS_CLIENT_ID")?,
+            client_secret: env("ZEROBUS_CLIENT_SECRET")?,
+            table: env("ZEROBUS_TABLE")?,
+        };
+        while let Some(flag) = argv.next() {
+            let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
+            let number = |v: &str| v.parse::<u64>().map_err(|_| format!("{flag} {v:?} is not a number"));
+            match flag.as_str() {
+                "--mode" => {
+                    args.mode = match value.as_str() {
+                        "single" => Mode::Single,
+                        "nowait" => Mode::Nowait,
+                        "batch" => Mode::Batch,
+                        "fill" => Mode::Fill,
+                        other => return Err(format!("unknown mode {other:?}")),
+                    }
+                }
+                "--size" => args.size = number(&value)? as usize,
+                "--records" => args.records = number(&value)?,
+                "--batch" => args.batch = number(&value)?.max(1) as usize,
+                "--seconds" => {
+                    args.seconds = Some(value.parse().map_err(|_| format!("--seconds {value:?} is not a number"))?)
+                }
+                "--max-inflight-requests" => args.max_inflight_requests = Some(number(&value)? as usize),
+                other => return Err(format!("unknown option {other}")),
+            }
+        }
+        if args.size < 20 {
+            return Err(format!("--size {} is below the 20-byte minimum", args.size));
+        }
+        if POOL % args.batch != 0 && args.mode != Mode::Single && args.mode != Mode::Nowait {
+            return Err(format!("--batch {} does not divide the pool of {POOL}", args.batch));
+        }
+        Ok(args)
+    }
+
+    /// Records per call in this mode.
+    pub fn per_call(&self) -> usize {
+        match self.mode {
+            Mode::Single | Mode::Nowait => 1,
+            Mode::Batch | Mode::Fill => self.batch,
+        }
+    }
+}
+
+/// Records in the pool.
+pub const POOL: usize = 1000;
+
+/// DRIVER.md's 1000 records, contiguous, with their lengths and start offsets.
+pub struct RecordPool {
+    /// The records back to back (ASCII, so slicing by byte offsets is slicing text).
+    text: String,
+    pub lengths: Vec<usize>,
+    starts: Vec<usize>,
+}
+
+impl RecordPool {
+    /// Record `k` is `{"i":K,"p":"x…x"}`, exactly `size` bytes.
+    pub fn new(size: usize) -> RecordPool {
+        let mut data = String::with_capacity(POOL * size);
+        let (mut lengths, mut starts) = (Vec::with_capacity(POOL), Vec::with_capacity(POOL));
+        for k in 0..POOL {
+            let head = format!("{{\"i\":{k},\"p\":\"");
+            starts.push(data.len());
+            data.push_str(&head);
+            data.extend(std::iter::repeat_n('x', size.saturating_sub(head.len() + 2)));
+            data.push_str("\"}");
+            lengths.push(data.len() - starts[k]);
+        }
+        RecordPool { text: data, lengths, starts }
+    }
+
+    /// Record `k % POOL`.
+    pub fn text(&self, k: u64) -> &str {
+        let k = (k % POOL as u64) as usize;
+        &self.text[self.starts[k]..self.starts[k] + self.lengths[k]]
+    }
+
+    /// Record `k % POOL` as bytes.
+    pub fn record(&self, k: u64) -> &[u8] {
+        self.text(k).as_bytes()
+    }
+
+    /// `n` records from record `start % POOL` on: contiguous bytes and their lengths. `start` is
+    /// a multiple of the batch size, which divides the pool, so the slice never wraps.
+    pub fn batch(&self, start: u64, n: usize) -> (&[u8], &[usize]) {
+        let first = (start % POOL as u64) as usize;
+        let last = first + n;
+        let end = if last == POOL { self.text.len() } else { self.starts[last] };
+        (&self.text.as_bytes()[self.starts[first]..end], &self.lengths[first..last])
+    }
+
+    /// [`batch`](Self::batch)'s records, one slice each.
+    pub fn batch_records(&self, start: u64, n: usize) -> impl Iterator<Item = &[u8]> + Clone {
+        let first = (start % POOL as u64) as usize;
+        (first..first + n).map(move |k| self.record(k as u64))
+    }
+}
+
+/// The loop's clock and the `--seconds` cap.
+pub struct Clock {
+    started: Instant,
+    cap: Option<Duration>,
+}
+
+impl Clock {
+    pub fn start(args: &DriverArgs) -> Clock {
+        Clock { started: Instant::now(), cap: args.seconds.map(Duration::from_secs_f64) }
+    }
+
+    /// Whether the time cap has passed (cheap enough to ask every call).
+    pub fn expired(&self) -> bool {
+        self.cap.is_some_and(|cap| self.started.elapsed() >= cap)
+    }
+
+    /// Prints the `RESULT` line.
+    pub fn report(&self, records: u64) {
+        println!("RESULT records={records} seconds={:.6}", self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Runs the DRIVER.md loop: `call(start, n)` ingests `n` records from pool record `start` on,
+/// until `--records` are ingested or the cap passes; returns the records ingested.
+pub async fn run_calls<F, Fut, E>(args: &DriverArgs, clock: &Clock, mut call: F) -> Result<u64, E>
+where
+    F: FnMut(u64, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+{
+    let per_call = args.per_call() as u64;
+    let mut done = 0u64;
+    let mut j = 0u64;
+    while done < args.records {
+        if j % 1024 == 0 && clock.expired() {
+            break;
+        }
+        let n = per_call.min(args.records - done);
+        call(done, n as usize).await?;
+        done += n;
+        j += 1;
+    }
+    Ok(done)
+}

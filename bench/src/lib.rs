@@ -1,0 +1,10 @@
+//! `make bench`: measures every surface of the SDK, the published SDK and a raw tonic ceiling
+//! against one mock server in one run, and writes `BENCHMARKS.md`.
+//!
+//! - [`driver`]: the driver contract of `bench/DRIVER.md`, shared by the Rust drivers;
+//! - [`runner`]: starts the server, runs each driver per case, measures CPU, RSS and the server's
+//!   CPU from outside, and writes the report.
+#![allow(missing_docs)]
+
+pub mod driver;
+pub mod runner;
