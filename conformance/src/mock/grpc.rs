@@ -111,6 +111,7 @@ impl Zerobus for ZerobusService {
             messages: 0,
             close_deadline: None,
             rate: RateState { start: Instant::now(), records: 0, bytes: 0 },
+            unsent_ack: None,
         };
         tokio::spawn(call.run());
         Ok(Response::new(AckStream { rx, held: None, sleep: None, done: false, entry }))
@@ -225,6 +226,10 @@ struct Call {
     messages: u64,
     close_deadline: Option<Instant>,
     rate: RateState,
+    /// Highest offset stored but not yet handed to the response body. Acks are cumulative, so
+    /// while more requests are already waiting only the last needs sending: one channel send per
+    /// burst instead of per message keeps the mock cheap next to the clients it measures.
+    unsent_ack: Option<i64>,
 }
 
 impl Call {
@@ -253,7 +258,7 @@ impl Call {
             }
         };
         // Queued behind every ack already decided, so those reach the client first.
-        let _ = self.tx.send(last).await;
+        let _ = self.send(last).await;
     }
 
     async fn serve(&mut self) -> Result<Infallible, Outcome> {
@@ -276,14 +281,30 @@ impl Call {
     }
 
     async fn next(&mut self) -> Result<Option<EphemeralStreamRequest>, Outcome> {
-        let result = match self.close_deadline {
-            Some(deadline) => tokio::select! {
-                r = self.stream.message() => r,
-                _ = tokio::time::sleep_until(deadline) => {
-                    return Err(Outcome::ServerEnd("stream closed after CloseStreamSignal".into()));
+        if self.close_deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Outcome::ServerEnd("stream closed after CloseStreamSignal".into()));
+        }
+        // A message already here is read at once; otherwise the pending ack goes out before the
+        // reader waits.
+        let ready = tokio::select! {
+            biased;
+            r = self.stream.message() => Some(r),
+            () = std::future::ready(()) => None,
+        };
+        let result = match ready {
+            Some(r) => r,
+            None => {
+                self.flush_ack().await?;
+                match self.close_deadline {
+                    Some(deadline) => tokio::select! {
+                        r = self.stream.message() => r,
+                        _ = tokio::time::sleep_until(deadline) => {
+                            return Err(Outcome::ServerEnd("stream closed after CloseStreamSignal".into()));
+                        }
+                    },
+                    None => self.stream.message().await,
                 }
-            },
-            None => self.stream.message().await,
+            }
         };
         result.map_err(|status| {
             // Transport failures carry their cause; decoding failures tonic makes itself don't.
@@ -295,8 +316,17 @@ impl Call {
         })
     }
 
-    async fn send(&self, event: Event) -> Result<(), Outcome> {
+    /// Queues `event` for the response body, after any ack not sent yet.
+    async fn send(&mut self, event: Event) -> Result<(), Outcome> {
+        self.flush_ack().await?;
         self.tx.send(event).await.map_err(|_| Outcome::Gone)
+    }
+
+    async fn flush_ack(&mut self) -> Result<(), Outcome> {
+        match self.unsent_ack.take() {
+            Some(offset) => self.tx.send(Event::Ack { offset, due: None }).await.map_err(|_| Outcome::Gone),
+            None => Ok(()),
+        }
     }
 
     /// The real service's checks on `create_stream`, in its order.
@@ -451,8 +481,10 @@ impl Call {
 
         self.throttle(count, bytes as u64).await?;
         if self.faults.withhold_after.is_none_or(|n| self.messages <= n) {
-            let due = self.faults.ack_delay.map(|d| Instant::now() + d);
-            self.send(Event::Ack { offset, due }).await?;
+            match self.faults.ack_delay {
+                None => self.unsent_ack = Some(offset),
+                Some(d) => self.send(Event::Ack { offset, due: Some(Instant::now() + d) }).await?,
+            }
         }
         self.after_messages(self.messages).await
     }
