@@ -105,10 +105,14 @@ fn member_key(b: &[u8], i: usize) -> Result<usize, String> {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any byte of `v` is zero (the classic SWAR test).
-#[inline]
-fn has_zero(v: u64) -> bool {
-    v.wrapping_sub(ONES) & !v & HIGHS != 0
+/// Whether any of eight bytes is a quote, a backslash or a control character (< 0x20): the
+/// classic SWAR zero-byte test, on `v ^ '"'`, `v ^ '\\'` and `v - 0x20`, folded into one branch.
+#[inline(always)]
+fn needs_attention(v: u64) -> bool {
+    let quote = v ^ (ONES * u64::from(b'"'));
+    let backslash = v ^ (ONES * u64::from(b'\\'));
+    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x;
+    (zero_in(quote) | zero_in(backslash) | (v.wrapping_sub(ONES * 0x20) & !v)) & HIGHS != 0
 }
 
 /// A string starting at `b[i] == '"'`; returns the index after its closing quote.
@@ -117,13 +121,13 @@ fn string(b: &[u8], mut i: usize) -> Result<usize, String> {
     i += 1;
     loop {
         // Eight plain bytes at a time: no quote, no backslash, no control character.
-        while let Some(chunk) = b.get(i..i + 8) {
-            let v = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-            let control = v.wrapping_sub(ONES * 0x20) & !v & HIGHS != 0;
-            if control || has_zero(v ^ (ONES * u64::from(b'"'))) || has_zero(v ^ (ONES * u64::from(b'\\'))) {
-                break;
+        if let Some(rest) = b.get(i..) {
+            for chunk in rest.chunks_exact(8) {
+                if needs_attention(u64::from_le_bytes(chunk.try_into().expect("8 bytes"))) {
+                    break;
+                }
+                i += 8;
             }
-            i += 8;
         }
         match b.get(i) {
             None => return Err(malformed("unterminated string", start)),
