@@ -13,7 +13,12 @@ TEST_PREREQS :=
 
 # The benchmark: one `--surface name=command` per surface (see bench/DRIVER.md). Fragments append
 # their driver here and the targets that build it (release) to BENCH_PREREQS.
-BENCH_ARGS := --surface rust=target/release/zerobus-bench-core
+# `raw` (plain tonic, the ceiling) and the published crate come first: every row is read against them.
+BENCH_ARGS := --surface raw=target/release/zerobus-bench-raw \
+	--surface published=target/release/zerobus-bench-published \
+	--surface "published-inflight-100=target/release/zerobus-bench-published --max-inflight-requests 100" \
+	--surface "published-inflight-1000=target/release/zerobus-bench-published --max-inflight-requests 1000" \
+	--surface rust=target/release/zerobus-bench-core
 BENCH_PREREQS := bench-rust
 
 .PHONY: all build demo test fmt fmt-check clippy unit conformance rust-testee bench bench-rust clean
