@@ -5,7 +5,9 @@
 //! surface in Kotlin as `suspend` functions; the hand-written Kotlin layer on top
 //! (`com.databricks.zerobus.kotlin`) turns them into the public API.
 //!
-//! A batch crosses the boundary in one call: one contiguous buffer plus record lengths.
+//! The ingest calls do not go through uniffi: `fast.rs` exports them as plain JNI functions that
+//! take the record (or a batch as one buffer plus lengths) in native memory and queue it at once;
+//! only a call that has to wait for room comes back through a uniffi `suspend` function.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -13,11 +15,13 @@ use std::sync::{Arc, OnceLock};
 
 use prost::Message;
 use zerobus_core::{
-    AckCallback, DescriptorProto, ErrorCode, HeadersProvider, RecordRef, RecordType,
-    StreamConfigurationOptions, TableProperties, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
+    AckCallback, DescriptorProto, ErrorCode, HeadersProvider, RecordType, StreamConfigurationOptions,
+    TableProperties, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
 };
 
 uniffi::setup_scaffolding!();
+
+mod fast;
 
 /// Name and version this binding sends in `user-agent`.
 const SDK_NAME: &str = concat!("zerobus-sdk-kotlin/", env!("CARGO_PKG_VERSION"));
@@ -118,8 +122,8 @@ where
     }
 }
 
-/// Polls `F` inside the shared runtime's context, on the caller's thread. Ingest calls use it
-/// instead of [`on_runtime`]: when there is room they complete on the first poll, with no hop to
+/// Polls `F` inside the shared runtime's context, on the caller's thread. Waiting ingest calls use
+/// it instead of [`on_runtime`]: once there is room they complete on that poll, with no hop to
 /// another thread (and so no foreign callback from a thread the JVM has not attached).
 struct InRuntime<F>(F);
 
@@ -358,32 +362,28 @@ pub struct FfiStream {
     inner: Arc<ZerobusStream>,
 }
 
-/// Reads a batch laid out by the Kotlin layer in native memory (see `ingest_batch_native`).
-fn native_batch<'a>(address: u64, count: u32, data_len: u64) -> Result<(&'a [u8], Vec<usize>), FfiError> {
-    if address == 0 {
-        return Err(invalid_argument("batch buffer address is null"));
+/// Reads a batch the Kotlin layer laid out in native memory: `count` little-endian `u32` lengths
+/// at `address`, then `data_len` bytes of records.
+///
+/// # Safety
+/// `address` points to `4 * count + data_len` readable bytes that nobody changes while the
+/// returned slice is alive.
+unsafe fn native_batch<'a>(
+    address: *const u8,
+    count: usize,
+    data_len: usize,
+) -> ZerobusResult<(&'a [u8], Vec<usize>)> {
+    let too_large = || ZerobusError::new(ErrorCode::InvalidArgument, "batch too large");
+    let head = count.checked_mul(4).ok_or_else(too_large)?;
+    let total = head.checked_add(data_len).ok_or_else(too_large)?;
+    if address.is_null() {
+        return Err(ZerobusError::new(ErrorCode::InvalidArgument, "batch buffer address is null"));
     }
-    let head = count as usize * 4;
-    let total = head
-        .checked_add(usize::try_from(data_len).map_err(|_| invalid_argument("batch too large"))?)
-        .ok_or_else(|| invalid_argument("batch too large"))?;
-    // SAFETY: the Kotlin layer allocated `total` bytes at `address` and keeps them alive and
-    // unchanged until the exported call returns (see `FfiStream::ingest_batch_native`).
-    let all = unsafe { std::slice::from_raw_parts(address as usize as *const u8, total) };
-    let lengths = lengths_usize(&all[..head])?;
+    // SAFETY: the caller guarantees `total` readable bytes at `address`, unchanged meanwhile.
+    let all = unsafe { std::slice::from_raw_parts(address, total) };
+    let lengths =
+        all[..head].chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     Ok((&all[head..], lengths))
-}
-
-/// Record lengths cross as little-endian `u32`s packed in one byte array (no per-record boxing on
-/// the Kotlin side).
-fn lengths_usize(lengths: &[u8]) -> Result<Vec<usize>, FfiError> {
-    if lengths.len() % 4 != 0 {
-        return Err(invalid_argument(format!(
-            "batch lengths buffer holds {} bytes, not a multiple of 4",
-            lengths.len()
-        )));
-    }
-    Ok(lengths.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize).collect())
 }
 
 #[uniffi::export]
@@ -401,59 +401,10 @@ impl FfiStream {
         }
     }
 
-    /// Queues one JSON record; returns its offset once queued.
-    pub async fn ingest_json(&self, record: String) -> Result<i64, FfiError> {
-        let s = self.inner.clone();
-        InRuntime(async move { Ok(s.ingest_record_offset(RecordRef::Json(&record)).await?) }).await
-    }
-
-    /// Queues one encoded proto record; returns its offset once queued.
-    pub async fn ingest_proto(&self, record: Vec<u8>) -> Result<i64, FfiError> {
-        let s = self.inner.clone();
-        InRuntime(async move { Ok(s.ingest_record_offset(RecordRef::Proto(&record)).await?) }).await
-    }
-
-    /// Queues a batch under one offset: record `i` is the next `lengths[i]` bytes of `data`
-    /// (`lengths`: little-endian `u32`s). `None` for an empty batch (nothing sent).
-    pub async fn ingest_batch(&self, data: Vec<u8>, lengths: Vec<u8>) -> Result<Option<i64>, FfiError> {
-        let s = self.inner.clone();
-        let lengths = lengths_usize(&lengths)?;
-        InRuntime(async move { Ok(s.ingest_records_contiguous_offset(&data, &lengths).await?) }).await
-    }
-
-    /// [`ingest_batch`](Self::ingest_batch) reading native memory the Kotlin layer allocated:
-    /// `count` little-endian `u32` lengths at `address`, then the records' bytes (`data_len`).
-    /// uniffi lifts a `Vec<u8>` byte by byte; this hands a large batch over with no copy.
-    ///
-    /// Contract (the Kotlin layer, not users, calls this): the memory stays valid and unchanged
-    /// until this call returns; the core copies the records before it returns.
-    pub async fn ingest_batch_native(
-        &self,
-        address: u64,
-        count: u32,
-        data_len: u64,
-    ) -> Result<Option<i64>, FfiError> {
-        let s = self.inner.clone();
-        InRuntime(async move {
-            let (data, lengths) = native_batch(address, count, data_len)?;
-            Ok(s.ingest_records_contiguous_offset(data, &lengths).await?)
-        })
-        .await
-    }
-
-    /// Non-blocking single JSON record: `QUEUE_FULL` when the in-flight bound is reached.
-    pub fn try_ingest_json(&self, record: String) -> Result<i64, FfiError> {
-        Ok(self.inner.try_ingest_record_offset(RecordRef::Json(&record))?)
-    }
-
-    /// Non-blocking single proto record.
-    pub fn try_ingest_proto(&self, record: Vec<u8>) -> Result<i64, FfiError> {
-        Ok(self.inner.try_ingest_record_offset(RecordRef::Proto(&record))?)
-    }
-
-    /// Non-blocking batch.
-    pub fn try_ingest_batch(&self, data: Vec<u8>, lengths: Vec<u8>) -> Result<Option<i64>, FfiError> {
-        Ok(self.inner.try_ingest_records_contiguous_offset(&data, &lengths_usize(&lengths)?)?)
+    /// A handle for the ingest fast path (`fast.rs`): one reference to the core stream, owned by
+    /// the Kotlin `ZerobusStream`, which gives it back with `NativeIngest.release`.
+    pub fn fast_handle(&self) -> i64 {
+        fast::stream_handle(&self.inner)
     }
 
     /// Waits until `offset` is acknowledged (bounded by `flush_timeout_ms`).
@@ -528,9 +479,14 @@ mod tests {
     }
 
     #[test]
-    fn lengths_are_little_endian_u32() {
-        assert_eq!(lengths_usize(&[3, 0, 0, 0, 0, 1, 0, 0]).unwrap(), vec![3, 256]);
-        assert!(lengths_usize(&[1, 2, 3]).is_err());
+    fn native_batch_reads_little_endian_u32_lengths_then_data() {
+        let buf = [3u8, 0, 0, 0, 0, 1, 0, 0, b'a', b'b'];
+        // SAFETY: `buf` holds 2 lengths and 2 bytes of data and outlives the slice.
+        let (data, lengths) = unsafe { native_batch(buf.as_ptr(), 2, 2) }.unwrap();
+        assert_eq!(lengths, vec![3, 256]);
+        assert_eq!(data, b"ab");
+        // SAFETY: a null address is rejected before it is read.
+        assert!(unsafe { native_batch(std::ptr::null(), 0, 0) }.is_err());
     }
 
     #[test]

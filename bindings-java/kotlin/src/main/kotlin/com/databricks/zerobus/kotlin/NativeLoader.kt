@@ -91,6 +91,13 @@ object NativeLoader {
                     "(bindings-java: mvn package).",
             ).apply { initCause(e) }
         }
+        try {
+            // The same file again, for the JVM this time: binds NativeIngest's JNI functions.
+            System.load(file.toAbsolutePath().toString())
+        } catch (e: UnsatisfiedLinkError) {
+            throw UnsatisfiedLinkError("zerobus: cannot bind the native ingest functions in $file: ${e.message}")
+                .apply { initCause(e) }
+        }
         keepCallbackThreadsAttached()
         loaded = file
         return file

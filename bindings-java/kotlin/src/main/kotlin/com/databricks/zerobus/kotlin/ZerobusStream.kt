@@ -1,10 +1,11 @@
 package com.databricks.zerobus.kotlin
 
 import com.databricks.zerobus.kotlin.ffi.FfiStream
-import com.sun.jna.Memory
-import com.sun.jna.Pointer
+import com.databricks.zerobus.kotlin.ffi.takeError
+import com.databricks.zerobus.kotlin.ffi.waitPending
+import java.lang.ref.Cleaner
+import java.lang.ref.Reference
 import java.nio.ByteBuffer
-import java.nio.ByteOrder
 
 /**
  * A stream of records into one table. Every method is safe to call from many coroutines at once.
@@ -18,6 +19,13 @@ class ZerobusStream internal constructor(
     private val ffi: FfiStream,
     private val ackCallback: AckCallback?,
 ) {
+    /** The core stream for [NativeIngest], given back when this object becomes unreachable. */
+    private val handle: Long = ffi.fastHandle()
+
+    init {
+        CLEANER.register(this, Release(handle))
+    }
+
     /** The table this stream writes to. */
     val tableName: String get() = ffi.tableName()
 
@@ -25,10 +33,16 @@ class ZerobusStream internal constructor(
     val recordType: RecordType get() = if (ffi.recordType() == "json") RecordType.JSON else RecordType.PROTO
 
     /** Queues one JSON record and returns its offset. */
-    suspend fun ingestRecordOffset(record: String): Long = ffiCall { ffi.ingestJson(record) }
+    suspend fun ingestRecordOffset(record: String): Long = one(record.toByteArray(), NativeIngest.MODE_TEXT)
 
     /** Queues one encoded proto record and returns its offset. */
-    suspend fun ingestRecordOffset(record: ByteArray): Long = ffiCall { ffi.ingestProto(record) }
+    suspend fun ingestRecordOffset(record: ByteArray): Long = one(record, NativeIngest.MODE_QUEUE)
+
+    /** The single-record call: queued at once, or (bounds reached) it waits for room in its place in line. */
+    private suspend fun one(record: ByteArray, mode: Int): Long {
+        val code = queueOne(record, mode)
+        return if (code >= 0) code else slowPath(code, lastSlot.get())!!
+    }
 
     /**
      * Queues a batch under one offset (all-or-nothing on the server), handed to the core in one
@@ -36,36 +50,21 @@ class ZerobusStream internal constructor(
      * UTF-8 JSON on a JSON stream. An empty batch sends nothing and returns `null`.
      */
     suspend fun ingestRecordsOffset(records: List<ByteArray>): Long? {
-        if (records.isEmpty()) return ffiCall { ffi.ingestBatch(ByteArray(0), ByteArray(0)) }
-        var total = 0L
-        for (r in records) total += r.size
-        val mem = nativeBatch(records.size, total)
-        try {
-            val buf = mem.getByteBuffer(0, mem.size()).order(ByteOrder.LITTLE_ENDIAN)
-            for (r in records) buf.putInt(r.size)
-            for (r in records) buf.put(r)
-            return ffiCall { ffi.ingestBatchNative(Pointer.nativeValue(mem).toULong(), records.size.toUInt(), total.toULong()) }
-        } finally {
-            mem.close()
-        }
+        val code = batch(records, NativeIngest.MODE_QUEUE)
+        return if (code >= 0) code else slowPath(code, lastSlot.get())
     }
 
     /** Queues a batch of JSON records under one offset; see [ingestRecordsOffset]. */
     @JvmName("ingestJsonRecordsOffset")
     suspend fun ingestRecordsOffset(records: List<String>): Long? = ingestRecordsOffset(records.map { it.toByteArray() })
 
-    /** Queues a batch already laid out as one buffer: record `i` is the next `lengths[i]` bytes. */
+    /**
+     * Queues a batch already laid out as one buffer: record `i` is the next `lengths[i]` bytes.
+     * The fastest batch call: one copy into native memory, one native call.
+     */
     suspend fun ingestRecordsOffset(data: ByteArray, lengths: IntArray): Long? {
-        val head = packLengths(lengths)
-        if (lengths.isEmpty()) return ffiCall { ffi.ingestBatch(data, head) }
-        val mem = nativeBatch(lengths.size, data.size.toLong())
-        try {
-            mem.write(0, head, 0, head.size)
-            mem.write(head.size.toLong(), data, 0, data.size)
-            return ffiCall { ffi.ingestBatchNative(Pointer.nativeValue(mem).toULong(), lengths.size.toUInt(), data.size.toLong().toULong()) }
-        } finally {
-            mem.close()
-        }
+        val code = batch(data, lengths, NativeIngest.MODE_QUEUE)
+        return if (code >= 0) code else slowPath(code, lastSlot.get())
     }
 
     /**
@@ -88,15 +87,79 @@ class ZerobusStream internal constructor(
     }
 
     /** Non-blocking [ingestRecordOffset]: [ZerobusException.QueueFull] when the bound is reached. */
-    fun tryIngestRecordOffset(record: String): Long = ffiCall { ffi.tryIngestJson(record) }
+    fun tryIngestRecordOffset(record: String): Long =
+        tryOne(record.toByteArray(), NativeIngest.MODE_TRY or NativeIngest.MODE_TEXT)
 
     /** Non-blocking proto [ingestRecordOffset]. */
-    fun tryIngestRecordOffset(record: ByteArray): Long = ffiCall { ffi.tryIngestProto(record) }
+    fun tryIngestRecordOffset(record: ByteArray): Long = tryOne(record, NativeIngest.MODE_TRY)
+
+    private fun tryOne(record: ByteArray, mode: Int): Long {
+        val code = queueOne(record, mode)
+        return if (code >= 0) code else failed(lastSlot.get())
+    }
 
     /** Non-blocking [ingestRecordsOffset]. */
     fun tryIngestRecordsOffset(records: List<ByteArray>): Long? {
-        val (data, lengths) = pack(records)
-        return ffiCall { ffi.tryIngestBatch(data, lengths) }
+        val code = batch(records, NativeIngest.MODE_TRY)
+        return if (code >= 0) code else if (code == NativeIngest.EMPTY) null else failed(lastSlot.get())
+    }
+
+    /** One record through [NativeIngest.queueOne]: the answer code; a handle goes to [lastSlot]. */
+    private fun queueOne(record: ByteArray, mode: Int): Long {
+        val s = Scratch.get(NativeIngest.SLOT.toLong() + record.size)
+        try {
+            s.buf.put(NativeIngest.SLOT, record)
+            return answer(s, NativeIngest.queueOne(handle, s.address, record.size, mode))
+        } finally {
+            s.done()
+            Reference.reachabilityFence(this)
+        }
+    }
+
+    private fun batch(records: List<ByteArray>, mode: Int): Long {
+        var total = 0L
+        for (r in records) total += r.size
+        val s = Scratch.get(NativeIngest.SLOT + 4L * records.size + total)
+        try {
+            layOut(s.buf, records)
+            return answer(s, NativeIngest.queueBatch(handle, s.address, records.size, total, mode))
+        } finally {
+            s.done()
+            Reference.reachabilityFence(this)
+        }
+    }
+
+    private fun batch(data: ByteArray, lengths: IntArray, mode: Int): Long {
+        val s = Scratch.get(NativeIngest.SLOT + 4L * lengths.size + data.size)
+        try {
+            layOut(s.buf, data, lengths)
+            return answer(s, NativeIngest.queueBatch(handle, s.address, lengths.size, data.size.toLong(), mode))
+        } finally {
+            s.done()
+            Reference.reachabilityFence(this)
+        }
+    }
+
+    /** Keeps the handle of a [NativeIngest.PENDING] / [NativeIngest.FAILED] answer before the buffer is reused. */
+    private fun answer(s: Scratch, code: Long): Long {
+        if (code == NativeIngest.PENDING || code == NativeIngest.FAILED) lastSlot.set(s.slot())
+        return code
+    }
+
+    /** A call that did not get its offset at once: it waits for room, or it failed. */
+    private suspend fun slowPath(code: Long, slot: Long): Long? = when (code) {
+        NativeIngest.EMPTY -> null
+        NativeIngest.PENDING -> try {
+            ffiCall { waitPending(slot.toULong()) }
+        } finally {
+            NativeIngest.pendingFree(slot)
+        }
+        else -> failed(slot)
+    }
+
+    private fun failed(slot: Long): Nothing {
+        ffiCall { takeError(slot.toULong()) }
+        throw ZerobusException.Internal("the native call reported a failure without an error")
     }
 
     /** Suspends until [offset] is acknowledged, the stream fails, or `flushTimeoutMs` passes. */
@@ -145,38 +208,45 @@ class ZerobusStream internal constructor(
         )
     }
 
-    internal companion object {
-        /**
-         * Native memory for one batch: `count` little-endian u32 lengths, then the records. The
-         * core reads it during the call and copies what it keeps; it is freed right after.
-         */
-        fun nativeBatch(count: Int, dataBytes: Long): Memory = Memory(count * 4L + maxOf(dataBytes, 1L))
+    private class Release(private val handle: Long) : Runnable {
+        override fun run() = NativeIngest.release(handle)
+    }
 
-        /** One buffer plus little-endian u32 lengths: how a batch crosses to the core in one call. */
-        fun pack(records: List<ByteArray>): Pair<ByteArray, ByteArray> {
-            var total = 0L
-            for (r in records) total += r.size
-            if (total > Int.MAX_VALUE - 8) {
-                throw ZerobusException.RecordTooLarge("the batch holds $total bytes; split it")
-            }
-            val data = ByteArray(total.toInt())
-            val lengths = ByteBuffer.allocate(records.size * 4).order(ByteOrder.LITTLE_ENDIAN)
-            var pos = 0
+    internal companion object {
+        /** Gives fast-path handles back once their stream is unreachable (no call can be running then). */
+        private val CLEANER: Cleaner = Cleaner.create()
+
+        /**
+         * The slot of the last slow-path answer on this thread, read right after the native call and
+         * before any suspension, so the thread's scratch buffer may be reused meanwhile.
+         */
+        private val lastSlot: ThreadLocal<Long> = ThreadLocal.withInitial { 0L }
+
+        /**
+         * How a batch crosses to the core in one call (after the [NativeIngest.SLOT] bytes): the
+         * records' lengths as little-endian u32s, then the records back to back. [b] is little-endian.
+         */
+        fun layOut(b: ByteBuffer, records: List<ByteArray>) {
+            var at = NativeIngest.SLOT
             for (r in records) {
-                System.arraycopy(r, 0, data, pos, r.size)
-                pos += r.size
-                lengths.putInt(r.size)
+                b.putInt(at, r.size)
+                at += 4
             }
-            return data to lengths.array()
+            for (r in records) {
+                b.put(at, r)
+                at += r.size
+            }
         }
 
-        fun packLengths(lengths: IntArray): ByteArray {
-            val b = ByteBuffer.allocate(lengths.size * 4).order(ByteOrder.LITTLE_ENDIAN)
+        /** [layOut] for a batch already in one buffer; a negative length is rejected before anything is sent. */
+        fun layOut(b: ByteBuffer, data: ByteArray, lengths: IntArray) {
+            var at = NativeIngest.SLOT
             for (l in lengths) {
                 if (l < 0) throw ZerobusException.InvalidArgument("record length $l is negative")
-                b.putInt(l)
+                b.putInt(at, l)
+                at += 4
             }
-            return b.array()
+            b.put(at, data)
         }
     }
 }

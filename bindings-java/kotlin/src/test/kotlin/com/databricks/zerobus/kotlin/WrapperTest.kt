@@ -8,6 +8,8 @@ import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.assertThrows
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
 import java.nio.file.Files
 
 class WrapperTest {
@@ -46,12 +48,19 @@ class WrapperTest {
 
     @Test
     fun batchPacksIntoOneBufferPlusLittleEndianLengths() {
-        val (data, lengths) = ZerobusStream.pack(listOf(byteArrayOf(1, 2, 3), byteArrayOf(), ByteArray(256) { 7 }))
-        assertEquals(259, data.size)
-        assertArrayEquals(byteArrayOf(1, 2, 3), data.copyOfRange(0, 3))
-        assertArrayEquals(byteArrayOf(3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0), lengths)
-        assertArrayEquals(byteArrayOf(5, 0, 0, 0), ZerobusStream.packLengths(intArrayOf(5)))
-        assertThrows<ZerobusException.InvalidArgument> { ZerobusStream.packLengths(intArrayOf(-1)) }
+        val slot = NativeIngest.SLOT
+        val b = ByteBuffer.allocate(slot + 12 + 259).order(ByteOrder.LITTLE_ENDIAN)
+        ZerobusStream.layOut(b, listOf(byteArrayOf(1, 2, 3), byteArrayOf(), ByteArray(256) { 7 }))
+        val all = b.array()
+        assertArrayEquals(byteArrayOf(3, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0), all.copyOfRange(slot, slot + 12))
+        assertArrayEquals(byteArrayOf(1, 2, 3), all.copyOfRange(slot + 12, slot + 15))
+        assertArrayEquals(ByteArray(256) { 7 }, all.copyOfRange(slot + 15, slot + 12 + 259))
+        val one = ByteBuffer.allocate(slot + 4 + 5).order(ByteOrder.LITTLE_ENDIAN)
+        ZerobusStream.layOut(one, byteArrayOf(9, 9, 9, 9, 9), intArrayOf(5))
+        assertArrayEquals(byteArrayOf(5, 0, 0, 0, 9, 9, 9, 9, 9), one.array().copyOfRange(slot, slot + 9))
+        assertThrows<ZerobusException.InvalidArgument> {
+            ZerobusStream.layOut(ByteBuffer.allocate(slot + 4), ByteArray(0), intArrayOf(-1))
+        }
     }
 
     @Test

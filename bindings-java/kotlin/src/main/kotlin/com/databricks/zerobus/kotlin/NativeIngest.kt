@@ -1,0 +1,86 @@
+package com.databricks.zerobus.kotlin
+
+import com.sun.jna.Memory
+import com.sun.jna.Native
+import com.sun.jna.Pointer
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
+
+/**
+ * The ingest calls' fast path: JNI functions exported by the uniffi library next to its uniffi
+ * scaffolding (`bindings-java/uniffi/src/fast.rs`, which says why). Each takes primitives only:
+ * a stream handle, the address of a [Scratch] buffer holding the call, and sizes. The answer is
+ * an offset, or [PENDING] / [FAILED] / [EMPTY] with a handle written to the buffer's first 8 bytes.
+ * [NativeLoader] binds these (`System.load`) before any stream exists.
+ */
+internal object NativeIngest {
+    /** The call holds its place in line; await the slot's handle with `waitPending`, then [pendingFree] it. */
+    const val PENDING: Long = -1L
+
+    /** The call failed; the slot's handle goes to `takeError`, which throws and frees it. */
+    const val FAILED: Long = -2L
+
+    /** An empty batch: nothing queued, no offset. */
+    const val EMPTY: Long = -3L
+
+    /** Wait for room ([PENDING] when the bounds are reached). */
+    const val MODE_QUEUE: Int = 0
+
+    /** Mode bit: fail with `QUEUE_FULL` instead of waiting. */
+    const val MODE_TRY: Int = 1
+
+    /** Mode bit for [queueOne]: the bytes are JSON text (a `String`), not an encoded proto message. */
+    const val MODE_TEXT: Int = 2
+
+    /** Bytes at the start of a scratch buffer for the answer's handle. */
+    const val SLOT: Int = 8
+
+    @JvmStatic external fun queueOne(stream: Long, buf: Long, len: Int, mode: Int): Long
+
+    @JvmStatic external fun queueBatch(stream: Long, buf: Long, count: Int, dataLen: Long, mode: Int): Long
+
+    @JvmStatic external fun pendingFree(handle: Long)
+
+    @JvmStatic external fun release(stream: Long)
+}
+
+/**
+ * Native memory one call is laid out in. Each thread keeps one direct buffer and reuses it, so a
+ * call allocates nothing native; a call larger than [KEEP_MAX] gets memory of its own, freed by
+ * [done]. A buffer is only used between writing a call and the native function returning, with no
+ * suspension in between, so one per thread is enough.
+ */
+internal class Scratch private constructor(val buf: ByteBuffer, val address: Long, private val own: Memory?) {
+    /** The handle the native side wrote for a [NativeIngest.PENDING] or [NativeIngest.FAILED] answer. */
+    fun slot(): Long = buf.getLong(0)
+
+    fun done() {
+        own?.close()
+    }
+
+    companion object {
+        /** Largest buffer a thread keeps between calls. */
+        private const val KEEP_MAX: Long = 4L shl 20
+        private const val KEEP_MIN: Long = 64L shl 10
+        private val local = ThreadLocal<Scratch>()
+
+        /** A buffer of at least [bytes] bytes, little-endian (the native side reads lengths and writes the slot so). */
+        fun get(bytes: Long): Scratch {
+            val current = local.get()
+            if (current != null && current.buf.capacity() >= bytes) return current
+            if (bytes > Int.MAX_VALUE) {
+                throw ZerobusException.RecordTooLarge("the call holds $bytes bytes; split it")
+            }
+            if (bytes > KEEP_MAX) {
+                val m = Memory(bytes)
+                return Scratch(m.getByteBuffer(0, bytes).order(ByteOrder.LITTLE_ENDIAN), Pointer.nativeValue(m), m)
+            }
+            val grown = 2L * (current?.buf?.capacity() ?: 0)
+            val b = ByteBuffer.allocateDirect(maxOf(bytes, grown, KEEP_MIN).coerceAtMost(KEEP_MAX).toInt())
+                .order(ByteOrder.LITTLE_ENDIAN)
+            val s = Scratch(b, Pointer.nativeValue(Native.getDirectBufferPointer(b)), null)
+            local.set(s)
+            return s
+        }
+    }
+}
