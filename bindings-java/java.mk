@@ -8,7 +8,9 @@ MVN ?= mvn
 MVN_FLAGS := -B -Dstyle.color=never
 JAVA_TESTEE := bindings-java/testee/zerobus-testee-java
 
-.PHONY: java-build java-test java-example
+JAVA_BENCH_JAR := bindings-java/bench/target/zerobus-bench-java.jar
+
+.PHONY: java-build java-test java-example java-bench
 
 ## java-build: the SDK jar (with its JNI shim), the conformance testee and the examples; no tests.
 java-build: ffi
@@ -25,6 +27,14 @@ java-example: java-build
 	$(CARGO) build -p zerobus-cli
 	bash bindings-java/examples/run.sh $(TARGET)/zerobus
 
+## java-bench: the Java bench driver (bench/DRIVER.md), Maven profile `bench`: the JNI shim is built
+## against target/release/libzerobus.a into the driver's own copy of the SDK jar, so a later debug
+## build (java-build, java-test) never changes what the benchmark runs, and vice versa.
+java-bench: ffi-release
+	cd bindings-java && $(MVN) $(MVN_FLAGS) -q -Pbench -pl bench -am package -DskipTests
+
 CONFORMANCE_ARGS += --testee java=$(JAVA_TESTEE)
 CONFORMANCE_PREREQS += java-build
 TEST_PREREQS += java-test
+BENCH_ARGS += --surface "java=java -jar $(JAVA_BENCH_JAR)"
+BENCH_PREREQS += java-bench

@@ -8,7 +8,9 @@
 KOTLIN_TESTEE := bindings-java/kotlin/testee/zerobus-testee-kotlin
 KOTLIN_MODULES := kotlin,kotlin/testee,kotlin/examples
 
-.PHONY: kotlin-build kotlin-test kotlin-example kotlin-throughput
+KOTLIN_BENCH_JAR := bindings-java/kotlin/bench/target/zerobus-bench-kotlin.jar
+
+.PHONY: kotlin-build kotlin-test kotlin-example kotlin-bench
 
 ## kotlin-build: the Kotlin SDK jar (with its uniffi library), its conformance testee and examples.
 kotlin-build:
@@ -24,12 +26,13 @@ kotlin-example: kotlin-build
 	$(CARGO) build -p zerobus-cli
 	bash bindings-java/kotlin/examples/run.sh $(TARGET)/zerobus
 
-## kotlin-throughput: records/s of 220-byte JSON records, single-record calls and batches of 1,000.
-kotlin-throughput: kotlin-build
-	$(CARGO) build -p zerobus-cli
-	THROUGHPUT="20000 220 1" bash bindings-java/kotlin/examples/run.sh $(TARGET)/zerobus
-	THROUGHPUT="500000 220 1000" bash bindings-java/kotlin/examples/run.sh $(TARGET)/zerobus
+## kotlin-bench: the Kotlin bench driver (bench/DRIVER.md), Maven profile `bench`: the uniffi library
+## comes from `cargo build --release -p zerobus-uniffi` into the driver's own copy of the SDK jar.
+kotlin-bench:
+	cd bindings-java && $(MVN) $(MVN_FLAGS) -q -Pbench -pl kotlin/bench -am package -DskipTests
 
 CONFORMANCE_ARGS += --testee kotlin=$(KOTLIN_TESTEE)
 CONFORMANCE_PREREQS += kotlin-build
+BENCH_ARGS += --surface "kotlin=java -jar $(KOTLIN_BENCH_JAR)"
+BENCH_PREREQS += kotlin-bench
 # `make test` needs no kotlin-test: java-test runs `mvn -B verify` over the whole parent, Kotlin included.

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Kotlin IngestJson example against a `zerobus serve` started here (`make kotlin-example`).
 # Usage: bindings-java/kotlin/examples/run.sh path/to/zerobus [record count]
-# With THROUGHPUT="N SIZE BATCH" set, runs the Throughput example instead.
 set -euo pipefail
 ZEROBUS=${1:?usage: run.sh path/to/zerobus [count]}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -13,9 +12,4 @@ while read -r line <&"${SERVE[0]}"; do
         ZEROBUS_*=*) export "${line?}" ;;
     esac
 done
-if [ -n "${THROUGHPUT:-}" ]; then
-    # shellcheck disable=SC2086
-    java -cp "$HERE/target/zerobus-examples-kotlin.jar" com.databricks.zerobus.kotlin.examples.Throughput $THROUGHPUT
-else
-    java -jar "$HERE/target/zerobus-examples-kotlin.jar" "${2:-10000}"
-fi
+java -jar "$HERE/target/zerobus-examples-kotlin.jar" "${2:-10000}"
