@@ -76,8 +76,8 @@ function toRecord(payload) {
   )
 }
 
-// A batch → one contiguous buffer plus per-record lengths, handed to Rust in one call. Measured
-// faster than handing over the array of strings/Buffers (bench/ingest.mjs).
+// A batch that is not all text → one contiguous buffer plus per-record lengths, handed to Rust in
+// one call (faster than converting an array element by element on the Rust side).
 function toBatch(records) {
   if (!Array.isArray(records)) {
     throw new ZerobusError('INVALID_ARGUMENT', 'a batch must be an array of records')
@@ -125,13 +125,24 @@ function toNumberOffset(offset) {
 }
 
 const FULL = -1
+const PER_RECORD = -2
+
+const RESOLVED = Promise.resolve()
+function nothing() {}
 
 // A queue call answers an offset (queued now), null (empty batch) or a pending call that already
 // holds its place in line.
 function settle(queued) {
-  if (queued === null) return Promise.resolve(null)
   if (typeof queued === 'number') return Promise.resolve(BigInt(queued))
+  if (queued === null) return Promise.resolve(null)
   return queued.wait().then(BigInt, rethrow)
+}
+
+// `settle` without the offset. A call queued at once gets one shared, already resolved promise:
+// nothing is allocated per record.
+function settleNowait(queued) {
+  if (typeof queued === 'number' || queued === null) return RESOLVED
+  return queued.wait().then(nothing, rethrow)
 }
 
 function queueFull() {
@@ -147,12 +158,37 @@ class ZerobusStream {
   constructor(nativeStream, events) {
     this._native = nativeStream
     this._events = events
+    // Plain functions bound to the stream, for the calls made once per record (src/fast.rs).
+    const fast = nativeStream.fastCalls()
+    this._one = fast.one
+    this._tryOne = fast.tryOne
+    this._texts = fast.texts
+    this._tryTexts = fast.tryTexts
+  }
+
+  // One record → the native call's answer (see `fastCalls` in src/lib.rs).
+  _queueOne(payload, tryOnly) {
+    const record = typeof payload === 'string' ? payload : toRecord(payload)
+    return tryOnly ? this._tryOne(record) : this._one(record)
+  }
+
+  // A batch → the native call's answer. An array of JSON strings is read and converted by Rust
+  // in one call; any other batch is packed here (`toBatch`).
+  _queueBatch(records, tryOnly) {
+    if (!Array.isArray(records)) {
+      throw new ZerobusError('INVALID_ARGUMENT', 'a batch must be an array of records')
+    }
+    if (records.length === 0) return null
+    const queued = tryOnly ? this._tryTexts(records) : this._texts(records)
+    if (queued !== PER_RECORD) return queued
+    const [data, lengths, text, kinds] = toBatch(records)
+    return tryOnly ? this._native.tryIngestBatch(data, lengths, text, kinds) : this._native.queueBatch(data, lengths, text, kinds)
   }
 
   /** Queues one record; resolves to its offset once queued (waits while the in-flight bounds are reached). */
   ingestRecordOffset(payload) {
     try {
-      return settle(this._native.queueOne(toRecord(payload)))
+      return settle(this._queueOne(payload, false))
     } catch (e) {
       return Promise.reject(toError(e))
     }
@@ -161,8 +197,7 @@ class ZerobusStream {
   /** Queues a batch under one offset (all-or-nothing on the server); resolves to it, or null for an empty batch. */
   ingestRecordsOffset(records) {
     try {
-      const [data, lengths, text, kinds] = toBatch(records)
-      return settle(this._native.queueBatch(data, lengths, text, kinds))
+      return settle(this._queueBatch(records, false))
     } catch (e) {
       return Promise.reject(toError(e))
     }
@@ -173,25 +208,26 @@ class ZerobusStream {
    * synchronously; otherwise throws `ZerobusError` `QUEUE_FULL` (retryable) and queues nothing.
    */
   tryIngestRecordOffset(payload) {
+    let offset
     try {
-      const offset = this._native.tryIngestOne(toRecord(payload))
-      if (offset === FULL) throw queueFull()
-      return BigInt(offset)
+      offset = this._queueOne(payload, true)
     } catch (e) {
       throw toError(e)
     }
+    if (offset === FULL) throw queueFull()
+    return BigInt(offset)
   }
 
   /** Non-blocking batch form: the batch's offset (null when empty), or `QUEUE_FULL`. */
   tryIngestRecordsOffset(records) {
+    let offset
     try {
-      const [data, lengths, text, kinds] = toBatch(records)
-      const offset = this._native.tryIngestBatch(data, lengths, text, kinds)
-      if (offset === FULL) throw queueFull()
-      return toBigInt(offset)
+      offset = this._queueBatch(records, true)
     } catch (e) {
       throw toError(e)
     }
+    if (offset === FULL) throw queueFull()
+    return toBigInt(offset)
   }
 
   /**
@@ -200,12 +236,20 @@ class ZerobusStream {
    * callback, `flush()` and `close()`.
    */
   ingestRecordNowait(payload) {
-    return this.ingestRecordOffset(payload).then(() => undefined)
+    try {
+      return settleNowait(this._queueOne(payload, false))
+    } catch (e) {
+      return Promise.reject(toError(e))
+    }
   }
 
   /** Batch form of `ingestRecordNowait`. */
   ingestRecordsNowait(records) {
-    return this.ingestRecordsOffset(records).then(() => undefined)
+    try {
+      return settleNowait(this._queueBatch(records, false))
+    } catch (e) {
+      return Promise.reject(toError(e))
+    }
   }
 
   /**

@@ -13,11 +13,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Buffer, Either, Promise, Uint32Array, Uint8Array};
+use napi::bindgen_prelude::{Buffer, Either, Promise, Uint32Array, Uint8Array, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::Status;
+use napi::{Env, Status};
 use napi_derive::napi;
 use prost::Message;
+mod fast;
+
 use zerobus_core::{
     AckCallback, ErrorCode, HeadersProvider, PendingIngest, Queued, RecordRef, RecordType,
     StreamConfigurationOptions, TableProperties, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
@@ -336,16 +338,6 @@ impl NativeSdk {
     }
 }
 
-/// One record from JavaScript: JSON text or proto bytes.
-type JsRecord = Either<String, Buffer>;
-
-fn record_ref(r: &JsRecord) -> RecordRef<'_> {
-    match r {
-        Either::A(s) => RecordRef::Json(s),
-        Either::B(b) => RecordRef::Proto(b),
-    }
-}
-
 /// Splits one contiguous batch buffer into records. `text` says whether records are JSON text;
 /// `kinds` (one byte per record, 1 = text) is given only for a batch that mixes both.
 fn split_batch<'a>(
@@ -381,18 +373,10 @@ fn split_batch<'a>(
 /// Offset returned by the `try` forms when the in-flight bounds are reached (nothing queued).
 const QUEUE_FULL: i64 = -1;
 
-fn try_result(r: ZerobusResult<i64>) -> napi::Result<i64> {
-    match r {
-        Ok(o) => Ok(o),
-        Err(e) if e.code() == ErrorCode::QueueFull => Ok(QUEUE_FULL),
-        Err(e) => Err(to_js_error(e)),
-    }
-}
-
 /// An ingest call waiting for room in the in-flight bounds; it already holds its place in line.
 #[napi]
 pub struct NativePending {
-    inner: Mutex<Option<PendingIngest>>,
+    pub(crate) inner: Mutex<Option<PendingIngest>>,
 }
 
 #[napi]
@@ -424,25 +408,25 @@ pub struct NativeStream {
 
 #[napi]
 impl NativeStream {
-    /// Queues one record now if the bounds allow; -1 when they do not (nothing queued).
-    #[napi]
-    pub fn try_ingest_one(&self, record: JsRecord) -> napi::Result<i64> {
-        try_result(self.inner.try_ingest_record_offset(record_ref(&record)))
-    }
-
-    /// Queues one record now (its offset) or, when the in-flight bounds are reached, takes its
-    /// place in line at once and returns a `NativePending` to wait on. Calls are therefore
-    /// queued in call order, however the promises are scheduled.
-    #[napi]
-    pub fn queue_one(&self, record: JsRecord) -> napi::Result<Either<i64, NativePending>> {
-        let queued = self.inner.queue_record(record_ref(&record)).map_err(to_js_error)?;
-        pending_or_offset(queued).ok_or_else(|| invalid("a single record always gets an offset"))
+    /// The per-record ingest calls as plain functions bound to this stream (see `fast.rs`):
+    /// `one(record)` queues now (its offset) or returns a `NativePending` holding the call's place
+    /// in line, `tryOne(record)` returns -1 instead of waiting; `texts(records)` / `tryTexts` do
+    /// the same for a batch of JSON strings under one offset (null when empty), and return -2
+    /// when the batch is not all strings or the stream is PROTO (`queueBatch` takes those).
+    #[napi(
+        ts_return_type = "{ one(record: string | Buffer): number | NativePending; tryOne(record: string | Buffer): number; texts(records: unknown[]): number | null | NativePending; tryTexts(records: unknown[]): number | null }"
+    )]
+    pub fn fast_calls<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>> {
+        // SAFETY: `env` is this call's environment, on the JavaScript thread.
+        let calls = unsafe { fast::calls(env.raw(), &self.inner) }?;
+        // SAFETY: `calls` is a live value of this call's scope.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), calls) })
     }
 
     /// Queues a batch held in one buffer (`lengths` per record; `kinds`, one byte per record with
     /// 1 = JSON text, only for a batch mixing text and bytes) now if the bounds allow: -1 when
-    /// they do not, null for an empty batch. This is the form `index.js` uses: measured faster
-    /// than the array form (bench/ingest.mjs).
+    /// they do not, null for an empty batch. `index.js` uses it for batches that are not all
+    /// JSON strings (those go through `fastCalls().tryTexts`).
     #[napi]
     pub fn try_ingest_batch(
         &self,
@@ -459,8 +443,8 @@ impl NativeStream {
         }
     }
 
-    /// `queueOne` for a batch held in one buffer (`lengths` per record) under one offset; null
-    /// for an empty batch.
+    /// `fastCalls().one` for a batch held in one buffer (`lengths` per record) under one offset;
+    /// null for an empty batch.
     #[napi]
     pub fn queue_batch(
         &self,
@@ -471,23 +455,6 @@ impl NativeStream {
     ) -> napi::Result<Option<Either<i64, NativePending>>> {
         let recs = split_batch(&data, &lengths, text, kinds.as_deref())?;
         Ok(pending_or_offset(self.inner.queue_records(recs).map_err(to_js_error)?))
-    }
-
-    /// Array form of `tryIngestBatch` (one napi conversion per element), kept for the comparison
-    /// in bench/ingest.mjs: -1 when full, null for an empty batch.
-    #[napi]
-    pub fn try_ingest_records(&self, records: Vec<JsRecord>) -> napi::Result<Option<i64>> {
-        match self.inner.try_ingest_records_offset(records.iter().map(record_ref)) {
-            Ok(o) => Ok(o),
-            Err(e) if e.code() == ErrorCode::QueueFull => Ok(Some(QUEUE_FULL)),
-            Err(e) => Err(to_js_error(e)),
-        }
-    }
-
-    /// `queueOne` for a batch given as an array of records (kept for bench/ingest.mjs).
-    #[napi]
-    pub fn queue_records(&self, records: Vec<JsRecord>) -> napi::Result<Option<Either<i64, NativePending>>> {
-        Ok(pending_or_offset(self.inner.queue_records(records.iter().map(record_ref)).map_err(to_js_error)?))
     }
 
     /// Waits until `offset` is acknowledged.
