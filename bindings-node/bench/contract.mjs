@@ -1,0 +1,84 @@
+// What bench/DRIVER.md fixes for every driver, shared by the Node drivers (ours and the
+// published SDK's): the command line, the environment and the record pool.
+
+/** Records in the pool. */
+export const POOL = 1000
+
+const USAGE =
+  'usage: DRIVER --mode single|nowait|batch --size BYTES --records N [--batch B] [--seconds S] ' +
+  '[--max-inflight-requests N]  (env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, ZEROBUS_CLIENT_ID, ' +
+  'ZEROBUS_CLIENT_SECRET, ZEROBUS_TABLE)'
+
+function fail(message) {
+  console.error(`driver: ${message}`)
+  console.error(USAGE)
+  process.exit(2)
+}
+
+/** The command line and the ZEROBUS_* environment; exits 2 with the usage on a mistake. */
+export function parseArgs(argv) {
+  const env = (k) => process.env[k] || fail(`${k} is not set`)
+  const args = {
+    mode: 'single',
+    size: 220,
+    records: 100_000,
+    batch: 1000,
+    seconds: undefined,
+    maxInflightRequests: undefined,
+    endpoint: env('ZEROBUS_ENDPOINT'),
+    workspaceUrl: env('ZEROBUS_WORKSPACE_URL'),
+    clientId: env('ZEROBUS_CLIENT_ID'),
+    clientSecret: env('ZEROBUS_CLIENT_SECRET'),
+    table: env('ZEROBUS_TABLE'),
+  }
+  const whole = (flag, v) => (/^\d+$/.test(v) ? Number(v) : fail(`${flag} ${JSON.stringify(v)} is not a number`))
+  for (let i = 0; i < argv.length; i += 2) {
+    const flag = argv[i]
+    const value = argv[i + 1]
+    if (value === undefined) fail(`${flag} needs a value`)
+    switch (flag) {
+      case '--mode':
+        if (!['single', 'nowait', 'batch'].includes(value)) fail(`unknown mode ${JSON.stringify(value)}`)
+        args.mode = value
+        break
+      case '--size':
+        args.size = whole(flag, value)
+        break
+      case '--records':
+        args.records = whole(flag, value)
+        break
+      case '--batch':
+        args.batch = Math.max(1, whole(flag, value))
+        break
+      case '--seconds':
+        args.seconds = Number(value)
+        if (!Number.isFinite(args.seconds)) fail(`--seconds ${JSON.stringify(value)} is not a number`)
+        break
+      case '--max-inflight-requests':
+        args.maxInflightRequests = whole(flag, value)
+        break
+      default:
+        fail(`unknown option ${flag}`)
+    }
+  }
+  if (args.size < 20) fail(`--size ${args.size} is below the 20-byte minimum`)
+  if (args.mode === 'batch' && POOL % args.batch !== 0) fail(`--batch ${args.batch} does not divide the pool of ${POOL}`)
+  return args
+}
+
+/** Record k is `{"i":K,"p":"x…x"}`, exactly `size` bytes (ASCII, so bytes = characters). */
+export function recordPool(size) {
+  const pool = new Array(POOL)
+  for (let k = 0; k < POOL; k++) {
+    const head = `{"i":${k},"p":"`
+    pool[k] = head + 'x'.repeat(Math.max(0, size - head.length - 2)) + '"}'
+  }
+  return pool
+}
+
+/** The pool cut into arrays of `b` records (b divides the pool), built before the clock starts. */
+export function batchPool(pool, b) {
+  const out = []
+  for (let q = 0; q < POOL; q += b) out.push(pool.slice(q, q + b))
+  return out
+}
