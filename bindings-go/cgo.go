@@ -2,10 +2,14 @@ package zerobus
 
 // The cgo boundary: the header is included, never re-declared. Every C function used by the
 // package is called from this package only; no Go pointer is kept by C after a call returns.
+// The build tag zerobus_release links the release library (benchmarks); without it, the debug
+// one that `make` builds.
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../ffi-c/include
-#cgo LDFLAGS: ${SRCDIR}/../target/debug/libzerobus.a -lgcc_s -lutil -lrt -lpthread -lm -ldl
+#cgo !zerobus_release LDFLAGS: ${SRCDIR}/../target/debug/libzerobus.a
+#cgo zerobus_release LDFLAGS: ${SRCDIR}/../target/release/libzerobus.a
+#cgo LDFLAGS: -lgcc_s -lutil -lrt -lpthread -lm -ldl
 #include <stdint.h>
 #include <stdlib.h>
 #include "zerobus.h"
