@@ -15,7 +15,7 @@ C_VALGRIND_FILTER ?=
 VALGRIND := valgrind --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	--error-exitcode=99 --log-file=$(VALGRIND_LOGS)/%p.log
 
-.PHONY: ffi ffi-release c-testee header c-valgrind
+.PHONY: ffi ffi-release c-testee header c-valgrind c-bench
 
 ## ffi: libzerobus (.a and .so in target/debug) and target/pkgconfig/zerobus.pc.
 ffi:
@@ -61,3 +61,14 @@ unit: ffi
 CONFORMANCE_ARGS += --testee c=$(C_TESTEE)
 CONFORMANCE_PREREQS += c-testee
 TEST_PREREQS += c-valgrind
+
+## c-bench: the bench/DRIVER.md driver (examples/bench_driver.c), optimised and linked against
+## target/release/libzerobus.a.
+C_BENCH := target/c/zerobus-bench-c
+c-bench: ffi-release
+	mkdir -p target/c
+	$(CC) -std=c99 -O2 -Wall -Wextra -Werror -Iffi-c/include ffi-c/examples/bench_driver.c \
+		target/release/libzerobus.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -o $(C_BENCH)
+
+BENCH_ARGS += --surface c=$(C_BENCH)
+BENCH_PREREQS += c-bench
