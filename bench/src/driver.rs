@@ -17,6 +17,16 @@ pub enum Mode {
     Fill,
 }
 
+/// Record encoding of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// DRIVER.md's JSON records.
+    Json,
+    /// The same records as protobuf `BenchRecord { int64 i = 1; string p = 2; }`
+    /// ([`bench_descriptor`]).
+    Proto,
+}
+
 /// A call that blocks this long in `fill` mode counts as "stopped at the bound".
 pub const STALL: Duration = Duration::from_secs(2);
 
@@ -24,6 +34,7 @@ pub const STALL: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug)]
 pub struct DriverArgs {
     pub mode: Mode,
+    pub format: Format,
     pub size: usize,
     pub records: u64,
     pub batch: usize,
@@ -45,7 +56,7 @@ impl DriverArgs {
                 eprintln!("driver: {e}");
                 eprintln!(
                     "usage: DRIVER --mode single|nowait|batch|fill --size BYTES --records N [--batch B] \
-                     [--seconds S] [--max-inflight-requests N]  (env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, \
+                     [--format json|proto] [--seconds S] [--max-inflight-requests N]  (env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, \
                      ZEROBUS_CLIENT_ID, ZEROBUS_CLIENT_SECRET, ZEROBUS_TABLE)"
                 );
                 std::process::exit(2);
@@ -57,6 +68,7 @@ impl DriverArgs {
         let env = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
         let mut args = DriverArgs {
             mode: Mode::Single,
+            format: Format::Json,
             size: 220,
             records: 100_000,
             batch: 1000,
@@ -79,6 +91,13 @@ impl DriverArgs {
                         "batch" => Mode::Batch,
                         "fill" => Mode::Fill,
                         other => return Err(format!("unknown mode {other:?}")),
+                    }
+                }
+                "--format" => {
+                    args.format = match value.as_str() {
+                        "json" => Format::Json,
+                        "proto" => Format::Proto,
+                        other => return Err(format!("unknown format {other:?}")),
                     }
                 }
                 "--size" => args.size = number(&value)? as usize,
@@ -114,37 +133,61 @@ pub const POOL: usize = 1000;
 
 /// DRIVER.md's 1000 records, contiguous, with their lengths and start offsets.
 pub struct RecordPool {
-    /// The records back to back (ASCII, so slicing by byte offsets is slicing text).
+    data: Vec<u8>,
+    /// `data` as text, for JSON pools (empty for proto).
     text: String,
     pub lengths: Vec<usize>,
     starts: Vec<usize>,
 }
 
 impl RecordPool {
-    /// Record `k` is `{"i":K,"p":"x…x"}`, exactly `size` bytes.
-    pub fn new(size: usize) -> RecordPool {
-        let mut data = String::with_capacity(POOL * size);
+    /// Record `k` is `{"i":K,"p":"x…x"}` (JSON) or `BenchRecord { i: K, p: "x…x" }` (proto),
+    /// exactly `size` bytes.
+    pub fn new(size: usize, format: Format) -> RecordPool {
+        let mut data = Vec::with_capacity(POOL * size);
         let (mut lengths, mut starts) = (Vec::with_capacity(POOL), Vec::with_capacity(POOL));
         for k in 0..POOL {
-            let head = format!("{{\"i\":{k},\"p\":\"");
             starts.push(data.len());
-            data.push_str(&head);
-            data.extend(std::iter::repeat_n('x', size.saturating_sub(head.len() + 2)));
-            data.push_str("\"}");
+            match format {
+                Format::Json => {
+                    let head = format!("{{\"i\":{k},\"p\":\"");
+                    data.extend_from_slice(head.as_bytes());
+                    data.resize(data.len() + size.saturating_sub(head.len() + 2), b'x');
+                    data.extend_from_slice(b"\"}");
+                }
+                Format::Proto => {
+                    // Tag + varint(k), tag + varint(len) + pad: shrink the pad until it fits.
+                    let fixed = 2 + varint_len(k as u64);
+                    let mut pad = size.saturating_sub(fixed + 1);
+                    while fixed + varint_len(pad as u64) + pad > size && pad > 0 {
+                        pad -= 1;
+                    }
+                    data.push(0x08);
+                    put_varint(&mut data, k as u64);
+                    data.push(0x12);
+                    put_varint(&mut data, pad as u64);
+                    data.resize(data.len() + pad, b'x');
+                }
+            }
             lengths.push(data.len() - starts[k]);
         }
-        RecordPool { text: data, lengths, starts }
+        let text = match format {
+            Format::Json => String::from_utf8(data.clone()).expect("JSON records are ASCII"),
+            Format::Proto => String::new(),
+        };
+        RecordPool { data, text, lengths, starts }
     }
 
-    /// Record `k % POOL`.
+    /// Record `k % POOL` as text (JSON pools only).
     pub fn text(&self, k: u64) -> &str {
         let k = (k % POOL as u64) as usize;
         &self.text[self.starts[k]..self.starts[k] + self.lengths[k]]
     }
 
-    /// Record `k % POOL` as bytes.
+    /// Record `k % POOL`.
     pub fn record(&self, k: u64) -> &[u8] {
-        self.text(k).as_bytes()
+        let k = (k % POOL as u64) as usize;
+        &self.data[self.starts[k]..self.starts[k] + self.lengths[k]]
     }
 
     /// `n` records from record `start % POOL` on: contiguous bytes and their lengths. `start` is
@@ -152,14 +195,44 @@ impl RecordPool {
     pub fn batch(&self, start: u64, n: usize) -> (&[u8], &[usize]) {
         let first = (start % POOL as u64) as usize;
         let last = first + n;
-        let end = if last == POOL { self.text.len() } else { self.starts[last] };
-        (&self.text.as_bytes()[self.starts[first]..end], &self.lengths[first..last])
+        let end = if last == POOL { self.data.len() } else { self.starts[last] };
+        (&self.data[self.starts[first]..end], &self.lengths[first..last])
     }
 
     /// [`batch`](Self::batch)'s records, one slice each.
     pub fn batch_records(&self, start: u64, n: usize) -> impl Iterator<Item = &[u8]> + Clone {
         let first = (start % POOL as u64) as usize;
         (first..first + n).map(move |k| self.record(k as u64))
+    }
+}
+
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The proto pool's message: `BenchRecord { int64 i = 1; string p = 2; }`.
+pub fn bench_descriptor() -> prost_types::DescriptorProto {
+    use prost_types::field_descriptor_proto::{Label, Type};
+    use prost_types::FieldDescriptorProto;
+    let field = |name: &str, number: i32, ty: Type| FieldDescriptorProto {
+        name: Some(name.into()),
+        number: Some(number),
+        label: Some(Label::Optional as i32),
+        r#type: Some(ty as i32),
+        ..Default::default()
+    };
+    prost_types::DescriptorProto {
+        name: Some("BenchRecord".into()),
+        field: vec![field("i", 1, Type::Int64), field("p", 2, Type::String)],
+        ..Default::default()
     }
 }
 

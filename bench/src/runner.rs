@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: zerobus-bench --surface NAME=COMMAND... [--out FILE] [--serve PATH] \
-[--filter TEXT] [--rounds N] [--seconds S] [--scale F] [--sizes 20,220,750,10240] [--no-memory]";
+[--filter TEXT] [--rounds N] [--seconds S] [--scale F] [--sizes 20,220,750,10240] [--formats json,proto] \
+[--proto-surfaces NAME,...] [--no-memory]";
 
 /// Default in-flight byte bound of the core (`max_inflight_bytes`), for the memory case's check.
 const INFLIGHT_BYTES: u64 = zerobus_core::DEFAULT_MAX_INFLIGHT_BYTES as u64;
@@ -68,6 +69,9 @@ struct Options {
     seconds: f64,
     scale: f64,
     sizes: Vec<usize>,
+    formats: Vec<&'static str>,
+    /// Surfaces whose drivers take `--format proto`.
+    proto_surfaces: Vec<String>,
     memory: bool,
 }
 
@@ -81,6 +85,10 @@ fn parse_options() -> Result<Options, String> {
         seconds: 3.0,
         scale: 1.0,
         sizes: vec![20, 220, 750, 10240],
+        formats: vec!["json", "proto"],
+        proto_surfaces: ["raw", "published", "published-inflight-100", "published-inflight-1000", "rust"]
+            .map(String::from)
+            .to_vec(),
         memory: true,
     };
     let mut argv = std::env::args().skip(1);
@@ -108,6 +116,17 @@ fn parse_options() -> Result<Options, String> {
                     .map(|s| s.trim().parse().map_err(|_| bad("not a list of sizes")))
                     .collect::<Result<_, _>>()?
             }
+            "--formats" => {
+                o.formats = value
+                    .split(',')
+                    .map(|f| match f.trim() {
+                        "json" => Ok("json"),
+                        "proto" => Ok("proto"),
+                        _ => Err(bad("formats are json and proto")),
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "--proto-surfaces" => o.proto_surfaces = value.split(',').map(|s| s.trim().to_owned()).collect(),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -295,7 +314,8 @@ fn run_driver(command: &str, driver_args: &str, server: &Server, size: usize, ti
     run
 }
 
-type Key = (String, usize, Call);
+/// (surface, format, record size, call).
+type Key = (String, &'static str, usize, Call);
 
 fn is_peer(surface: &str) -> bool {
     surface == "published" || surface.starts_with("published-inflight-")
@@ -307,21 +327,29 @@ struct Results {
 }
 
 impl Results {
-    fn get(&self, surface: &str, size: usize, call: Call) -> Option<&Run> {
-        self.runs.get(&(surface.to_owned(), size, call)).filter(|r| r.error.is_none())
+    fn rate_in(&self, surface: &str, format: &str, size: usize, call: Call) -> Option<f64> {
+        self.runs
+            .iter()
+            .find(|((s, f, z, c), r)| s == surface && *f == format && *z == size && *c == call && r.error.is_none())
+            .map(|(_, r)| r.rate())
     }
 
+    /// A JSON case (the targets are stated for JSON).
     fn rate(&self, surface: &str, size: usize, call: Call) -> Option<f64> {
-        self.get(surface, size, call).map(Run::rate)
+        self.rate_in(surface, "json", size, call)
     }
 
     /// The published crate's best rate on this case, and which setting gave it.
-    fn peer_best(&self, size: usize, call: Call) -> Option<(f64, String)> {
+    fn peer_best_in(&self, format: &str, size: usize, call: Call) -> Option<(f64, String)> {
         self.runs
             .iter()
-            .filter(|((s, z, c), r)| is_peer(s) && *z == size && *c == call && r.error.is_none())
-            .map(|((s, _, _), r)| (r.rate(), s.clone()))
+            .filter(|((s, f, z, c), r)| is_peer(s) && *f == format && *z == size && *c == call && r.error.is_none())
+            .map(|((s, _, _, _), r)| (r.rate(), s.clone()))
             .max_by(|a, b| a.0.total_cmp(&b.0))
+    }
+
+    fn peer_best(&self, size: usize, call: Call) -> Option<(f64, String)> {
+        self.peer_best_in("json", size, call)
     }
 
     /// The best rate of `surface` over every call form at `size`.
@@ -352,27 +380,32 @@ pub fn main() {
 fn run(o: Options) -> Result<(), String> {
     let started = Instant::now();
     let load_before = load_average();
-    let wanted = |surface: &str, size: usize, call: Call| {
-        o.filter.as_deref().is_none_or(|f| {
-            f.split(',').any(|f| surface == f || format!("{surface}/{size}/{}", call.label()).contains(f))
-        })
+    let wanted = |surface: &str, format: &str, size: usize, call: Call| {
+        (format == "json" || o.proto_surfaces.iter().any(|p| p == surface))
+            && o.filter.as_deref().is_none_or(|f| {
+                f.split(',')
+                    .any(|f| surface == f || format!("{surface}/{format}/{size}/{}", call.label()).contains(f))
+            })
     };
     let server = Server::start(&o.serve, &[])?;
     let mut results = Results { runs: BTreeMap::new(), memory: Vec::new() };
     let timeout = Duration::from_secs_f64(o.seconds + 90.0);
     for &size in &o.sizes {
         let records = records_for(size, o.scale);
-        for call in Call::ALL {
+        for (format, call) in o.formats.iter().flat_map(|f| Call::ALL.map(|c| (*f, c))) {
             for round in 0..o.rounds {
                 for (surface, command) in &o.surfaces {
-                    if !wanted(surface, size, call) {
+                    if !wanted(surface, format, size, call) {
                         continue;
                     }
-                    let args =
-                        format!("{} --size {size} --records {records} --seconds {}", call.args(), o.seconds);
+                    let args = format!(
+                        "{} --format {format} --size {size} --records {records} --seconds {}",
+                        call.args(),
+                        o.seconds
+                    );
                     let run = run_driver(command, &args, &server, size, timeout);
                     eprintln!(
-                        "{surface:>24} {size:>6} B {:<10} round {}: {}",
+                        "{surface:>24} {format:<5} {size:>6} B {:<10} round {}: {}",
                         call.label(),
                         round + 1,
                         match &run.error {
@@ -387,7 +420,7 @@ fn run(o: Options) -> Result<(), String> {
                             Some(e) => format!("FAILED {e}"),
                         }
                     );
-                    let key = (surface.clone(), size, call);
+                    let key = (surface.clone(), format, size, call);
                     let better = results.runs.get(&key).is_none_or(|old| run.rate() > old.rate());
                     if better {
                         results.runs.insert(key, run);
@@ -428,7 +461,7 @@ fn run(o: Options) -> Result<(), String> {
         .runs
         .iter()
         .filter(|(_, r)| r.error.is_some())
-        .map(|((s, z, c), _)| format!("{s}/{z}/{}", c.label()))
+        .map(|((s, f, z, c), _)| format!("{s}/{f}/{z}/{}", c.label()))
         .collect();
     if !failed.is_empty() {
         return Err(format!("{} run(s) failed: {}", failed.len(), failed.join(", ")));
@@ -524,7 +557,8 @@ fn report(o: &Options, res: &Results, load_before: String, elapsed: Duration) ->
     );
     let _ = writeln!(
         w,
-        "- Each run: one driver process, JSON records of the given size, default options (except the \
+        "- Each run: one driver process, records of the given size (JSON on every surface; proto, \
+         `BenchRecord {{ int64 i = 1; string p = 2; }}`, where the driver takes `--format proto`), default options (except the \
          `published-inflight-N` rows), up to {} s of ingest then flush; records/s and MB/s of payload \
          over that clock; client CPU (user + system) and peak RSS of the whole process, startup included \
          (a JVM's or Node's start is in theirs). Best of {} round(s).",
@@ -546,24 +580,29 @@ fn report(o: &Options, res: &Results, load_before: String, elapsed: Duration) ->
         let _ = writeln!(w, "\n## {size}-byte records ({} per run at most)\n", fmt_rate(records_for(size, o.scale) as f64));
         let _ = writeln!(
             w,
-            "| Surface | Call | records/s | MB/s | client CPU s | peak RSS MiB | server CPU s | ÷ peer default | ÷ peer best | ÷ rust | ÷ raw |"
+            "| Surface | Format | Call | records/s | MB/s | client CPU s | peak RSS MiB | server CPU s | ÷ peer default | ÷ peer best | ÷ rust | ÷ raw |"
         );
-        let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for call in Call::ALL {
-            let peer_default = res.rate("published", size, call);
-            let peer_best = res.peer_best(size, call).map(|p| p.0);
-            let rust = res.rate("rust", size, call);
-            let raw = res.rate("raw", size, call);
+        let _ = writeln!(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (format, call) in o.formats.iter().flat_map(|f| Call::ALL.map(|c| (*f, c))) {
+            let peer_default = res.rate_in("published", format, size, call);
+            let peer_best = res.peer_best_in(format, size, call).map(|p| p.0);
+            let rust = res.rate_in("rust", format, size, call);
+            let raw = res.rate_in("raw", format, size, call);
             for (surface, _) in &o.surfaces {
-                let Some(run) = res.runs.get(&(surface.clone(), size, call)) else { continue };
+                let Some(run) = res.runs.get(&(surface.clone(), format, size, call)) else { continue };
                 if let Some(e) = &run.error {
-                    let _ = writeln!(w, "| {surface} | {} | failed: {} |||||||||", call.label(), e.replace('|', "/"));
+                    let _ = writeln!(
+                        w,
+                        "| {surface} | {format} | {} | failed: {} |||||||||",
+                        call.label(),
+                        e.replace('|', "/")
+                    );
                     continue;
                 }
                 let r = Some(run.rate());
                 let _ = writeln!(
                     w,
-                    "| {surface} | {} | {} | {:.1} | {:.2} | {} | {:.2} | {} | {} | {} | {} |",
+                    "| {surface} | {format} | {} | {} | {:.1} | {:.2} | {} | {:.2} | {} | {} | {} | {} |",
                     call.label(),
                     fmt_rate(run.rate()),
                     run.mb_per_s(),
@@ -656,7 +695,7 @@ fn targets(w: &mut String, res: &Results) {
         let mut names: Vec<String> = res
             .runs
             .keys()
-            .map(|(s, _, _)| s.clone())
+            .map(|(s, _, _, _)| s.clone())
             .filter(|s| s != "rust" && s != "raw" && !s.starts_with("published"))
             .collect();
         names.dedup();

@@ -1,6 +1,6 @@
-//! Bench driver for the Rust core (`bench/DRIVER.md`): JSON records, default options.
+//! Bench driver for the Rust core (`bench/DRIVER.md`): JSON or proto records, default options.
 
-use zerobus_bench::driver::{run_calls, Clock, DriverArgs, Mode, RecordPool, STALL};
+use zerobus_bench::driver::{bench_descriptor, run_calls, Clock, DriverArgs, Format, Mode, RecordPool, STALL};
 use zerobus_core::{ErrorCode, RecordType, StreamConfigurationOptions, TableProperties, ZerobusSdk};
 
 #[tokio::main]
@@ -13,12 +13,16 @@ async fn main() {
 }
 
 async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let pool = RecordPool::new(args.size);
+    let pool = RecordPool::new(args.size, args.format);
     let sdk = ZerobusSdk::new(args.endpoint.clone(), args.workspace_url.clone())?;
-    let options = StreamConfigurationOptions { record_type: RecordType::Json, ..Default::default() };
+    let (record_type, descriptor_proto) = match args.format {
+        Format::Json => (RecordType::Json, None),
+        Format::Proto => (RecordType::Proto, Some(bench_descriptor())),
+    };
+    let options = StreamConfigurationOptions { record_type, ..Default::default() };
     let stream = sdk
         .create_stream(
-            TableProperties::new(&args.table),
+            TableProperties { table_name: args.table.clone(), descriptor_proto },
             args.client_id.clone(),
             args.client_secret.clone(),
             options,
@@ -26,15 +30,27 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     let clock = Clock::start(&args);
-    let stream = &stream;
-    let pool = &pool;
+    let (stream, pool, json) = (&stream, &pool, args.format == Format::Json);
     let done = match args.mode {
         Mode::Single => {
-            run_calls(&args, &clock, |k, _| async move { stream.ingest_record_offset(pool.text(k)).await.map(drop) })
-                .await?
+            run_calls(&args, &clock, |k, _| async move {
+                if json {
+                    stream.ingest_record_offset(pool.text(k)).await.map(drop)
+                } else {
+                    stream.ingest_record_offset(pool.record(k)).await.map(drop)
+                }
+            })
+            .await?
         }
         Mode::Nowait => {
-            run_calls(&args, &clock, |k, _| async move { stream.ingest_record_nowait(pool.text(k)).await }).await?
+            run_calls(&args, &clock, |k, _| async move {
+                if json {
+                    stream.ingest_record_nowait(pool.text(k)).await
+                } else {
+                    stream.ingest_record_nowait(pool.record(k)).await
+                }
+            })
+            .await?
         }
         Mode::Batch => {
             run_calls(&args, &clock, |start, n| async move {

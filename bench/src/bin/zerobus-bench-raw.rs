@@ -10,14 +10,14 @@ use bytes::{BufMut, Bytes};
 use prost::Message;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Endpoint;
-use zerobus_bench::driver::{Clock, DriverArgs, Mode, RecordPool};
+use zerobus_bench::driver::{bench_descriptor, Clock, DriverArgs, Format, Mode, RecordPool};
 use zerobus_proto::ephemeral_stream_request::Payload;
 use zerobus_proto::ephemeral_stream_response::Payload as Response;
 use zerobus_proto::ingest_record_batch_request::Batch;
 use zerobus_proto::ingest_record_request::Record;
 use zerobus_proto::{
     CreateIngestStreamRequest, EphemeralStreamRequest, EphemeralStreamResponse, IngestRecordBatchRequest,
-    IngestRecordRequest, JsonRecordBatch, RecordType, EPHEMERAL_STREAM_PATH,
+    IngestRecordRequest, JsonRecordBatch, ProtoEncodedRecordBatch, RecordType, EPHEMERAL_STREAM_PATH,
 };
 
 /// The mock server's fixed development token (`zerobus serve` accepts it for every table).
@@ -41,29 +41,42 @@ fn request(payload: Payload) -> Bytes {
 }
 
 async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let pool = RecordPool::new(args.size);
+    let pool = RecordPool::new(args.size, args.format);
     let per_call = args.per_call();
     let calls = args.records.div_ceil(per_call as u64);
     let mut messages = Vec::with_capacity(calls as usize + 1);
     messages.push(request(Payload::CreateStream(CreateIngestStreamRequest {
         table_name: Some(args.table.clone()),
-        record_type: Some(RecordType::Json as i32),
+        record_type: Some(match args.format {
+            Format::Json => RecordType::Json as i32,
+            Format::Proto => RecordType::Proto as i32,
+        }),
+        descriptor_proto: (args.format == Format::Proto).then(|| Bytes::from(bench_descriptor().encode_to_vec())),
         ..Default::default()
     })));
     let mut start = 0u64;
     for offset in 0..calls as i64 {
         let n = (per_call as u64).min(args.records - start) as usize;
-        let texts = pool.batch_records(start, n).map(|r| String::from_utf8_lossy(r).into_owned());
-        messages.push(if n == 1 {
-            request(Payload::IngestRecord(IngestRecordRequest {
+        let records = pool.batch_records(start, n);
+        let texts = || records.clone().map(|r| String::from_utf8_lossy(r).into_owned());
+        let protos = || records.clone().map(Bytes::copy_from_slice);
+        messages.push(match (n, args.format) {
+            (1, Format::Json) => request(Payload::IngestRecord(IngestRecordRequest {
                 offset_id: Some(offset),
-                record: Some(Record::JsonRecord(texts.into_iter().next().unwrap_or_default())),
-            }))
-        } else {
-            request(Payload::IngestRecordBatch(IngestRecordBatchRequest {
+                record: texts().next().map(Record::JsonRecord),
+            })),
+            (1, Format::Proto) => request(Payload::IngestRecord(IngestRecordRequest {
                 offset_id: Some(offset),
-                batch: Some(Batch::JsonBatch(JsonRecordBatch { records: texts.collect() })),
-            }))
+                record: protos().next().map(Record::ProtoEncodedRecord),
+            })),
+            (_, Format::Json) => request(Payload::IngestRecordBatch(IngestRecordBatchRequest {
+                offset_id: Some(offset),
+                batch: Some(Batch::JsonBatch(JsonRecordBatch { records: texts().collect() })),
+            })),
+            (_, Format::Proto) => request(Payload::IngestRecordBatch(IngestRecordBatchRequest {
+                offset_id: Some(offset),
+                batch: Some(Batch::ProtoEncodedBatch(ProtoEncodedRecordBatch { records: protos().collect() })),
+            })),
         });
         start += n as u64;
     }

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use databricks_zerobus_ingest_sdk::JsonString;
-use zerobus_bench::driver::{run_calls, Clock, DriverArgs, Mode, RecordPool, STALL};
+use databricks_zerobus_ingest_sdk::{EncodedRecord, JsonString, ProtoBytes};
+use zerobus_bench::driver::{bench_descriptor, run_calls, Clock, DriverArgs, Format, Mode, RecordPool, POOL, STALL};
 use zerobus_compat::plaintext_sdk;
 
 #[tokio::main]
@@ -20,26 +20,37 @@ async fn main() {
 }
 
 async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let pool = RecordPool::new(args.size);
-    let texts: Vec<String> = (0..zerobus_bench::driver::POOL as u64).map(|k| pool.text(k).to_owned()).collect();
+    let pool = RecordPool::new(args.size, args.format);
+    let format = args.format;
+    // What a user of the crate holds: owned records, cloned into each call.
+    let records: Vec<Vec<u8>> = (0..POOL as u64).map(|k| pool.record(k).to_vec()).collect();
+    let owned = move |r: &Vec<u8>| -> EncodedRecord {
+        match format {
+            Format::Json => JsonString(String::from_utf8(r.clone()).expect("JSON records are ASCII")).into(),
+            Format::Proto => ProtoBytes(r.clone()).into(),
+        }
+    };
     let sdk = plaintext_sdk(&args.endpoint, &args.workspace_url).build()?;
-    let mut builder =
-        sdk.stream_builder().table(&args.table).oauth(&args.client_id, &args.client_secret).json();
+    let builder = sdk.stream_builder().table(&args.table).oauth(&args.client_id, &args.client_secret);
+    let mut builder = match format {
+        Format::Json => builder.json(),
+        Format::Proto => builder.compiled_proto(bench_descriptor()),
+    };
     if let Some(n) = args.max_inflight_requests {
         builder = builder.max_inflight_requests(n);
     }
     let mut stream = builder.build().await?;
 
     let clock = Clock::start(&args);
-    let (s, texts) = (&stream, &texts);
+    let (s, records) = (&stream, &records);
     let batch = move |start: u64, n: usize| {
-        let first = (start % texts.len() as u64) as usize;
-        texts[first..first + n].iter().cloned().map(JsonString)
+        let first = (start % POOL as u64) as usize;
+        records[first..first + n].iter().map(owned)
     };
     let done = match args.mode {
         Mode::Single | Mode::Nowait => {
             run_calls(&args, &clock, |k, _| async move {
-                s.ingest_record_offset(JsonString(texts[(k % texts.len() as u64) as usize].clone())).await.map(drop)
+                s.ingest_record_offset(owned(&records[(k % POOL as u64) as usize])).await.map(drop)
             })
             .await?
         }
