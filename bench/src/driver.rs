@@ -104,7 +104,8 @@ impl DriverArgs {
                 "--records" => args.records = number(&value)?,
                 "--batch" => args.batch = number(&value)?.max(1) as usize,
                 "--seconds" => {
-                    args.seconds = Some(value.parse().map_err(|_| format!("--seconds {value:?} is not a number"))?)
+                    args.seconds =
+                        Some(value.parse().map_err(|_| format!("--seconds {value:?} is not a number"))?)
                 }
                 "--max-inflight-requests" => args.max_inflight_requests = Some(number(&value)? as usize),
                 other => return Err(format!("unknown option {other}")),
@@ -113,7 +114,7 @@ impl DriverArgs {
         if args.size < 20 {
             return Err(format!("--size {} is below the 20-byte minimum", args.size));
         }
-        if POOL % args.batch != 0 && args.mode != Mode::Single && args.mode != Mode::Nowait {
+        if !POOL.is_multiple_of(args.batch) && args.mode != Mode::Single && args.mode != Mode::Nowait {
             return Err(format!("--batch {} does not divide the pool of {POOL}", args.batch));
         }
         Ok(args)
@@ -269,7 +270,7 @@ where
     let mut done = 0u64;
     let mut j = 0u64;
     while done < args.records {
-        if j % 1024 == 0 && clock.expired() {
+        if j.is_multiple_of(1024) && clock.expired() {
             break;
         }
         let n = per_call.min(args.records - done);

@@ -330,7 +330,9 @@ impl Results {
     fn rate_in(&self, surface: &str, format: &str, size: usize, call: Call) -> Option<f64> {
         self.runs
             .iter()
-            .find(|((s, f, z, c), r)| s == surface && *f == format && *z == size && *c == call && r.error.is_none())
+            .find(|((s, f, z, c), r)| {
+                s == surface && *f == format && *z == size && *c == call && r.error.is_none()
+            })
             .map(|(_, r)| r.rate())
     }
 
@@ -343,7 +345,9 @@ impl Results {
     fn peer_best_in(&self, format: &str, size: usize, call: Call) -> Option<(f64, String)> {
         self.runs
             .iter()
-            .filter(|((s, f, z, c), r)| is_peer(s) && *f == format && *z == size && *c == call && r.error.is_none())
+            .filter(|((s, f, z, c), r)| {
+                is_peer(s) && *f == format && *z == size && *c == call && r.error.is_none()
+            })
             .map(|((s, _, _, _), r)| (r.rate(), s.clone()))
             .max_by(|a, b| a.0.total_cmp(&b.0))
     }
@@ -383,8 +387,9 @@ fn run(o: Options) -> Result<(), String> {
     let wanted = |surface: &str, format: &str, size: usize, call: Call| {
         (format == "json" || o.proto_surfaces.iter().any(|p| p == surface))
             && o.filter.as_deref().is_none_or(|f| {
-                f.split(',')
-                    .any(|f| surface == f || format!("{surface}/{format}/{size}/{}", call.label()).contains(f))
+                f.split(',').any(|f| {
+                    surface == f || format!("{surface}/{format}/{size}/{}", call.label()).contains(f)
+                })
             })
     };
     let server = Server::start(&o.serve, &[])?;
@@ -485,7 +490,9 @@ fn machine() -> String {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mem_gib = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<f64>().ok()))
+        .and_then(|m| {
+            m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<f64>().ok())
+        })
         .map(|kib| kib / 1024.0 / 1024.0)
         .unwrap_or(0.0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -493,7 +500,8 @@ fn machine() -> String {
 }
 
 fn utc_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -513,7 +521,7 @@ fn fmt_rate(r: f64) -> String {
     let s = r.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -577,7 +585,11 @@ fn report(o: &Options, res: &Results, load_before: String, elapsed: Duration) ->
     targets(w, res);
 
     for &size in &o.sizes {
-        let _ = writeln!(w, "\n## {size}-byte records ({} per run at most)\n", fmt_rate(records_for(size, o.scale) as f64));
+        let _ = writeln!(
+            w,
+            "\n## {size}-byte records ({} per run at most)\n",
+            fmt_rate(records_for(size, o.scale) as f64)
+        );
         let _ = writeln!(
             w,
             "| Surface | Format | Call | records/s | MB/s | client CPU s | peak RSS MiB | server CPU s | ÷ peer default | ÷ peer best | ÷ rust | ÷ raw |"
@@ -632,7 +644,10 @@ fn report(o: &Options, res: &Results, load_before: String, elapsed: Duration) ->
             crate::driver::STALL.as_secs(),
             crate::driver::STALL.as_secs()
         );
-        let _ = writeln!(w, "| Surface | records accepted | payload MiB accepted | stopped at a bound | peak RSS MiB |");
+        let _ = writeln!(
+            w,
+            "| Surface | records accepted | payload MiB accepted | stopped at a bound | peak RSS MiB |"
+        );
         let _ = writeln!(w, "|---|---:|---:|---|---:|");
         for (surface, run) in &res.memory {
             if let Some(e) = &run.error {
@@ -684,7 +699,11 @@ fn targets(w: &mut String, res: &Results) {
         x.map(|x| x >= 3.0),
     );
     let x = ratio(res.rate("rust", 220, Call::Batch1000), res.rate("raw", 220, Call::Batch1000));
-    row("Rust core, batches of 1,000, 220 B: ≥ 90% of the raw ceiling".into(), format!("{}", fmt_ratio(x)), x.map(|x| x >= 0.9));
+    row(
+        "Rust core, batches of 1,000, 220 B: ≥ 90% of the raw ceiling".into(),
+        fmt_ratio(x),
+        x.map(|x| x >= 0.9),
+    );
     let x = ratio(res.best_over_calls("rust", 10240), res.peer_best_over_calls(10240));
     row(
         "Rust core, 10 KB records: ≥ 1.3× the published crate's best (best call form on each side)".into(),
@@ -705,7 +724,11 @@ fn targets(w: &mut String, res: &Results) {
         let x = ratio(res.rate(b, 220, Call::Batch1000), res.rate("rust", 220, Call::Batch1000));
         row(format!("`{b}` batch of 1,000, 220 B: ≥ 0.80 of Rust core"), fmt_ratio(x), x.map(|x| x >= 0.8));
         let x = ratio(res.rate(b, 220, Call::Single), single);
-        row(format!("`{b}` single-record call, 220 B: ≥ 0.40 of Rust core"), fmt_ratio(x), x.map(|x| x >= 0.4));
+        row(
+            format!("`{b}` single-record call, 220 B: ≥ 0.40 of Rust core"),
+            fmt_ratio(x),
+            x.map(|x| x >= 0.4),
+        );
     }
     let limit_kib = (INFLIGHT_BYTES + (64 << 20)) / 1024;
     match res.memory.iter().find(|(s, _)| s == "rust") {

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use zerobus_conformance::mock::{FaultScript, MockServer, MockServerConfig, StreamAction, StreamFault, TableStats};
+use zerobus_conformance::mock::{
+    FaultScript, MockServer, MockServerConfig, StreamAction, StreamFault, TableStats,
+};
 
 use crate::{CliError, CliResult};
 

@@ -71,7 +71,10 @@ pub(crate) fn check_object(text: &str) -> Result<(), String> {
                     depth -= 1;
                 }
                 Some(_) => {
-                    return Err(malformed(if in_object { "expected `,` or `}`" } else { "expected `,` or `]`" }, i))
+                    return Err(malformed(
+                        if in_object { "expected `,` or `}`" } else { "expected `,` or `]`" },
+                        i,
+                    ))
                 }
                 None => return Err(malformed("unexpected end", i)),
             }
@@ -248,7 +251,8 @@ mod tests {
         let full = "{\"i\":12,\"p\":\"xx\\\"\\u0041xxxxxxxxxxxxxx\",\"n\":[-1.5e3,true,false,null,{}],\"o\":{\"k\":\"v\"}}";
         for end in 0..=full.len() {
             let text = &full[..end];
-            let serde = serde_json::from_str::<serde_json::Value>(text).map(|v| v.is_object()).unwrap_or(false);
+            let serde =
+                serde_json::from_str::<serde_json::Value>(text).map(|v| v.is_object()).unwrap_or(false);
             assert_eq!(check_object(text).is_ok(), serde, "{text:?}");
         }
     }

@@ -1,6 +1,8 @@
 //! Bench driver for the Rust core (`bench/DRIVER.md`): JSON or proto records, default options.
 
-use zerobus_bench::driver::{bench_descriptor, run_calls, Clock, DriverArgs, Format, Mode, RecordPool, STALL};
+use zerobus_bench::driver::{
+    bench_descriptor, run_calls, Clock, DriverArgs, Format, Mode, RecordPool, STALL,
+};
 use zerobus_core::{ErrorCode, RecordType, StreamConfigurationOptions, TableProperties, ZerobusSdk};
 
 #[tokio::main]

@@ -51,7 +51,8 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
             Format::Json => RecordType::Json as i32,
             Format::Proto => RecordType::Proto as i32,
         }),
-        descriptor_proto: (args.format == Format::Proto).then(|| Bytes::from(bench_descriptor().encode_to_vec())),
+        descriptor_proto: (args.format == Format::Proto)
+            .then(|| Bytes::from(bench_descriptor().encode_to_vec())),
         ..Default::default()
     })));
     let mut start = 0u64;
@@ -75,7 +76,9 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
             })),
             (_, Format::Proto) => request(Payload::IngestRecordBatch(IngestRecordBatchRequest {
                 offset_id: Some(offset),
-                batch: Some(Batch::ProtoEncodedBatch(ProtoEncodedRecordBatch { records: protos().collect() })),
+                batch: Some(Batch::ProtoEncodedBatch(ProtoEncodedRecordBatch {
+                    records: protos().collect(),
+                })),
             })),
         });
         start += n as u64;

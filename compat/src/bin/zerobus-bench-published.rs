@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use databricks_zerobus_ingest_sdk::{EncodedRecord, JsonString, ProtoBytes};
-use zerobus_bench::driver::{bench_descriptor, run_calls, Clock, DriverArgs, Format, Mode, RecordPool, POOL, STALL};
+use zerobus_bench::driver::{
+    bench_descriptor, run_calls, Clock, DriverArgs, Format, Mode, RecordPool, POOL, STALL,
+};
 use zerobus_compat::plaintext_sdk;
 
 #[tokio::main]
@@ -55,8 +57,10 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
             .await?
         }
         Mode::Batch => {
-            run_calls(&args, &clock, |start, n| async move { s.ingest_records_offset(batch(start, n)).await.map(drop) })
-                .await?
+            run_calls(&args, &clock, |start, n| async move {
+                s.ingest_records_offset(batch(start, n)).await.map(drop)
+            })
+            .await?
         }
         Mode::Fill => {
             // No non-blocking form: a call that blocks for STALL has stopped at the bound.
