@@ -5,7 +5,7 @@
 export const POOL = 1000
 
 const USAGE =
-  'usage: DRIVER --mode single|nowait|batch --size BYTES --records N [--batch B] [--seconds S] ' +
+  'usage: DRIVER --mode single|nowait|batch [--format json] --size BYTES --records N [--batch B] [--seconds S] ' +
   '[--max-inflight-requests N]  (env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, ZEROBUS_CLIENT_ID, ' +
   'ZEROBUS_CLIENT_SECRET, ZEROBUS_TABLE)'
 
@@ -40,6 +40,10 @@ export function parseArgs(argv) {
       case '--mode':
         if (!['single', 'nowait', 'batch'].includes(value)) fail(`unknown mode ${JSON.stringify(value)}`)
         args.mode = value
+        break
+      case '--format':
+        // JSON only: proto records are for the drivers the runner names in --proto-surfaces.
+        if (value !== 'json') fail(`--format ${JSON.stringify(value)}: this driver takes json only`)
         break
       case '--size':
         args.size = whole(flag, value)
