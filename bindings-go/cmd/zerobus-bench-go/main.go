@@ -4,7 +4,7 @@
 // `make go-bench` builds it with the build tag zerobus_release, which links
 // target/release/libzerobus.a instead of the debug library `make go-test` uses.
 //
-//	zerobus-bench-go --mode single|nowait|batch --size BYTES --records N [--batch B] [--seconds S]
+//	zerobus-bench-go --mode single|nowait|batch [--format json] --size BYTES --records N [--batch B] [--seconds S]
 package main
 
 import (
@@ -31,7 +31,7 @@ type args struct {
 	seconds float64 // 0: no cap
 }
 
-const usage = "usage: zerobus-bench-go --mode single|nowait|batch --size BYTES --records N [--batch B] [--seconds S] " +
+const usage = "usage: zerobus-bench-go --mode single|nowait|batch [--format json] --size BYTES --records N [--batch B] [--seconds S] " +
 	"(env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, ZEROBUS_CLIENT_ID, ZEROBUS_CLIENT_SECRET, ZEROBUS_TABLE)"
 
 func parse(argv []string) (args, error) {
@@ -55,6 +55,11 @@ func parse(argv []string) (args, error) {
 				return a, fmt.Errorf("unknown mode %q", value)
 			}
 			a.mode = value
+		case "--format":
+			// JSON only: proto records are for the drivers the runner names in --proto-surfaces.
+			if value != "json" {
+				return a, fmt.Errorf("--format %q: this driver takes json only", value)
+			}
 		case "--size":
 			a.size, err = number()
 		case "--records":
