@@ -3,7 +3,7 @@
  * JSON records, default options, one "RESULT records=N seconds=S" line on stdout.
  *
  *   make c-bench    # links target/release/libzerobus.a → target/c/zerobus-bench-c
- *   target/c/zerobus-bench-c --mode single|nowait|batch --size BYTES --records N [--batch B] [--seconds S]
+ *   target/c/zerobus-bench-c --mode single|nowait|batch [--format json] --size BYTES --records N [--batch B] [--seconds S]
  *
  * single: zerobus_stream_ingest_record; nowait: zerobus_stream_ingest_record_nowait; batch:
  * zerobus_stream_ingest_records (one contiguous buffer + lengths, straight from the pool).
@@ -20,7 +20,7 @@
 #define POOL 1000
 
 static const char *USAGE =
-    "usage: zerobus-bench-c --mode single|nowait|batch --size BYTES --records N [--batch B] [--seconds S] "
+    "usage: zerobus-bench-c --mode single|nowait|batch [--format json] --size BYTES --records N [--batch B] [--seconds S] "
     "(env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, ZEROBUS_CLIENT_ID, ZEROBUS_CLIENT_SECRET, ZEROBUS_TABLE)";
 
 static int usage(const char *what, const char *value) {
@@ -65,6 +65,9 @@ int main(int argc, char **argv) {
             char *end;
             seconds = strtod(value, &end);
             if (*end != '\0' || seconds < 0) return usage("--seconds is not a number:", value);
+        } else if (strcmp(flag, "--format") == 0) {
+            /* JSON only: proto records are for the drivers the runner names in --proto-surfaces. */
+            if (strcmp(value, "json") != 0) return usage("this driver takes --format json only, not", value);
         } else if (strcmp(flag, "--max-inflight-requests") == 0) {
             /* Only the published SDK's driver honours it (DRIVER.md). */
         } else if (!whole(value, &n)) {
