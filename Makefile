@@ -58,9 +58,10 @@ conformance: $(CONFORMANCE_PREREQS)
 	$(TARGET)/conformance $(CONFORMANCE_ARGS)
 
 ## bench: every surface and the published SDK against one release `zerobus serve`, same run;
-## writes BENCHMARKS.md. Release builds; takes several minutes.
+## writes BENCHMARKS.md. Release builds; about ten minutes (each case is best of BENCH_ROUNDS runs).
+BENCH_ROUNDS ?= 2
 bench: $(BENCH_PREREQS)
-	target/release/zerobus-bench $(BENCH_ARGS) --out BENCHMARKS.md
+	target/release/zerobus-bench $(BENCH_ARGS) --rounds $(BENCH_ROUNDS) --out BENCHMARKS.md
 
 bench-rust:
 	$(CARGO) build --release -p zerobus-cli -p zerobus-bench -p zerobus-compat --bins
