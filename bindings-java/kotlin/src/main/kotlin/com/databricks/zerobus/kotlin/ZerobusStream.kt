@@ -6,6 +6,7 @@ import com.databricks.zerobus.kotlin.ffi.waitPending
 import java.lang.ref.Cleaner
 import java.lang.ref.Reference
 import java.nio.ByteBuffer
+import java.nio.ByteOrder
 
 /**
  * A stream of records into one table. Every method is safe to call from many coroutines at once.
@@ -32,16 +33,19 @@ class ZerobusStream internal constructor(
     /** The record type of this stream. */
     val recordType: RecordType get() = if (ffi.recordType() == "json") RecordType.JSON else RecordType.PROTO
 
+    // The ingest calls below suspend only in tail position, so Kotlin compiles them without a state
+    // machine: a call that gets its offset at once allocates no continuation.
+
     /** Queues one JSON record and returns its offset. */
-    suspend fun ingestRecordOffset(record: String): Long = one(record.toByteArray(), NativeIngest.MODE_TEXT)
+    suspend fun ingestRecordOffset(record: String): Long {
+        val code = queueOne(record.toByteArray(), NativeIngest.MODE_TEXT)
+        return if (code >= 0) code else slowPathOne(code)
+    }
 
     /** Queues one encoded proto record and returns its offset. */
-    suspend fun ingestRecordOffset(record: ByteArray): Long = one(record, NativeIngest.MODE_QUEUE)
-
-    /** The single-record call: queued at once, or (bounds reached) it waits for room in its place in line. */
-    private suspend fun one(record: ByteArray, mode: Int): Long {
-        val code = queueOne(record, mode)
-        return if (code >= 0) code else slowPath(code, lastSlot.get())!!
+    suspend fun ingestRecordOffset(record: ByteArray): Long {
+        val code = queueOne(record, NativeIngest.MODE_QUEUE)
+        return if (code >= 0) code else slowPathOne(code)
     }
 
     /**
@@ -51,7 +55,7 @@ class ZerobusStream internal constructor(
      */
     suspend fun ingestRecordsOffset(records: List<ByteArray>): Long? {
         val code = batch(records, NativeIngest.MODE_QUEUE)
-        return if (code >= 0) code else slowPath(code, lastSlot.get())
+        return if (code >= 0) code else slowPath(code)
     }
 
     /** Queues a batch of JSON records under one offset; see [ingestRecordsOffset]. */
@@ -64,7 +68,7 @@ class ZerobusStream internal constructor(
      */
     suspend fun ingestRecordsOffset(data: ByteArray, lengths: IntArray): Long? {
         val code = batch(data, lengths, NativeIngest.MODE_QUEUE)
-        return if (code >= 0) code else slowPath(code, lastSlot.get())
+        return if (code >= 0) code else slowPath(code)
     }
 
     /**
@@ -146,8 +150,10 @@ class ZerobusStream internal constructor(
         return code
     }
 
+    private suspend fun slowPathOne(code: Long): Long = slowPath(code)!!
+
     /** A call that did not get its offset at once: it waits for room, or it failed. */
-    private suspend fun slowPath(code: Long, slot: Long): Long? = when (code) {
+    private suspend fun slowPath(code: Long, slot: Long = lastSlot.get()): Long? = when (code) {
         NativeIngest.EMPTY -> null
         NativeIngest.PENDING -> try {
             ffiCall { waitPending(slot.toULong()) }
@@ -225,13 +231,14 @@ class ZerobusStream internal constructor(
         /**
          * How a batch crosses to the core in one call (after the [NativeIngest.SLOT] bytes): the
          * records' lengths as little-endian u32s, then the records back to back. [b] is little-endian.
+         * Both parts are written with bulk copies: a loop of `putInt`s runs slowly until the JIT has
+         * compiled it, which in a short-lived process is most of its life.
          */
         fun layOut(b: ByteBuffer, records: List<ByteArray>) {
-            var at = NativeIngest.SLOT
-            for (r in records) {
-                b.putInt(at, r.size)
-                at += 4
-            }
+            val lengths = IntArray(records.size)
+            for (i in lengths.indices) lengths[i] = records[i].size
+            putLengths(b, lengths)
+            var at = NativeIngest.SLOT + 4 * lengths.size
             for (r in records) {
                 b.put(at, r)
                 at += r.size
@@ -240,13 +247,15 @@ class ZerobusStream internal constructor(
 
         /** [layOut] for a batch already in one buffer; a negative length is rejected before anything is sent. */
         fun layOut(b: ByteBuffer, data: ByteArray, lengths: IntArray) {
-            var at = NativeIngest.SLOT
             for (l in lengths) {
                 if (l < 0) throw ZerobusException.InvalidArgument("record length $l is negative")
-                b.putInt(at, l)
-                at += 4
             }
-            b.put(at, data)
+            putLengths(b, lengths)
+            b.put(NativeIngest.SLOT + 4 * lengths.size, data)
+        }
+
+        private fun putLengths(b: ByteBuffer, lengths: IntArray) {
+            b.slice(NativeIngest.SLOT, 4 * lengths.size).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().put(0, lengths)
         }
     }
 }
