@@ -48,6 +48,7 @@ private fun parse(args: Array<String>): Args {
             "--records" -> records = v.toLong()
             "--batch" -> batch = v.toInt()
             "--seconds" -> seconds = v.toDouble()
+            "--format" -> require(v == "json") { "--format $v: this driver ingests json only" }
             // Honoured only by the published-SDK driver; every binding runs with its defaults.
             "--max-inflight-requests" -> {}
             else -> throw IllegalArgumentException("unknown argument $a")
@@ -55,7 +56,7 @@ private fun parse(args: Array<String>): Args {
         i += 2
     }
     require(mode != null && size >= 20 && records >= 0) {
-        "usage: --mode single|nowait|batch --size BYTES(>=20) --records N [--batch B] [--seconds S]"
+        "usage: --mode single|nowait|batch [--format json] --size BYTES(>=20) --records N [--batch B] [--seconds S]"
     }
     require(mode in setOf("single", "nowait", "batch")) { "unknown mode $mode" }
     require(mode != "batch" || (batch >= 1 && POOL % batch == 0)) { "--batch must divide $POOL, got $batch" }
@@ -76,6 +77,48 @@ private fun batchOf(pool: Array<ByteArray>, first: Int, n: Int): Batch {
     return Batch(data, IntArray(n) { size })
 }
 
+// One small function per loop, so the JIT compiles the loop alone, not the whole driver.
+
+private suspend fun single(stream: ZerobusStream, pool: Array<String>, records: Long, start: Long, cap: Long): Long {
+    var done = 0L
+    while (done < records) {
+        if ((done and 1023L) == 0L && System.nanoTime() - start >= cap) break
+        stream.ingestRecordOffset(pool[(done % POOL).toInt()])
+        done++
+    }
+    return done
+}
+
+private suspend fun nowait(stream: ZerobusStream, pool: Array<String>, records: Long, start: Long, cap: Long): Long {
+    var done = 0L
+    while (done < records) {
+        if ((done and 1023L) == 0L && System.nanoTime() - start >= cap) break
+        stream.ingestRecordNowait(pool[(done % POOL).toInt()])
+        done++
+    }
+    return done
+}
+
+private suspend fun batches(
+    stream: ZerobusStream,
+    batches: Array<Batch>,
+    tail: Batch?,
+    records: Long,
+    batch: Int,
+    start: Long, cap: Long,
+): Long {
+    var done = 0L
+    var j = 0
+    while (done < records) {
+        if (System.nanoTime() - start >= cap) break
+        val b = if (records - done >= batch) batches[j] else tail!!
+        stream.ingestRecordsOffset(b.data, b.lengths)
+        done += b.lengths.size
+        j = if (j + 1 == batches.size) 0 else j + 1
+    }
+    return done
+}
+
 private suspend fun ingest(stream: ZerobusStream, a: Args): Long {
     val pool = Array(POOL) { record(it, a.size) }
     val perPool = POOL / a.batch
@@ -89,29 +132,11 @@ private suspend fun ingest(stream: ZerobusStream, a: Args): Long {
     }
     val cap = if (a.seconds > 0) (a.seconds * 1e9).toLong() else Long.MAX_VALUE
 
-    var done = 0L
     val start = System.nanoTime()
-    when (a.mode) {
-        "single" -> while (done < a.records) {
-            if ((done and 1023L) == 0L && System.nanoTime() - start >= cap) break
-            stream.ingestRecordOffset(pool[(done % POOL).toInt()])
-            done++
-        }
-        "nowait" -> while (done < a.records) {
-            if ((done and 1023L) == 0L && System.nanoTime() - start >= cap) break
-            stream.ingestRecordNowait(pool[(done % POOL).toInt()])
-            done++
-        }
-        else -> {
-            var j = 0L
-            while (done < a.records) {
-                if (System.nanoTime() - start >= cap) break
-                val b = if (a.records - done >= a.batch) batches[(j % perPool).toInt()] else tail!!
-                stream.ingestRecordsOffset(b.data, b.lengths)
-                done += b.lengths.size
-                j++
-            }
-        }
+    val done = when (a.mode) {
+        "single" -> single(stream, pool, a.records, start, cap)
+        "nowait" -> nowait(stream, pool, a.records, start, cap)
+        else -> batches(stream, batches, tail, a.records, a.batch, start, cap)
     }
     stream.flush()
     val seconds = (System.nanoTime() - start) / 1e9
