@@ -167,6 +167,8 @@ pub(crate) struct Shared {
     channel: tokio::sync::Mutex<Option<Channel>>,
     callbacks: Option<Callbacks>,
     counters: Counters,
+    /// Where encoded calls are written; its own lock so encoding never holds up the sender.
+    slabs: Mutex<wire::Slabs>,
 }
 
 impl Shared {
@@ -382,6 +384,7 @@ impl ZerobusStream {
             channel: tokio::sync::Mutex::new(None),
             callbacks,
             counters: Counters::default(),
+            slabs: Mutex::new(wire::Slabs::new()),
         });
 
         // The first open follows the same retry rules as recovery, so a server that is briefly
@@ -522,7 +525,11 @@ impl ZerobusStream {
     fn encode_one(&self, record: RecordRef<'_>) -> ZerobusResult<EncodedCall> {
         self.check_kind(&record)?;
         check_size(record.bytes().len())?;
-        Ok(wire::encode_call(self.shared.opts.record_type, std::iter::once(record.bytes())))
+        Ok(wire::encode_call(
+            self.shared.opts.record_type,
+            std::iter::once(record.bytes()),
+            &self.shared.slabs,
+        ))
     }
 
     fn encode_many<'a, I>(&self, records: I) -> ZerobusResult<Option<EncodedCall>>
@@ -541,7 +548,7 @@ impl ZerobusStream {
         }
         check_size(total)?;
         let slices = records.iter().map(|r| r.bytes());
-        Ok(Some(wire::encode_call(self.shared.opts.record_type, slices)))
+        Ok(Some(wire::encode_call(self.shared.opts.record_type, slices, &self.shared.slabs)))
     }
 
     fn encode_contiguous(&self, data: &[u8], lengths: &[usize]) -> ZerobusResult<Option<EncodedCall>> {
@@ -570,7 +577,7 @@ impl ZerobusStream {
             self.check_kind(&rec).map_err(|e| e.context(&format!("record {i} of the batch")))?;
             slices.push(&data[pos - len..pos]);
         }
-        Ok(Some(wire::encode_call(self.shared.opts.record_type, slices.into_iter())))
+        Ok(Some(wire::encode_call(self.shared.opts.record_type, slices.into_iter(), &self.shared.slabs)))
     }
 
     fn try_enqueue(&self, call: EncodedCall) -> ZerobusResult<i64> {

@@ -46,57 +46,95 @@ fn data_tag(record_type: RecordType) -> u8 {
     }
 }
 
-thread_local! {
-    /// Single-record calls are carved from a per-thread slab rather than allocated one by one (a
-    /// malloc and a free per record were a tenth of a single-record call's cost). Each body keeps
-    /// its slab alive until the call is acked; a slab is small next to the in-flight byte bound.
-    static SLAB: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+/// The buffers encoded calls are carved from, one set per stream.
+///
+/// Allocating each call's buffer cost a malloc and a free per single record, and for batches
+/// fresh pages the kernel had to fault in and zero on every call. Calls are instead written back
+/// to back into slabs, each call's `Bytes` sharing its slab; a slab whose calls have all been
+/// acked is taken up again with its pages still mapped. At most `SLABS_KEPT + 1` slabs stay
+/// with a stream beyond what its unacked calls hold.
+pub(crate) struct Slabs {
+    current: BytesMut,
+    /// Filled slabs, oldest first; reused once every call in one is acked (dropped).
+    kept: std::collections::VecDeque<BytesMut>,
 }
-const SLAB_BYTES: usize = 64 * 1024;
-/// Larger single records get their own buffer, so one slow record can't pin much of a slab.
-const SLAB_MAX_CALL: usize = 4 * 1024;
 
-/// Encodes a call from its records. A batch of one record is sent as `ingest_record`.
-pub(crate) fn encode_call<'a, I>(record_type: RecordType, records: I) -> EncodedCall
+const SLAB_BYTES: usize = 2 << 20;
+/// Larger calls get a buffer of their own, so that one call can't strand most of a slab.
+const SLAB_MAX_CALL: usize = 512 << 10;
+const SLABS_KEPT: usize = 3;
+
+impl Slabs {
+    pub(crate) fn new() -> Slabs {
+        Slabs { current: BytesMut::new(), kept: std::collections::VecDeque::new() }
+    }
+
+    /// `write` fills exactly `len` bytes; they come back as one `Bytes`.
+    fn carve(&mut self, len: usize, write: impl FnOnce(&mut BytesMut)) -> Bytes {
+        if len > SLAB_MAX_CALL {
+            let mut own = BytesMut::with_capacity(len);
+            write(&mut own);
+            return own.freeze();
+        }
+        if self.current.capacity() < len {
+            self.next_slab();
+        }
+        write(&mut self.current);
+        self.current.split().freeze()
+    }
+
+    fn next_slab(&mut self) {
+        // `try_reclaim` succeeds only on a slab no call refers to any more.
+        let next = match self.kept.iter_mut().position(|slab| slab.try_reclaim(SLAB_BYTES)) {
+            Some(i) => self.kept.remove(i).expect("index from position"),
+            None => BytesMut::with_capacity(SLAB_BYTES),
+        };
+        let full = std::mem::replace(&mut self.current, next);
+        self.kept.push_back(full);
+        if self.kept.len() > SLABS_KEPT {
+            self.kept.pop_front();
+        }
+    }
+}
+
+/// Encodes a call from its records into `slabs`. A batch of one record is sent as
+/// `ingest_record`.
+pub(crate) fn encode_call<'a, I>(
+    record_type: RecordType,
+    records: I,
+    slabs: &std::sync::Mutex<Slabs>,
+) -> EncodedCall
 where
     I: ExactSizeIterator<Item = &'a [u8]> + Clone,
 {
     let count = records.len();
     let tag = data_tag(record_type);
+    let mut slabs = slabs.lock().unwrap_or_else(|p| p.into_inner());
     if count == 1 {
         let rec = records.clone().next().unwrap_or_default();
         let len = 1 + varint_len(rec.len() as u64) + rec.len();
-        if len <= SLAB_MAX_CALL {
-            return SLAB.with(|slab| {
-                let mut slab = slab.borrow_mut();
-                if slab.capacity() < len {
-                    *slab = BytesMut::with_capacity(SLAB_BYTES);
-                }
-                slab.put_u8(tag);
-                put_varint(&mut *slab, rec.len() as u64);
-                slab.put_slice(rec);
-                EncodedCall { body: slab.split().freeze(), records: 1 }
-            });
-        }
-        let mut buf = BytesMut::with_capacity(1 + varint_len(rec.len() as u64) + rec.len());
-        buf.put_u8(tag);
-        put_varint(&mut buf, rec.len() as u64);
-        buf.put_slice(rec);
-        return EncodedCall { body: buf.freeze(), records: 1 };
+        let body = slabs.carve(len, |buf| {
+            buf.put_u8(tag);
+            put_varint(buf, rec.len() as u64);
+            buf.put_slice(rec);
+        });
+        return EncodedCall { body, records: 1 };
     }
     let mut inner_len = 0usize;
     for rec in records.clone() {
         inner_len += 1 + varint_len(rec.len() as u64) + rec.len();
     }
-    let mut buf = BytesMut::with_capacity(1 + varint_len(inner_len as u64) + inner_len);
-    buf.put_u8(tag);
-    put_varint(&mut buf, inner_len as u64);
-    for rec in records {
-        buf.put_u8(TAG_BATCH_RECORD);
-        put_varint(&mut buf, rec.len() as u64);
-        buf.put_slice(rec);
-    }
-    EncodedCall { body: buf.freeze(), records: count as u32 }
+    let len = 1 + varint_len(inner_len as u64) + inner_len;
+    let body = slabs.carve(len, |buf| {
+        buf.put_u8(tag);
+        put_varint(buf, inner_len as u64);
+        for rec in records {
+            buf.put_u8(TAG_BATCH_RECORD);
+            put_varint(buf, rec.len() as u64);
+            buf.put_slice(rec);
+        }
+    });
+    EncodedCall { body, records: count as u32 }
 }
 
 /// The records of an encoded call, each a zero-copy slice of its body.
@@ -240,6 +278,34 @@ mod tests {
     use super::*;
     use zerobus_proto::{ephemeral_stream_request::Payload, EphemeralStreamRequest};
 
+    fn slabs() -> std::sync::Mutex<Slabs> {
+        std::sync::Mutex::new(Slabs::new())
+    }
+
+    /// Calls share slabs, and a slab comes back into use once its calls are dropped (acked).
+    #[test]
+    fn slabs_are_shared_and_reused_once_acked() {
+        let slabs = slabs();
+        let record = vec![b'x'; 1000];
+        let calls: Vec<EncodedCall> = (0..2100)
+            .map(|_| encode_call(RecordType::Proto, std::iter::once(record.as_slice()), &slabs))
+            .collect();
+        let first = calls[0].body.as_ptr() as usize;
+        assert_eq!(calls[1].body.as_ptr() as usize, first + calls[0].body.len(), "back to back in one slab");
+        let first_slab = first..first + SLAB_BYTES;
+        assert!(!first_slab.contains(&(calls[2099].body.as_ptr() as usize)), "2.1 MB needs a second slab");
+        drop(calls);
+        // Every call is gone: filling the current slab moves on to the first one again.
+        let again: Vec<EncodedCall> = (0..2100)
+            .map(|_| encode_call(RecordType::Proto, std::iter::once(record.as_slice()), &slabs))
+            .collect();
+        assert!(again.iter().any(|c| first_slab.contains(&(c.body.as_ptr() as usize))));
+        // A call bigger than a slab's share gets its own buffer.
+        let big = vec![b'y'; SLAB_MAX_CALL + 1];
+        let own = encode_call(RecordType::Proto, std::iter::once(big.as_slice()), &slabs);
+        assert_eq!(own.body.len(), SLAB_MAX_CALL + 1 + 1 + varint_len(big.len() as u64));
+    }
+
     fn encode_with_prost_check(call: &EncodedCall, wire_offset: i64) -> EphemeralStreamRequest {
         let mut buf = BytesMut::new();
         write_call(&mut buf, wire_offset, call.is_batch(), &call.body);
@@ -248,7 +314,7 @@ mod tests {
 
     #[test]
     fn single_json_record_is_ingest_record() {
-        let call = encode_call(RecordType::Json, [b"{\"a\":1}".as_slice()].into_iter());
+        let call = encode_call(RecordType::Json, [b"{\"a\":1}".as_slice()].into_iter(), &slabs());
         assert!(!call.is_batch());
         match encode_with_prost_check(&call, 300).payload.unwrap() {
             Payload::IngestRecord(r) => {
@@ -267,7 +333,7 @@ mod tests {
     fn proto_batch_is_ingest_record_batch() {
         let big = vec![7u8; 300];
         let recs: Vec<&[u8]> = vec![b"\x08\x01", &big, b""];
-        let call = encode_call(RecordType::Proto, recs.iter().copied());
+        let call = encode_call(RecordType::Proto, recs.iter().copied(), &slabs());
         assert_eq!(call.records, 3);
         match encode_with_prost_check(&call, 0).payload.unwrap() {
             Payload::IngestRecordBatch(b) => {
@@ -290,7 +356,8 @@ mod tests {
 
     #[test]
     fn encoder_matches_prost() {
-        let call = encode_call(RecordType::Json, ["{}".as_bytes(), "{\"b\":2}".as_bytes()].into_iter());
+        let call =
+            encode_call(RecordType::Json, ["{}".as_bytes(), "{\"b\":2}".as_bytes()].into_iter(), &slabs());
         let mut expected = BytesMut::new();
         EphemeralStreamRequest {
             payload: Some(Payload::IngestRecordBatch(zerobus_proto::IngestRecordBatchRequest {
