@@ -86,3 +86,38 @@ export function batchPool(pool, b) {
   for (let q = 0; q < POOL; q += b) out.push(pool.slice(q, q + b))
   return out
 }
+
+/**
+ * DRIVER.md's loop and clock: `calls.single(record)`, `calls.nowait(record)` or
+ * `calls.batch(records)`, each awaited, until `args.records` are ingested or the time cap passes;
+ * then `calls.flush()`, which stops the clock, and the RESULT line.
+ */
+export async function runCalls(args, pool, calls) {
+  const batches = args.mode === 'batch' ? batchPool(pool, args.batch) : null
+  const capNs = args.seconds === undefined ? null : BigInt(Math.round(args.seconds * 1e9))
+  const t0 = process.hrtime.bigint()
+  const expired = () => capNs !== null && process.hrtime.bigint() - t0 >= capNs
+  let done = 0
+  if (args.mode === 'batch') {
+    const B = args.batch
+    for (let j = 0; done < args.records; j++) {
+      if ((j & 1023) === 0 && expired()) break
+      const n = Math.min(B, args.records - done)
+      const q = (j * B) % POOL
+      // The last call may be shorter: sliced then, outside the steady loop.
+      await calls.batch(n === B ? batches[q / B] : pool.slice(q, q + n))
+      done += n
+    }
+  } else {
+    // Awaited in nowait mode too: the promise settles once the record is queued, which is where
+    // the call would otherwise wait for room. Not awaiting would pile up calls, not go faster.
+    const one = args.mode === 'nowait' ? calls.nowait : calls.single
+    for (let j = 0; done < args.records; j++, done++) {
+      if ((j & 1023) === 0 && expired()) break
+      await one(pool[j % POOL])
+    }
+  }
+  await calls.flush()
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+  process.stdout.write(`RESULT records=${done} seconds=${seconds.toFixed(6)}\n`)
+}

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
-import { parseArgs, recordPool, batchPool, POOL } from './contract.mjs'
+import { parseArgs, recordPool, runCalls } from './contract.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const release = path.resolve(here, '..', '..', 'target', 'node-release', 'zerobus.node')
@@ -26,43 +26,18 @@ const { ZerobusSdk, RecordType } = createRequire(import.meta.url)('../index.js')
 async function main() {
   const args = parseArgs(process.argv.slice(2))
   const pool = recordPool(args.size)
-  const batches = args.mode === 'batch' ? batchPool(pool, args.batch) : null
 
   const sdk = new ZerobusSdk(args.endpoint, args.workspaceUrl)
   const stream = await sdk.createStream({ tableName: args.table }, args.clientId, args.clientSecret, {
     recordType: RecordType.Json,
   })
 
-  const capNs = args.seconds === undefined ? null : BigInt(Math.round(args.seconds * 1e9))
-  const t0 = process.hrtime.bigint()
-  const expired = () => capNs !== null && process.hrtime.bigint() - t0 >= capNs
-  let done = 0
-  if (args.mode === 'single') {
-    for (let j = 0; done < args.records; j++, done++) {
-      if ((j & 1023) === 0 && expired()) break
-      await stream.ingestRecordOffset(pool[j % POOL])
-    }
-  } else if (args.mode === 'nowait') {
-    // Awaited: the promise settles once the record is queued, which is where the call would
-    // otherwise wait for room. Not awaiting would pile up pending calls, not go faster.
-    for (let j = 0; done < args.records; j++, done++) {
-      if ((j & 1023) === 0 && expired()) break
-      await stream.ingestRecordNowait(pool[j % POOL])
-    }
-  } else {
-    const B = args.batch
-    for (let j = 0; done < args.records; j++) {
-      if ((j & 1023) === 0 && expired()) break
-      const n = Math.min(B, args.records - done)
-      const q = (j * B) % POOL
-      // The last call may be shorter: sliced then, outside the steady loop.
-      await stream.ingestRecordsOffset(n === B ? batches[q / B] : pool.slice(q, q + n))
-      done += n
-    }
-  }
-  await stream.flush()
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-  process.stdout.write(`RESULT records=${done} seconds=${seconds.toFixed(6)}\n`)
+  await runCalls(args, pool, {
+    single: (r) => stream.ingestRecordOffset(r),
+    nowait: (r) => stream.ingestRecordNowait(r),
+    batch: (rs) => stream.ingestRecordsOffset(rs),
+    flush: () => stream.flush(),
+  })
   await stream.close()
 }
 

@@ -6,7 +6,7 @@
 // `ingestRecordOffset` too, which resolves once the record is queued. Default options unless
 // `--max-inflight-requests` is given.
 import { createRequire } from 'node:module'
-import { parseArgs, recordPool, batchPool, POOL } from '../contract.mjs'
+import { parseArgs, recordPool, runCalls } from '../contract.mjs'
 
 const require = createRequire(import.meta.url)
 let published
@@ -20,7 +20,6 @@ try {
 async function main() {
   const args = parseArgs(process.argv.slice(2))
   const pool = recordPool(args.size)
-  const batches = args.mode === 'batch' ? batchPool(pool, args.batch) : null
 
   const sdk = new published.ZerobusSdk(args.endpoint, args.workspaceUrl)
   // The published RecordType.Json is 0 (ours is the wire value 2).
@@ -28,28 +27,12 @@ async function main() {
   if (args.maxInflightRequests !== undefined) options.maxInflightRequests = args.maxInflightRequests
   const stream = await sdk.createStream({ tableName: args.table }, args.clientId, args.clientSecret, options)
 
-  const capNs = args.seconds === undefined ? null : BigInt(Math.round(args.seconds * 1e9))
-  const t0 = process.hrtime.bigint()
-  const expired = () => capNs !== null && process.hrtime.bigint() - t0 >= capNs
-  let done = 0
-  if (args.mode === 'single' || args.mode === 'nowait') {
-    for (let j = 0; done < args.records; j++, done++) {
-      if ((j & 1023) === 0 && expired()) break
-      await stream.ingestRecordOffset(pool[j % POOL])
-    }
-  } else {
-    const B = args.batch
-    for (let j = 0; done < args.records; j++) {
-      if ((j & 1023) === 0 && expired()) break
-      const n = Math.min(B, args.records - done)
-      const q = (j * B) % POOL
-      await stream.ingestRecordsOffset(n === B ? batches[q / B] : pool.slice(q, q + n))
-      done += n
-    }
-  }
-  await stream.flush()
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-  process.stdout.write(`RESULT records=${done} seconds=${seconds.toFixed(6)}\n`)
+  await runCalls(args, pool, {
+    single: (r) => stream.ingestRecordOffset(r),
+    nowait: (r) => stream.ingestRecordOffset(r),
+    batch: (rs) => stream.ingestRecordsOffset(rs),
+    flush: () => stream.flush(),
+  })
   await stream.close()
 }
 
