@@ -147,6 +147,16 @@ func TestIngestEndToEnd(t *testing.T) {
 	if _, err := stream.IngestRecordOffset("[1, 2]"); !errors.Is(err, CodeInvalidRecord) {
 		t.Errorf("a JSON array: %v, want INVALID_RECORD", err)
 	}
+	packed := record(10) + record(11)
+	if off, err := stream.IngestRecordsContiguousOffset([]byte(packed), []int{len(record(10)), len(record(11))}); err != nil || off != 6 {
+		t.Fatalf("IngestRecordsContiguousOffset = %d, %v", off, err)
+	}
+	if _, err := stream.IngestRecordsContiguousOffset([]byte(packed), []int{len(packed) + 1, -1}); !errors.Is(err, CodeInvalidArgument) {
+		t.Errorf("a negative length: %v, want INVALID_ARGUMENT", err)
+	}
+	if _, err := stream.IngestRecordsContiguousOffset([]byte(packed), []int{1}); !errors.Is(err, CodeInvalidArgument) {
+		t.Errorf("lengths that do not add up: %v, want INVALID_ARGUMENT", err)
+	}
 	if err := stream.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -169,8 +179,8 @@ func TestIngestEndToEnd(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(acks) == 0 || acks[len(acks)-1] != 5 {
-		t.Errorf("acks %v, want increasing up to 5", acks)
+	if len(acks) == 0 || acks[len(acks)-1] != 6 {
+		t.Errorf("acks %v, want increasing up to 6", acks)
 	}
 	for i := 1; i < len(acks); i++ {
 		if acks[i] <= acks[i-1] {

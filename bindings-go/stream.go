@@ -206,6 +206,48 @@ func (s *ZerobusStream) IngestRecordsOffset(records any) (int64, error) {
 	return s.ingestMany(records, modeBlocking)
 }
 
+// IngestRecordsContiguousOffset queues len(lengths) records held back to back in data (record i
+// is the next lengths[i] bytes) as ONE call under ONE offset. It is the batch call without a
+// copy on the Go side: data and lengths cross into the library as they are. The lengths must add
+// up to len(data); an empty batch sends nothing and returns offset -1.
+func (s *ZerobusStream) IngestRecordsContiguousOffset(data []byte, lengths []int) (int64, error) {
+	return s.ingestContiguous(data, lengths, modeBlocking)
+}
+
+// lengthsArg passes lengths to C as size_t for the duration of one call: reinterpreted in place
+// where int and size_t have the same width (every 64-bit target), copied otherwise.
+func lengthsArg(lengths []int) (*C.size_t, error) {
+	for i, l := range lengths {
+		if l < 0 {
+			return nil, newError(CodeInvalidArgument, "record %d has a negative length (%d)", i, l)
+		}
+	}
+	if len(lengths) == 0 {
+		return &zeroLen, nil
+	}
+	if unsafe.Sizeof(int(0)) == unsafe.Sizeof(C.size_t(0)) {
+		return (*C.size_t)(unsafe.Pointer(unsafe.SliceData(lengths))), nil
+	}
+	out := make([]C.size_t, len(lengths))
+	for i, l := range lengths {
+		out[i] = C.size_t(l)
+	}
+	return unsafe.SliceData(out), nil
+}
+
+func (s *ZerobusStream) ingestContiguous(data []byte, lengths []int, mode ingestMode) (int64, error) {
+	lens, err := lengthsArg(lengths)
+	if err != nil {
+		return -1, err
+	}
+	d, n := bytesArg(data)
+	off, err := ingestRecordsC(s.h.ptr, d, n, lens, C.size_t(len(lengths)), mode)
+	runtime.KeepAlive(data)
+	runtime.KeepAlive(lengths)
+	runtime.KeepAlive(s.h)
+	return off, err
+}
+
 // TryIngestRecordOffset is IngestRecordOffset that never blocks: when the in-flight bounds are
 // reached it fails with CodeQueueFull and queues nothing.
 func (s *ZerobusStream) TryIngestRecordOffset(record any) (int64, error) {

@@ -159,10 +159,20 @@ func main() {
 			done++
 		}
 	case "batch":
+		// The pool back to back, as the contiguous batch call takes it.
+		var data []byte
+		lengths := make([]int, pool)
+		starts := make([]int, pool+1)
+		for k, r := range recs {
+			starts[k] = len(data)
+			lengths[k] = len(r)
+			data = append(data, r...)
+		}
+		starts[pool] = len(data)
 		for j := 0; done < a.records && !expired(j); j++ {
 			n := min(a.batch, a.records-done)
 			q := (j * a.batch) % pool
-			if _, err = stream.IngestRecordsOffset(recs[q : q+n]); err != nil {
+			if _, err = stream.IngestRecordsContiguousOffset(data[starts[q]:starts[q+n]], lengths[q:q+n]); err != nil {
 				fail(1, "%v", err)
 			}
 			done += n
