@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// at its in-flight bound).
     #[arg(long)]
     pub withhold_acks: bool,
+    /// One ack per ingest message rather than one per burst (benchmarks: like a server that
+    /// acks each request).
+    #[arg(long)]
+    pub ack_every_message: bool,
     /// On shutdown, write `{"tables": {NAME: {"records": N, "bytes": B}}}` to this file.
     #[arg(long, value_name = "PATH")]
     pub stats_file: Option<PathBuf>,
@@ -55,6 +59,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         grpc_addr: args.grpc_addr,
         token_addr: args.token_addr,
         keep_payloads: !args.no_payloads,
+        ack_every_message: args.ack_every_message,
         ..MockServerConfig::default()
     };
     for table in args.tables {

@@ -114,7 +114,8 @@ impl Zerobus for ZerobusService {
             unsent_ack: None,
         };
         tokio::spawn(call.run());
-        Ok(Response::new(AckStream { rx, held: None, sleep: None, done: false, entry }))
+        let every = self.shared.config.ack_every_message;
+        Ok(Response::new(AckStream { rx, held: None, sleep: None, done: false, every, entry }))
     }
 
     type PersistentStreamStream = tokio_stream::Empty<Result<PersistentStreamResponse, Status>>;
@@ -482,7 +483,8 @@ impl Call {
         self.throttle(count, bytes as u64).await?;
         if self.faults.withhold_after.is_none_or(|n| self.messages <= n) {
             match self.faults.ack_delay {
-                None => self.unsent_ack = Some(offset),
+                None if !self.shared.config.ack_every_message => self.unsent_ack = Some(offset),
+                None => self.send(Event::Ack { offset, due: None }).await?,
                 Some(d) => self.send(Event::Ack { offset, due: Some(Instant::now() + d) }).await?,
             }
         }
@@ -578,6 +580,8 @@ pub(crate) struct AckStream {
     held: Option<Event>,
     sleep: Option<Pin<Box<Sleep>>>,
     done: bool,
+    /// `MockServerConfig::ack_every_message`: no coalescing.
+    every: bool,
     entry: Arc<ConnEntry>,
 }
 
@@ -646,6 +650,9 @@ impl Stream for AckStream {
                                 return Poll::Pending;
                             }
                         }
+                    }
+                    if this.every {
+                        return this.ack(offset);
                     }
                     best = Some(offset);
                 }

@@ -62,6 +62,10 @@ pub struct MockServerConfig {
     /// Keep record payloads; `false` keeps only counts and bytes per table (long demos,
     /// benchmarks).
     pub keep_payloads: bool,
+    /// Send one ack per ingest message instead of one per burst of messages already read (acks
+    /// are cumulative, so both are correct; this one is harder on a client whose cost per ack
+    /// grows with its queue).
+    pub ack_every_message: bool,
 }
 
 impl std::fmt::Debug for MockServerConfig {
@@ -75,6 +79,7 @@ impl std::fmt::Debug for MockServerConfig {
             .field("grpc_addr", &self.grpc_addr)
             .field("token_addr", &self.token_addr)
             .field("keep_payloads", &self.keep_payloads)
+            .field("ack_every_message", &self.ack_every_message)
             .finish()
     }
 }
@@ -106,6 +111,7 @@ impl Default for MockServerConfig {
             grpc_addr: loopback,
             token_addr: loopback,
             keep_payloads: true,
+            ack_every_message: false,
         }
     }
 }
