@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: zerobus-bench --surface NAME=COMMAND... [--out FILE] [--serve PATH] \
 [--filter TEXT] [--rounds N] [--seconds S] [--scale F] [--sizes 20,220,750,10240] [--formats json,proto] \
-[--proto-surfaces NAME,...] [--no-memory]";
+[--proto-surfaces NAME,...] [--no-memory] [--no-every-ack]";
 
 /// Default in-flight byte bound of the core (`max_inflight_bytes`), for the memory case's check.
 const INFLIGHT_BYTES: u64 = zerobus_core::DEFAULT_MAX_INFLIGHT_BYTES as u64;
@@ -73,6 +73,8 @@ struct Options {
     /// Surfaces whose drivers take `--format proto`.
     proto_surfaces: Vec<String>,
     memory: bool,
+    /// Also run the Rust surfaces against a server that acks every message.
+    every_ack: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -90,11 +92,16 @@ fn parse_options() -> Result<Options, String> {
             .map(String::from)
             .to_vec(),
         memory: true,
+        every_ack: true,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
         if flag == "--no-memory" {
             o.memory = false;
+            continue;
+        }
+        if flag == "--no-every-ack" {
+            o.every_ack = false;
             continue;
         }
         let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -324,6 +331,15 @@ fn is_peer(surface: &str) -> bool {
 struct Results {
     runs: BTreeMap<Key, Run>,
     memory: Vec<(String, Run)>,
+    /// 220-byte JSON runs against a server that acks every message.
+    every_ack: BTreeMap<(String, Call), Run>,
+}
+
+/// Cases of the acks-every-message pass.
+const EVERY_ACK_CALLS: [Call; 2] = [Call::Single, Call::Batch1000];
+
+fn is_rust_side(surface: &str) -> bool {
+    surface == "raw" || surface == "rust" || is_peer(surface)
 }
 
 impl Results {
@@ -349,6 +365,14 @@ impl Results {
                 is_peer(s) && *f == format && *z == size && *c == call && r.error.is_none()
             })
             .map(|((s, _, _, _), r)| (r.rate(), s.clone()))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+    }
+
+    fn every_ack_peer_best(&self, call: Call) -> Option<(f64, String)> {
+        self.every_ack
+            .iter()
+            .filter(|((s, c), r)| is_peer(s) && *c == call && r.error.is_none())
+            .map(|((s, _), r)| (r.rate(), s.clone()))
             .max_by(|a, b| a.0.total_cmp(&b.0))
     }
 
@@ -393,7 +417,7 @@ fn run(o: Options) -> Result<(), String> {
             })
     };
     let server = Server::start(&o.serve, &[])?;
-    let mut results = Results { runs: BTreeMap::new(), memory: Vec::new() };
+    let mut results = Results { runs: BTreeMap::new(), memory: Vec::new(), every_ack: BTreeMap::new() };
     let timeout = Duration::from_secs_f64(o.seconds + 90.0);
     for &size in &o.sizes {
         let records = records_for(size, o.scale);
@@ -454,6 +478,36 @@ fn run(o: Options) -> Result<(), String> {
         }
     }
 
+    if o.every_ack {
+        let server = Server::start(&o.serve, &["--ack-every-message"])?;
+        let records = records_for(220, o.scale);
+        for call in EVERY_ACK_CALLS {
+            for round in 0..o.rounds {
+                for (surface, command) in o.surfaces.iter().filter(|(s, _)| is_rust_side(s)) {
+                    let args = format!(
+                        "{} --format json --size 220 --records {records} --seconds {}",
+                        call.args(),
+                        o.seconds
+                    );
+                    let run = run_driver(command, &args, &server, 220, timeout);
+                    eprintln!(
+                        "{surface:>24} acks every message, 220 B {:<10} round {}: {}",
+                        call.label(),
+                        round + 1,
+                        run.error
+                            .as_deref()
+                            .map(|e| format!("FAILED {e}"))
+                            .unwrap_or_else(|| format!("{:>10.0} rec/s", run.rate()))
+                    );
+                    let key = (surface.clone(), call);
+                    if results.every_ack.get(&key).is_none_or(|old| run.rate() > old.rate()) {
+                        results.every_ack.insert(key, run);
+                    }
+                }
+            }
+        }
+    }
+
     let report = report(&o, &results, load_before, started.elapsed());
     match &o.out {
         Some(path) => {
@@ -467,6 +521,16 @@ fn run(o: Options) -> Result<(), String> {
         .iter()
         .filter(|(_, r)| r.error.is_some())
         .map(|((s, f, z, c), _)| format!("{s}/{f}/{z}/{}", c.label()))
+        .collect();
+    let failed: Vec<String> = failed
+        .into_iter()
+        .chain(
+            results
+                .every_ack
+                .iter()
+                .filter(|(_, r)| r.error.is_some())
+                .map(|((s, c), _)| format!("{s}/every-ack/{}", c.label())),
+        )
         .collect();
     if !failed.is_empty() {
         return Err(format!("{} run(s) failed: {}", failed.len(), failed.join(", ")));
@@ -664,6 +728,52 @@ fn report(o: &Options, res: &Results, load_before: String, elapsed: Duration) ->
             );
         }
     }
+    if !res.every_ack.is_empty() {
+        let _ = writeln!(w, "\n## A server that acks every message (220-byte JSON records)\n");
+        let _ = writeln!(
+            w,
+            "The same drivers against a second `zerobus serve --no-payloads --ack-every-message`: one ack per \
+             request instead of one per burst of requests already read. Acks are cumulative, so both servers \
+             are correct; this one costs a client whose work per ack grows with its queue.\n"
+        );
+        let _ = writeln!(
+            w,
+            "| Surface | Call | records/s | MB/s | client CPU s | peak RSS MiB | server CPU s | ÷ peer default | ÷ peer best | ÷ raw |"
+        );
+        let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for call in EVERY_ACK_CALLS {
+            let rate = |s: &str| {
+                res.every_ack.get(&(s.to_owned(), call)).filter(|r| r.error.is_none()).map(Run::rate)
+            };
+            let peer_best = res.every_ack_peer_best(call).map(|p| p.0);
+            for (surface, _) in o.surfaces.iter().filter(|(s, _)| is_rust_side(s)) {
+                let Some(run) = res.every_ack.get(&(surface.clone(), call)) else { continue };
+                if let Some(e) = &run.error {
+                    let _ = writeln!(
+                        w,
+                        "| {surface} | {} | failed: {} ||||||||",
+                        call.label(),
+                        e.replace('|', "/")
+                    );
+                    continue;
+                }
+                let r = Some(run.rate());
+                let _ = writeln!(
+                    w,
+                    "| {surface} | {} | {} | {:.1} | {:.2} | {} | {:.2} | {} | {} | {} |",
+                    call.label(),
+                    fmt_rate(run.rate()),
+                    run.mb_per_s(),
+                    run.client_cpu,
+                    run.peak_rss_kib / 1024,
+                    run.server_cpu,
+                    fmt_ratio(ratio(r, rate("published"))),
+                    fmt_ratio(ratio(r, peer_best)),
+                    fmt_ratio(ratio(r, rate("raw"))),
+                );
+            }
+        }
+    }
     md
 }
 
@@ -698,6 +808,25 @@ fn targets(w: &mut String, res: &Results) {
         ),
         x.map(|x| x >= 3.0),
     );
+    if let Some(peer) = res.every_ack_peer_best(Call::Single) {
+        let ours = res
+            .every_ack
+            .get(&("rust".to_owned(), Call::Single))
+            .filter(|r| r.error.is_none())
+            .map(Run::rate);
+        let x = ratio(ours, Some(peer.0));
+        row(
+            "… the same against a server that acks every message".into(),
+            format!(
+                "{}× ({} vs peer best {} at `{}`)",
+                fmt_ratio(x),
+                ours.map(fmt_rate).unwrap_or_default(),
+                fmt_rate(peer.0),
+                peer.1
+            ),
+            x.map(|x| x >= 3.0),
+        );
+    }
     let x = ratio(res.rate("rust", 220, Call::Batch1000), res.rate("raw", 220, Call::Batch1000));
     row(
         "Rust core, batches of 1,000, 220 B: ≥ 90% of the raw ceiling".into(),
