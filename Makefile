@@ -58,7 +58,8 @@ conformance: $(CONFORMANCE_PREREQS)
 	$(TARGET)/conformance $(CONFORMANCE_ARGS)
 
 ## bench: every surface and the published SDK against one release `zerobus serve`, same run;
-## writes BENCHMARKS.md. Release builds; about ten minutes (each case is best of BENCH_ROUNDS runs).
+## writes BENCHMARKS.md. Release builds; about a quarter of an hour (each figure is the median of
+## BENCH_ROUNDS runs, five for the cases the targets read).
 BENCH_ROUNDS ?= 2
 bench: $(BENCH_PREREQS)
 	target/release/zerobus-bench $(BENCH_ARGS) --rounds $(BENCH_ROUNDS) --out BENCHMARKS.md
