@@ -690,30 +690,8 @@ fn report(o: &Options, res: &Results, load_before: String, elapsed: Duration) ->
             let raw = res.rate_in("raw", format, size, call);
             for (surface, _) in &o.surfaces {
                 let Some(run) = res.runs.get(&(surface.clone(), format, size, call)) else { continue };
-                if let Some(e) = &run.error {
-                    let _ = writeln!(
-                        w,
-                        "| {surface} | {format} | {} | failed: {} |||||||||",
-                        call.label(),
-                        e.replace('|', "/")
-                    );
-                    continue;
-                }
-                let r = Some(run.rate());
-                let _ = writeln!(
-                    w,
-                    "| {surface} | {format} | {} | {} | {:.1} | {:.2} | {} | {:.2} | {} | {} | {} | {} |",
-                    call.label(),
-                    fmt_rate(run.rate()),
-                    run.mb_per_s(),
-                    run.client_cpu,
-                    run.peak_rss_kib / 1024,
-                    run.server_cpu,
-                    fmt_ratio(ratio(r, peer_default)),
-                    fmt_ratio(ratio(r, peer_best)),
-                    fmt_ratio(ratio(r, rust)),
-                    fmt_ratio(ratio(r, raw)),
-                );
+                let lead = format!("{surface} | {format} | {}", call.label());
+                run_row(w, &lead, run, &[peer_default, peer_best, rust, raw]);
             }
         }
     }
@@ -772,33 +750,33 @@ fn report(o: &Options, res: &Results, load_before: String, elapsed: Duration) ->
             let peer_best = res.every_ack_peer_best(call).map(|p| p.0);
             for (surface, _) in o.surfaces.iter().filter(|(s, _)| is_rust_side(s)) {
                 let Some(run) = res.every_ack.get(&(surface.clone(), call)) else { continue };
-                if let Some(e) = &run.error {
-                    let _ = writeln!(
-                        w,
-                        "| {surface} | {} | failed: {} ||||||||",
-                        call.label(),
-                        e.replace('|', "/")
-                    );
-                    continue;
-                }
-                let r = Some(run.rate());
-                let _ = writeln!(
-                    w,
-                    "| {surface} | {} | {} | {:.1} | {:.2} | {} | {:.2} | {} | {} | {} |",
-                    call.label(),
-                    fmt_rate(run.rate()),
-                    run.mb_per_s(),
-                    run.client_cpu,
-                    run.peak_rss_kib / 1024,
-                    run.server_cpu,
-                    fmt_ratio(ratio(r, rate("published"))),
-                    fmt_ratio(ratio(r, peer_best)),
-                    fmt_ratio(ratio(r, rate("raw"))),
-                );
+                let lead = format!("{surface} | {}", call.label());
+                run_row(w, &lead, run, &[rate("published"), peer_best, rate("raw")]);
             }
         }
     }
     md
+}
+
+/// One table row: `lead` (the row's first cells), then the run's figures and its rate as a ratio
+/// to each of `against`; a failed run gets its error and empty cells.
+fn run_row(w: &mut String, lead: &str, run: &Run, against: &[Option<f64>]) {
+    if let Some(e) = &run.error {
+        let _ = writeln!(w, "| {lead} | failed: {} |{}", e.replace('|', "/"), "|".repeat(4 + against.len()));
+        return;
+    }
+    let r = Some(run.rate());
+    let ratios: Vec<String> = against.iter().map(|a| fmt_ratio(ratio(r, *a))).collect();
+    let _ = writeln!(
+        w,
+        "| {lead} | {} | {:.1} | {:.2} | {} | {:.2} | {} |",
+        fmt_rate(run.rate()),
+        run.mb_per_s(),
+        run.client_cpu,
+        run.peak_rss_kib / 1024,
+        run.server_cpu,
+        ratios.join(" | ")
+    );
 }
 
 /// The "Done when" lines, checked on this run.
