@@ -231,6 +231,14 @@ impl fmt::Debug for Auth {
     }
 }
 
+impl crate::retry::TokenCache for Auth {
+    fn invalidate_token(&self) {
+        if let Auth::OAuth(oauth) = self {
+            oauth.invalidate();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

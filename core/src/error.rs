@@ -152,6 +152,12 @@ impl ZerobusError {
         self
     }
 
+    /// Appends advice to the message, keeping code and status.
+    pub(crate) fn context_after(mut self, advice: &str) -> Self {
+        self.message = format!("{}; {advice}", self.message);
+        self
+    }
+
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidArgument, message)
     }
@@ -168,26 +174,103 @@ impl ZerobusError {
         Self::new(ErrorCode::Internal, message)
     }
 
-    /// Maps a gRPC status from the server to our code list.
-    pub(crate) fn from_status(status: &tonic::Status) -> Self {
-        use tonic::Code;
-        let code = match status.code() {
-            Code::InvalidArgument | Code::OutOfRange => ErrorCode::InvalidArgument,
-            Code::Unauthenticated => ErrorCode::Unauthenticated,
-            Code::PermissionDenied => ErrorCode::PermissionDenied,
-            Code::NotFound | Code::Unimplemented => ErrorCode::NotFound,
-            Code::Unavailable => ErrorCode::Unavailable,
-            Code::DeadlineExceeded => ErrorCode::Timeout,
-            _ => ErrorCode::ServerError,
-        };
+    /// Maps a gRPC status to our code list. A status the server sent carries `grpc_status`; a
+    /// status tonic made up for a failed transport (a reset, an h2 error, a refused connection:
+    /// it carries the transport error as its source) is a lost connection, `UNAVAILABLE` with no
+    /// `grpc_status`, whatever code tonic chose for it.
+    pub(crate) fn from_status(status: &tonic::Status, endpoint: &str) -> Self {
+        if std::error::Error::source(status).is_some() {
+            return Self::connection_lost(endpoint, &error_chain(status));
+        }
+        let (code, hint) = server_status(status.code());
         let detail = status.message();
+        let name = grpc_code_name(status.code());
         let message = if detail.is_empty() {
-            format!("server answered {:?}", status.code())
+            format!("server answered {name}; {hint}")
         } else {
-            format!("server answered {:?}: {detail}", status.code())
+            format!("server answered {name}: {detail}; {hint}")
         };
         Self::with_grpc(code, status.code() as i32, message)
     }
+
+    /// The connection to `endpoint` failed or went away without a status from the server.
+    pub(crate) fn connection_lost(endpoint: &str, detail: &str) -> Self {
+        Self::new(ErrorCode::Unavailable, format!("connection to {endpoint} lost: {detail}"))
+    }
+}
+
+/// The code and the advice for a status the server sent (PROTOCOL.md §5). The advice says what
+/// to do if the error reaches the caller; retryable codes reach it only once recovery gave up.
+pub(crate) fn server_status(code: tonic::Code) -> (ErrorCode, &'static str) {
+    use tonic::Code as C;
+    match code {
+        C::InvalidArgument => {
+            (ErrorCode::InvalidArgument, "the server rejected the stream or a record as invalid; fix it (not retryable)")
+        }
+        C::OutOfRange => (
+            ErrorCode::InvalidArgument,
+            "the server rejected an offset or a value as out of range (not retryable); fix the record or report it",
+        ),
+        C::Unauthenticated => {
+            (ErrorCode::Unauthenticated, "the server refused the token; check the client id and secret (or headers)")
+        }
+        C::PermissionDenied => (
+            ErrorCode::PermissionDenied,
+            "the credentials lack privileges on the table; grant USE CATALOG, USE SCHEMA, SELECT and MODIFY (not retryable)",
+        ),
+        C::NotFound => (ErrorCode::NotFound, "check the table name (catalog.schema.table) and that the table exists"),
+        C::Unimplemented => (
+            ErrorCode::NotFound,
+            "the endpoint does not serve this Zerobus call; check that the endpoint URL is a Zerobus Ingest endpoint (not retryable)",
+        ),
+        C::Unavailable => (ErrorCode::Unavailable, "the service is unavailable; retry later with the unacked records"),
+        C::DeadlineExceeded => (ErrorCode::Timeout, "the server timed out; retry later with the unacked records"),
+        C::ResourceExhausted => (
+            ErrorCode::ServerError,
+            "the server is throttling this stream; lower the ingest rate or spread it over more streams (retryable)",
+        ),
+        _ => (ErrorCode::ServerError, "an unexpected server error; retry later with the unacked records, and report it if it persists"),
+    }
+}
+
+/// The canonical upper-case name of a gRPC code, as the gRPC docs and our docs spell it.
+fn grpc_code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match code {
+        C::Ok => "OK",
+        C::Cancelled => "CANCELLED",
+        C::Unknown => "UNKNOWN",
+        C::InvalidArgument => "INVALID_ARGUMENT",
+        C::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        C::NotFound => "NOT_FOUND",
+        C::AlreadyExists => "ALREADY_EXISTS",
+        C::PermissionDenied => "PERMISSION_DENIED",
+        C::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        C::FailedPrecondition => "FAILED_PRECONDITION",
+        C::Aborted => "ABORTED",
+        C::OutOfRange => "OUT_OF_RANGE",
+        C::Unimplemented => "UNIMPLEMENTED",
+        C::Internal => "INTERNAL",
+        C::Unavailable => "UNAVAILABLE",
+        C::DataLoss => "DATA_LOSS",
+        C::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// `error: cause: cause …`, the whole source chain, without repeating a cause that its parent's
+/// text already holds.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// Whether a gRPC status code from the server is worth a reconnect (PROTOCOL.md §5).
@@ -211,3 +294,60 @@ impl fmt::Display for ZerobusError {
 }
 
 impl std::error::Error for ZerobusError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code as C;
+
+    /// The status → code table of PROTOCOL.md §5 and docs/bad-input.md: the code, whether the
+    /// stream retries, and that a status the server sent keeps its number.
+    #[test]
+    fn server_statuses_map_to_documented_codes() {
+        let table = [
+            (C::InvalidArgument, ErrorCode::InvalidArgument, false),
+            (C::OutOfRange, ErrorCode::InvalidArgument, false),
+            (C::Unauthenticated, ErrorCode::Unauthenticated, false),
+            (C::PermissionDenied, ErrorCode::PermissionDenied, false),
+            (C::NotFound, ErrorCode::NotFound, false),
+            (C::Unimplemented, ErrorCode::NotFound, false),
+            (C::Unavailable, ErrorCode::Unavailable, true),
+            (C::DeadlineExceeded, ErrorCode::Timeout, true),
+            (C::ResourceExhausted, ErrorCode::ServerError, true),
+            (C::Internal, ErrorCode::ServerError, true),
+            (C::Unknown, ErrorCode::ServerError, true),
+            (C::Aborted, ErrorCode::ServerError, true),
+            (C::Cancelled, ErrorCode::ServerError, true),
+            (C::FailedPrecondition, ErrorCode::ServerError, true),
+            (C::DataLoss, ErrorCode::ServerError, true),
+            (C::AlreadyExists, ErrorCode::ServerError, true),
+        ];
+        for (status, code, retryable) in table {
+            let e = ZerobusError::from_status(&tonic::Status::new(status, "detail"), "http://h:1");
+            assert_eq!(e.code(), code, "{status:?}");
+            assert_eq!(e.is_retryable(), retryable, "{status:?}");
+            assert_eq!(e.grpc_status(), Some(status as i32), "{status:?}");
+            assert!(e.message().contains("detail"), "{status:?}: {}", e.message());
+            assert!(e.message().contains("; "), "{status:?} gives no advice: {}", e.message());
+        }
+    }
+
+    #[test]
+    fn unimplemented_points_at_the_endpoint_not_the_table() {
+        let e = ZerobusError::from_status(&tonic::Status::unimplemented(""), "http://h:1");
+        assert!(e.message().contains("endpoint"), "{}", e.message());
+        assert!(!e.message().contains("table name"), "{}", e.message());
+    }
+
+    #[test]
+    fn a_status_made_from_a_transport_error_is_a_lost_connection() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
+        let status = tonic::Status::from_error(Box::new(io));
+        let e = ZerobusError::from_status(&status, "http://127.0.0.1:9");
+        assert_eq!(e.code(), ErrorCode::Unavailable);
+        assert_eq!(e.grpc_status(), None);
+        assert!(e.message().starts_with("connection to http://127.0.0.1:9 lost"), "{}", e.message());
+        assert!(e.message().contains("reset"), "{}", e.message());
+        assert!(e.is_retryable());
+    }
+}

@@ -28,8 +28,10 @@ mod error;
 mod json_check;
 mod options;
 mod proxy;
+mod retry;
 mod sdk;
 mod stream;
+mod transport;
 mod wire;
 
 pub use auth::HeadersProvider;
@@ -37,7 +39,7 @@ pub use encode::{EncodeError, JsonToProto};
 pub use error::{ErrorCode, ZerobusError, ZerobusResult};
 pub use options::{
     AckCallback, RecordType, StreamConfigurationOptions, TableProperties, DEFAULT_MAX_INFLIGHT_BYTES,
-    DEFAULT_MAX_INFLIGHT_REQUESTS, MAX_CALL_PAYLOAD_BYTES,
+    DEFAULT_MAX_INFLIGHT_REQUESTS, DEFAULT_RECOVERY_BACKOFF_MAX_MS, MAX_CALL_PAYLOAD_BYTES, MAX_OPTION_MS,
 };
 pub use sdk::{ZerobusSdk, ZerobusSdkBuilder, SDK_NAME, VERSION};
 pub use stream::{PendingIngest, Queued, RecordRef, StreamMetrics, ZerobusStream};

@@ -38,6 +38,13 @@ pub const DEFAULT_MAX_INFLIGHT_REQUESTS: usize = 50_000;
 /// limit over 500 ms of ack latency with room to spare, and caps memory whatever the record size.
 pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 64 * 1024 * 1024;
 
+/// Default cap on the wait between connection attempts: 30 s.
+pub const DEFAULT_RECOVERY_BACKOFF_MAX_MS: u64 = 30_000;
+
+/// Longest any time option may be: 24 hours. Larger values are almost certainly a mistake (a
+/// negative number passed as unsigned, seconds taken for milliseconds) and would overflow timers.
+pub const MAX_OPTION_MS: u64 = 24 * 60 * 60 * 1000;
+
 /// Largest payload one ingest call (a record or a batch) may carry: 10 MiB − 64 KiB.
 pub const MAX_CALL_PAYLOAD_BYTES: usize = 10 * 1024 * 1024 - 64 * 1024;
 
@@ -55,9 +62,18 @@ pub struct StreamConfigurationOptions {
     pub recovery: bool,
     /// Bound on each connection attempt (token, connect, create_stream answer). Default 15,000.
     pub recovery_timeout_ms: u64,
-    /// Pause between connection attempts. Default 2,000.
+    /// Wait before the second connection attempt in a row; each later attempt waits twice as
+    /// long as the one before, up to [`recovery_backoff_max_ms`](Self::recovery_backoff_max_ms),
+    /// plus up to a quarter more at random (jitter, so many clients do not reconnect in step).
+    /// The first attempt after a connection that delivered acks (or that the server asked to
+    /// replace) does not wait. Default 2,000.
     pub recovery_backoff_ms: u64,
-    /// Connection attempts after a failure before the stream fails for good. Default 4.
+    /// Cap on the exponential wait between connection attempts (before jitter). Default
+    /// [`DEFAULT_RECOVERY_BACKOFF_MAX_MS`]: with the other defaults the attempts come at about
+    /// 0, 2, 6 and 14 s, so a stream rides out an outage of 10 s.
+    pub recovery_backoff_max_ms: u64,
+    /// Connection attempts in a row without an ack before the stream fails for good (an ack
+    /// restores the budget). Default 4.
     pub recovery_retries: u32,
     /// Records waiting for acks and nothing heard from the server for this long: reconnect.
     /// Default 60,000.
@@ -83,6 +99,7 @@ impl Default for StreamConfigurationOptions {
             recovery: true,
             recovery_timeout_ms: 15_000,
             recovery_backoff_ms: 2_000,
+            recovery_backoff_max_ms: DEFAULT_RECOVERY_BACKOFF_MAX_MS,
             recovery_retries: 4,
             server_lack_of_ack_timeout_ms: 60_000,
             flush_timeout_ms: 300_000,
@@ -102,6 +119,7 @@ impl fmt::Debug for StreamConfigurationOptions {
             .field("recovery", &self.recovery)
             .field("recovery_timeout_ms", &self.recovery_timeout_ms)
             .field("recovery_backoff_ms", &self.recovery_backoff_ms)
+            .field("recovery_backoff_max_ms", &self.recovery_backoff_max_ms)
             .field("recovery_retries", &self.recovery_retries)
             .field("server_lack_of_ack_timeout_ms", &self.server_lack_of_ack_timeout_ms)
             .field("flush_timeout_ms", &self.flush_timeout_ms)
@@ -111,6 +129,54 @@ impl fmt::Debug for StreamConfigurationOptions {
             .field("ack_callback", &self.ack_callback.as_ref().map(|_| "set"))
             .finish()
     }
+}
+
+impl StreamConfigurationOptions {
+    /// Checks every option against its range (see each field), once, for every binding: the
+    /// error names the option, the value and the range. `create_stream` calls it; nothing is sent
+    /// with options out of range.
+    pub fn validate(&self) -> crate::ZerobusResult<()> {
+        let ms = |name: &str, value: u64, min: u64| check(name, value, min, MAX_OPTION_MS, " ms");
+        check("max_inflight_requests", self.max_inflight_requests as u64, 0, MAX_INFLIGHT_REQUESTS_LIMIT, "")?;
+        check("max_inflight_bytes", self.max_inflight_bytes as u64, 0, MAX_INFLIGHT_BYTES_LIMIT, " bytes")?;
+        ms("recovery_timeout_ms", self.recovery_timeout_ms, 1)?;
+        ms("recovery_backoff_ms", self.recovery_backoff_ms, 0)?;
+        ms("recovery_backoff_max_ms", self.recovery_backoff_max_ms, 0)?;
+        if self.recovery_backoff_max_ms < self.recovery_backoff_ms {
+            return Err(crate::ZerobusError::invalid_argument(format!(
+                "option recovery_backoff_max_ms ({} ms) is below recovery_backoff_ms ({} ms); raise the cap or lower the first wait",
+                self.recovery_backoff_max_ms, self.recovery_backoff_ms
+            )));
+        }
+        check("recovery_retries", u64::from(self.recovery_retries), 0, MAX_RECOVERY_RETRIES, "")?;
+        ms("server_lack_of_ack_timeout_ms", self.server_lack_of_ack_timeout_ms, 0)?;
+        ms("flush_timeout_ms", self.flush_timeout_ms, 1)?;
+        if let Some(v) = self.stream_paused_max_wait_time_ms {
+            ms("stream_paused_max_wait_time_ms", v, 0)?;
+        }
+        if let Some(v) = self.callback_max_wait_time_ms {
+            ms("callback_max_wait_time_ms", v, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Largest `max_inflight_requests` accepted (100 million calls).
+pub const MAX_INFLIGHT_REQUESTS_LIMIT: u64 = 100_000_000;
+/// Largest `max_inflight_bytes` accepted (1 TiB).
+pub const MAX_INFLIGHT_BYTES_LIMIT: u64 = 1 << 40;
+/// Largest `recovery_retries` accepted.
+pub const MAX_RECOVERY_RETRIES: u64 = 10_000;
+
+fn check(name: &str, value: u64, min: u64, max: u64, unit: &str) -> crate::ZerobusResult<()> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    // A value past i64::MAX is almost always a negative number that a binding passed as unsigned.
+    let hint = if value > i64::MAX as u64 { " (a negative number?)" } else { "" };
+    Err(crate::ZerobusError::invalid_argument(format!(
+        "option {name} is {value}{unit}{hint}; it must be between {min} and {max}{unit}"
+    )))
 }
 
 /// The table a stream writes to and, for PROTO streams, the record schema.

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use http::Uri;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, ClientTlsConfig};
 
 use crate::auth::{Auth, HeadersProvider, OAuth, Secret, TokenService};
 use crate::options::{parse_table_name, RecordType, StreamConfigurationOptions, TableProperties};
 use crate::proxy::Connector;
 use crate::stream::ZerobusStream;
+use crate::transport::Transport;
 use crate::{ZerobusError, ZerobusResult};
 
 /// Name and version sent in `user-agent` by the Rust SDK.
@@ -23,11 +24,9 @@ pub struct ZerobusSdk {
 }
 
 #[derive(Debug)]
-pub(crate) struct SdkInner {
-    pub endpoint: Uri,
-    tls: Option<ClientTlsConfig>,
-    pub user_agent: String,
-    pub tokens: Arc<TokenService>,
+struct SdkInner {
+    transport: Arc<Transport>,
+    tokens: Arc<TokenService>,
 }
 
 /// Builds a [`ZerobusSdk`].
@@ -132,9 +131,7 @@ impl ZerobusSdkBuilder {
         let workspace_str = workspace.to_string();
         Ok(ZerobusSdk {
             inner: Arc::new(SdkInner {
-                endpoint,
-                tls,
-                user_agent,
+                transport: Arc::new(Transport { endpoint, tls, user_agent }),
                 tokens: Arc::new(TokenService::new(&workspace_str, workspace_id, http)),
             }),
         })
@@ -165,36 +162,6 @@ fn parse_url(what: &str, url: Option<&str>) -> ZerobusResult<Uri> {
     Ok(uri)
 }
 
-impl SdkInner {
-    /// Opens a new HTTP/2 connection to the endpoint (one per stream, so streams do not share a
-    /// TCP connection's flow-control window).
-    pub async fn connect(&self) -> ZerobusResult<Channel> {
-        let mut endpoint = Endpoint::from(self.endpoint.clone())
-            .user_agent(self.user_agent.clone())
-            .map_err(|e| ZerobusError::invalid_argument(format!("user agent: {e}")))?
-            .tcp_nodelay(true)
-            .initial_stream_window_size(Some(8 * 1024 * 1024))
-            .initial_connection_window_size(Some(16 * 1024 * 1024))
-            .http2_keep_alive_interval(std::time::Duration::from_secs(30))
-            .keep_alive_while_idle(true);
-        if let Some(tls) = &self.tls {
-            endpoint = endpoint
-                .tls_config(tls.clone())
-                .map_err(|e| ZerobusError::invalid_argument(format!("TLS configuration: {e}")))?;
-        }
-        let connector = Connector::from_env(self.endpoint.host().unwrap_or_default())?;
-        endpoint.connect_with_connector(connector).await.map_err(|e| {
-            let mut msg = format!("cannot connect to {}: {e}", self.endpoint);
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                msg.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            ZerobusError::new(crate::ErrorCode::Unavailable, msg)
-        })
-    }
-}
-
 impl ZerobusSdk {
     /// Starts building an SDK.
     pub fn builder() -> ZerobusSdkBuilder {
@@ -208,7 +175,7 @@ impl ZerobusSdk {
 
     /// The `user-agent` this SDK sends.
     pub fn user_agent(&self) -> &str {
-        &self.inner.user_agent
+        &self.inner.transport.user_agent
     }
 
     /// Opens a stream authenticated with OAuth client credentials (a service principal).
@@ -252,12 +219,13 @@ impl ZerobusSdk {
         options: StreamConfigurationOptions,
     ) -> ZerobusResult<ZerobusStream> {
         parse_table_name(&table.table_name)?;
+        options.validate()?;
         if options.record_type == RecordType::Proto && table.descriptor_proto.is_none() {
             return Err(ZerobusError::invalid_argument(format!(
                 "table {}: a PROTO stream needs a descriptor_proto (or choose RecordType::Json)",
                 table.table_name
             )));
         }
-        ZerobusStream::open(self.inner.clone(), table, auth, options).await
+        ZerobusStream::open(self.inner.transport.clone(), table, auth, options).await
     }
 }
