@@ -137,7 +137,13 @@ impl StreamConfigurationOptions {
     /// with options out of range.
     pub fn validate(&self) -> crate::ZerobusResult<()> {
         let ms = |name: &str, value: u64, min: u64| check(name, value, min, MAX_OPTION_MS, " ms");
-        check("max_inflight_requests", self.max_inflight_requests as u64, 0, MAX_INFLIGHT_REQUESTS_LIMIT, "")?;
+        check(
+            "max_inflight_requests",
+            self.max_inflight_requests as u64,
+            0,
+            MAX_INFLIGHT_REQUESTS_LIMIT,
+            "",
+        )?;
         check("max_inflight_bytes", self.max_inflight_bytes as u64, 0, MAX_INFLIGHT_BYTES_LIMIT, " bytes")?;
         ms("recovery_timeout_ms", self.recovery_timeout_ms, 1)?;
         ms("recovery_backoff_ms", self.recovery_backoff_ms, 0)?;

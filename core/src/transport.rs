@@ -47,7 +47,8 @@ impl Transport {
     fn connect_error(&self, e: &(dyn std::error::Error + 'static)) -> ZerobusError {
         let chain = error_chain(e);
         let lower = chain.to_ascii_lowercase();
-        let advice = if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        let advice = if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+        {
             "; the TLS handshake failed: if the server uses a private CA, add it with add_ca_certificate_pem, and check that the endpoint host matches its certificate"
         } else {
             ""

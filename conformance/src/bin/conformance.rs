@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! conformance --testee rust=target/debug/zerobus-testee-rust [--testee c=…] [--cases DIR]
-//!             [--failures DIR] [--filter TEXT]
+//!             [--failures DIR] [--filter TEXT] [--jobs N]
 //! ```
+//!
+//! `--jobs N` runs N cases at a time, each lane against its own mock server (default 1).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use zerobus_conformance::runner::{load_cases, Outcome, Runner, Testee};
+use zerobus_conformance::runner::{load_cases, run_matrix, Outcome, Testee};
 
 fn main() -> ExitCode {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -16,6 +18,7 @@ fn main() -> ExitCode {
     let mut failures_dir = root.join("testees");
     let mut specs = Vec::new();
     let mut filter = String::new();
+    let mut jobs = 1usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_default();
@@ -24,6 +27,15 @@ fn main() -> ExitCode {
             "--cases" => cases_dir = PathBuf::from(value()),
             "--failures" => failures_dir = PathBuf::from(value()),
             "--filter" => filter = value(),
+            "--jobs" => {
+                jobs = match value().parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        eprintln!("conformance: --jobs takes a number of lanes, at least 1");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
             other => {
                 eprintln!("conformance: unknown argument {other:?}");
                 return ExitCode::from(2);
@@ -50,43 +62,31 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runner = match Runner::start() {
-        Ok(r) => r,
+    let cases: Vec<_> = cases.into_iter().filter(|c| c.id.contains(&filter)).collect();
+    let report = |case: &zerobus_conformance::runner::Case,
+                  testee: &Testee,
+                  outcome: &Outcome,
+                  took: std::time::Duration| {
+        let ms = took.as_millis();
+        match outcome {
+            Outcome::Pass => println!("PASS  {:<8} {} ({ms} ms)", testee.name, case.id),
+            Outcome::ExpectedFail(why) => println!("XFAIL {:<8} {}: {why}", testee.name, case.id),
+            Outcome::Fail(why) => println!("FAIL  {:<8} {}: {why}", testee.name, case.id),
+            Outcome::UnexpectedPass => {
+                println!("XPASS {:<8} {}: passes but is listed as an expected failure", testee.name, case.id)
+            }
+        }
+    };
+    let outcomes = match run_matrix(&cases, &testees, jobs, &report) {
+        Ok(m) => m,
         Err(e) => {
             eprintln!("conformance: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let cases: Vec<_> = cases.into_iter().filter(|c| c.id.contains(&filter)).collect();
-    let mut matrix = Vec::new();
-    let (mut passed, mut failed) = (0, 0);
-    for case in &cases {
-        let mut row = Vec::new();
-        for testee in &testees {
-            let started = std::time::Instant::now();
-            let outcome = runner.run(case, testee);
-            let ms = started.elapsed().as_millis();
-            match &outcome {
-                Outcome::Pass => println!("PASS  {:<8} {} ({ms} ms)", testee.name, case.id),
-                Outcome::ExpectedFail(why) => println!("XFAIL {:<8} {}: {why}", testee.name, case.id),
-                Outcome::Fail(why) => println!("FAIL  {:<8} {}: {why}", testee.name, case.id),
-                Outcome::UnexpectedPass => {
-                    println!(
-                        "XPASS {:<8} {}: passes but is listed as an expected failure",
-                        testee.name, case.id
-                    )
-                }
-            }
-            if outcome.is_bad() {
-                failed += 1;
-            } else {
-                passed += 1;
-            }
-            row.push(outcome);
-        }
-        matrix.push((case.id.clone(), row));
-    }
-    runner.shutdown();
+    let failed = outcomes.iter().flatten().filter(|o| o.is_bad()).count();
+    let passed = outcomes.iter().flatten().count() - failed;
+    let matrix: Vec<_> = cases.iter().map(|c| c.id.clone()).zip(outcomes).collect();
 
     let width = cases.iter().map(|c| c.id.len()).max().unwrap_or(10);
     println!();

@@ -108,6 +108,9 @@ pub struct TokenFaults {
     /// After this many ingest messages on the first connection, revoke that connection's token
     /// and end the call with UNAUTHENTICATED; a newly issued token works again.
     pub invalidate_after_messages: Option<u64>,
+    /// End a live call with UNAUTHENTICATED at its first ingest message after its token
+    /// expired (a server that checks tokens on open only never does this).
+    pub expire_live_streams: bool,
 }
 
 /// Per-stream throughput quota.
@@ -179,6 +182,7 @@ pub(crate) struct ConnFaults {
     pub withhold_after: Option<u64>,
     pub close_after: Option<(u64, Duration)>,
     pub invalidate_after: Option<u64>,
+    pub expire_live: bool,
     pub ack_delay: Option<Duration>,
     pub records_per_sec: Option<u64>,
     pub bytes_per_sec: Option<u64>,
@@ -191,6 +195,7 @@ impl ConnFaults {
         let mut f = ConnFaults {
             ack_delay: (script.ack_delay_ms > 0).then(|| Duration::from_millis(script.ack_delay_ms)),
             invalidate_after: if index == 1 { script.token.invalidate_after_messages } else { None },
+            expire_live: script.token.expire_live_streams,
             ..ConnFaults::default()
         };
         if let Some(rate) = &script.rate_limit {

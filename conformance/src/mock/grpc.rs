@@ -45,28 +45,42 @@ const EVENT_QUEUE: usize = 1024;
 
 /// Accepts HTTP/2 connections until the task is aborted; aborting drops the `JoinSet`, which
 /// closes every connection, which in turn ends every call's reader.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let svc = ZerobusServer::new(ZerobusService { shared })
         .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES)
         .max_encoding_message_size(usize::MAX);
     super::accept_loop(listener, "mock gRPC", move |tcp| {
         let _ = tcp.set_nodelay(true);
         let svc = svc.clone();
+        let tls = tls.clone();
         async move {
             let hyper_svc = hyper::service::service_fn(move |req| {
                 let mut svc = svc.clone();
                 async move { svc.call(req).await }
             });
-            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            http2
                 .timer(TokioTimer::new())
                 // Larger windows and frames than hyper's defaults keep bulk ingest from
                 // stalling on WINDOW_UPDATE round trips.
                 .initial_stream_window_size(4 << 20)
                 .initial_connection_window_size(16 << 20)
                 .max_frame_size(1 << 20)
-                .max_send_buf_size(4 << 20)
-                .serve_connection(TokioIo::new(tcp), hyper_svc)
-                .await;
+                .max_send_buf_size(4 << 20);
+            match tls {
+                None => {
+                    let _ = http2.serve_connection(TokioIo::new(tcp), hyper_svc).await;
+                }
+                Some(acceptor) => {
+                    // A client that does not trust the certificate aborts the handshake here.
+                    let Ok(stream) = acceptor.accept(tcp).await else { return };
+                    let _ = http2.serve_connection(TokioIo::new(stream), hyper_svc).await;
+                }
+            }
         }
     })
     .await
@@ -96,7 +110,9 @@ impl Zerobus for ZerobusService {
             }
         };
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let token_exp_ms = if faults.expire_live { auth.exp_ms } else { None };
         let call = Call {
+            token_exp_ms,
             shared: self.shared.clone(),
             entry: entry.clone(),
             faults,
@@ -139,6 +155,8 @@ struct Auth {
     token: String,
     /// `None` for a static token (any table); otherwise the table the token was issued for.
     grant: Option<Option<String>>,
+    /// When an issued token expires (ms since the epoch); `None` for static tokens.
+    exp_ms: Option<u64>,
 }
 
 impl Shared {
@@ -179,14 +197,22 @@ impl Shared {
                 return Err(Status::unauthenticated("token has been revoked"));
             }
             if self.static_tokens.contains(token) {
-                return Ok(Auth { token: token.to_string(), grant: None });
+                return Ok(Auth { token: token.to_string(), grant: None, exp_ms: None });
             }
-            let issued =
-                state.issued.get(token).ok_or_else(|| Status::unauthenticated("invalid access token"))?;
-            if std::time::Instant::now() >= issued.expires_at {
-                return Err(Status::unauthenticated("access token expired"));
+            use super::dev_token::{verify, Refused};
+            match verify(self.config.token_key.as_bytes(), token) {
+                Ok(claims) => Ok(Auth {
+                    token: token.to_string(),
+                    grant: Some(claims.table),
+                    exp_ms: Some(claims.exp_ms),
+                }),
+                Err(Refused::Expired) => {
+                    Err(Status::unauthenticated("access token expired; fetch a new one"))
+                }
+                Err(Refused::Invalid) => Err(Status::unauthenticated(
+                    "invalid access token (not issued by this server's token endpoint)",
+                )),
             }
-            Ok(Auth { token: token.to_string(), grant: Some(issued.table.clone()) })
         })();
         (entry, faults, auth)
     }
@@ -217,6 +243,8 @@ struct Call {
     entry: Arc<ConnEntry>,
     faults: ConnFaults,
     token: String,
+    /// With the `expire_live_streams` fault: when the call's token expires.
+    token_exp_ms: Option<u64>,
     grant: Option<Option<String>>,
     stream: Streaming<EphemeralStreamRequest>,
     tx: mpsc::Sender<Event>,
@@ -391,6 +419,11 @@ impl Call {
     }
 
     async fn ingest(&mut self, message: EphemeralStreamRequest) -> Result<(), Outcome> {
+        if self.token_exp_ms.is_some_and(|exp| super::dev_token::now_ms() >= exp) {
+            return Err(Outcome::Status(Status::unauthenticated(
+                "access token expired on a live stream; fetch a new one",
+            )));
+        }
         self.messages += 1;
         self.entry.messages.fetch_add(1, Ordering::Relaxed);
         let (offset, batched, kind, records) = match message.payload {
@@ -468,6 +501,11 @@ impl Call {
             let mut data = lock(table);
             data.records += count;
             data.bytes += bytes as u64;
+            if self.shared.config.ledger {
+                for record in &records {
+                    data.ledger.add(record);
+                }
+            }
             if self.shared.config.keep_payloads {
                 data.batches.push(StoredBatch {
                     connection: self.entry.index,

@@ -16,15 +16,21 @@
 //! # }
 //! ```
 
+mod connect_proxy;
+mod dev_token;
 mod faults;
 mod grpc;
+mod ledger;
 mod protocheck;
+mod tls;
 mod token;
 
 #[cfg(test)]
 mod tests;
 
+pub use dev_token::DEV_TOKEN_KEY;
 pub use faults::{FaultScript, GrpcCode, RateLimit, StreamAction, StreamFault, TokenFaults};
+pub use ledger::LedgerReport;
 
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
@@ -55,6 +61,9 @@ pub struct MockServerConfig {
     pub static_tokens: Vec<String>,
     /// `expires_in` of issued tokens, in seconds.
     pub token_lifetime_secs: u64,
+    /// Key issued tokens are signed with. Tokens are checked by signature, not looked up, so a
+    /// server restarted with the same key accepts the tokens of the one before.
+    pub token_key: String,
     /// gRPC listen address; port 0 picks a free port.
     pub grpc_addr: SocketAddr,
     /// Token endpoint listen address; port 0 picks a free port.
@@ -66,6 +75,14 @@ pub struct MockServerConfig {
     /// are cumulative, so both are correct; this one is harder on a client whose cost per ack
     /// grows with its queue).
     pub ack_every_message: bool,
+    /// Also serve gRPC over TLS on a second port, with a CA and certificate made at start
+    /// ([`MockServer::tls_url`], [`MockServer::ca_pem`]).
+    pub tls: bool,
+    /// Also run an HTTP CONNECT proxy that counts its tunnels ([`MockServer::proxy_url`]).
+    pub connect_proxy: bool,
+    /// Count every generated record received by (seed, seq) ([`MockServer::ledger`]), with or
+    /// without payloads.
+    pub ledger: bool,
 }
 
 impl std::fmt::Debug for MockServerConfig {
@@ -76,10 +93,14 @@ impl std::fmt::Debug for MockServerConfig {
             .field("client_secret", &"<redacted>")
             .field("static_tokens", &self.static_tokens)
             .field("token_lifetime_secs", &self.token_lifetime_secs)
+            .field("token_key", &"<development key>")
             .field("grpc_addr", &self.grpc_addr)
             .field("token_addr", &self.token_addr)
             .field("keep_payloads", &self.keep_payloads)
             .field("ack_every_message", &self.ack_every_message)
+            .field("tls", &self.tls)
+            .field("connect_proxy", &self.connect_proxy)
+            .field("ledger", &self.ledger)
             .finish()
     }
 }
@@ -108,10 +129,14 @@ impl Default for MockServerConfig {
             client_secret: DEFAULT_CLIENT_SECRET.into(),
             static_tokens: vec![DEFAULT_STATIC_TOKEN.into()],
             token_lifetime_secs: 3600,
+            token_key: DEV_TOKEN_KEY.into(),
             grpc_addr: loopback,
             token_addr: loopback,
             keep_payloads: true,
             ack_every_message: false,
+            tls: false,
+            connect_proxy: false,
+            ledger: false,
         }
     }
 }
@@ -230,6 +255,8 @@ struct Running {
     shared: Arc<Shared>,
     grpc_addr: SocketAddr,
     token_addr: SocketAddr,
+    tls: Option<(SocketAddr, String)>,
+    proxy: Option<(SocketAddr, Arc<connect_proxy::ProxyStats>)>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -242,20 +269,62 @@ impl Drop for Running {
 }
 
 impl MockServer {
-    /// Binds both listeners and starts serving on the current tokio runtime.
+    /// Binds the listeners and starts serving on the current tokio runtime.
     pub async fn start(config: MockServerConfig) -> std::io::Result<MockServer> {
         let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr).await?;
         let token_listener = tokio::net::TcpListener::bind(config.token_addr).await?;
         let grpc_addr = grpc_listener.local_addr()?;
         let token_addr = token_listener.local_addr()?;
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (want_tls, want_proxy) = (config.tls, config.connect_proxy);
         let shared = Arc::new(Shared::new(config));
-        let tasks = vec![
-            tokio::spawn(grpc::serve(grpc_listener, shared.clone())),
+        let mut tasks = vec![
+            tokio::spawn(grpc::serve(grpc_listener, shared.clone(), None)),
             tokio::spawn(token::serve(token_listener, shared.clone())),
         ];
+        let mut tls = None;
+        if want_tls {
+            let identity = tls::make()?;
+            let listener = tokio::net::TcpListener::bind(loopback).await?;
+            tls = Some((listener.local_addr()?, identity.ca_pem));
+            tasks.push(tokio::spawn(grpc::serve(listener, shared.clone(), Some(identity.acceptor))));
+        }
+        let mut proxy = None;
+        if want_proxy {
+            let listener = tokio::net::TcpListener::bind(loopback).await?;
+            let stats = Arc::new(connect_proxy::ProxyStats::default());
+            proxy = Some((listener.local_addr()?, stats.clone()));
+            tasks.push(tokio::spawn(connect_proxy::serve(listener, stats)));
+        }
         Ok(MockServer {
-            inner: Arc::new(Running { shared, grpc_addr, token_addr, tasks: Mutex::new(tasks) }),
+            inner: Arc::new(Running { shared, grpc_addr, token_addr, tls, proxy, tasks: Mutex::new(tasks) }),
         })
+    }
+
+    /// `https://localhost:<port>` of the TLS gRPC listener (with [`MockServerConfig::tls`]).
+    pub fn tls_url(&self) -> Option<String> {
+        self.inner.tls.as_ref().map(|(addr, _)| format!("https://localhost:{}", addr.port()))
+    }
+
+    /// PEM of the CA that signed the TLS listener's certificate (with [`MockServerConfig::tls`]).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.inner.tls.as_ref().map(|(_, pem)| pem.as_str())
+    }
+
+    /// `http://127.0.0.1:<port>` of the CONNECT proxy (with [`MockServerConfig::connect_proxy`]).
+    pub fn proxy_url(&self) -> Option<String> {
+        self.inner.proxy.as_ref().map(|(addr, _)| format!("http://{addr}"))
+    }
+
+    /// Tunnels the CONNECT proxy opened since the last [`reset`](Self::reset).
+    pub fn proxy_tunnels(&self) -> u64 {
+        self.inner.proxy.as_ref().map_or(0, |(_, stats)| stats.tunnels.load(Ordering::Relaxed))
+    }
+
+    /// What the ledger ([`MockServerConfig::ledger`]) holds for records `0..count` of `seed` in
+    /// `table`.
+    pub fn ledger(&self, table: &str, seed: u64, count: u64) -> LedgerReport {
+        self.inner.shared.tables.get(table).map(|t| lock(t).ledger.report(seed, count)).unwrap_or_default()
     }
 
     /// `http://127.0.0.1:<port>` of the gRPC server.
@@ -298,6 +367,9 @@ impl MockServer {
         }
         for table in shared.tables.values() {
             *lock(table) = TableData::default();
+        }
+        if let Some((_, stats)) = &self.inner.proxy {
+            stats.tunnels.store(0, Ordering::Relaxed);
         }
     }
 
@@ -392,7 +464,6 @@ pub(crate) struct State {
     pub token_requests: Vec<TokenRequestLog>,
     pub token_reject_left: u32,
     pub token_fail_left: u32,
-    pub issued: HashMap<String, IssuedToken>,
     pub revoked: HashSet<String>,
 }
 
@@ -407,17 +478,12 @@ impl State {
     }
 }
 
-pub(crate) struct IssuedToken {
-    /// The TABLE entry of `authorization_details`; `None` grants no table.
-    pub table: Option<String>,
-    pub expires_at: std::time::Instant,
-}
-
 #[derive(Default)]
 pub(crate) struct TableData {
     pub records: u64,
     pub bytes: u64,
     pub batches: Vec<StoredBatch>,
+    pub ledger: ledger::Ledger,
 }
 
 pub(crate) struct StoredBatch {
@@ -442,7 +508,6 @@ impl Shared {
                 token_requests: Vec::new(),
                 token_reject_left: 0,
                 token_fail_left: 0,
-                issued: HashMap::new(),
                 revoked: HashSet::new(),
             }),
             next_id: AtomicU64::new(1),

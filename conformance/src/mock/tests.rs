@@ -766,3 +766,105 @@ fn handles_are_send_sync_and_config_debug_hides_the_secret() {
     send_sync::<MockServer>();
     assert!(!format!("{:?}", MockServerConfig::default()).contains(DEFAULT_CLIENT_SECRET));
 }
+
+#[tokio::test]
+async fn tokens_survive_a_restart_with_the_same_key_only() {
+    let first = server().await;
+    let token = fetch_token(&first, EVENTS).await;
+    first.shutdown().await;
+    let second = server().await;
+    let mut c = call(&second, Some(&token), Some(EVENTS)).await.unwrap();
+    c.send(create_json(EVENTS)).await;
+    c.expect_created().await;
+    let other_key =
+        MockServer::start(MockServerConfig { token_key: "another key".into(), ..Default::default() })
+            .await
+            .unwrap();
+    let status = call(&other_key, Some(&token), Some(EVENTS)).await.err().unwrap();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("invalid access token"), "{status:?}");
+}
+
+#[tokio::test]
+async fn live_stream_ends_when_its_token_expires_under_the_fault() {
+    let server = server().await;
+    server.set_faults(FaultScript {
+        token: TokenFaults { lifetime_secs: Some(1), expire_live_streams: true, ..Default::default() },
+        ..Default::default()
+    });
+    let token = fetch_token(&server, EVENTS).await;
+    let mut c = call(&server, Some(&token), Some(EVENTS)).await.unwrap();
+    c.send(create_json(EVENTS)).await;
+    c.expect_created().await;
+    c.send(json_one(0, "{}".into())).await;
+    c.acks_up_to(0).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    c.send(json_one(1, "{}".into())).await;
+    let status = c.end().await;
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("expired"), "{status:?}");
+}
+
+#[tokio::test]
+async fn tls_listener_and_connect_proxy() {
+    let server = MockServer::start(MockServerConfig { tls: true, connect_proxy: true, ..Default::default() })
+        .await
+        .unwrap();
+    let url = server.tls_url().unwrap();
+    assert!(url.starts_with("https://localhost:"), "{url}");
+    let pem = server.ca_pem().unwrap();
+    assert!(pem.contains("BEGIN CERTIFICATE"));
+    // A TLS client trusting the CA gets an HTTP/2 gRPC answer.
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(pem))
+        .domain_name("localhost");
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let status = ZerobusClient::new(channel)
+        .retire_stream(RetireStreamRequest { table_name: Some(EVENTS.into()), identifier: None })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    // One without it fails its handshake.
+    let untrusted = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .tls_config(tonic::transport::ClientTlsConfig::new().domain_name("localhost"))
+        .unwrap()
+        .connect()
+        .await;
+    assert!(untrusted.is_err());
+    // The CONNECT proxy tunnels to the token endpoint and counts the tunnel.
+    let proxy = server.proxy_url().unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(proxy.trim_start_matches("http://")).await.unwrap();
+    let target = server.token_addr();
+    tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert_eq!(server.proxy_tunnels(), 1);
+    server.reset();
+    assert_eq!(server.proxy_tunnels(), 0);
+}
+
+#[tokio::test]
+async fn ledger_counts_generated_records() {
+    let server =
+        MockServer::start(MockServerConfig { ledger: true, keep_payloads: false, ..Default::default() })
+            .await
+            .unwrap();
+    let token = fetch_token(&server, EVENTS).await;
+    let mut c = call(&server, Some(&token), Some(EVENTS)).await.unwrap();
+    c.send(create_json(EVENTS)).await;
+    c.expect_created().await;
+    c.send(json_batch(0, (0..5).map(|i| json_record(3, i, 60)).collect())).await;
+    c.send(json_one(1, json_record(3, 4, 60))).await;
+    c.acks_up_to(1).await;
+    let report = server.ledger(EVENTS, 3, 6);
+    assert_eq!((report.distinct, report.missing, report.duplicates), (5, 1, 1));
+    assert_eq!(report.first_missing, vec![5]);
+}

@@ -1,7 +1,8 @@
 //! The OAuth token endpoint (`POST /oidc/v1/token`), HTTP/1.1 like the real workspace's.
 //! The client secret is compared and forgotten: it is never logged, stored or echoed.
 
-use super::{IssuedToken, Shared, TokenRequestLog, TOKEN_PATH};
+use super::dev_token::{self, Claims};
+use super::{Shared, TokenRequestLog, TOKEN_PATH};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
@@ -185,11 +186,9 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             }
         };
         let lifetime = state.faults.token.lifetime_secs.unwrap_or(shared.config.token_lifetime_secs);
-        let token = shared.unique_id("zbmock-");
-        state.issued.insert(
-            token.clone(),
-            IssuedToken { table, expires_at: std::time::Instant::now() + Duration::from_secs(lifetime) },
-        );
+        let claims =
+            Claims { table, exp_ms: dev_token::now_ms() + lifetime * 1000, nonce: shared.unique_id("") };
+        let token = dev_token::issue(shared.config.token_key.as_bytes(), &claims);
         (
             json_response(
                 StatusCode::OK,

@@ -82,9 +82,11 @@ impl Shared {
     pub(super) fn queue(self: &Arc<Self>, call: EncodedCall) -> ZerobusResult<Queued> {
         match self.admit(call, None)? {
             Ok(offset) => Ok(Queued::Offset(Some(offset))),
-            Err(call) => {
-                Ok(Queued::Waiting(PendingIngest { shared: self.clone(), call: Some(call), ticket: self.take_ticket() }))
-            }
+            Err(call) => Ok(Queued::Waiting(PendingIngest {
+                shared: self.clone(),
+                call: Some(call),
+                ticket: self.take_ticket(),
+            })),
         }
     }
 
@@ -142,7 +144,11 @@ impl Shared {
     /// Checks and encodes a batch held in one buffer: record `i` is the next `lengths[i]` bytes.
     /// The bytes are taken as the stream's own kind (text on JSON streams); bindings that know
     /// whether the caller handed text or bytes use [`encode_contiguous_as`](Self::encode_contiguous_as).
-    pub(super) fn encode_contiguous(&self, data: &[u8], lengths: &[usize]) -> ZerobusResult<Option<EncodedCall>> {
+    pub(super) fn encode_contiguous(
+        &self,
+        data: &[u8],
+        lengths: &[usize],
+    ) -> ZerobusResult<Option<EncodedCall>> {
         self.encode_contiguous_as(data, lengths, self.opts.record_type == RecordType::Json)
     }
 
@@ -161,7 +167,9 @@ impl Shared {
         let mut total = 0usize;
         for len in lengths {
             total = total.checked_add(*len).ok_or_else(|| {
-                ZerobusError::invalid_argument("batch lengths overflow when added up; pass the length of each record")
+                ZerobusError::invalid_argument(
+                    "batch lengths overflow when added up; pass the length of each record",
+                )
             })?;
         }
         if total != data.len() {

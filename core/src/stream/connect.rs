@@ -45,9 +45,10 @@ async fn call_headers(shared: &Shared) -> ZerobusResult<Vec<(String, String)>> {
         Auth::Headers(provider) => {
             let provider = provider.clone();
             let headers = tokio::task::spawn_blocking(move || {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| provider.get_headers())).unwrap_or_else(
-                    |_| Err(ZerobusError::internal("the headers provider panicked; fix the provider")),
-                )
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| provider.get_headers()))
+                    .unwrap_or_else(|_| {
+                        Err(ZerobusError::internal("the headers provider panicked; fix the provider"))
+                    })
             })
             .await
             .map_err(|e| ZerobusError::internal(format!("headers provider task: {e}")))?;
@@ -96,9 +97,12 @@ async fn open_connection_unbounded(shared: &Arc<Shared>) -> ZerobusResult<Live> 
         create: Some(shared.create_message.clone()),
     });
     for (name, value) in &headers {
-        let key = tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| {
-            ZerobusError::invalid_argument(format!("header name {name:?} is not a valid HTTP header name"))
-        })?;
+        let key =
+            tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| {
+                ZerobusError::invalid_argument(format!(
+                    "header name {name:?} is not a valid HTTP header name"
+                ))
+            })?;
         let value = value.parse().map_err(|_| {
             ZerobusError::invalid_argument(format!(
                 "the value of header {name} is not a valid HTTP header value (no control characters or line breaks)"
@@ -111,7 +115,8 @@ async fn open_connection_unbounded(shared: &Arc<Shared>) -> ZerobusResult<Live> 
         ZerobusError::connection_lost(&shared.transport.endpoint_str(), &crate::error::error_chain(&e))
     })?;
     let path = http::uri::PathAndQuery::from_static(zerobus_proto::EPHEMERAL_STREAM_PATH);
-    let response = grpc.streaming(request, path, wire::WireCodec).await.map_err(|s| shared.status_error(&s))?;
+    let response =
+        grpc.streaming(request, path, wire::WireCodec).await.map_err(|s| shared.status_error(&s))?;
     let mut inbound = response.into_inner();
     let first = inbound.message().await.map_err(|s| shared.status_error(&s))?;
     let stream_id = match first.and_then(|m| m.payload) {

@@ -74,7 +74,10 @@ pub(super) async fn run_connection(shared: &Arc<Shared>, live: &mut Live) -> End
                 return fail(
                     ZerobusError::new(
                         ErrorCode::Unavailable,
-                        format!("server {} ended the stream without a status", shared.transport.endpoint_str()),
+                        format!(
+                            "server {} ended the stream without a status",
+                            shared.transport.endpoint_str()
+                        ),
                     ),
                     progress,
                 );
@@ -171,4 +174,3 @@ fn apply_ack(shared: &Shared, wire_offset: i64) -> ZerobusResult<bool> {
     }
     Ok(true)
 }
-

@@ -2,6 +2,7 @@
 //! line, one response per stdout line, no logic beyond mapping requests to public API calls.
 
 use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use prost::Message;
@@ -9,34 +10,52 @@ use serde_json::{json, Value};
 use zerobus_conformance::records::{json_record, proto_record};
 use zerobus_conformance::runner::{hex, unhex};
 use zerobus_core::{
-    AckCallback, HeadersProvider, RecordRef, RecordType, StreamConfigurationOptions, TableProperties,
-    ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
+    AckCallback, ErrorCode, HeadersProvider, RecordRef, RecordType, StreamConfigurationOptions,
+    TableProperties, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
 };
 
+/// Records every callback, and counts those that run after `close()` returned.
 #[derive(Default)]
 struct Recorded {
     acks: Mutex<Vec<i64>>,
     errors: Mutex<Vec<i64>>,
+    closed: AtomicBool,
+    late: AtomicU64,
+}
+
+impl Recorded {
+    fn note(&self) {
+        if self.closed.load(Ordering::SeqCst) {
+            self.late.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl AckCallback for Recorded {
     fn on_ack(&self, offset: i64) {
+        self.note();
         self.acks.lock().unwrap().push(offset);
     }
     fn on_error(&self, offset: i64, _message: &str) {
+        self.note();
         self.errors.lock().unwrap().push(offset);
     }
 }
 
 struct FixedHeaders {
     headers: Vec<(String, String)>,
+    /// Fail every call with this code and message instead.
+    fail: Option<(ErrorCode, String)>,
     calls: Mutex<u64>,
 }
 
 impl HeadersProvider for FixedHeaders {
     fn get_headers(&self) -> ZerobusResult<Vec<(String, String)>> {
         *self.calls.lock().unwrap() += 1;
-        Ok(self.headers.clone())
+        match &self.fail {
+            Some((code, message)) => Err(ZerobusError::new(*code, message.clone())),
+            None => Ok(self.headers.clone()),
+        }
     }
 }
 
@@ -76,7 +95,12 @@ impl Testee {
                 Ok(json!({}))
             }
             "flush" => self.stream()?.flush().await.map(|_| json!({})),
-            "close" => self.stream()?.close().await.map(|_| json!({})),
+            "close" => {
+                let result = self.stream()?.close().await;
+                self.callbacks.closed.store(true, Ordering::SeqCst);
+                result.map(|_| json!({}))
+            }
+            "ingest_concurrent" => self.ingest_concurrent(req).await,
             "is_closed" => Ok(json!({"closed": self.stream()?.is_closed()})),
             "unacked" => {
                 let proto = self.stream()?.record_type() == RecordType::Proto;
@@ -101,7 +125,8 @@ impl Testee {
                     "recoveries": m.recoveries, "token_fetches": m.token_fetches}}))
             }
             "callbacks" => Ok(json!({"acks": *self.callbacks.acks.lock().unwrap(),
-                                     "errors": *self.callbacks.errors.lock().unwrap()})),
+                                     "errors": *self.callbacks.errors.lock().unwrap(),
+                                     "late": self.callbacks.late.load(Ordering::SeqCst)})),
             "headers_provider_calls" => {
                 Ok(json!({"count": self.headers.as_ref().map_or(0, |h| *h.calls.lock().unwrap())}))
             }
@@ -110,10 +135,16 @@ impl Testee {
     }
 
     async fn create(&mut self, req: &Value) -> ZerobusResult<Value> {
-        let sdk = ZerobusSdk::new(
-            req["endpoint"].as_str().unwrap_or_default(),
-            req["workspace_url"].as_str().unwrap_or_default(),
-        )?;
+        let mut builder = ZerobusSdk::builder()
+            .endpoint(req["endpoint"].as_str().unwrap_or_default())
+            .workspace_url(req["workspace_url"].as_str().unwrap_or_default());
+        if let Some(pem) = req["ca_pem"].as_str() {
+            builder = builder.add_ca_certificate_pem(pem);
+        }
+        if let Some(app) = req["application_name"].as_str() {
+            builder = builder.application_name(app);
+        }
+        let sdk = builder.build()?;
         let mut options = StreamConfigurationOptions::default();
         let o = &req["options"];
         let u64_opt = |k: &str| o[k].as_u64();
@@ -129,6 +160,7 @@ impl Testee {
         for (key, slot) in [
             ("recovery_timeout_ms", &mut options.recovery_timeout_ms),
             ("recovery_backoff_ms", &mut options.recovery_backoff_ms),
+            ("recovery_backoff_max_ms", &mut options.recovery_backoff_max_ms),
             ("server_lack_of_ack_timeout_ms", &mut options.server_lack_of_ack_timeout_ms),
             ("flush_timeout_ms", &mut options.flush_timeout_ms),
         ] {
@@ -165,7 +197,13 @@ impl Testee {
                 .flatten()
                 .map(|h| (h[0].as_str().unwrap_or_default().into(), h[1].as_str().unwrap_or_default().into()))
                 .collect();
-            let provider = Arc::new(FixedHeaders { headers, calls: Mutex::new(0) });
+            let fail = auth["fail"].as_object().map(|f| {
+                let name = f.get("code").and_then(Value::as_str).unwrap_or_default();
+                let code =
+                    ErrorCode::ALL.into_iter().find(|c| c.as_str() == name).unwrap_or(ErrorCode::Internal);
+                (code, f.get("message").and_then(Value::as_str).unwrap_or_default().to_owned())
+            });
+            let provider = Arc::new(FixedHeaders { headers, fail, calls: Mutex::new(0) });
             self.headers = Some(provider.clone());
             sdk.create_stream_with_headers_provider(table, provider, options).await?
         } else {
@@ -183,55 +221,17 @@ impl Testee {
 
     async fn ingest(&self, req: &Value) -> ZerobusResult<Value> {
         let stream = self.stream()?;
-        let (seed, start, count, size) = (
-            req["seed"].as_u64().unwrap_or(1),
-            req["start"].as_u64().unwrap_or(0),
-            req["count"].as_u64().unwrap_or(0),
-            req["size"].as_u64().unwrap_or(100) as usize,
-        );
-        let batch = req["batch"].as_u64().unwrap_or(1).max(1);
-        let mode = req["mode"].as_str().unwrap_or("offset");
-        let proto = stream.record_type() == RecordType::Proto;
-        let make = |i: u64| -> Vec<u8> {
-            if proto {
-                proto_record(seed, i, size)
-            } else {
-                json_record(seed, i, size).into_bytes()
-            }
-        };
-        fn as_ref(proto: bool, r: &[u8]) -> RecordRef<'_> {
-            if proto {
-                RecordRef::Proto(r)
-            } else {
-                RecordRef::Json(std::str::from_utf8(r).unwrap_or_default())
-            }
-        }
-        let mut offsets = Vec::new();
-        let mut i = start;
-        while i < start + count {
-            let end = (i + batch).min(start + count);
-            let records: Vec<Vec<u8>> = (i..end).map(make).collect();
-            let offset = match (batch, mode) {
-                (1, "offset") => Some(stream.ingest_record_offset(as_ref(proto, &records[0])).await?),
-                (1, "try") => Some(stream.try_ingest_record_offset(as_ref(proto, &records[0]))?),
-                (1, _) => {
-                    stream.ingest_record_nowait(as_ref(proto, &records[0])).await?;
-                    None
-                }
-                (_, "offset") => {
-                    stream.ingest_records_offset(records.iter().map(|r| as_ref(proto, r))).await?
-                }
-                (_, "try") => stream.try_ingest_records_offset(records.iter().map(|r| as_ref(proto, r)))?,
-                _ => {
-                    stream.ingest_records_nowait(records.iter().map(|r| as_ref(proto, r))).await?;
-                    None
-                }
-            };
-            if mode != "nowait" {
-                offsets.push(offset);
-            }
-            i = end;
-        }
+        let offsets = produce(stream, req, req["seed"].as_u64().unwrap_or(1)).await?;
+        Ok(json!({"offsets": offsets}))
+    }
+
+    /// `producers` futures ingest at once on the one stream, producer `k` with seed `seed + k`.
+    async fn ingest_concurrent(&self, req: &Value) -> ZerobusResult<Value> {
+        let stream = self.stream()?;
+        let seed = req["seed"].as_u64().unwrap_or(1);
+        let producers = (0..req["producers"].as_u64().unwrap_or(1)).map(|k| produce(stream, req, seed + k));
+        let results = join_all(producers).await;
+        let offsets = results.into_iter().collect::<ZerobusResult<Vec<_>>>()?;
         Ok(json!({"offsets": offsets}))
     }
 
@@ -263,6 +263,82 @@ impl Testee {
         }
         Ok(json!({"offsets": offsets}))
     }
+}
+
+/// Ingests records `start..start+count` of `seed` in calls of `batch`, as one producer; returns
+/// the offsets (none in `nowait` mode).
+async fn produce(stream: &ZerobusStream, req: &Value, seed: u64) -> ZerobusResult<Vec<Option<i64>>> {
+    let (start, count, size) = (
+        req["start"].as_u64().unwrap_or(0),
+        req["count"].as_u64().unwrap_or(0),
+        req["size"].as_u64().unwrap_or(100) as usize,
+    );
+    let batch = req["batch"].as_u64().unwrap_or(1).max(1);
+    let mode = req["mode"].as_str().unwrap_or("offset");
+    let proto = stream.record_type() == RecordType::Proto;
+    let make = |i: u64| -> Vec<u8> {
+        if proto {
+            proto_record(seed, i, size)
+        } else {
+            json_record(seed, i, size).into_bytes()
+        }
+    };
+    fn as_ref(proto: bool, r: &[u8]) -> RecordRef<'_> {
+        if proto {
+            RecordRef::Proto(r)
+        } else {
+            RecordRef::Json(std::str::from_utf8(r).unwrap_or_default())
+        }
+    }
+    let mut offsets = Vec::new();
+    let mut i = start;
+    while i < start + count {
+        let end = (i + batch).min(start + count);
+        let records: Vec<Vec<u8>> = (i..end).map(make).collect();
+        let offset = match (batch, mode) {
+            (1, "offset") => Some(stream.ingest_record_offset(as_ref(proto, &records[0])).await?),
+            (1, "try") => Some(stream.try_ingest_record_offset(as_ref(proto, &records[0]))?),
+            (1, _) => {
+                stream.ingest_record_nowait(as_ref(proto, &records[0])).await?;
+                None
+            }
+            (_, "offset") => stream.ingest_records_offset(records.iter().map(|r| as_ref(proto, r))).await?,
+            (_, "try") => stream.try_ingest_records_offset(records.iter().map(|r| as_ref(proto, r)))?,
+            _ => {
+                stream.ingest_records_nowait(records.iter().map(|r| as_ref(proto, r))).await?;
+                None
+            }
+        };
+        if mode != "nowait" {
+            offsets.push(offset);
+        }
+        i = end;
+    }
+    Ok(offsets)
+}
+
+/// Polls futures concurrently on this task (no spawning: they borrow the stream).
+async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (i, f) in pending.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.expect("every future finished")).collect()
 }
 
 fn main() {
