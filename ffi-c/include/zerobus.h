@@ -111,47 +111,56 @@ typedef enum zerobus_record_type {
 } zerobus_record_type;
 
 /**
- * Records grouped as they were ingested: batch `i` holds the records of one ingest call.
+ * Records grouped as they were ingested: batch `i` holds the records of one ingest call. Owned
+ * by the caller until `zerobus_batches_free`.
  */
 typedef struct zerobus_batches zerobus_batches;
 
 /**
- * A byte buffer the library allocated.
+ * A byte buffer the library allocated, owned by the caller until `zerobus_buffer_free`.
  */
 typedef struct zerobus_buffer zerobus_buffer;
 
 /**
- * An error: code, optional gRPC status, retryable flag and message.
+ * An error: code, optional gRPC status, retryable flag and message. Owned by the caller from
+ * the moment a call stores it in `*err`, until `zerobus_error_free`.
  */
 typedef struct zerobus_error zerobus_error;
 
 /**
- * Headers being collected from a headers provider; only valid inside the provider call.
+ * Headers being collected from a headers provider: a handle valid only during that provider
+ * call (the library frees it when the call returns).
  */
 typedef struct zerobus_headers zerobus_headers;
 
 /**
- * Encodes JSON objects as proto records of one message type (PROTO streams).
+ * Encodes JSON objects as proto records of one message type (PROTO streams). Thread-safe.
+ * Owned by the caller until `zerobus_json_encoder_free`.
  */
 typedef struct zerobus_json_encoder zerobus_json_encoder;
 
 /**
- * One SDK per Zerobus endpoint; streams share its token cache. Thread-safe.
+ * One SDK per Zerobus endpoint; streams share its token cache. Thread-safe. Owned by the caller
+ * until `zerobus_sdk_free`; streams created from it do not need it afterwards.
  */
 typedef struct zerobus_sdk zerobus_sdk;
 
 /**
- * Collects SDK settings before `zerobus_sdk_builder_build`.
+ * Collects SDK settings before `zerobus_sdk_builder_build`. Owned by the caller until
+ * `zerobus_sdk_builder_free`.
  */
 typedef struct zerobus_sdk_builder zerobus_sdk_builder;
 
 /**
- * An open stream into one table. Thread-safe. Close it with `zerobus_stream_close`, then free it.
+ * An open stream into one table. Thread-safe: any number of threads may ingest at once. Owned
+ * by the caller until `zerobus_stream_free`; close it with `zerobus_stream_close` first.
  */
 typedef struct zerobus_stream zerobus_stream;
 
 /**
- * Options for new streams, starting at the SDK defaults. Reusable for several streams.
+ * Options for new streams, starting at the SDK defaults. Reusable for several streams. Owned by
+ * the caller until `zerobus_stream_options_free`. Values are checked against their ranges when a
+ * stream is created with them (the error names the option and its range).
  */
 typedef struct zerobus_stream_options zerobus_stream_options;
 
@@ -174,7 +183,10 @@ typedef void (*zerobus_release_fn)(void *user_data);
 
 /**
  * Fills `headers` with the call metadata for the next connection, with `zerobus_headers_add`.
- * Returns 0 on success; any other value fails the connection attempt (retried as UNAVAILABLE).
+ * Returns `ZEROBUS_OK` (0) on success, or the `zerobus_code` of the failure, which decides what
+ * the stream does (e.g. `ZEROBUS_ERROR_UNAVAILABLE` is retried within the recovery budget,
+ * `ZEROBUS_ERROR_UNAUTHENTICATED` is final); `zerobus_headers_set_error` adds a message. A value
+ * outside the list counts as `ZEROBUS_ERROR_UNAVAILABLE`. `headers` is valid only during the call.
  */
 typedef int32_t (*zerobus_headers_fn)(void *user_data, struct zerobus_headers *headers);
 
@@ -221,28 +233,76 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The library version, a static NUL-terminated string (never freed).
+ * The library version: a static NUL-terminated string owned by the library, valid for the
+ * life of the process. Never free it.
  */
 const char *zerobus_version(void);
 
 /**
- * Adds one header. `name` and `value` are copied. Valid only on the `headers` passed to a
- * `zerobus_headers_fn` during that call. Invalid UTF-8 or NULL fails the connection attempt.
+ * Adds one header. `name` and `value` are NUL-terminated UTF-8 strings, copied. Valid only on
+ * the `headers` passed to a `zerobus_headers_fn`, during that call (later calls do nothing).
+ * NULL or invalid UTF-8 fails the connection attempt with ZEROBUS_ERROR_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `name` and `value` are NULL or point to NUL-terminated strings valid for the call.
  */
 void zerobus_headers_add(struct zerobus_headers *headers, const char *name, const char *value);
 
 /**
- * The error's code (a `zerobus_code`); ZEROBUS_ERROR_INVALID_ARGUMENT for NULL.
+ * Sets the message of the failure a headers provider is about to return (copied; a
+ * NUL-terminated UTF-8 string). Valid only during the provider call, like `zerobus_headers_add`.
+ *
+ * # Safety
+ * `message` is NULL or points to a NUL-terminated string valid for the call.
+ */
+void zerobus_headers_set_error(struct zerobus_headers *headers, const char *message);
+
+/**
+ * An encoder for the message described by `descriptor` (a serialized DescriptorProto, `len`
+ * bytes, copied). Returns a new encoder the caller frees with `zerobus_json_encoder_free`, or
+ * NULL on error.
+ *
+ * # Safety
+ * `descriptor` points to `len` readable bytes for the call (any pointer when 0); `err` is NULL
+ * or a writable `zerobus_error *` slot.
+ */
+struct zerobus_json_encoder *zerobus_json_encoder_new(const uint8_t *descriptor,
+                                                      size_t len,
+                                                      struct zerobus_error **err);
+
+/**
+ * Encodes one JSON object (`json_len` bytes of UTF-8, copied) to proto bytes in a new buffer the
+ * caller frees with `zerobus_buffer_free`. The error names the field when a value does not fit.
+ *
+ * # Safety
+ * `json` points to `json_len` readable bytes for the call (any pointer when 0); `err` is NULL or
+ * a writable `zerobus_error *` slot.
+ */
+struct zerobus_buffer *zerobus_json_encoder_encode(const struct zerobus_json_encoder *encoder,
+                                                   const char *json,
+                                                   size_t json_len,
+                                                   struct zerobus_error **err);
+
+/**
+ * Frees an encoder. NULL, or an encoder already freed, is a no-op.
+ */
+void zerobus_json_encoder_free(struct zerobus_json_encoder *encoder);
+
+/**
+ * The error's code (a `zerobus_code`); ZEROBUS_ERROR_INVALID_ARGUMENT for NULL or a handle that
+ * is not a live error.
  */
 int32_t zerobus_error_code(const struct zerobus_error *err);
 
 /**
- * The code's stable name, e.g. "UNAVAILABLE". Owned by `err`, valid until it is freed; "" for NULL.
+ * The code's stable name, e.g. "UNAVAILABLE": a string owned by `err`, valid until `err` is
+ * freed; a static "" for NULL or a handle that is not a live error.
  */
 const char *zerobus_error_code_name(const struct zerobus_error *err);
 
 /**
- * The gRPC status code the server answered with, or -1 when the error did not come from the server.
+ * The gRPC status code the server answered with, or -1 when the error did not come from the
+ * server (a lost connection, a local check) or `err` is not a live error.
  */
 int32_t zerobus_error_grpc_status(const struct zerobus_error *err);
 
@@ -252,29 +312,206 @@ int32_t zerobus_error_grpc_status(const struct zerobus_error *err);
 bool zerobus_error_is_retryable(const struct zerobus_error *err);
 
 /**
- * The message. Owned by `err`, valid until `err` is freed; "" for NULL. Never holds secrets.
+ * The message, which says what went wrong and what to do: a string owned by `err`, valid until
+ * `err` is freed; a static "" for NULL or a handle that is not a live error. Never holds
+ * secrets or tokens.
  */
 const char *zerobus_error_message(const struct zerobus_error *err);
 
 /**
- * Frees an error. NULL is a no-op.
+ * Frees an error and the strings it owns. NULL, or an error already freed, is a no-op.
  */
 void zerobus_error_free(struct zerobus_error *err);
 
 /**
- * Number of batches (ingest calls).
+ * Queues one record (`len` bytes, copied; read as the stream's record type: JSON text or an
+ * encoded proto message) and stores its offset in `*offset` (may be NULL). Blocks only while the
+ * in-flight bounds are reached (until acks make room or the stream fails). Returns false on
+ * error.
+ *
+ * # Safety
+ * `data` points to `len` readable bytes for the call (any pointer when 0); `offset` is NULL or
+ * points to a writable `int64_t`; `err` is NULL or a writable `zerobus_error *` slot.
+ */
+bool zerobus_stream_ingest_record(const struct zerobus_stream *stream,
+                                  const uint8_t *data,
+                                  size_t len,
+                                  int64_t *offset,
+                                  struct zerobus_error **err);
+
+/**
+ * Like `zerobus_stream_ingest_record` but never blocks: fails with ZEROBUS_ERROR_QUEUE_FULL
+ * (nothing queued) when the in-flight bounds are reached.
+ *
+ * # Safety
+ * As `zerobus_stream_ingest_record`.
+ */
+bool zerobus_stream_try_ingest_record(const struct zerobus_stream *stream,
+                                      const uint8_t *data,
+                                      size_t len,
+                                      int64_t *offset,
+                                      struct zerobus_error **err);
+
+/**
+ * Queues one record without returning its offset ("fire and forget"): it is queued before this
+ * returns and accounted exactly like `zerobus_stream_ingest_record` (its failure reaches the
+ * error callback, flush and close). Blocks only while the in-flight bounds are reached.
+ *
+ * # Safety
+ * As `zerobus_stream_ingest_record`.
+ */
+bool zerobus_stream_ingest_record_nowait(const struct zerobus_stream *stream,
+                                         const uint8_t *data,
+                                         size_t len,
+                                         struct zerobus_error **err);
+
+/**
+ * Queues a batch in ONE call under ONE offset: record `i` is the next `lengths[i]` bytes of
+ * `data` (`data_len` bytes in all; the lengths must add up to it), read as the stream's record
+ * type. Everything is copied once. Stores the offset in `*offset` (may be NULL), or -1 for an
+ * empty batch (nothing is sent). Blocks only while the in-flight bounds are reached. Returns
+ * false on error; a bad record fails the whole call and the message names its index.
+ *
+ * # Safety
+ * `data` points to `data_len` readable bytes and `lengths` to `count` readable `size_t`, for
+ * the call (any pointer when the length is 0); `offset` is NULL or a writable `int64_t`; `err`
+ * is NULL or a writable `zerobus_error *` slot.
+ */
+bool zerobus_stream_ingest_records(const struct zerobus_stream *stream,
+                                   const uint8_t *data,
+                                   size_t data_len,
+                                   const size_t *lengths,
+                                   size_t count,
+                                   int64_t *offset,
+                                   struct zerobus_error **err);
+
+/**
+ * Like `zerobus_stream_ingest_records` but never blocks: ZEROBUS_ERROR_QUEUE_FULL instead.
+ *
+ * # Safety
+ * As `zerobus_stream_ingest_records`.
+ */
+bool zerobus_stream_try_ingest_records(const struct zerobus_stream *stream,
+                                       const uint8_t *data,
+                                       size_t data_len,
+                                       const size_t *lengths,
+                                       size_t count,
+                                       int64_t *offset,
+                                       struct zerobus_error **err);
+
+/**
+ * `zerobus_stream_ingest_records` without the offset, accounted the same way.
+ *
+ * # Safety
+ * As `zerobus_stream_ingest_records`.
+ */
+bool zerobus_stream_ingest_records_nowait(const struct zerobus_stream *stream,
+                                          const uint8_t *data,
+                                          size_t data_len,
+                                          const size_t *lengths,
+                                          size_t count,
+                                          struct zerobus_error **err);
+
+/**
+ * Queues one JSON record (`len` bytes of UTF-8 text, copied) and stores its offset in `*offset`
+ * (may be NULL). On a PROTO stream it fails ZEROBUS_ERROR_INVALID_RECORD and queues nothing
+ * (encode it first, e.g. with `zerobus_json_encoder_encode`); the stream carries on. Otherwise as
+ * `zerobus_stream_ingest_record`.
+ *
+ * # Safety
+ * `json` points to `len` readable bytes for the call (any pointer when 0); `offset` is NULL or a
+ * writable `int64_t`; `err` is NULL or a writable `zerobus_error *` slot.
+ */
+bool zerobus_stream_ingest_json_record(const struct zerobus_stream *stream,
+                                       const uint8_t *json,
+                                       size_t len,
+                                       int64_t *offset,
+                                       struct zerobus_error **err);
+
+/**
+ * Like `zerobus_stream_ingest_json_record` but never blocks: ZEROBUS_ERROR_QUEUE_FULL instead.
+ *
+ * # Safety
+ * As `zerobus_stream_ingest_json_record`.
+ */
+bool zerobus_stream_try_ingest_json_record(const struct zerobus_stream *stream,
+                                           const uint8_t *json,
+                                           size_t len,
+                                           int64_t *offset,
+                                           struct zerobus_error **err);
+
+/**
+ * `zerobus_stream_ingest_json_record` without the offset, accounted the same way.
+ *
+ * # Safety
+ * As `zerobus_stream_ingest_json_record`.
+ */
+bool zerobus_stream_ingest_json_record_nowait(const struct zerobus_stream *stream,
+                                              const uint8_t *json,
+                                              size_t len,
+                                              struct zerobus_error **err);
+
+/**
+ * A batch of JSON records in ONE call under ONE offset, laid out as for
+ * `zerobus_stream_ingest_records` (each record UTF-8 text). On a PROTO stream it fails
+ * ZEROBUS_ERROR_INVALID_RECORD naming record 0 and queues nothing. Otherwise as
+ * `zerobus_stream_ingest_records`.
+ *
+ * # Safety
+ * As `zerobus_stream_ingest_records`.
+ */
+bool zerobus_stream_ingest_json_records(const struct zerobus_stream *stream,
+                                        const uint8_t *data,
+                                        size_t data_len,
+                                        const size_t *lengths,
+                                        size_t count,
+                                        int64_t *offset,
+                                        struct zerobus_error **err);
+
+/**
+ * Like `zerobus_stream_ingest_json_records` but never blocks: ZEROBUS_ERROR_QUEUE_FULL instead.
+ *
+ * # Safety
+ * As `zerobus_stream_ingest_records`.
+ */
+bool zerobus_stream_try_ingest_json_records(const struct zerobus_stream *stream,
+                                            const uint8_t *data,
+                                            size_t data_len,
+                                            const size_t *lengths,
+                                            size_t count,
+                                            int64_t *offset,
+                                            struct zerobus_error **err);
+
+/**
+ * `zerobus_stream_ingest_json_records` without the offset, accounted the same way.
+ *
+ * # Safety
+ * As `zerobus_stream_ingest_records`.
+ */
+bool zerobus_stream_ingest_json_records_nowait(const struct zerobus_stream *stream,
+                                               const uint8_t *data,
+                                               size_t data_len,
+                                               const size_t *lengths,
+                                               size_t count,
+                                               struct zerobus_error **err);
+
+/**
+ * Number of batches (ingest calls); 0 for NULL or a handle that is not live.
  */
 size_t zerobus_batches_count(const struct zerobus_batches *batches);
 
 /**
- * Number of records in batch `batch` (0 if out of range or NULL).
+ * Number of records in batch `batch` (0 if out of range, NULL or not live).
  */
 size_t zerobus_batches_batch_len(const struct zerobus_batches *batches, size_t batch);
 
 /**
  * Points `*data` / `*len` at record `index` of batch `batch`. The bytes are owned by `batches`
- * and valid until it is freed. Returns false (and leaves the outputs alone) when out of range or
- * any pointer is NULL.
+ * and valid until it is freed. Returns false (and leaves the outputs alone) when out of range,
+ * when `batches` is not live, or when an output pointer is NULL.
+ *
+ * # Safety
+ * `data` and `len` are NULL or point to writable memory for their types.
  */
 bool zerobus_batches_record(const struct zerobus_batches *batches,
                             size_t batch,
@@ -283,38 +520,43 @@ bool zerobus_batches_record(const struct zerobus_batches *batches,
                             size_t *len);
 
 /**
- * Frees a batches object. NULL is a no-op.
+ * Frees a batches object and the record bytes it owns. NULL, or one already freed, is a no-op.
  */
 void zerobus_batches_free(struct zerobus_batches *batches);
 
 /**
- * The buffer's bytes, owned by `buffer` and valid until it is freed (NULL for NULL).
+ * The buffer's bytes, owned by `buffer` and valid until it is freed (NULL for NULL or a handle
+ * that is not live).
  */
 const uint8_t *zerobus_buffer_data(const struct zerobus_buffer *buffer);
 
 /**
- * The buffer's length in bytes (0 for NULL).
+ * The buffer's length in bytes (0 for NULL or a handle that is not live).
  */
 size_t zerobus_buffer_len(const struct zerobus_buffer *buffer);
 
 /**
- * Frees a buffer. NULL is a no-op.
+ * Frees a buffer. NULL, or a buffer already freed, is a no-op.
  */
 void zerobus_buffer_free(struct zerobus_buffer *buffer);
 
 /**
  * New options with every default (PROTOCOL.md §6 names; in-flight bound 50,000 calls / 64 MiB).
- * Free with `zerobus_stream_options_free`.
+ * Free with `zerobus_stream_options_free`. NULL only if the library cannot hold another handle.
  */
 struct zerobus_stream_options *zerobus_stream_options_new(void);
 
 /**
- * Frees options. NULL is a no-op. Streams created with them are unaffected.
+ * Frees options. NULL, or options already freed, is a no-op. Streams created with them are
+ * unaffected.
  */
 void zerobus_stream_options_free(struct zerobus_stream_options *options);
 
 /**
  * Bound on unacknowledged calls (default 50,000). 0 means one call at a time.
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_options_set_max_inflight_requests(struct zerobus_stream_options *options,
                                                       uint64_t value,
@@ -322,6 +564,9 @@ bool zerobus_stream_options_set_max_inflight_requests(struct zerobus_stream_opti
 
 /**
  * Bound on unacknowledged record bytes (default 64 MiB). A call larger than the bound still goes alone.
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_options_set_max_inflight_bytes(struct zerobus_stream_options *options,
                                                    uint64_t value,
@@ -329,6 +574,9 @@ bool zerobus_stream_options_set_max_inflight_bytes(struct zerobus_stream_options
 
 /**
  * Reconnect and resend after retryable failures (default true).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_options_set_recovery(struct zerobus_stream_options *options,
                                          bool value,
@@ -336,20 +584,42 @@ bool zerobus_stream_options_set_recovery(struct zerobus_stream_options *options,
 
 /**
  * Bound on each connection attempt, ms (default 15,000).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_options_set_recovery_timeout_ms(struct zerobus_stream_options *options,
                                                     uint64_t value,
                                                     struct zerobus_error **err);
 
 /**
- * Pause between connection attempts, ms (default 2,000).
+ * Wait before the second connection attempt in a row, ms (default 2,000; the first attempt after
+ * a connection that delivered acks goes at once); later waits double up to
+ * recovery_backoff_max_ms.
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_options_set_recovery_backoff_ms(struct zerobus_stream_options *options,
                                                     uint64_t value,
                                                     struct zerobus_error **err);
 
 /**
+ * Cap on the exponential wait between connection attempts, ms (default 30,000): the waits go
+ * recovery_backoff_ms, twice that, … up to this, each plus up to a quarter at random.
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_stream_options_set_recovery_backoff_max_ms(struct zerobus_stream_options *options,
+                                                        uint64_t value,
+                                                        struct zerobus_error **err);
+
+/**
  * Connection attempts in a row without an ack before the stream fails (default 4).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_options_set_recovery_retries(struct zerobus_stream_options *options,
                                                  uint32_t value,
@@ -357,6 +627,9 @@ bool zerobus_stream_options_set_recovery_retries(struct zerobus_stream_options *
 
 /**
  * Reconnect when records wait this long with nothing from the server, ms (default 60,000; 0 = never).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_options_set_server_lack_of_ack_timeout_ms(struct zerobus_stream_options *options,
                                                               uint64_t value,
@@ -364,6 +637,9 @@ bool zerobus_stream_options_set_server_lack_of_ack_timeout_ms(struct zerobus_str
 
 /**
  * Bound on flush, wait-for-offset and close's flush, ms (default 300,000).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_options_set_flush_timeout_ms(struct zerobus_stream_options *options,
                                                  uint64_t value,
@@ -372,6 +648,9 @@ bool zerobus_stream_options_set_flush_timeout_ms(struct zerobus_stream_options *
 /**
  * After a server close signal, wait at most this long for acks before reconnecting, ms
  * (default: the server's announced duration; 0 = reconnect at once).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_options_set_stream_paused_max_wait_time_ms(struct zerobus_stream_options *options,
                                                                uint64_t value,
@@ -379,6 +658,9 @@ bool zerobus_stream_options_set_stream_paused_max_wait_time_ms(struct zerobus_st
 
 /**
  * How long close waits for running ack callbacks, ms (default 5,000).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_options_set_callback_max_wait_time_ms(struct zerobus_stream_options *options,
                                                           uint64_t value,
@@ -387,6 +669,9 @@ bool zerobus_stream_options_set_callback_max_wait_time_ms(struct zerobus_stream_
 /**
  * Record type: `ZEROBUS_RECORD_TYPE_JSON` or `ZEROBUS_RECORD_TYPE_PROTO` (default PROTO).
  * Any other value is an INVALID_ARGUMENT error.
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_options_set_record_type(struct zerobus_stream_options *options,
                                             int32_t record_type,
@@ -398,6 +683,9 @@ bool zerobus_stream_options_set_record_type(struct zerobus_stream_options *optio
  * failed for good, in offset order, on a library thread, never after `zerobus_stream_close`
  * returns. Either may be NULL. `release(user_data)` (may be NULL) runs once when neither these
  * options nor any stream created from them needs `user_data` any more.
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_options_set_ack_callback(struct zerobus_stream_options *options,
                                              zerobus_ack_fn on_ack,
@@ -408,27 +696,41 @@ bool zerobus_stream_options_set_ack_callback(struct zerobus_stream_options *opti
 
 /**
  * An SDK for `endpoint` (https://…, or an explicit http:// for a local plaintext server) whose
- * OAuth tokens come from `workspace_url`. Both strings are copied. NULL on error.
+ * OAuth tokens come from `workspace_url`. Both are NUL-terminated UTF-8 strings, copied. Returns
+ * a new SDK the caller frees with `zerobus_sdk_free`, or NULL on error.
+ *
+ * # Safety
+ * `endpoint` and `workspace_url` are NULL or NUL-terminated strings valid for the call; `err` is
+ * NULL or a writable `zerobus_error *` slot.
  */
 struct zerobus_sdk *zerobus_sdk_new(const char *endpoint,
                                     const char *workspace_url,
                                     struct zerobus_error **err);
 
 /**
- * A builder for the settings `zerobus_sdk_new` does not take. Free it with
- * `zerobus_sdk_builder_free` (building does not consume it).
+ * A builder for the settings `zerobus_sdk_new` does not take. The caller frees it with
+ * `zerobus_sdk_builder_free` (building does not consume it). NULL only if the library cannot
+ * hold another handle.
  */
 struct zerobus_sdk_builder *zerobus_sdk_builder_new(void);
 
 /**
- * Sets the Zerobus endpoint (copied).
+ * Sets the Zerobus endpoint (a NUL-terminated UTF-8 string, copied).
+ *
+ * # Safety
+ * `endpoint` is NULL or a NUL-terminated string valid for the call; `err` is NULL or a writable
+ * `zerobus_error *` slot.
  */
 bool zerobus_sdk_builder_set_endpoint(struct zerobus_sdk_builder *builder,
                                       const char *endpoint,
                                       struct zerobus_error **err);
 
 /**
- * Sets the workspace (Unity Catalog) URL that issues OAuth tokens (copied).
+ * Sets the workspace (Unity Catalog) URL that issues OAuth tokens (a NUL-terminated UTF-8
+ * string, copied).
+ *
+ * # Safety
+ * As `zerobus_sdk_builder_set_endpoint`.
  */
 bool zerobus_sdk_builder_set_workspace_url(struct zerobus_sdk_builder *builder,
                                            const char *workspace_url,
@@ -436,6 +738,10 @@ bool zerobus_sdk_builder_set_workspace_url(struct zerobus_sdk_builder *builder,
 
 /**
  * Adds CA certificates (PEM, `len` bytes, copied) to trust besides the system roots.
+ *
+ * # Safety
+ * `pem` points to `len` readable bytes for the call (any pointer when `len` is 0); `err` is NULL
+ * or a writable `zerobus_error *` slot.
  */
 bool zerobus_sdk_builder_add_ca_pem(struct zerobus_sdk_builder *builder,
                                     const uint8_t *pem,
@@ -443,42 +749,61 @@ bool zerobus_sdk_builder_add_ca_pem(struct zerobus_sdk_builder *builder,
                                     struct zerobus_error **err);
 
 /**
- * Appends an application name to the user-agent (copied).
+ * Appends an application name to the user-agent (a NUL-terminated UTF-8 string, copied).
+ *
+ * # Safety
+ * As `zerobus_sdk_builder_set_endpoint`.
  */
 bool zerobus_sdk_builder_set_application_name(struct zerobus_sdk_builder *builder,
                                               const char *name,
                                               struct zerobus_error **err);
 
 /**
- * Replaces the SDK name and version in the user-agent (for language bindings built on this ABI).
+ * Replaces the SDK name and version in the user-agent (for language bindings built on this ABI;
+ * a NUL-terminated UTF-8 string, copied).
+ *
+ * # Safety
+ * As `zerobus_sdk_builder_set_endpoint`.
  */
 bool zerobus_sdk_builder_set_sdk_name(struct zerobus_sdk_builder *builder,
                                       const char *name_and_version,
                                       struct zerobus_error **err);
 
 /**
- * Builds an SDK from the builder's settings (the builder stays usable). NULL on error.
+ * Builds an SDK from the builder's settings (the builder stays usable). Returns a new SDK the
+ * caller frees with `zerobus_sdk_free`, or NULL on error.
+ *
+ * # Safety
+ * `err` is NULL or a writable `zerobus_error *` slot.
  */
 struct zerobus_sdk *zerobus_sdk_builder_build(const struct zerobus_sdk_builder *builder,
                                               struct zerobus_error **err);
 
 /**
- * Frees a builder. NULL is a no-op.
+ * Frees a builder. NULL, or a builder already freed, is a no-op.
  */
 void zerobus_sdk_builder_free(struct zerobus_sdk_builder *builder);
 
 /**
- * Frees an SDK. NULL is a no-op. Streams created from it stay usable.
+ * Frees an SDK. NULL, or an SDK already freed, is a no-op. Streams created from it stay usable.
  */
 void zerobus_sdk_free(struct zerobus_sdk *sdk);
 
 /**
  * Opens a stream on `table_name` authenticated with OAuth client credentials.
  *
- * `descriptor` / `descriptor_len`: the serialized `google.protobuf.DescriptorProto` of the
- * records (PROTO streams; ignored for JSON, may be NULL/0). `options` may be NULL for the
- * defaults (a PROTO stream then). Every argument is copied. Blocks until the server answered
- * (at most about recovery_timeout_ms × attempts, with backoff between attempts). NULL on error.
+ * `table_name`, `client_id` and `client_secret` are NUL-terminated UTF-8 strings, copied (the
+ * secret never appears in errors or logs). `descriptor` / `descriptor_len`: the serialized
+ * `google.protobuf.DescriptorProto` of the records (PROTO streams; ignored for JSON, may be
+ * NULL/0), copied. `options` may be NULL for the defaults (a PROTO stream then); it is read, not
+ * kept. Blocks until the server answered (at most recovery_timeout_ms per attempt, with backoff
+ * between attempts). Returns a new stream the caller closes with `zerobus_stream_close` and
+ * frees with `zerobus_stream_free`, or NULL on error.
+ *
+ * # Safety
+ * The strings are NULL or NUL-terminated and valid for the call; `descriptor` points to
+ * `descriptor_len` readable bytes (any pointer when 0); `err` is NULL or a writable
+ * `zerobus_error *` slot.
  */
 struct zerobus_stream *zerobus_sdk_create_stream(const struct zerobus_sdk *sdk,
                                                  const char *table_name,
@@ -492,8 +817,15 @@ struct zerobus_stream *zerobus_sdk_create_stream(const struct zerobus_sdk *sdk,
 /**
  * Opens a stream whose call metadata comes from `provider(user_data, headers)`, called on a
  * library thread before every connection attempt (it must add `authorization` and
- * `x-databricks-zerobus-table-name`). `release(user_data)` (may be NULL) runs once when the
- * stream no longer needs it. Other arguments as `zerobus_sdk_create_stream`. NULL on error.
+ * `x-databricks-zerobus-table-name`, and must not throw). Its return value is `ZEROBUS_OK` or
+ * the `zerobus_code` of its failure (see `zerobus_headers_fn`). `user_data` is owned by the
+ * caller; the library only passes it back, and calls `release(user_data)` (may be NULL) once
+ * when the stream no longer needs it, including when this call fails. Other arguments as
+ * `zerobus_sdk_create_stream`. NULL on error.
+ *
+ * # Safety
+ * As `zerobus_sdk_create_stream`; `provider` and `release`, when set, are functions of the
+ * documented signatures, safe to call from any thread with `user_data`.
  */
 struct zerobus_stream *zerobus_sdk_create_stream_with_headers_provider(const struct zerobus_sdk *sdk,
                                                                        const char *table_name,
@@ -506,73 +838,10 @@ struct zerobus_stream *zerobus_sdk_create_stream_with_headers_provider(const str
                                                                        struct zerobus_error **err);
 
 /**
- * Queues one record (JSON text or proto bytes, `len` bytes, copied) and stores its offset in
- * `*offset` (may be NULL). Blocks only while the in-flight bounds are reached (until acks make
- * room or the stream fails). Returns false on error.
- */
-bool zerobus_stream_ingest_record(const struct zerobus_stream *stream,
-                                  const uint8_t *data,
-                                  size_t len,
-                                  int64_t *offset,
-                                  struct zerobus_error **err);
-
-/**
- * Like `zerobus_stream_ingest_record` but never blocks: fails with ZEROBUS_ERROR_QUEUE_FULL
- * (nothing queued) when the in-flight bounds are reached.
- */
-bool zerobus_stream_try_ingest_record(const struct zerobus_stream *stream,
-                                      const uint8_t *data,
-                                      size_t len,
-                                      int64_t *offset,
-                                      struct zerobus_error **err);
-
-/**
- * Queues one record without returning its offset ("fire and forget"): it is queued before this
- * returns and accounted exactly like `zerobus_stream_ingest_record` (its failure reaches the
- * error callback, flush and close). Blocks only while the in-flight bounds are reached.
- */
-bool zerobus_stream_ingest_record_nowait(const struct zerobus_stream *stream,
-                                         const uint8_t *data,
-                                         size_t len,
-                                         struct zerobus_error **err);
-
-/**
- * Queues a batch in ONE call under ONE offset: record `i` is the next `lengths[i]` bytes of
- * `data` (`data_len` bytes in all; the lengths must add up to it). Everything is copied once.
- * Stores the offset in `*offset` (may be NULL), or -1 for an empty batch (nothing is sent).
- * Blocks only while the in-flight bounds are reached. Returns false on error.
- */
-bool zerobus_stream_ingest_records(const struct zerobus_stream *stream,
-                                   const uint8_t *data,
-                                   size_t data_len,
-                                   const size_t *lengths,
-                                   size_t count,
-                                   int64_t *offset,
-                                   struct zerobus_error **err);
-
-/**
- * Like `zerobus_stream_ingest_records` but never blocks: ZEROBUS_ERROR_QUEUE_FULL instead.
- */
-bool zerobus_stream_try_ingest_records(const struct zerobus_stream *stream,
-                                       const uint8_t *data,
-                                       size_t data_len,
-                                       const size_t *lengths,
-                                       size_t count,
-                                       int64_t *offset,
-                                       struct zerobus_error **err);
-
-/**
- * `zerobus_stream_ingest_records` without the offset, accounted the same way.
- */
-bool zerobus_stream_ingest_records_nowait(const struct zerobus_stream *stream,
-                                          const uint8_t *data,
-                                          size_t data_len,
-                                          const size_t *lengths,
-                                          size_t count,
-                                          struct zerobus_error **err);
-
-/**
  * Blocks until `offset` is acknowledged (true), the stream fails, or flush_timeout_ms passes.
+ *
+ * # Safety
+ * `err` is NULL or a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_wait_for_offset(const struct zerobus_stream *stream,
                                     int64_t offset,
@@ -580,6 +849,9 @@ bool zerobus_stream_wait_for_offset(const struct zerobus_stream *stream,
 
 /**
  * Blocks until every record queued so far is acknowledged, at most flush_timeout_ms.
+ *
+ * # Safety
+ * `err` is NULL or a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_flush(const struct zerobus_stream *stream, struct zerobus_error **err);
 
@@ -587,62 +859,57 @@ bool zerobus_stream_flush(const struct zerobus_stream *stream, struct zerobus_er
  * Flushes, half-closes, waits for the server, stops callbacks. Idempotent (a second call
  * returns the first one's result). Blocks at most flush_timeout_ms + recovery_timeout_ms +
  * callback_max_wait_time_ms. After it returns no callback runs.
+ *
+ * # Safety
+ * `err` is NULL or a writable `zerobus_error *` slot.
  */
 bool zerobus_stream_close(const struct zerobus_stream *stream, struct zerobus_error **err);
 
 /**
- * Whether the stream no longer accepts records (closed or failed). False for NULL.
+ * Whether the stream no longer accepts records (closed or failed). False for NULL or a handle
+ * that is not live.
  */
 bool zerobus_stream_is_closed(const struct zerobus_stream *stream);
 
 /**
  * Every unacknowledged call as a batch of records, in offset order (after a terminal failure:
- * what to re-ingest on a new stream). Free with `zerobus_batches_free`. NULL on error.
+ * what to re-ingest on a new stream). Returns a new object the caller frees with
+ * `zerobus_batches_free`, or NULL on error.
+ *
+ * # Safety
+ * `err` is NULL or a writable `zerobus_error *` slot.
  */
 struct zerobus_batches *zerobus_stream_get_unacked_batches(const struct zerobus_stream *stream,
                                                            struct zerobus_error **err);
 
 /**
- * Every unacknowledged record in order, as ONE batch holding all of them.
- * Free with `zerobus_batches_free`. NULL on error.
+ * Every unacknowledged record in order, as ONE batch holding all of them. Returns a new object
+ * the caller frees with `zerobus_batches_free`, or NULL on error.
+ *
+ * # Safety
+ * `err` is NULL or a writable `zerobus_error *` slot.
  */
 struct zerobus_batches *zerobus_stream_get_unacked_records(const struct zerobus_stream *stream,
                                                            struct zerobus_error **err);
 
 /**
- * Fills `*out` with the stream's counters. Never blocks.
+ * Fills `*out` (caller-owned) with the stream's counters. Never blocks.
+ *
+ * # Safety
+ * `out` is NULL or points to a writable `zerobus_metrics`; `err` is NULL or a writable
+ * `zerobus_error *` slot.
  */
 bool zerobus_stream_metrics(const struct zerobus_stream *stream,
                             struct zerobus_metrics *out,
                             struct zerobus_error **err);
 
 /**
- * Frees a stream. NULL is a no-op. Call `zerobus_stream_close` first: freeing an open stream
- * stops it at once and abandons unacknowledged records.
+ * Frees a stream. NULL, or a stream already freed, is a no-op. Call `zerobus_stream_close`
+ * first: freeing an open stream stops it and abandons unacknowledged records. A call on the
+ * stream still running in another thread finishes first; later calls with the handle fail with
+ * ZEROBUS_ERROR_INVALID_ARGUMENT.
  */
 void zerobus_stream_free(struct zerobus_stream *stream);
-
-/**
- * An encoder for the message described by `descriptor` (a serialized DescriptorProto,
- * `len` bytes, copied). NULL on error.
- */
-struct zerobus_json_encoder *zerobus_json_encoder_new(const uint8_t *descriptor,
-                                                      size_t len,
-                                                      struct zerobus_error **err);
-
-/**
- * Encodes one JSON object (`json_len` bytes of UTF-8, copied) to proto bytes in a new buffer
- * (free with `zerobus_buffer_free`). The error names the field when a value does not fit.
- */
-struct zerobus_buffer *zerobus_json_encoder_encode(const struct zerobus_json_encoder *encoder,
-                                                   const char *json,
-                                                   size_t json_len,
-                                                   struct zerobus_error **err);
-
-/**
- * Frees an encoder. NULL is a no-op.
- */
-void zerobus_json_encoder_free(struct zerobus_json_encoder *encoder);
 
 #ifdef __cplusplus
 }  // extern "C"

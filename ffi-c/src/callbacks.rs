@@ -1,8 +1,11 @@
 //! C function pointers standing in for the core's callback traits.
 
 use std::ffi::{c_char, c_void, CString};
+use std::sync::Mutex;
 
 use zerobus_core::{AckCallback, ErrorCode, HeadersProvider, ZerobusError, ZerobusResult};
+
+use crate::handles::{self, Table};
 
 /// Called once per acknowledged offset, in order, on a library thread.
 pub type zerobus_ack_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, offset: i64)>;
@@ -14,7 +17,10 @@ pub type zerobus_ack_error_fn =
 /// using it are freed), so the caller can release it.
 pub type zerobus_release_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 /// Fills `headers` with the call metadata for the next connection, with `zerobus_headers_add`.
-/// Returns 0 on success; any other value fails the connection attempt (retried as UNAVAILABLE).
+/// Returns `ZEROBUS_OK` (0) on success, or the `zerobus_code` of the failure, which decides what
+/// the stream does (e.g. `ZEROBUS_ERROR_UNAVAILABLE` is retried within the recovery budget,
+/// `ZEROBUS_ERROR_UNAUTHENTICATED` is final); `zerobus_headers_set_error` adds a message. A value
+/// outside the list counts as `ZEROBUS_ERROR_UNAVAILABLE`. `headers` is valid only during the call.
 pub type zerobus_headers_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void, headers: *mut zerobus_headers) -> i32>;
 
@@ -73,30 +79,59 @@ impl AckCallback for CAckCallback {
     }
 }
 
-/// Headers being collected from a headers provider; only valid inside the provider call.
+/// Headers being collected from a headers provider: a handle valid only during that provider
+/// call (the library frees it when the call returns).
 pub struct zerobus_headers {
-    entries: Vec<(String, String)>,
-    bad: Option<String>,
+    collected: Mutex<Collected>,
 }
 
-/// Adds one header. `name` and `value` are copied. Valid only on the `headers` passed to a
-/// `zerobus_headers_fn` during that call. Invalid UTF-8 or NULL fails the connection attempt.
+#[derive(Default)]
+struct Collected {
+    entries: Vec<(String, String)>,
+    bad: Option<String>,
+    message: Option<String>,
+}
+
+static HEADERS: Table<zerobus_headers> = Table::new(handles::HEADERS);
+
+fn edit(headers: *mut zerobus_headers, f: impl FnOnce(&mut Collected)) {
+    crate::quietly(|| {
+        if let Ok(h) = HEADERS.get(headers, "headers") {
+            f(&mut h.collected.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+    });
+}
+
+/// Adds one header. `name` and `value` are NUL-terminated UTF-8 strings, copied. Valid only on
+/// the `headers` passed to a `zerobus_headers_fn`, during that call (later calls do nothing).
+/// NULL or invalid UTF-8 fails the connection attempt with ZEROBUS_ERROR_INVALID_ARGUMENT.
+///
+/// # Safety
+/// `name` and `value` are NULL or point to NUL-terminated strings valid for the call.
 #[no_mangle]
-pub extern "C" fn zerobus_headers_add(
+pub unsafe extern "C" fn zerobus_headers_add(
     headers: *mut zerobus_headers,
     name: *const c_char,
     value: *const c_char,
 ) {
-    if headers.is_null() {
-        return;
-    }
-    // SAFETY: the library passed this pointer to the provider and it is alive during the call.
-    let headers = unsafe { &mut *headers };
     // SAFETY: the caller passes NUL-terminated strings valid for this call.
-    match unsafe { (crate::arg_str(name, "name"), crate::arg_str(value, "value")) } {
-        (Ok(n), Ok(v)) => headers.entries.push((n.to_owned(), v.to_owned())),
-        (Err(e), _) | (_, Err(e)) => headers.bad = Some(e.message().to_owned()),
-    }
+    let parsed = unsafe { (crate::arg_str(name, "name"), crate::arg_str(value, "value")) };
+    edit(headers, |c| match parsed {
+        (Ok(n), Ok(v)) => c.entries.push((n.to_owned(), v.to_owned())),
+        (Err(e), _) | (_, Err(e)) => c.bad = Some(e.message().to_owned()),
+    });
+}
+
+/// Sets the message of the failure a headers provider is about to return (copied; a
+/// NUL-terminated UTF-8 string). Valid only during the provider call, like `zerobus_headers_add`.
+///
+/// # Safety
+/// `message` is NULL or points to a NUL-terminated string valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn zerobus_headers_set_error(headers: *mut zerobus_headers, message: *const c_char) {
+    // SAFETY: the caller passes a NUL-terminated string valid for this call.
+    let message = unsafe { crate::arg_str(message, "message") }.map(str::to_owned).ok();
+    edit(headers, |c| c.message = message);
 }
 
 pub(crate) struct CHeadersProvider {
@@ -116,18 +151,23 @@ impl CHeadersProvider {
 
 impl HeadersProvider for CHeadersProvider {
     fn get_headers(&self) -> ZerobusResult<Vec<(String, String)>> {
-        let mut headers = zerobus_headers { entries: Vec::new(), bad: None };
-        // SAFETY: the caller's provider, given its own user data and a headers object alive for the call.
-        let rc = unsafe { (self.f)(self.data.ptr, &mut headers) };
-        if let Some(bad) = headers.bad {
-            return Err(ZerobusError::new(ErrorCode::InvalidArgument, format!("headers provider: {bad}")));
+        let handle: *mut zerobus_headers =
+            HEADERS.insert(zerobus_headers { collected: Mutex::new(Collected::default()) })?;
+        // SAFETY: the caller's provider, given its own user data and a headers handle that is
+        // live for the call.
+        let rc = unsafe { (self.f)(self.data.ptr, handle) };
+        let collected = HEADERS
+            .remove(handle)
+            .map(|h| std::mem::take(&mut *h.collected.lock().unwrap_or_else(|e| e.into_inner())))
+            .unwrap_or_default();
+        if let Some(bad) = collected.bad {
+            return Err(ZerobusError::new(ErrorCode::InvalidArgument, format!("zerobus_headers_add: {bad}")));
         }
-        if rc != 0 {
-            return Err(ZerobusError::new(
-                ErrorCode::Unavailable,
-                format!("headers provider returned {rc}; the connection attempt will be retried"),
-            ));
+        if rc == 0 {
+            return Ok(collected.entries);
         }
-        Ok(headers.entries)
+        let code = crate::error::code_from(rc).unwrap_or(ErrorCode::Unavailable);
+        let message = collected.message.unwrap_or_else(|| format!("the provider returned {rc}"));
+        Err(ZerobusError::new(code, message))
     }
 }

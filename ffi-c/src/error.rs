@@ -4,6 +4,9 @@ use std::ffi::{c_char, CString};
 
 use zerobus_core::{ErrorCode, ZerobusError};
 
+use crate::handles::{self, Table};
+use crate::quietly;
+
 /// Error codes; the same closed list, with the same names, in every language binding.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,45 +63,56 @@ pub(crate) fn code_of(code: ErrorCode) -> zerobus_code {
     }
 }
 
-/// An error: code, optional gRPC status, retryable flag and message.
+/// An error: code, optional gRPC status, retryable flag and message. Owned by the caller from
+/// the moment a call stores it in `*err`, until `zerobus_error_free`.
 pub struct zerobus_error {
     inner: ZerobusError,
     message: CString,
     code_name: CString,
 }
 
-pub(crate) fn store(err: *mut *mut zerobus_error, e: ZerobusError) {
+static ERRORS: Table<zerobus_error> = Table::new(handles::ERROR);
+
+/// Stores `e` as a new error handle in `*err` (nothing when `err` is NULL).
+///
+/// # Safety
+/// `err` is NULL or points to a writable `zerobus_error *` slot.
+pub(crate) unsafe fn store(err: *mut *mut zerobus_error, e: ZerobusError) {
     if err.is_null() {
         return;
     }
     let message = CString::new(e.message().replace('\0', " ")).unwrap_or_default();
     let code_name = CString::new(e.code().as_str()).unwrap_or_default();
-    let boxed = Box::new(zerobus_error { inner: e, message, code_name });
-    // SAFETY: `err` is non-null and the caller passes a writable `zerobus_error *` slot.
-    unsafe { *err = Box::into_raw(boxed) };
+    let handle =
+        ERRORS.insert(zerobus_error { inner: e, message, code_name }).unwrap_or(std::ptr::null_mut());
+    // SAFETY: `err` is non-null and writable per the contract.
+    unsafe { err.write(handle) };
 }
 
 fn with<T>(err: *const zerobus_error, default: T, f: impl FnOnce(&zerobus_error) -> T) -> T {
-    if err.is_null() {
-        return default;
+    match ERRORS.get(err, "err") {
+        Ok(e) => f(&e),
+        Err(_) => default,
     }
-    // SAFETY: non-null pointers here come from `store` and stay valid until zerobus_error_free.
-    f(unsafe { &*err })
 }
 
-/// The error's code (a `zerobus_code`); ZEROBUS_ERROR_INVALID_ARGUMENT for NULL.
+/// The error's code (a `zerobus_code`); ZEROBUS_ERROR_INVALID_ARGUMENT for NULL or a handle that
+/// is not a live error.
 #[no_mangle]
 pub extern "C" fn zerobus_error_code(err: *const zerobus_error) -> i32 {
     with(err, zerobus_code::ZEROBUS_ERROR_INVALID_ARGUMENT as i32, |e| code_of(e.inner.code()) as i32)
 }
 
-/// The code's stable name, e.g. "UNAVAILABLE". Owned by `err`, valid until it is freed; "" for NULL.
+/// The code's stable name, e.g. "UNAVAILABLE": a string owned by `err`, valid until `err` is
+/// freed; a static "" for NULL or a handle that is not a live error.
 #[no_mangle]
 pub extern "C" fn zerobus_error_code_name(err: *const zerobus_error) -> *const c_char {
+    // The CString lives in the table entry until zerobus_error_free: the pointer stays valid.
     with(err, c"".as_ptr(), |e| e.code_name.as_ptr())
 }
 
-/// The gRPC status code the server answered with, or -1 when the error did not come from the server.
+/// The gRPC status code the server answered with, or -1 when the error did not come from the
+/// server (a lost connection, a local check) or `err` is not a live error.
 #[no_mangle]
 pub extern "C" fn zerobus_error_grpc_status(err: *const zerobus_error) -> i32 {
     with(err, -1, |e| e.inner.grpc_status().unwrap_or(-1))
@@ -110,17 +124,22 @@ pub extern "C" fn zerobus_error_is_retryable(err: *const zerobus_error) -> bool 
     with(err, false, |e| e.inner.is_retryable())
 }
 
-/// The message. Owned by `err`, valid until `err` is freed; "" for NULL. Never holds secrets.
+/// The message, which says what went wrong and what to do: a string owned by `err`, valid until
+/// `err` is freed; a static "" for NULL or a handle that is not a live error. Never holds
+/// secrets or tokens.
 #[no_mangle]
 pub extern "C" fn zerobus_error_message(err: *const zerobus_error) -> *const c_char {
     with(err, c"".as_ptr(), |e| e.message.as_ptr())
 }
 
-/// Frees an error. NULL is a no-op.
+/// Frees an error and the strings it owns. NULL, or an error already freed, is a no-op.
 #[no_mangle]
 pub extern "C" fn zerobus_error_free(err: *mut zerobus_error) {
-    if !err.is_null() {
-        // SAFETY: came from Box::into_raw in `store`; the caller frees it once.
-        drop(unsafe { Box::from_raw(err) });
-    }
+    quietly(|| drop(ERRORS.remove(err)));
+}
+
+/// The core code for a `zerobus_code` value a caller returned (a headers provider's result);
+/// `None` for `ZEROBUS_OK` or a value outside the list.
+pub(crate) fn code_from(value: i32) -> Option<ErrorCode> {
+    ErrorCode::ALL.into_iter().find(|c| code_of(*c) as i32 == value)
 }

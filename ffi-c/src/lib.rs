@@ -2,23 +2,29 @@
 //! buffers, encoding) lives in `zerobus-core`; this crate turns C arguments into core calls,
 //! core results into C values, and guarantees that no panic crosses the boundary.
 //!
+//! Objects handed to C live in handle tables (`handles`): a handle is never dereferenced, so a
+//! freed, reused or forged handle is an error, not undefined behaviour. Functions that read or
+//! write through other caller pointers (strings, buffers, out-parameters) are `unsafe extern "C"`
+//! and say in `# Safety` what the caller must guarantee; the header repeats it per parameter.
+//!
 //! The header `include/zerobus.h` is generated from this crate by cbindgen (`make header`).
 #![allow(non_camel_case_types)]
-// Exported functions are `extern "C"` entry points: C callers cannot see an `unsafe` marker, so
-// each pointer's contract is written in the header instead, and every dereference below is
-// checked for NULL and carries a SAFETY comment.
-#![allow(clippy::not_unsafe_ptr_arg_deref)]
 #![warn(missing_docs)]
 
 mod callbacks;
+mod encoder;
 mod error;
+mod handles;
+mod ingest;
 mod memory;
 mod options;
 mod sdk;
 mod stream;
 
 pub use callbacks::*;
+pub use encoder::*;
 pub use error::*;
+pub use ingest::*;
 pub use memory::*;
 pub use options::*;
 pub use sdk::*;
@@ -41,24 +47,47 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Runs `f`, turning an error or a panic into a `zerobus_error` stored through `err`.
-/// Returns `None` on failure.
-pub(crate) fn guard<T>(err: *mut *mut zerobus_error, f: impl FnOnce() -> ZerobusResult<T>) -> Option<T> {
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+/// Runs `f` and turns a panic into an `INTERNAL` error, so no panic unwinds into C.
+pub(crate) fn catch<T>(f: impl FnOnce() -> ZerobusResult<T>) -> ZerobusResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        Err(ZerobusError::new(zerobus_core::ErrorCode::Internal, format!("panic inside libzerobus: {what}")))
-    });
-    match result {
+        Err(ZerobusError::new(
+            zerobus_core::ErrorCode::Internal,
+            format!("panic inside libzerobus: {what}; please report it"),
+        ))
+    })
+}
+
+/// Runs `f`, turning an error or a panic into a `zerobus_error` stored through `err`.
+/// Returns `None` on failure.
+///
+/// # Safety
+/// `err` is NULL or points to a writable `zerobus_error *` slot.
+pub(crate) unsafe fn guard<T>(
+    err: *mut *mut error::zerobus_error,
+    f: impl FnOnce() -> ZerobusResult<T>,
+) -> Option<T> {
+    match catch(f) {
         Ok(v) => Some(v),
         Err(e) => {
-            error::store(err, e);
+            // SAFETY: per this function's contract.
+            unsafe { error::store(err, e) };
             None
         }
     }
+}
+
+/// Runs `f` with no way to report an error (the `*_free` functions and accessors): a panic is
+/// contained and dropped.
+pub(crate) fn quietly(f: impl FnOnce()) {
+    let _ = catch(|| {
+        f();
+        Ok(())
+    });
 }
 
 /// A null-pointer error naming the parameter.
@@ -96,7 +125,19 @@ pub(crate) unsafe fn arg_bytes<'a>(ptr: *const u8, len: usize, param: &str) -> Z
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
-/// The library version, a static NUL-terminated string (never freed).
+/// Writes `value` through an optional output pointer.
+///
+/// # Safety
+/// `out` is NULL or points to writable memory for a `T`.
+pub(crate) unsafe fn write_out<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: per this function's contract.
+        unsafe { out.write(value) };
+    }
+}
+
+/// The library version: a static NUL-terminated string owned by the library, valid for the
+/// life of the process. Never free it.
 #[no_mangle]
 pub extern "C" fn zerobus_version() -> *const c_char {
     static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");

@@ -1,31 +1,39 @@
-//! Memory the library hands out: unacked records and encoded buffers, each with its own free.
+//! Memory the library hands out: unacked records and encoded buffers, each a handle with its own
+//! free.
 
 use bytes::Bytes;
 
-/// Records grouped as they were ingested: batch `i` holds the records of one ingest call.
+use crate::handles::{self, Table};
+use crate::{quietly, write_out};
+
+/// Records grouped as they were ingested: batch `i` holds the records of one ingest call. Owned
+/// by the caller until `zerobus_batches_free`.
 pub struct zerobus_batches {
     pub(crate) batches: Vec<Vec<Bytes>>,
 }
 
-/// Number of batches (ingest calls).
+pub(crate) static BATCHES: Table<zerobus_batches> = Table::new(handles::BATCHES);
+
+/// Number of batches (ingest calls); 0 for NULL or a handle that is not live.
 #[no_mangle]
 pub extern "C" fn zerobus_batches_count(batches: *const zerobus_batches) -> usize {
-    // SAFETY: NULL or a pointer from this library, alive until zerobus_batches_free.
-    unsafe { batches.as_ref() }.map_or(0, |b| b.batches.len())
+    BATCHES.get(batches, "batches").map_or(0, |b| b.batches.len())
 }
 
-/// Number of records in batch `batch` (0 if out of range or NULL).
+/// Number of records in batch `batch` (0 if out of range, NULL or not live).
 #[no_mangle]
 pub extern "C" fn zerobus_batches_batch_len(batches: *const zerobus_batches, batch: usize) -> usize {
-    // SAFETY: as above.
-    unsafe { batches.as_ref() }.and_then(|b| b.batches.get(batch)).map_or(0, Vec::len)
+    BATCHES.get(batches, "batches").ok().and_then(|b| b.batches.get(batch).map(Vec::len)).unwrap_or(0)
 }
 
 /// Points `*data` / `*len` at record `index` of batch `batch`. The bytes are owned by `batches`
-/// and valid until it is freed. Returns false (and leaves the outputs alone) when out of range or
-/// any pointer is NULL.
+/// and valid until it is freed. Returns false (and leaves the outputs alone) when out of range,
+/// when `batches` is not live, or when an output pointer is NULL.
+///
+/// # Safety
+/// `data` and `len` are NULL or point to writable memory for their types.
 #[no_mangle]
-pub extern "C" fn zerobus_batches_record(
+pub unsafe extern "C" fn zerobus_batches_record(
     batches: *const zerobus_batches,
     batch: usize,
     index: usize,
@@ -35,53 +43,47 @@ pub extern "C" fn zerobus_batches_record(
     if data.is_null() || len.is_null() {
         return false;
     }
-    // SAFETY: as above.
-    let Some(record) =
-        unsafe { batches.as_ref() }.and_then(|b| b.batches.get(batch)).and_then(|b| b.get(index))
-    else {
-        return false;
-    };
+    let Ok(b) = BATCHES.get(batches, "batches") else { return false };
+    let Some(record) = b.batches.get(batch).and_then(|b| b.get(index)) else { return false };
+    // The bytes live in the table entry until zerobus_batches_free, so the pointer stays valid
+    // after `b` (one reference) is dropped here.
     // SAFETY: both output pointers are non-null and writable per the contract.
     unsafe {
-        *data = record.as_ptr();
-        *len = record.len();
+        write_out(data, record.as_ptr());
+        write_out(len, record.len());
     }
     true
 }
 
-/// Frees a batches object. NULL is a no-op.
+/// Frees a batches object and the record bytes it owns. NULL, or one already freed, is a no-op.
 #[no_mangle]
 pub extern "C" fn zerobus_batches_free(batches: *mut zerobus_batches) {
-    if !batches.is_null() {
-        // SAFETY: came from Box::into_raw in this library; freed once.
-        drop(unsafe { Box::from_raw(batches) });
-    }
+    quietly(|| drop(BATCHES.remove(batches)));
 }
 
-/// A byte buffer the library allocated.
+/// A byte buffer the library allocated, owned by the caller until `zerobus_buffer_free`.
 pub struct zerobus_buffer {
     pub(crate) data: Vec<u8>,
 }
 
-/// The buffer's bytes, owned by `buffer` and valid until it is freed (NULL for NULL).
+pub(crate) static BUFFERS: Table<zerobus_buffer> = Table::new(handles::BUFFER);
+
+/// The buffer's bytes, owned by `buffer` and valid until it is freed (NULL for NULL or a handle
+/// that is not live).
 #[no_mangle]
 pub extern "C" fn zerobus_buffer_data(buffer: *const zerobus_buffer) -> *const u8 {
-    // SAFETY: NULL or a live pointer from this library.
-    unsafe { buffer.as_ref() }.map_or(std::ptr::null(), |b| b.data.as_ptr())
+    // The bytes live in the table entry until zerobus_buffer_free.
+    BUFFERS.get(buffer, "buffer").map_or(std::ptr::null(), |b| b.data.as_ptr())
 }
 
-/// The buffer's length in bytes (0 for NULL).
+/// The buffer's length in bytes (0 for NULL or a handle that is not live).
 #[no_mangle]
 pub extern "C" fn zerobus_buffer_len(buffer: *const zerobus_buffer) -> usize {
-    // SAFETY: as above.
-    unsafe { buffer.as_ref() }.map_or(0, |b| b.data.len())
+    BUFFERS.get(buffer, "buffer").map_or(0, |b| b.data.len())
 }
 
-/// Frees a buffer. NULL is a no-op.
+/// Frees a buffer. NULL, or a buffer already freed, is a no-op.
 #[no_mangle]
 pub extern "C" fn zerobus_buffer_free(buffer: *mut zerobus_buffer) {
-    if !buffer.is_null() {
-        // SAFETY: came from Box::into_raw in this library; freed once.
-        drop(unsafe { Box::from_raw(buffer) });
-    }
+    quietly(|| drop(BUFFERS.remove(buffer)));
 }

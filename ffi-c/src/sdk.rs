@@ -1,181 +1,223 @@
-//! The SDK handle and stream creation.
+//! The SDK handle, its builder, and stream creation.
 
 use std::ffi::{c_char, c_void};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use prost::Message;
-use zerobus_core::{ErrorCode, RecordType, TableProperties, ZerobusError, ZerobusResult, ZerobusSdk};
+use zerobus_core::{
+    ErrorCode, RecordType, TableProperties, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusSdkBuilder,
+};
 
 use crate::callbacks::{zerobus_headers_fn, zerobus_release_fn, CHeadersProvider};
 use crate::error::zerobus_error;
+use crate::handles::{self, Table};
 use crate::options::zerobus_stream_options;
-use crate::stream::zerobus_stream;
-use crate::{arg_bytes, arg_str, guard, null, runtime};
+use crate::stream::{zerobus_stream, STREAMS};
+use crate::{arg_bytes, arg_str, guard, null, quietly, runtime};
 
-/// One SDK per Zerobus endpoint; streams share its token cache. Thread-safe.
+/// One SDK per Zerobus endpoint; streams share its token cache. Thread-safe. Owned by the caller
+/// until `zerobus_sdk_free`; streams created from it do not need it afterwards.
 pub struct zerobus_sdk {
     inner: ZerobusSdk,
 }
 
-/// Collects SDK settings before `zerobus_sdk_builder_build`.
+/// Collects SDK settings before `zerobus_sdk_builder_build`. Owned by the caller until
+/// `zerobus_sdk_builder_free`.
 pub struct zerobus_sdk_builder {
-    inner: zerobus_core::ZerobusSdkBuilder,
+    inner: Mutex<ZerobusSdkBuilder>,
 }
 
+static SDKS: Table<zerobus_sdk> = Table::new(handles::SDK);
+static BUILDERS: Table<zerobus_sdk_builder> = Table::new(handles::SDK_BUILDER);
+
 /// An SDK for `endpoint` (https://…, or an explicit http:// for a local plaintext server) whose
-/// OAuth tokens come from `workspace_url`. Both strings are copied. NULL on error.
+/// OAuth tokens come from `workspace_url`. Both are NUL-terminated UTF-8 strings, copied. Returns
+/// a new SDK the caller frees with `zerobus_sdk_free`, or NULL on error.
+///
+/// # Safety
+/// `endpoint` and `workspace_url` are NULL or NUL-terminated strings valid for the call; `err` is
+/// NULL or a writable `zerobus_error *` slot.
 #[no_mangle]
-pub extern "C" fn zerobus_sdk_new(
+pub unsafe extern "C" fn zerobus_sdk_new(
     endpoint: *const c_char,
     workspace_url: *const c_char,
     err: *mut *mut zerobus_error,
 ) -> *mut zerobus_sdk {
-    guard(err, || {
-        // SAFETY: the caller passes NUL-terminated strings valid for this call.
-        let (endpoint, workspace) =
-            unsafe { (arg_str(endpoint, "endpoint")?, arg_str(workspace_url, "workspace_url")?) };
-        let inner = ZerobusSdk::new(endpoint, workspace)?;
-        Ok(Box::into_raw(Box::new(zerobus_sdk { inner })))
-    })
+    // SAFETY: every pointer per this function's contract.
+    unsafe {
+        guard(err, || {
+            let (endpoint, workspace) =
+                (arg_str(endpoint, "endpoint")?, arg_str(workspace_url, "workspace_url")?);
+            SDKS.insert(zerobus_sdk { inner: ZerobusSdk::new(endpoint, workspace)? })
+        })
+    }
     .unwrap_or(std::ptr::null_mut())
 }
 
-/// A builder for the settings `zerobus_sdk_new` does not take. Free it with
-/// `zerobus_sdk_builder_free` (building does not consume it).
+/// A builder for the settings `zerobus_sdk_new` does not take. The caller frees it with
+/// `zerobus_sdk_builder_free` (building does not consume it). NULL only if the library cannot
+/// hold another handle.
 #[no_mangle]
 pub extern "C" fn zerobus_sdk_builder_new() -> *mut zerobus_sdk_builder {
-    Box::into_raw(Box::new(zerobus_sdk_builder { inner: ZerobusSdk::builder() }))
+    crate::catch(|| BUILDERS.insert(zerobus_sdk_builder { inner: Mutex::new(ZerobusSdk::builder()) }))
+        .unwrap_or(std::ptr::null_mut())
 }
 
-fn edit(
+/// # Safety
+/// `err` is NULL or a writable `zerobus_error *` slot.
+unsafe fn edit(
     builder: *mut zerobus_sdk_builder,
     err: *mut *mut zerobus_error,
-    f: impl FnOnce(zerobus_core::ZerobusSdkBuilder) -> ZerobusResult<zerobus_core::ZerobusSdkBuilder>,
+    f: impl FnOnce(ZerobusSdkBuilder) -> ZerobusResult<ZerobusSdkBuilder>,
 ) -> bool {
-    guard(err, || {
-        // SAFETY: NULL or a live builder from zerobus_sdk_builder_new.
-        let b = unsafe { builder.as_mut() }.ok_or_else(|| null("builder"))?;
-        // Edit a copy: a rejected argument must leave the builder as it was (taking the builder
-        // out would reset every earlier setting to the default when `f` fails).
-        b.inner = f(b.inner.clone())?;
-        Ok(())
-    })
+    // SAFETY: `err` per this function's contract.
+    unsafe {
+        guard(err, || {
+            let b = BUILDERS.get(builder, "builder")?;
+            let mut inner = b.inner.lock().unwrap_or_else(|e| e.into_inner());
+            // Edit a copy: a rejected argument leaves the builder as it was.
+            *inner = f(inner.clone())?;
+            Ok(())
+        })
+    }
     .is_some()
 }
 
-/// Sets the Zerobus endpoint (copied).
+/// Sets the Zerobus endpoint (a NUL-terminated UTF-8 string, copied).
+///
+/// # Safety
+/// `endpoint` is NULL or a NUL-terminated string valid for the call; `err` is NULL or a writable
+/// `zerobus_error *` slot.
 #[no_mangle]
-pub extern "C" fn zerobus_sdk_builder_set_endpoint(
+pub unsafe extern "C" fn zerobus_sdk_builder_set_endpoint(
     builder: *mut zerobus_sdk_builder,
     endpoint: *const c_char,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    // SAFETY: NUL-terminated string valid for this call.
-    edit(builder, err, |b| Ok(b.endpoint(unsafe { arg_str(endpoint, "endpoint") }?)))
+    // SAFETY: the pointers per this function's contract.
+    unsafe { edit(builder, err, |b| Ok(b.endpoint(arg_str(endpoint, "endpoint")?))) }
 }
 
-/// Sets the workspace (Unity Catalog) URL that issues OAuth tokens (copied).
+/// Sets the workspace (Unity Catalog) URL that issues OAuth tokens (a NUL-terminated UTF-8
+/// string, copied).
+///
+/// # Safety
+/// As `zerobus_sdk_builder_set_endpoint`.
 #[no_mangle]
-pub extern "C" fn zerobus_sdk_builder_set_workspace_url(
+pub unsafe extern "C" fn zerobus_sdk_builder_set_workspace_url(
     builder: *mut zerobus_sdk_builder,
     workspace_url: *const c_char,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    // SAFETY: as above.
-    edit(builder, err, |b| Ok(b.workspace_url(unsafe { arg_str(workspace_url, "workspace_url") }?)))
+    // SAFETY: the pointers per this function's contract.
+    unsafe { edit(builder, err, |b| Ok(b.workspace_url(arg_str(workspace_url, "workspace_url")?))) }
 }
 
 /// Adds CA certificates (PEM, `len` bytes, copied) to trust besides the system roots.
+///
+/// # Safety
+/// `pem` points to `len` readable bytes for the call (any pointer when `len` is 0); `err` is NULL
+/// or a writable `zerobus_error *` slot.
 #[no_mangle]
-pub extern "C" fn zerobus_sdk_builder_add_ca_pem(
+pub unsafe extern "C" fn zerobus_sdk_builder_add_ca_pem(
     builder: *mut zerobus_sdk_builder,
     pem: *const u8,
     len: usize,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    // SAFETY: `pem` points to `len` readable bytes for this call.
-    edit(builder, err, |b| Ok(b.add_ca_certificate_pem(unsafe { arg_bytes(pem, len, "pem") }?.to_vec())))
+    // SAFETY: the pointers per this function's contract.
+    unsafe { edit(builder, err, |b| Ok(b.add_ca_certificate_pem(arg_bytes(pem, len, "pem")?.to_vec()))) }
 }
 
-/// Appends an application name to the user-agent (copied).
+/// Appends an application name to the user-agent (a NUL-terminated UTF-8 string, copied).
+///
+/// # Safety
+/// As `zerobus_sdk_builder_set_endpoint`.
 #[no_mangle]
-pub extern "C" fn zerobus_sdk_builder_set_application_name(
+pub unsafe extern "C" fn zerobus_sdk_builder_set_application_name(
     builder: *mut zerobus_sdk_builder,
     name: *const c_char,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    // SAFETY: as above.
-    edit(builder, err, |b| Ok(b.application_name(unsafe { arg_str(name, "name") }?)))
+    // SAFETY: the pointers per this function's contract.
+    unsafe { edit(builder, err, |b| Ok(b.application_name(arg_str(name, "name")?))) }
 }
 
-/// Replaces the SDK name and version in the user-agent (for language bindings built on this ABI).
+/// Replaces the SDK name and version in the user-agent (for language bindings built on this ABI;
+/// a NUL-terminated UTF-8 string, copied).
+///
+/// # Safety
+/// As `zerobus_sdk_builder_set_endpoint`.
 #[no_mangle]
-pub extern "C" fn zerobus_sdk_builder_set_sdk_name(
+pub unsafe extern "C" fn zerobus_sdk_builder_set_sdk_name(
     builder: *mut zerobus_sdk_builder,
     name_and_version: *const c_char,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    // SAFETY: as above.
-    edit(builder, err, |b| Ok(b.sdk_name(unsafe { arg_str(name_and_version, "name_and_version") }?)))
+    // SAFETY: the pointers per this function's contract.
+    unsafe { edit(builder, err, |b| Ok(b.sdk_name(arg_str(name_and_version, "name_and_version")?))) }
 }
 
-/// Builds an SDK from the builder's settings (the builder stays usable). NULL on error.
+/// Builds an SDK from the builder's settings (the builder stays usable). Returns a new SDK the
+/// caller frees with `zerobus_sdk_free`, or NULL on error.
+///
+/// # Safety
+/// `err` is NULL or a writable `zerobus_error *` slot.
 #[no_mangle]
-pub extern "C" fn zerobus_sdk_builder_build(
+pub unsafe extern "C" fn zerobus_sdk_builder_build(
     builder: *const zerobus_sdk_builder,
     err: *mut *mut zerobus_error,
 ) -> *mut zerobus_sdk {
-    guard(err, || {
-        // SAFETY: NULL or a live builder.
-        let b = unsafe { builder.as_ref() }.ok_or_else(|| null("builder"))?;
-        let inner = b.inner.clone().build()?;
-        Ok(Box::into_raw(Box::new(zerobus_sdk { inner })))
-    })
+    // SAFETY: `err` per this function's contract.
+    unsafe {
+        guard(err, || {
+            let b = BUILDERS.get(builder, "builder")?;
+            let settings = b.inner.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            SDKS.insert(zerobus_sdk { inner: settings.build()? })
+        })
+    }
     .unwrap_or(std::ptr::null_mut())
 }
 
-/// Frees a builder. NULL is a no-op.
+/// Frees a builder. NULL, or a builder already freed, is a no-op.
 #[no_mangle]
 pub extern "C" fn zerobus_sdk_builder_free(builder: *mut zerobus_sdk_builder) {
-    if !builder.is_null() {
-        // SAFETY: came from Box::into_raw; freed once.
-        drop(unsafe { Box::from_raw(builder) });
-    }
+    quietly(|| drop(BUILDERS.remove(builder)));
 }
 
-/// Frees an SDK. NULL is a no-op. Streams created from it stay usable.
+/// Frees an SDK. NULL, or an SDK already freed, is a no-op. Streams created from it stay usable.
 #[no_mangle]
 pub extern "C" fn zerobus_sdk_free(sdk: *mut zerobus_sdk) {
-    if !sdk.is_null() {
-        // SAFETY: came from Box::into_raw; freed once.
-        drop(unsafe { Box::from_raw(sdk) });
-    }
+    quietly(|| drop(SDKS.remove(sdk)));
 }
 
 /// Table and options shared by both creation calls.
+///
+/// # Safety
+/// `table_name` is NULL or a NUL-terminated string, and `descriptor` points to `descriptor_len`
+/// readable bytes (any pointer when 0), both valid for the call.
 unsafe fn table_and_options(
     table_name: *const c_char,
     descriptor: *const u8,
     descriptor_len: usize,
     options: *const zerobus_stream_options,
 ) -> ZerobusResult<(TableProperties, zerobus_core::StreamConfigurationOptions)> {
-    // SAFETY: per the caller's contract for each argument.
+    // SAFETY: per this function's contract.
     let table = unsafe { arg_str(table_name, "table_name") }?;
-    // SAFETY: NULL (defaults) or live options.
-    let options = unsafe { options.as_ref() }.map(|o| o.inner.clone()).unwrap_or_default();
+    let options = crate::options::resolve(options)?;
     let descriptor_proto = if options.record_type == RecordType::Proto {
-        // SAFETY: `descriptor` points to `descriptor_len` readable bytes for this call.
+        // SAFETY: per this function's contract.
         let bytes = unsafe { arg_bytes(descriptor, descriptor_len, "descriptor") }?;
         if bytes.is_empty() {
             return Err(ZerobusError::new(
                 ErrorCode::InvalidArgument,
-                format!("table {table}: a PROTO stream needs the serialized DescriptorProto of its records"),
+                format!("table {table}: a PROTO stream needs the serialized DescriptorProto of its records (or set ZEROBUS_RECORD_TYPE_JSON)"),
             ));
         }
         Some(prost_types::DescriptorProto::decode(bytes).map_err(|e| {
             ZerobusError::new(
                 ErrorCode::InvalidArgument,
-                format!("descriptor is not a serialized DescriptorProto: {e}"),
+                format!("descriptor is not a serialized google.protobuf.DescriptorProto: {e}"),
             )
         })?)
     } else {
@@ -186,12 +228,20 @@ unsafe fn table_and_options(
 
 /// Opens a stream on `table_name` authenticated with OAuth client credentials.
 ///
-/// `descriptor` / `descriptor_len`: the serialized `google.protobuf.DescriptorProto` of the
-/// records (PROTO streams; ignored for JSON, may be NULL/0). `options` may be NULL for the
-/// defaults (a PROTO stream then). Every argument is copied. Blocks until the server answered
-/// (at most about recovery_timeout_ms × attempts, with backoff between attempts). NULL on error.
+/// `table_name`, `client_id` and `client_secret` are NUL-terminated UTF-8 strings, copied (the
+/// secret never appears in errors or logs). `descriptor` / `descriptor_len`: the serialized
+/// `google.protobuf.DescriptorProto` of the records (PROTO streams; ignored for JSON, may be
+/// NULL/0), copied. `options` may be NULL for the defaults (a PROTO stream then); it is read, not
+/// kept. Blocks until the server answered (at most recovery_timeout_ms per attempt, with backoff
+/// between attempts). Returns a new stream the caller closes with `zerobus_stream_close` and
+/// frees with `zerobus_stream_free`, or NULL on error.
+///
+/// # Safety
+/// The strings are NULL or NUL-terminated and valid for the call; `descriptor` points to
+/// `descriptor_len` readable bytes (any pointer when 0); `err` is NULL or a writable
+/// `zerobus_error *` slot.
 #[no_mangle]
-pub extern "C" fn zerobus_sdk_create_stream(
+pub unsafe extern "C" fn zerobus_sdk_create_stream(
     sdk: *const zerobus_sdk,
     table_name: *const c_char,
     descriptor: *const u8,
@@ -201,26 +251,32 @@ pub extern "C" fn zerobus_sdk_create_stream(
     options: *const zerobus_stream_options,
     err: *mut *mut zerobus_error,
 ) -> *mut zerobus_stream {
-    guard(err, || {
-        // SAFETY: NULL or a live SDK.
-        let sdk = unsafe { sdk.as_ref() }.ok_or_else(|| null("sdk"))?;
-        // SAFETY: per the documented contract of each argument.
-        let (table, options) = unsafe { table_and_options(table_name, descriptor, descriptor_len, options) }?;
-        // SAFETY: as above.
-        let (id, secret) =
-            unsafe { (arg_str(client_id, "client_id")?, arg_str(client_secret, "client_secret")?) };
-        let stream = runtime().block_on(sdk.inner.create_stream(table, id, secret, options))?;
-        Ok(zerobus_stream::boxed(stream))
-    })
+    // SAFETY: every pointer per this function's contract.
+    unsafe {
+        guard(err, || {
+            let sdk = SDKS.get(sdk, "sdk")?;
+            let (table, options) = table_and_options(table_name, descriptor, descriptor_len, options)?;
+            let (id, secret) = (arg_str(client_id, "client_id")?, arg_str(client_secret, "client_secret")?);
+            let stream = runtime().block_on(sdk.inner.create_stream(table, id, secret, options))?;
+            STREAMS.insert(zerobus_stream::new(stream))
+        })
+    }
     .unwrap_or(std::ptr::null_mut())
 }
 
 /// Opens a stream whose call metadata comes from `provider(user_data, headers)`, called on a
 /// library thread before every connection attempt (it must add `authorization` and
-/// `x-databricks-zerobus-table-name`). `release(user_data)` (may be NULL) runs once when the
-/// stream no longer needs it. Other arguments as `zerobus_sdk_create_stream`. NULL on error.
+/// `x-databricks-zerobus-table-name`, and must not throw). Its return value is `ZEROBUS_OK` or
+/// the `zerobus_code` of its failure (see `zerobus_headers_fn`). `user_data` is owned by the
+/// caller; the library only passes it back, and calls `release(user_data)` (may be NULL) once
+/// when the stream no longer needs it, including when this call fails. Other arguments as
+/// `zerobus_sdk_create_stream`. NULL on error.
+///
+/// # Safety
+/// As `zerobus_sdk_create_stream`; `provider` and `release`, when set, are functions of the
+/// documented signatures, safe to call from any thread with `user_data`.
 #[no_mangle]
-pub extern "C" fn zerobus_sdk_create_stream_with_headers_provider(
+pub unsafe extern "C" fn zerobus_sdk_create_stream_with_headers_provider(
     sdk: *const zerobus_sdk,
     table_name: *const c_char,
     descriptor: *const u8,
@@ -231,22 +287,23 @@ pub extern "C" fn zerobus_sdk_create_stream_with_headers_provider(
     options: *const zerobus_stream_options,
     err: *mut *mut zerobus_error,
 ) -> *mut zerobus_stream {
-    guard(err, || {
-        let Some(provider) = provider else {
-            if let Some(release) = release {
-                // SAFETY: nothing will hold user_data; hand it back to its owner once.
-                unsafe { release(user_data) };
-            }
-            return Err(null("provider"));
-        };
-        let provider = Arc::new(CHeadersProvider::new(provider, user_data, release));
-        // SAFETY: NULL or a live SDK.
-        let sdk = unsafe { sdk.as_ref() }.ok_or_else(|| null("sdk"))?;
-        // SAFETY: per the documented contract of each argument.
-        let (table, options) = unsafe { table_and_options(table_name, descriptor, descriptor_len, options) }?;
-        let stream =
-            runtime().block_on(sdk.inner.create_stream_with_headers_provider(table, provider, options))?;
-        Ok(zerobus_stream::boxed(stream))
-    })
+    // SAFETY: every pointer per this function's contract.
+    unsafe {
+        guard(err, || {
+            let Some(provider) = provider else {
+                if let Some(release) = release {
+                    // Nothing will hold user_data: hand it back to its owner once.
+                    release(user_data);
+                }
+                return Err(null("provider"));
+            };
+            let provider = Arc::new(CHeadersProvider::new(provider, user_data, release));
+            let sdk = SDKS.get(sdk, "sdk")?;
+            let (table, options) = table_and_options(table_name, descriptor, descriptor_len, options)?;
+            let stream = runtime()
+                .block_on(sdk.inner.create_stream_with_headers_provider(table, provider, options))?;
+            STREAMS.insert(zerobus_stream::new(stream))
+        })
+    }
     .unwrap_or(std::ptr::null_mut())
 }
