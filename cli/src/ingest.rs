@@ -89,6 +89,29 @@ pub struct IngestArgs {
     /// PEM file of extra CA certificates to trust (private deployments, TLS-inspecting proxies).
     #[arg(long, env = "ZEROBUS_CA_CERT", value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
+
+    /// Connection attempts in a row without an ack before the run fails [default: 4]. With the
+    /// default waits the attempts come at about 0, 2, 6 and 14 s after a connection is lost.
+    #[arg(long, value_name = "N")]
+    pub recovery_retries: Option<u32>,
+    /// Wait before the second attempt in a row, ms; it doubles for each later attempt up to
+    /// --recovery-backoff-max-ms (the first attempt after progress goes at once) [default: 2000].
+    #[arg(long, value_name = "MS")]
+    pub recovery_backoff_ms: Option<u64>,
+    /// Cap on the wait between connection attempts, ms [default: 30000].
+    #[arg(long, value_name = "MS")]
+    pub recovery_backoff_max_ms: Option<u64>,
+    /// Bound on each connection attempt (token, connect, stream open), ms [default: 15000].
+    #[arg(long, value_name = "MS")]
+    pub recovery_timeout_ms: Option<u64>,
+    /// Fail at the first lost connection instead of reconnecting and resending.
+    #[arg(long, conflicts_with_all = ["recovery_retries", "recovery_backoff_ms", "recovery_backoff_max_ms"])]
+    pub no_recovery: bool,
+    /// On a failure, write every record that was not acknowledged to PATH: JSON lines for
+    /// --format json (re-ingest them with --file PATH), or their input line numbers, one per line,
+    /// for --format proto.
+    #[arg(long, value_name = "PATH")]
+    pub failed_records: Option<PathBuf>,
 }
 
 impl IngestArgs {
@@ -119,7 +142,7 @@ pub async fn run(args: IngestArgs) -> CliResult<()> {
         },
         max_inflight_requests: args.max_inflight_requests.unwrap_or(DEFAULT_MAX_INFLIGHT_REQUESTS),
         max_inflight_bytes: args.max_inflight_bytes.unwrap_or(DEFAULT_MAX_INFLIGHT_BYTES),
-        ..StreamConfigurationOptions::default()
+        ..recovery_options(&args)
     };
     let table = TableProperties { table_name: args.table.clone(), descriptor_proto: descriptor };
     let open = sdk.create_stream(table, args.client_id.as_str(), args.client_secret.as_str(), options);
@@ -158,7 +181,7 @@ pub async fn run(args: IngestArgs) -> CliResult<()> {
     let (tx, rx) = mpsc::channel(4);
     input::spawn_reader(source, encoding.clone(), ChunkLimits::for_calls_of(per_call), prechecked, tx);
 
-    let tally = Tally::default();
+    let tally = Tally::new(args.format == Format::Proto);
     let start = Instant::now();
     let work = async {
         let pumped = pump(&stream, rx, &encoding, per_call, &tally).await;
@@ -193,17 +216,113 @@ pub async fn run(args: IngestArgs) -> CliResult<()> {
 
     let metrics = stream.metrics();
     let done = tally.snapshot(metrics.last_acked_offset);
-    println!("{}", progress::summary(done.sent, done.acked, metrics.recoveries, done.bytes, elapsed));
-    match (pumped, closed) {
-        (Ok(()), Ok(())) => Ok(()),
-        (Err(Stop::Input(message)), _) => Err(CliError(format!(
-            "{message} (stopped there: the {} records before it were ingested, {} acked)",
-            done.sent, done.acked
-        ))),
-        (Err(Stop::Sdk(e)), _) | (Ok(()), Err(e)) => {
-            Err(CliError(format!("{e} ({} of {} records acked)", done.acked, done.sent)))
+    println!(
+        "{}",
+        progress::summary(&progress::Totals {
+            queued: done.sent,
+            acked: done.acked,
+            recoveries: metrics.recoveries,
+            resent: metrics.records_resent,
+            bytes: done.bytes,
+            elapsed,
+        })
+    );
+    let failure = match (pumped, closed) {
+        (Ok(()), Ok(())) => return Ok(()),
+        (Err(Stop::Input(message)), Ok(())) => {
+            return Err(CliError(format!(
+                "{message} (stopped there: the {} records before it were ingested, {} acked)",
+                done.sent, done.acked
+            )))
+        }
+        (Err(Stop::Input(message)), Err(e)) => format!("{message}; then {e}"),
+        (Err(Stop::Sdk(e)), _) | (Ok(()), Err(e)) => e.to_string(),
+    };
+    let unacked = done.sent - done.acked;
+    let mut message = format!("{failure} ({} of {} queued records acked", done.acked, done.sent);
+    match (&args.failed_records, unacked) {
+        (_, 0) => message.push(')'),
+        (Some(path), _) => {
+            let written = write_failed(path, &stream, args.format, &tally)?;
+            let what = match args.format {
+                Format::Json => format!("re-ingest them with --file {}", path.display()),
+                Format::Proto => "as their input line numbers".to_owned(),
+            };
+            message.push_str(&format!(
+                "; the {written} unacknowledged records are in {} ({what})",
+                path.display()
+            ));
+            if let Some(line) = tally.last_line() {
+                message.push_str(&format!("; the input after line {line} was not sent"));
+            }
+            message.push(')');
+        }
+        (None, _) => {
+            message.push_str(&format!(
+                "; {unacked} records were not acknowledged: rerun with --failed-records PATH to keep them"
+            ));
+            if let Some(line) = tally.first_unacked_line() {
+                message.push_str(&format!(", or resume from input line {line}"));
+            }
+            message.push(')');
         }
     }
+    Err(CliError(message))
+}
+
+/// Recovery settings from the flags; unset ones keep the SDK's defaults.
+fn recovery_options(args: &IngestArgs) -> StreamConfigurationOptions {
+    let mut o = StreamConfigurationOptions::default();
+    o.recovery = !args.no_recovery;
+    if let Some(v) = args.recovery_retries {
+        o.recovery_retries = v;
+    }
+    if let Some(v) = args.recovery_backoff_ms {
+        o.recovery_backoff_ms = v;
+        // A first wait above the default cap raises the cap with it unless one is given.
+        o.recovery_backoff_max_ms = o.recovery_backoff_max_ms.max(v);
+    }
+    if let Some(v) = args.recovery_backoff_max_ms {
+        o.recovery_backoff_max_ms = v;
+    }
+    if let Some(v) = args.recovery_timeout_ms {
+        o.recovery_timeout_ms = v;
+    }
+    o
+}
+
+/// Writes the unacknowledged records of a failed run: the records as JSON lines, or (proto) their
+/// input line numbers. Returns how many were written.
+fn write_failed(
+    path: &std::path::Path,
+    stream: &ZerobusStream,
+    format: Format,
+    tally: &Tally,
+) -> CliResult<usize> {
+    use std::io::Write;
+    let cannot = |e: std::io::Error| {
+        CliError(format!("cannot write the unacknowledged records to {}: {e}", path.display()))
+    };
+    let file = std::fs::File::create(path).map_err(cannot)?;
+    let mut out = std::io::BufWriter::new(file);
+    let written = match format {
+        Format::Json => {
+            let records = stream.get_unacked_records();
+            for r in &records {
+                out.write_all(r).and_then(|_| out.write_all(b"\n")).map_err(cannot)?;
+            }
+            records.len()
+        }
+        Format::Proto => {
+            let lines = tally.unacked_lines();
+            for l in &lines {
+                writeln!(out, "{l}").map_err(cannot)?;
+            }
+            lines.len()
+        }
+    };
+    out.flush().map_err(cannot)?;
+    Ok(written)
 }
 
 /// The stream encoding and, for proto, the descriptor sent when the stream opens.
@@ -294,7 +413,7 @@ async fn pump(
             if carry.len() >= per_call || carry.payload_bytes() + len > MAX_CALL_PAYLOAD_BYTES {
                 break;
             }
-            carry.push(chunk.record(i));
+            carry.push_from(&chunk, i);
             i += 1;
         }
         // Stopped short of the chunk's end (a bound was hit), or full: the carried call is done.
@@ -307,7 +426,7 @@ async fn pump(
             let full = run.len() == per_call || run.end < chunk.len();
             if !full {
                 for j in run {
-                    carry.push(chunk.record(j));
+                    carry.push_from(&chunk, j);
                 }
                 break;
             }
@@ -363,16 +482,16 @@ async fn send(
     let offset = if per_call == 1 {
         stream.ingest_record_offset(chunk.record(run.start)).await
     } else {
-        stream.ingest_records_offset(chunk.records(run)).await.map(|o| o.unwrap_or(-1))
+        stream.ingest_records_offset(chunk.records(run.clone())).await.map(|o| o.unwrap_or(-1))
     }
     .map_err(Stop::Sdk)?;
-    tally.add(offset, records as u64, bytes as u64);
+    tally.add(offset, records as u64, bytes as u64, run.map(|i| chunk.line(i)));
     Ok(())
 }
 
 /// Records and bytes handed to the stream, and the offset of each call so acks (which count
-/// calls) can be turned back into records.
-#[derive(Default)]
+/// calls) can be turned back into records; and the input lines of what is not acked yet, so a
+/// failed run can say where to resume.
 struct Tally {
     inner: Mutex<TallyInner>,
 }
@@ -381,33 +500,75 @@ struct Tally {
 struct TallyInner {
     sent: u64,
     bytes: u64,
-    /// Unacknowledged calls: (offset, records sent up to and including this call).
-    calls: VecDeque<(i64, u64)>,
+    /// Unacknowledged calls: (offset, records sent up to and including this call, input line of
+    /// its first record).
+    calls: VecDeque<(i64, u64, u64)>,
     acked: u64,
+    /// Input line of every unacknowledged record, kept only when the records cannot be written
+    /// back as JSON lines (proto).
+    lines: Option<VecDeque<u64>>,
+    last_line: Option<u64>,
 }
 
 impl Tally {
-    fn add(&self, offset: i64, records: u64, bytes: u64) {
-        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+    fn new(keep_lines: bool) -> Tally {
+        Tally {
+            inner: Mutex::new(TallyInner { lines: keep_lines.then(VecDeque::new), ..Default::default() }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TallyInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, offset: i64, records: u64, bytes: u64, lines: impl Iterator<Item = u64>) {
+        let mut t = self.lock();
+        let mut first = None;
+        for line in lines {
+            first.get_or_insert(line);
+            t.last_line = Some(line);
+            if let Some(kept) = &mut t.lines {
+                kept.push_back(line);
+            }
+        }
         t.sent += records;
         t.bytes += bytes;
         let sent = t.sent;
-        t.calls.push_back((offset, sent));
+        t.calls.push_back((offset, sent, first.unwrap_or(0)));
     }
 
     /// Counters with acks applied up to `last_acked` (acks are cumulative).
     fn snapshot(&self, last_acked: Option<i64>) -> Snapshot {
-        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = self.lock();
         if let Some(last) = last_acked {
-            while let Some(&(offset, upto)) = t.calls.front() {
+            while let Some(&(offset, upto, _)) = t.calls.front() {
                 if offset > last {
                     break;
                 }
+                let newly = (upto - t.acked) as usize;
                 t.acked = upto;
                 t.calls.pop_front();
+                if let Some(kept) = &mut t.lines {
+                    kept.drain(..newly.min(kept.len()));
+                }
             }
         }
         Snapshot { sent: t.sent, acked: t.acked, bytes: t.bytes }
+    }
+
+    /// Input line of the first record not acknowledged (after the last snapshot).
+    fn first_unacked_line(&self) -> Option<u64> {
+        self.lock().calls.front().map(|c| c.2).filter(|&l| l > 0)
+    }
+
+    /// Input line of the last record handed to the stream.
+    fn last_line(&self) -> Option<u64> {
+        self.lock().last_line.filter(|&l| l > 0)
+    }
+
+    /// Input lines of every record not acknowledged (after the last snapshot).
+    fn unacked_lines(&self) -> Vec<u64> {
+        self.lock().lines.as_ref().map(|l| l.iter().copied().collect()).unwrap_or_default()
     }
 }
 
@@ -417,14 +578,26 @@ mod tests {
 
     #[test]
     fn tally_turns_offsets_into_records() {
-        let t = Tally::default();
-        t.add(0, 1000, 10);
-        t.add(1, 1000, 10);
-        t.add(2, 500, 5);
+        let t = Tally::new(false);
+        t.add(0, 1000, 10, 1..=1000);
+        t.add(1, 1000, 10, 1001..=2000);
+        t.add(2, 500, 5, 2001..=2500);
         assert_eq!(t.snapshot(None).acked, 0);
         assert_eq!(t.snapshot(Some(0)).acked, 1000);
+        assert_eq!(t.first_unacked_line(), Some(1001));
         let s = t.snapshot(Some(2));
         assert_eq!((s.sent, s.acked, s.bytes), (2500, 2500, 25));
+        assert_eq!(t.last_line(), Some(2500));
+    }
+
+    #[test]
+    fn tally_keeps_the_lines_of_unacked_records_for_proto() {
+        let t = Tally::new(true);
+        t.add(0, 2, 10, [3, 5].into_iter());
+        t.add(1, 2, 10, [6, 9].into_iter());
+        t.snapshot(Some(0));
+        assert_eq!(t.unacked_lines(), vec![6, 9]);
+        assert_eq!(t.first_unacked_line(), Some(6));
     }
 
     #[test]
@@ -432,7 +605,7 @@ mod tests {
         let mut chunk = Chunk::new(&Encoding::Json, 8);
         let small = "{}";
         for _ in 0..5 {
-            chunk.push(small.into());
+            chunk.push_record(small.into(), 0);
         }
         assert_eq!(cut(&chunk, 0, 2), 0..2);
         assert_eq!(cut(&chunk, 4, 2), 4..5);
@@ -442,7 +615,7 @@ mod tests {
         let big = format!("{{\"p\":\"{}\"}}", "x".repeat((4 << 20) - 8));
         let mut chunk = Chunk::new(&Encoding::Json, 8);
         for _ in 0..5 {
-            chunk.push(big.as_str().into());
+            chunk.push_record(big.as_str().into(), 0);
         }
         assert_eq!(cut(&chunk, 0, 1000), 0..2);
         assert_eq!(cut(&chunk, 2, 1000), 2..4);

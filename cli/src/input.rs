@@ -115,6 +115,9 @@ pub struct Chunk {
     buf: Buf,
     /// End offset in `buf` of each record.
     ends: Vec<usize>,
+    /// Input line of each record (1-based; for generated records, the record number + 1), so a
+    /// failed run can say where to resume.
+    lines: Vec<u64>,
 }
 
 impl Chunk {
@@ -124,7 +127,7 @@ impl Chunk {
             Encoding::Json => Buf::Text(String::new()),
             Encoding::Proto(_) => Buf::Bytes(Vec::new()),
         };
-        Chunk { buf, ends: Vec::with_capacity(capacity) }
+        Chunk { buf, ends: Vec::with_capacity(capacity), lines: Vec::with_capacity(capacity) }
     }
 
     /// Number of records.
@@ -145,6 +148,7 @@ impl Chunk {
     /// Removes every record, keeping the allocation.
     pub fn clear(&mut self) {
         self.ends.clear();
+        self.lines.clear();
         match &mut self.buf {
             Buf::Text(s) => s.clear(),
             Buf::Bytes(b) => b.clear(),
@@ -173,14 +177,25 @@ impl Chunk {
         range.map(|i| self.record(i))
     }
 
-    /// Appends a record taken from another chunk (of the same encoding).
-    pub fn push(&mut self, record: RecordRef<'_>) {
+    /// Appends record `i` of another chunk (of the same encoding), with its input line.
+    pub fn push_from(&mut self, other: &Chunk, i: usize) {
+        self.push_record(other.record(i), other.lines[i]);
+    }
+
+    /// Appends a record of this chunk's encoding that came from input line `line`.
+    pub fn push_record(&mut self, record: RecordRef<'_>, line: u64) {
         match (&mut self.buf, record) {
             (Buf::Text(s), RecordRef::Json(r)) => s.push_str(r),
             (Buf::Bytes(b), RecordRef::Proto(r)) => b.extend_from_slice(r),
             _ => unreachable!("chunks of one run share one encoding"),
         }
         self.ends.push(self.buf.len());
+        self.lines.push(line);
+    }
+
+    /// Input line of record `i`.
+    pub fn line(&self, i: usize) -> u64 {
+        self.lines[i]
     }
 
     /// Length of record `i`.
@@ -190,7 +205,7 @@ impl Chunk {
 
     /// Encodes `line` as a record at the end of the chunk; `check` also checks JSON records
     /// (a file that passed [`check_file`] skips it). Leaves the chunk as it was on error.
-    fn push_line(&mut self, line: &str, encoding: &Encoding, check: bool) -> Result<(), String> {
+    fn push_line(&mut self, number: u64, line: &str, encoding: &Encoding, check: bool) -> Result<(), String> {
         match (&mut self.buf, encoding) {
             (Buf::Text(s), Encoding::Json) => {
                 if check {
@@ -211,6 +226,7 @@ impl Chunk {
             _ => unreachable!("chunks are created for their encoding"),
         }
         self.ends.push(self.buf.len());
+        self.lines.push(number);
         let len = self.record_len(self.len() - 1);
         if len > MAX_CALL_PAYLOAD_BYTES {
             self.pop();
@@ -224,6 +240,7 @@ impl Chunk {
     /// Removes the last record.
     fn pop(&mut self) {
         self.ends.pop();
+        self.lines.pop();
         let end = self.ends.last().copied().unwrap_or(0);
         match &mut self.buf {
             Buf::Text(s) => s.truncate(end),
@@ -324,7 +341,7 @@ pub fn check_file(name: &str, mut file: File, encoding: &Encoding) -> Result<(Fi
     let mut scratch = Chunk::new(encoding, 1);
     let mut count = 0u64;
     while let Some((number, line)) = lines.next(name)? {
-        scratch.push_line(line, encoding, true).map_err(|e| format!("{name} line {number}: {e}"))?;
+        scratch.push_line(number, line, encoding, true).map_err(|e| format!("{name} line {number}: {e}"))?;
         scratch.pop();
         count += 1;
     }
@@ -427,7 +444,9 @@ fn read_lines<R: Read>(
 ) -> Result<(), Stop> {
     let encoding = out.encoding.clone();
     while let Some((number, line)) = lines.next(name)? {
-        out.current().push_line(line, &encoding, check).map_err(|e| format!("{name} line {number}: {e}"))?;
+        out.current()
+            .push_line(number, line, &encoding, check)
+            .map_err(|e| format!("{name} line {number}: {e}"))?;
         out.after_push()?;
         // About to wait on a pipe: hand over what we have so a slow producer (`tail -f`) still
         // sees its records go out; the ingest side merges these partial chunks.
@@ -444,7 +463,7 @@ fn generate(count: u64, size: usize, out: &mut ChunkSender) -> Result<(), Stop> 
     for i in 0..count {
         let record = json_record(1, i, size);
         out.current()
-            .push_line(&record, &encoding, false)
+            .push_line(i + 1, &record, &encoding, false)
             .map_err(|e| format!("generated record {i}: {e}"))?;
         out.after_push()?;
     }
@@ -553,7 +572,7 @@ mod tests {
         let limits = ChunkLimits { records: 3, bytes: 20 };
         let mut out = ChunkSender { tx, encoding: Encoding::Json, limits, chunk: None };
         for i in 0..8 {
-            out.current().push_line(&format!("{{\"i\":{i}}}"), &Encoding::Json, true).unwrap();
+            out.current().push_line(i + 1, &format!("{{\"i\":{i}}}"), &Encoding::Json, true).unwrap();
             out.after_push().ok().unwrap();
         }
         out.flush().ok().unwrap();

@@ -105,15 +105,32 @@ impl Drop for Progress {
     }
 }
 
+/// What the final line of `zerobus ingest` reports.
+pub struct Totals {
+    /// Records handed to the stream.
+    pub queued: u64,
+    /// Records acknowledged as durable.
+    pub acked: u64,
+    /// Reconnects.
+    pub recoveries: u64,
+    /// Records sent again after a reconnect.
+    pub resent: u64,
+    /// Record payload bytes queued.
+    pub bytes: u64,
+    /// From the first record to the end of close.
+    pub elapsed: Duration,
+}
+
 /// The final line of `zerobus ingest`:
-/// `records: N  acked: N  recoveries: R  elapsed: 1.23s  rate: 812345 records/s  19.87 MB/s`,
-/// where MB is 10^6 bytes of record payload.
-pub fn summary(records: u64, acked: u64, recoveries: u64, bytes: u64, elapsed: Duration) -> String {
-    let secs = elapsed.as_secs_f64();
+/// `queued: N  acked: N  recoveries: R  resent: N  elapsed: 1.23s  rate: 812345 records/s  19.87 MB/s`,
+/// where the rate counts acknowledged records and MB is 10^6 bytes of record payload queued.
+pub fn summary(t: &Totals) -> String {
+    let secs = t.elapsed.as_secs_f64();
     let (rps, mbps) =
-        if secs > 0.0 { (records as f64 / secs, bytes as f64 / secs / 1e6) } else { (0.0, 0.0) };
+        if secs > 0.0 { (t.acked as f64 / secs, t.bytes as f64 / secs / 1e6) } else { (0.0, 0.0) };
     format!(
-        "records: {records}  acked: {acked}  recoveries: {recoveries}  elapsed: {secs:.2}s  rate: {rps:.0} records/s  {mbps:.2} MB/s"
+        "queued: {}  acked: {}  recoveries: {}  resent: {}  elapsed: {secs:.2}s  rate: {rps:.0} records/s  {mbps:.2} MB/s",
+        t.queued, t.acked, t.recoveries, t.resent
     )
 }
 
@@ -123,10 +140,20 @@ mod tests {
 
     #[test]
     fn summary_format() {
+        let t = Totals {
+            queued: 1000,
+            acked: 1000,
+            recoveries: 1,
+            resent: 20,
+            bytes: 220_000,
+            elapsed: Duration::from_millis(500),
+        };
         assert_eq!(
-            summary(1000, 1000, 0, 220_000, Duration::from_millis(500)),
-            "records: 1000  acked: 1000  recoveries: 0  elapsed: 0.50s  rate: 2000 records/s  0.44 MB/s"
+            summary(&t),
+            "queued: 1000  acked: 1000  recoveries: 1  resent: 20  elapsed: 0.50s  rate: 2000 records/s  0.44 MB/s"
         );
-        assert!(summary(0, 0, 0, 0, Duration::ZERO).contains("rate: 0 records/s  0.00 MB/s"));
+        let zero =
+            Totals { queued: 0, acked: 0, recoveries: 0, resent: 0, bytes: 0, elapsed: Duration::ZERO };
+        assert!(summary(&zero).contains("rate: 0 records/s  0.00 MB/s"));
     }
 }

@@ -1,105 +1,14 @@
 //! End-to-end tests of the `zerobus` binary: `serve` runs as a child process and `ingest` runs
 //! against the variables it prints, the way a script would use them.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use prost::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_zerobus");
+mod common;
 
-/// A scratch directory unique to one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A running `zerobus serve`, stopped by closing its stdin.
-struct Serve {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    vars: HashMap<String, String>,
-}
-
-impl Serve {
-    fn start(extra: &[&str]) -> Serve {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .arg("--exit-on-stdin-close")
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("zerobus serve starts");
-        let stdin = child.stdin.take();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut vars = HashMap::new();
-        for _ in 0..5 {
-            let mut line = String::new();
-            out.read_line(&mut line).unwrap();
-            let (k, v) = line.trim_end().split_once('=').expect("KEY=value line");
-            vars.insert(k.to_owned(), v.to_owned());
-        }
-        Serve { child, stdin, vars }
-    }
-
-    /// `zerobus ingest` with the server's variables in its environment.
-    fn ingest(&self, table: &str, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("ingest").args(args).env("ZEROBUS_TABLE", table);
-        for key in ["ENDPOINT", "WORKSPACE_URL", "CLIENT_ID", "CLIENT_SECRET"] {
-            let key = format!("ZEROBUS_{key}");
-            cmd.env(&key, &self.vars[&key]);
-        }
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("zerobus ingest starts");
-        if let Some(text) = stdin {
-            use std::io::Write;
-            let mut pipe = child.stdin.take().unwrap();
-            pipe.write_all(text.as_bytes()).unwrap();
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    /// Closes stdin and waits for a clean exit; returns serve's stderr.
-    fn stop(mut self) -> String {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "serve exited with {status}");
-                break;
-            }
-            assert!(Instant::now() < deadline, "serve did not stop after stdin closed");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut err = String::new();
-        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err).unwrap();
-        err
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // Only when a test failed before `stop`: don't leave the child running.
-        if self.stdin.is_some() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{scratch, text, Serve, BIN};
 
 fn stats_records(path: &PathBuf, table: &str) -> u64 {
     let stats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -120,7 +29,7 @@ fn serve_then_ingest_generated_records() {
     let out = serve.ingest("main.default.events", &["--generate", "5000", "--size", "220"], None);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.starts_with("records: 5000  acked: 5000  recoveries: 0  elapsed: "), "{stdout}");
+    assert!(stdout.starts_with("queued: 5000  acked: 5000  recoveries: 0  resent: 0  elapsed: "), "{stdout}");
     assert!(stdout.contains(" records/s  ") && stdout.trim_end().ends_with(" MB/s"), "{stdout}");
     // Not a terminal: no progress line, and the secret appears nowhere.
     assert_eq!(text(&out.stderr), "");
@@ -167,7 +76,7 @@ fn stdin_stops_at_the_first_bad_line() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("<stdin> line 4: not a JSON object: got an array"), "{stderr}");
     assert!(stderr.contains("2 records before it were ingested, 2 acked"), "{stderr}");
-    assert!(text(&out.stdout).starts_with("records: 2  acked: 2"));
+    assert!(text(&out.stdout).starts_with("queued: 2  acked: 2"));
     serve.stop();
 }
 
@@ -210,7 +119,7 @@ fn proto_records_from_json_lines() {
 
     let out = serve.ingest(table, &["--format", "proto", "--descriptor", d, "--file", f], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("records: 2  acked: 2"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).starts_with("queued: 2  acked: 2"), "{}", text(&out.stdout));
 
     let s = set_file.to_str().unwrap();
     let args = ["--format", "proto", "--descriptor", s, "--message", "demo.ConformanceRecord", "--file", f];
