@@ -272,8 +272,7 @@ pub async fn run(args: IngestArgs) -> CliResult<()> {
 
 /// Recovery settings from the flags; unset ones keep the SDK's defaults.
 fn recovery_options(args: &IngestArgs) -> StreamConfigurationOptions {
-    let mut o = StreamConfigurationOptions::default();
-    o.recovery = !args.no_recovery;
+    let mut o = StreamConfigurationOptions { recovery: !args.no_recovery, ..Default::default() };
     if let Some(v) = args.recovery_retries {
         o.recovery_retries = v;
     }
