@@ -21,7 +21,7 @@ BENCH_ARGS := --surface raw=target/release/zerobus-bench-raw \
 	--surface rust=target/release/zerobus-bench-core
 BENCH_PREREQS := bench-rust
 
-.PHONY: all build demo test fmt fmt-check clippy unit conformance rust-testee bench bench-rust clean
+.PHONY: all build demo test fmt fmt-check clippy unit conformance chaos chaos-slice rust-testee bench bench-rust clean
 
 all: build
 
@@ -35,8 +35,9 @@ demo:
 
 include $(sort $(wildcard ffi-c/*.mk bindings-*/*.mk))
 
-## test: formatting, lints as errors, every test of every surface, and the conformance matrix.
-test: fmt-check clippy unit $(TEST_PREREQS) conformance
+## test: formatting, lints as errors, every test of every surface, the conformance matrix, and a
+## slice of the chaos runs.
+test: fmt-check clippy unit $(TEST_PREREQS) conformance chaos-slice
 
 fmt:
 	$(CARGO) fmt --all
@@ -53,9 +54,21 @@ unit:
 rust-testee:
 	$(CARGO) build -p zerobus-conformance -p zerobus-testee-rust
 
-## conformance: every case × every testee built so far; prints the matrix.
+## conformance: every case × every testee built so far; prints the matrix. CONFORMANCE_JOBS cases
+## run at a time, each lane against its own mock server.
+CONFORMANCE_JOBS ?= 3
 conformance: $(CONFORMANCE_PREREQS)
-	$(TARGET)/conformance $(CONFORMANCE_ARGS)
+	$(TARGET)/conformance --jobs $(CONFORMANCE_JOBS) $(CONFORMANCE_ARGS)
+
+## chaos: every testee through the fault proxy (resets, outages); the mock's ledger proves that no
+## acknowledged record is missing. Prints a row per run; fails on a missing acked record, a hang,
+## a client that gave up, or faults that did not happen. A few minutes.
+chaos: $(CONFORMANCE_PREREQS)
+	$(TARGET)/chaos $(CONFORMANCE_ARGS)
+
+## chaos-slice: a few seconds of the same per testee (part of `make test`).
+chaos-slice: $(CONFORMANCE_PREREQS)
+	$(TARGET)/chaos --slice $(CONFORMANCE_ARGS)
 
 ## bench: every surface and the published SDK against one release `zerobus serve`, same run;
 ## writes BENCHMARKS.md. Release builds; about a quarter of an hour (each figure is the median of

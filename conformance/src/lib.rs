@@ -3,6 +3,7 @@
 //! with every testee, and the runner that drives testees through the cases.
 #![warn(missing_docs)]
 
+pub mod chaos;
 pub mod fault_proxy;
 pub mod mock;
 pub mod records;

@@ -23,7 +23,7 @@ pub use testee::{Outcome, Testee};
 use crate::fault_proxy::{FaultPlan, FaultProxy};
 use crate::mock::{FaultScript, MockServer, MockServerConfig};
 use crate::records;
-use testee::Process;
+pub(crate) use testee::Process;
 
 /// The table cases write to unless they name another.
 pub const DEFAULT_TABLE: &str = "main.default.conformance";

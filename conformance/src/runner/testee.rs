@@ -80,7 +80,7 @@ impl Outcome {
 }
 
 /// A running testee process.
-pub(super) struct Process {
+pub(crate) struct Process {
     child: Child,
     stdin: ChildStdin,
     lines: mpsc::Receiver<String>,
@@ -115,15 +115,20 @@ impl Process {
         Ok(Process { child, stdin, lines, next_id: 1 })
     }
 
-    pub fn call(&mut self, mut request: Value) -> Result<Value, String> {
+    pub fn call(&mut self, request: Value) -> Result<Value, String> {
+        self.call_within(request, REPLY_TIMEOUT)
+    }
+
+    /// [`call`](Self::call) with its own bound on the reply.
+    pub fn call_within(&mut self, mut request: Value, bound: Duration) -> Result<Value, String> {
         let id = self.next_id;
         self.next_id += 1;
         request["id"] = json!(id);
         writeln!(self.stdin, "{request}")
             .and_then(|_| self.stdin.flush())
             .map_err(|e| format!("testee stdin closed: {e}"))?;
-        let line = self.lines.recv_timeout(REPLY_TIMEOUT).map_err(|_| {
-            format!("testee did not answer {} within {}s", request["op"], REPLY_TIMEOUT.as_secs())
+        let line = self.lines.recv_timeout(bound).map_err(|_| {
+            format!("testee did not answer {} within {}s (a hang)", request["op"], bound.as_secs())
         })?;
         let reply: Value =
             serde_json::from_str(&line).map_err(|e| format!("testee wrote a non-JSON line {line:?}: {e}"))?;
