@@ -6,17 +6,27 @@
  * first callback on a thread attaches it to the JVM as a daemon thread, once; it stays attached
  * and a pthread key destructor detaches it when the thread exits.
  *
+ * Exceptions: no Java exception ever reaches the library. The Java bridges (AckBridge,
+ * HeadersBridge) catch what user code throws; as a second net every callback here clears a
+ * pending exception (ExceptionCheck / ExceptionClear) before it returns to the library, without
+ * printing it. A headers provider's failure crosses as the zerobus_code HeadersBridge returns
+ * (and the message it set with zerobus_headers_set_error).
+ *
  * Callback state: each Java callback object (an AckBridge or a HeadersBridge) is held by one
  * global reference inside a zj_ref, shared by two owners: the library (dropped in its `release`
  * callback) and the Java stream (dropped by NativeBindings.refRelease when the stream is closed
  * or freed, or at once when creation fails). The global reference is deleted as soon as either
  * owner lets go (no callback runs after zerobus_stream_close returns), the struct when both have.
+ *
+ * Handles: every library object is a handle from the library's handle table (an opaque number);
+ * a freed or forged one is ZEROBUS_ERROR_INVALID_ARGUMENT from the library, never dereferenced
+ * here. The only pointers this file owns are zj_refs, which Java holds in ZerobusStream.State
+ * and drops once (synchronized, zeroed after the drop).
  */
 #include <jni.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +44,7 @@ static jclass g_npe_class;         /* java.lang.NullPointerException */
 static jclass g_illegal_class;     /* java.lang.IllegalArgumentException */
 static jmethodID g_ack_bridge_ack; /* AckBridge.ack(long) */
 static jmethodID g_ack_bridge_error; /* AckBridge.error(long, byte[]) */
-static jmethodID g_headers_bridge_collect; /* HeadersBridge.collect() -> byte[][] */
+static jmethodID g_headers_bridge_collect; /* HeadersBridge.collect(long) -> int (a zerobus_code) */
 static jclass g_bytes_class;       /* byte[] */
 static jclass g_bytes2_class;      /* byte[][] */
 
@@ -59,18 +69,16 @@ static JNIEnv *callback_env(void) {
     }
     JavaVMAttachArgs args = {JNI_VER, (char *)"zerobus-callback", NULL};
     if ((*g_vm)->AttachCurrentThreadAsDaemon(g_vm, (void **)&env, &args) != JNI_OK) {
-        fprintf(stderr, "zerobus-jni: cannot attach a library thread to the JVM; callback dropped\n");
-        return NULL;
+        return NULL; /* the callback is dropped; a headers provider reports it as its failure */
     }
     pthread_setspecific(g_detach_key, (void *)1);
     return env;
 }
 
-/* Reports (and clears) a Java exception a callback threw: it never reaches the library. */
-static int report_callback_exception(JNIEnv *env, const char *what) {
+/* Clears a Java exception a callback left pending (the bridges catch user exceptions first, so
+ * this is the second net): it never reaches the library and the thread stays usable. */
+static int clear_exception(JNIEnv *env) {
     if ((*env)->ExceptionCheck(env)) {
-        fprintf(stderr, "zerobus-jni: the %s threw an exception (ignored by the stream):\n", what);
-        (*env)->ExceptionDescribe(env);
         (*env)->ExceptionClear(env);
         return 1;
     }
@@ -121,16 +129,25 @@ static void release_tramp(void *user_data) {
     zj_ref_drop(callback_env(), (zj_ref *)user_data);
 }
 
+/* Pushes a local frame for a callback; false (with nothing pending) if the JVM cannot. */
+static bool push_frame(JNIEnv *env, jint capacity) {
+    if ((*env)->PushLocalFrame(env, capacity) != 0) {
+        clear_exception(env); /* OutOfMemoryError */
+        return false;
+    }
+    return true;
+}
+
 static void ack_tramp(void *user_data, int64_t offset) {
     zj_ref *r = user_data;
     JNIEnv *env = callback_env();
-    if (env == NULL || (*env)->PushLocalFrame(env, 8) != 0) {
+    if (env == NULL || !push_frame(env, 8)) {
         return;
     }
     pthread_mutex_lock(&r->mu);
     if (r->ref != NULL) {
         (*env)->CallVoidMethod(env, r->ref, g_ack_bridge_ack, (jlong)offset);
-        report_callback_exception(env, "ack callback");
+        clear_exception(env);
     }
     pthread_mutex_unlock(&r->mu);
     (*env)->PopLocalFrame(env, NULL);
@@ -139,7 +156,7 @@ static void ack_tramp(void *user_data, int64_t offset) {
 static void ack_error_tramp(void *user_data, int64_t offset, const char *message) {
     zj_ref *r = user_data;
     JNIEnv *env = callback_env();
-    if (env == NULL || (*env)->PushLocalFrame(env, 8) != 0) {
+    if (env == NULL || !push_frame(env, 8)) {
         return;
     }
     pthread_mutex_lock(&r->mu);
@@ -150,48 +167,38 @@ static void ack_error_tramp(void *user_data, int64_t offset, const char *message
             (*env)->SetByteArrayRegion(env, bytes, 0, (jsize)len, (const jbyte *)message);
             (*env)->CallVoidMethod(env, r->ref, g_ack_bridge_error, (jlong)offset, bytes);
         }
-        report_callback_exception(env, "ack error callback");
+        clear_exception(env);
     }
     pthread_mutex_unlock(&r->mu);
     (*env)->PopLocalFrame(env, NULL);
 }
 
+/* Asks the Java provider (HeadersBridge.collect), which adds the headers itself through
+ * NativeBindings.headersAdd / headersSetError and returns ZEROBUS_OK or the code of its failure. */
 static int32_t headers_tramp(void *user_data, zerobus_headers *headers) {
     zj_ref *r = user_data;
-    int32_t rc = 1;
     JNIEnv *env = callback_env();
-    if (env == NULL || (*env)->PushLocalFrame(env, 64) != 0) {
-        return 1;
+    if (env == NULL) {
+        zerobus_headers_set_error(headers, "zerobus-jni: cannot attach the library thread to the JVM");
+        return ZEROBUS_ERROR_INTERNAL;
     }
+    if (!push_frame(env, 16)) {
+        zerobus_headers_set_error(headers, "zerobus-jni: the JVM is out of memory");
+        return ZEROBUS_ERROR_UNAVAILABLE;
+    }
+    int32_t rc;
     pthread_mutex_lock(&r->mu);
     if (r->ref != NULL) {
-        jobjectArray pairs = (*env)->CallObjectMethod(env, r->ref, g_headers_bridge_collect);
-        if (!report_callback_exception(env, "headers provider") && pairs != NULL) {
-            jsize n = (*env)->GetArrayLength(env, pairs);
-            rc = 0;
-            for (jsize i = 0; i + 1 < n; i += 2) {
-                jbyteArray k = (*env)->GetObjectArrayElement(env, pairs, i);
-                jbyteArray v = (*env)->GetObjectArrayElement(env, pairs, i + 1);
-                if (k == NULL || v == NULL) {
-                    rc = 1;
-                    break;
-                }
-                /* NUL-terminated by HeadersBridge. */
-                jbyte *kb = (*env)->GetByteArrayElements(env, k, NULL);
-                jbyte *vb = (*env)->GetByteArrayElements(env, v, NULL);
-                if (kb != NULL && vb != NULL) {
-                    zerobus_headers_add(headers, (const char *)kb, (const char *)vb);
-                } else {
-                    rc = 1;
-                }
-                if (kb != NULL) (*env)->ReleaseByteArrayElements(env, k, kb, JNI_ABORT);
-                if (vb != NULL) (*env)->ReleaseByteArrayElements(env, v, vb, JNI_ABORT);
-                (*env)->DeleteLocalRef(env, k);
-                (*env)->DeleteLocalRef(env, v);
-                if (rc != 0) break;
-            }
-            report_callback_exception(env, "headers provider");
+        rc = (int32_t)(*env)->CallIntMethod(env, r->ref, g_headers_bridge_collect,
+                                            (jlong)(intptr_t)headers);
+        if (clear_exception(env)) {
+            /* Only if HeadersBridge itself failed (e.g. out of memory while reporting). */
+            zerobus_headers_set_error(headers, "the headers provider threw while reporting its failure");
+            rc = ZEROBUS_ERROR_UNAVAILABLE;
         }
+    } else {
+        zerobus_headers_set_error(headers, "the stream was closed (its headers provider released)");
+        rc = ZEROBUS_ERROR_STREAM_CLOSED;
     }
     pthread_mutex_unlock(&r->mu);
     (*env)->PopLocalFrame(env, NULL);
@@ -280,7 +287,7 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
         env, g_exception_class, "fromNative", "(IIZ[B)Lcom/databricks/zerobus/ZerobusException;");
     g_ack_bridge_ack = (*env)->GetMethodID(env, ack, "ack", "(J)V");
     g_ack_bridge_error = (*env)->GetMethodID(env, ack, "error", "(J[B)V");
-    g_headers_bridge_collect = (*env)->GetMethodID(env, headers, "collect", "()[[B");
+    g_headers_bridge_collect = (*env)->GetMethodID(env, headers, "collect", "(J)I");
     if (g_exception_from_native == NULL || g_ack_bridge_ack == NULL || g_ack_bridge_error == NULL ||
         g_headers_bridge_collect == NULL) {
         return JNI_ERR;
@@ -338,28 +345,35 @@ JNIEXPORT void JNICALL FN(sdkFree)(JNIEnv *env, jclass cls, jlong sdk) {
     zerobus_sdk_free((zerobus_sdk *)(intptr_t)sdk);
 }
 
-/* Option slots, in the order of StreamConfigurationOptions.toNative(); -1 = not set. */
+/* Option slots, in the order of StreamConfigurationOptions.toNative(), then OPT_SET: the bit mask
+ * of the slots that were set (bit i = slot i). Values are passed through as they are: a negative
+ * Java long becomes a huge unsigned value, which the library rejects at stream creation with a
+ * message naming the option and its range. */
 enum {
     OPT_MAX_INFLIGHT_REQUESTS, OPT_MAX_INFLIGHT_BYTES, OPT_RECOVERY, OPT_RECOVERY_TIMEOUT_MS,
     OPT_RECOVERY_BACKOFF_MS, OPT_RECOVERY_RETRIES, OPT_SERVER_LACK_OF_ACK_TIMEOUT_MS,
     OPT_FLUSH_TIMEOUT_MS, OPT_STREAM_PAUSED_MAX_WAIT_TIME_MS, OPT_CALLBACK_MAX_WAIT_TIME_MS,
-    OPT_RECORD_TYPE, OPT_COUNT
+    OPT_RECORD_TYPE, OPT_RECOVERY_BACKOFF_MAX_MS, OPT_SET, OPT_COUNT
 };
 
 static bool apply_options(zerobus_stream_options *o, const jlong *v, zerobus_error **err) {
     bool ok = true;
-#define SET(slot, call) if (ok && v[slot] >= 0) ok = (call)
-    SET(OPT_MAX_INFLIGHT_REQUESTS, zerobus_stream_options_set_max_inflight_requests(o, (uint64_t)v[OPT_MAX_INFLIGHT_REQUESTS], err));
-    SET(OPT_MAX_INFLIGHT_BYTES, zerobus_stream_options_set_max_inflight_bytes(o, (uint64_t)v[OPT_MAX_INFLIGHT_BYTES], err));
+    uint64_t set = (uint64_t)v[OPT_SET];
+#define SET(slot, call) if (ok && (set & ((uint64_t)1 << (slot))) != 0) ok = (call)
+#define U64(slot) ((uint64_t)v[slot])
+    SET(OPT_MAX_INFLIGHT_REQUESTS, zerobus_stream_options_set_max_inflight_requests(o, U64(OPT_MAX_INFLIGHT_REQUESTS), err));
+    SET(OPT_MAX_INFLIGHT_BYTES, zerobus_stream_options_set_max_inflight_bytes(o, U64(OPT_MAX_INFLIGHT_BYTES), err));
     SET(OPT_RECOVERY, zerobus_stream_options_set_recovery(o, v[OPT_RECOVERY] != 0, err));
-    SET(OPT_RECOVERY_TIMEOUT_MS, zerobus_stream_options_set_recovery_timeout_ms(o, (uint64_t)v[OPT_RECOVERY_TIMEOUT_MS], err));
-    SET(OPT_RECOVERY_BACKOFF_MS, zerobus_stream_options_set_recovery_backoff_ms(o, (uint64_t)v[OPT_RECOVERY_BACKOFF_MS], err));
+    SET(OPT_RECOVERY_TIMEOUT_MS, zerobus_stream_options_set_recovery_timeout_ms(o, U64(OPT_RECOVERY_TIMEOUT_MS), err));
+    SET(OPT_RECOVERY_BACKOFF_MS, zerobus_stream_options_set_recovery_backoff_ms(o, U64(OPT_RECOVERY_BACKOFF_MS), err));
+    SET(OPT_RECOVERY_BACKOFF_MAX_MS, zerobus_stream_options_set_recovery_backoff_max_ms(o, U64(OPT_RECOVERY_BACKOFF_MAX_MS), err));
     SET(OPT_RECOVERY_RETRIES, zerobus_stream_options_set_recovery_retries(o, (uint32_t)v[OPT_RECOVERY_RETRIES], err));
-    SET(OPT_SERVER_LACK_OF_ACK_TIMEOUT_MS, zerobus_stream_options_set_server_lack_of_ack_timeout_ms(o, (uint64_t)v[OPT_SERVER_LACK_OF_ACK_TIMEOUT_MS], err));
-    SET(OPT_FLUSH_TIMEOUT_MS, zerobus_stream_options_set_flush_timeout_ms(o, (uint64_t)v[OPT_FLUSH_TIMEOUT_MS], err));
-    SET(OPT_STREAM_PAUSED_MAX_WAIT_TIME_MS, zerobus_stream_options_set_stream_paused_max_wait_time_ms(o, (uint64_t)v[OPT_STREAM_PAUSED_MAX_WAIT_TIME_MS], err));
-    SET(OPT_CALLBACK_MAX_WAIT_TIME_MS, zerobus_stream_options_set_callback_max_wait_time_ms(o, (uint64_t)v[OPT_CALLBACK_MAX_WAIT_TIME_MS], err));
+    SET(OPT_SERVER_LACK_OF_ACK_TIMEOUT_MS, zerobus_stream_options_set_server_lack_of_ack_timeout_ms(o, U64(OPT_SERVER_LACK_OF_ACK_TIMEOUT_MS), err));
+    SET(OPT_FLUSH_TIMEOUT_MS, zerobus_stream_options_set_flush_timeout_ms(o, U64(OPT_FLUSH_TIMEOUT_MS), err));
+    SET(OPT_STREAM_PAUSED_MAX_WAIT_TIME_MS, zerobus_stream_options_set_stream_paused_max_wait_time_ms(o, U64(OPT_STREAM_PAUSED_MAX_WAIT_TIME_MS), err));
+    SET(OPT_CALLBACK_MAX_WAIT_TIME_MS, zerobus_stream_options_set_callback_max_wait_time_ms(o, U64(OPT_CALLBACK_MAX_WAIT_TIME_MS), err));
     SET(OPT_RECORD_TYPE, zerobus_stream_options_set_record_type(o, (int32_t)v[OPT_RECORD_TYPE], err));
+#undef U64
 #undef SET
     return ok;
 }
@@ -443,18 +457,54 @@ JNIEXPORT void JNICALL FN(refRelease)(JNIEnv *env, jclass cls, jlong ref) {
     zj_ref_drop(env, (zj_ref *)(intptr_t)ref);
 }
 
+/* ---------- headers (from HeadersBridge.collect, during a provider call) ---------- */
+
+/* `headers` is the handle the library passed to headers_tramp: valid during that call only (the
+ * library ignores it afterwards, and refuses a forged one). NULL name or value: the library fails
+ * the connection attempt with ZEROBUS_ERROR_INVALID_ARGUMENT. */
+JNIEXPORT void JNICALL FN(headersAdd)(JNIEnv *env, jclass cls, jlong headers, jbyteArray name,
+                                      jbyteArray value) {
+    (void)cls;
+    char *n = cstr(env, name), *v = cstr(env, value);
+    if (!(*env)->ExceptionCheck(env)) {
+        zerobus_headers_add((zerobus_headers *)(intptr_t)headers, n, v);
+    }
+    free(n);
+    free(v);
+}
+
+JNIEXPORT void JNICALL FN(headersSetError)(JNIEnv *env, jclass cls, jlong headers, jbyteArray message) {
+    (void)cls;
+    char *m = cstr(env, message);
+    if (!(*env)->ExceptionCheck(env)) {
+        zerobus_headers_set_error((zerobus_headers *)(intptr_t)headers, m);
+    }
+    free(m);
+}
+
 /* ---------- ingest ---------- */
 
-enum { MODE_OFFSET = 0, MODE_TRY = 1, MODE_NOWAIT = 2 };
+/* The call (low bits) and MODE_TEXT: the records are JSON text (Java Strings), which go through
+ * the zerobus_stream_*ingest_json_record* calls (ZEROBUS_ERROR_INVALID_RECORD on a PROTO stream);
+ * without it the bytes are read as the stream's record type. */
+enum { MODE_OFFSET = 0, MODE_TRY = 1, MODE_NOWAIT = 2, MODE_CALL = 3, MODE_TEXT = 4 };
 
 static jlong ingest_one(JNIEnv *env, jlong h, const uint8_t *data, size_t len, jint mode) {
     zerobus_error *err = NULL;
     int64_t offset = -1;
     bool ok;
-    switch (mode) {
-    case MODE_TRY: ok = zerobus_stream_try_ingest_record(STREAM(h), data, len, &offset, &err); break;
-    case MODE_NOWAIT: ok = zerobus_stream_ingest_record_nowait(STREAM(h), data, len, &err); break;
-    default: ok = zerobus_stream_ingest_record(STREAM(h), data, len, &offset, &err); break;
+    if (mode & MODE_TEXT) {
+        switch (mode & MODE_CALL) {
+        case MODE_TRY: ok = zerobus_stream_try_ingest_json_record(STREAM(h), data, len, &offset, &err); break;
+        case MODE_NOWAIT: ok = zerobus_stream_ingest_json_record_nowait(STREAM(h), data, len, &err); break;
+        default: ok = zerobus_stream_ingest_json_record(STREAM(h), data, len, &offset, &err); break;
+        }
+    } else {
+        switch (mode & MODE_CALL) {
+        case MODE_TRY: ok = zerobus_stream_try_ingest_record(STREAM(h), data, len, &offset, &err); break;
+        case MODE_NOWAIT: ok = zerobus_stream_ingest_record_nowait(STREAM(h), data, len, &err); break;
+        default: ok = zerobus_stream_ingest_record(STREAM(h), data, len, &offset, &err); break;
+        }
     }
     if (!ok) {
         throw_error(env, err);
@@ -509,16 +559,20 @@ static jlong ingest_many(JNIEnv *env, jlong h, const uint8_t *data, size_t data_
         (*env)->ReleasePrimitiveArrayCritical(env, lengths, l, JNI_ABORT);
     }
     bool ok;
-    switch (mode) {
-    case MODE_TRY:
-        ok = zerobus_stream_try_ingest_records(STREAM(h), data, data_len, lens, (size_t)count, &offset, &err);
-        break;
-    case MODE_NOWAIT:
-        ok = zerobus_stream_ingest_records_nowait(STREAM(h), data, data_len, lens, (size_t)count, &err);
-        break;
-    default:
-        ok = zerobus_stream_ingest_records(STREAM(h), data, data_len, lens, (size_t)count, &offset, &err);
-        break;
+    const zerobus_stream *s = STREAM(h);
+    size_t n = (size_t)count;
+    if (mode & MODE_TEXT) {
+        switch (mode & MODE_CALL) {
+        case MODE_TRY: ok = zerobus_stream_try_ingest_json_records(s, data, data_len, lens, n, &offset, &err); break;
+        case MODE_NOWAIT: ok = zerobus_stream_ingest_json_records_nowait(s, data, data_len, lens, n, &err); break;
+        default: ok = zerobus_stream_ingest_json_records(s, data, data_len, lens, n, &offset, &err); break;
+        }
+    } else {
+        switch (mode & MODE_CALL) {
+        case MODE_TRY: ok = zerobus_stream_try_ingest_records(s, data, data_len, lens, n, &offset, &err); break;
+        case MODE_NOWAIT: ok = zerobus_stream_ingest_records_nowait(s, data, data_len, lens, n, &err); break;
+        default: ok = zerobus_stream_ingest_records(s, data, data_len, lens, n, &offset, &err); break;
+        }
     }
     if (lens != stack) free(lens);
     if (!ok) {

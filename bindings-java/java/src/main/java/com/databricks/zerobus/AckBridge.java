@@ -2,7 +2,11 @@ package com.databricks.zerobus;
 
 import java.nio.charset.StandardCharsets;
 
-/** What the JNI shim holds for an {@link AckCallback}: catches and reports what the user code throws. */
+/**
+ * What the JNI shim holds for an {@link AckCallback}. An exception the user code throws is
+ * caught and dropped here (the stream carries on, nothing is printed); the shim clears anything
+ * still pending as a second net.
+ */
 final class AckBridge {
     private final AckCallback callback;
 
@@ -14,7 +18,7 @@ final class AckBridge {
         try {
             callback.onAck(offset);
         } catch (Throwable t) {
-            report("onAck", t);
+            // Dropped: the callback's own business (catch inside it to act on it).
         }
     }
 
@@ -22,12 +26,7 @@ final class AckBridge {
         try {
             callback.onError(offset, new String(message, StandardCharsets.UTF_8));
         } catch (Throwable t) {
-            report("onError", t);
+            // Dropped, as in ack.
         }
-    }
-
-    static void report(String what, Throwable t) {
-        System.err.println("zerobus: " + what + " threw (ignored by the stream): " + t);
-        t.printStackTrace();
     }
 }

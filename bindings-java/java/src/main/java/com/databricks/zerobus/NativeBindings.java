@@ -3,11 +3,17 @@ package com.databricks.zerobus;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 
-/** The JNI entry points of libzerobus_jni (src/main/c/zerobus_jni.c). Handles are C pointers. */
+/**
+ * The JNI entry points of libzerobus_jni (src/main/c/zerobus_jni.c). Library handles are the C
+ * ABI's opaque handle values: a freed or forged one fails with INVALID_ARGUMENT, never crashes.
+ * Callback references ({@code refRelease}) are the shim's own pointers, dropped once.
+ */
 final class NativeBindings {
     static final int MODE_OFFSET = 0;
     static final int MODE_TRY = 1;
     static final int MODE_NOWAIT = 2;
+    /** Mode bit: the records are JSON text (Java {@code String}s): the C ABI's JSON calls. */
+    static final int MODE_TEXT = 4;
 
     static {
         NativeLoader.load();
@@ -37,6 +43,12 @@ final class NativeBindings {
             HeadersBridge headers, long[] options, AckBridge ack, long[] refsOut) throws ZerobusException;
 
     static native void refRelease(long ref);
+
+    /** Adds a header during a headers provider call ({@code headers} is that call's handle). */
+    static native void headersAdd(long headers, byte[] name, byte[] value);
+
+    /** Sets the message of the failure a headers provider call is about to return. */
+    static native void headersSetError(long headers, byte[] message);
 
     static native long ingest(long stream, byte[] data, int off, int len, int mode) throws ZerobusException;
 

@@ -15,14 +15,19 @@ import java.util.Optional;
 /**
  * An open stream into one table. Thread-safe: every method may be called from any thread.
  *
- * <p>Records are JSON text ({@code String}, UTF-8) on JSON streams and protobuf bytes
- * ({@code byte[]}, {@link ByteBuffer} or a {@link MessageLite}) on proto streams. Blocking calls
- * block only while the in-flight bounds are reached. A batch ({@code ingestRecords*}) crosses
- * into the library in one call as one contiguous buffer plus lengths and gets one offset.
+ * <p>A {@code String} record is JSON text: it goes to the library as text, so on a PROTO stream
+ * that call fails with {@link ErrorCode#INVALID_RECORD} (the stream carries on); encode it first.
+ * Bytes ({@code byte[]}, {@link ByteBuffer}, a {@link MessageLite}) are read as the stream's
+ * record type: an encoded message on a PROTO stream, UTF-8 JSON on a JSON stream. A batch given
+ * as an {@code Iterable} that holds any {@code String} goes as JSON text. Blocking calls block
+ * only while the in-flight bounds are reached. A batch ({@code ingestRecords*}) crosses into the
+ * library in one call as one contiguous buffer plus lengths and gets one offset.
  *
  * <p>{@link #close()} flushes, closes and stops callbacks; afterwards the stream still answers
  * {@link #isClosed()}, {@link #getMetrics()} and the unacked queries, and ingest fails with
- * {@link ErrorCode#STREAM_CLOSED}. The native stream is freed when this object is unreachable.
+ * {@link ErrorCode#STREAM_CLOSED}. The native stream is freed when this object is unreachable;
+ * a call on a stream whose native part was freed fails with {@link ErrorCode#INVALID_ARGUMENT}
+ * (the library refuses the stale handle), never crashes.
  */
 public final class ZerobusStream implements AutoCloseable {
     private final State state;
@@ -36,6 +41,7 @@ public final class ZerobusStream implements AutoCloseable {
         private final long stream;
         private long ackRef;
         private long headersRef;
+        private volatile boolean freed;
 
         State(long stream, long ackRef, long headersRef) {
             this.stream = stream;
@@ -57,6 +63,7 @@ public final class ZerobusStream implements AutoCloseable {
 
         @Override
         public void run() {
+            freed = true;
             NativeBindings.streamFree(stream);
             releaseCallbacks();
         }
@@ -80,13 +87,16 @@ public final class ZerobusStream implements AutoCloseable {
 
     // ---------- single records ----------
 
-    /** Queues one JSON record and returns its offset. */
+    /**
+     * Queues one JSON record (text) and returns its offset. On a PROTO stream it fails with
+     * {@link ErrorCode#INVALID_RECORD} and queues nothing.
+     */
     public long ingestRecordOffset(String json) throws ZerobusException {
         byte[] b = json.getBytes(StandardCharsets.UTF_8);
-        return one(b, 0, b.length, NativeBindings.MODE_OFFSET);
+        return one(b, 0, b.length, NativeBindings.MODE_OFFSET | NativeBindings.MODE_TEXT);
     }
 
-    /** Queues one proto record (its bytes) and returns its offset. */
+    /** Queues one record given as bytes (read as the stream's record type) and returns its offset. */
     public long ingestRecordOffset(byte[] record) throws ZerobusException {
         return one(record, 0, record.length, NativeBindings.MODE_OFFSET);
     }
@@ -109,7 +119,7 @@ public final class ZerobusStream implements AutoCloseable {
     /** Like {@link #ingestRecordOffset(String)} but never blocks: {@link ErrorCode#QUEUE_FULL} instead. */
     public long tryIngestRecordOffset(String json) throws ZerobusException {
         byte[] b = json.getBytes(StandardCharsets.UTF_8);
-        return one(b, 0, b.length, NativeBindings.MODE_TRY);
+        return one(b, 0, b.length, NativeBindings.MODE_TRY | NativeBindings.MODE_TEXT);
     }
 
     /** Like {@link #ingestRecordOffset(byte[])} but never blocks: {@link ErrorCode#QUEUE_FULL} instead. */
@@ -129,7 +139,7 @@ public final class ZerobusStream implements AutoCloseable {
      */
     public void ingestRecordNowait(String json) throws ZerobusException {
         byte[] b = json.getBytes(StandardCharsets.UTF_8);
-        one(b, 0, b.length, NativeBindings.MODE_NOWAIT);
+        one(b, 0, b.length, NativeBindings.MODE_NOWAIT | NativeBindings.MODE_TEXT);
     }
 
     public void ingestRecordNowait(byte[] record) throws ZerobusException {
@@ -187,12 +197,13 @@ public final class ZerobusStream implements AutoCloseable {
     }
 
     /**
-     * A batch of records given one by one: {@code String} (JSON), {@code byte[]},
-     * {@link ByteBuffer} or {@link MessageLite} (proto). Packed into one buffer, one call.
+     * A batch of records given one by one: {@code String} (JSON text), {@code byte[]},
+     * {@link ByteBuffer} or {@link MessageLite} (bytes). Packed into one buffer, one call. A batch
+     * holding any {@code String} goes as JSON text (on a PROTO stream: {@link ErrorCode#INVALID_RECORD}).
      */
     public Optional<Long> ingestRecordsOffset(Iterable<?> records) throws ZerobusException {
         Packed p = pack(records);
-        return many(p.data, p.lengths, NativeBindings.MODE_OFFSET);
+        return many(p.data, p.lengths, NativeBindings.MODE_OFFSET | p.mode);
     }
 
     /** Like {@link #ingestRecordsOffset(byte[], int[])} but never blocks: {@link ErrorCode#QUEUE_FULL} instead. */
@@ -202,7 +213,7 @@ public final class ZerobusStream implements AutoCloseable {
 
     public Optional<Long> tryIngestRecordsOffset(Iterable<?> records) throws ZerobusException {
         Packed p = pack(records);
-        return many(p.data, p.lengths, NativeBindings.MODE_TRY);
+        return many(p.data, p.lengths, NativeBindings.MODE_TRY | p.mode);
     }
 
     /** A batch without its offset, accounted like {@link #ingestRecordsOffset(byte[], int[])}. */
@@ -216,7 +227,7 @@ public final class ZerobusStream implements AutoCloseable {
 
     public void ingestRecordsNowait(Iterable<?> records) throws ZerobusException {
         Packed p = pack(records);
-        many(p.data, p.lengths, NativeBindings.MODE_NOWAIT);
+        many(p.data, p.lengths, NativeBindings.MODE_NOWAIT | p.mode);
     }
 
     private Optional<Long> many(byte[] data, int[] lengths, int mode) throws ZerobusException {
@@ -226,7 +237,11 @@ public final class ZerobusStream implements AutoCloseable {
         } finally {
             Reference.reachabilityFence(this);
         }
-        return mode == NativeBindings.MODE_NOWAIT || offset < 0 ? Optional.empty() : Optional.of(offset);
+        return nowait(mode) || offset < 0 ? Optional.empty() : Optional.of(offset);
+    }
+
+    private static boolean nowait(int mode) {
+        return (mode & ~NativeBindings.MODE_TEXT) == NativeBindings.MODE_NOWAIT;
     }
 
     private Optional<Long> many(ByteBuffer data, int[] lengths, int mode) throws ZerobusException {
@@ -243,26 +258,31 @@ public final class ZerobusStream implements AutoCloseable {
             Reference.reachabilityFence(data);
             Reference.reachabilityFence(this);
         }
-        return mode == NativeBindings.MODE_NOWAIT || offset < 0 ? Optional.empty() : Optional.of(offset);
+        return nowait(mode) || offset < 0 ? Optional.empty() : Optional.of(offset);
     }
 
     private static final class Packed {
         final byte[] data;
         final int[] lengths;
+        /** {@link NativeBindings#MODE_TEXT} if the batch holds a {@code String}, else 0. */
+        final int mode;
 
-        Packed(byte[] data, int[] lengths) {
+        Packed(byte[] data, int[] lengths, int mode) {
             this.data = data;
             this.lengths = lengths;
+            this.mode = mode;
         }
     }
 
     private static Packed pack(Iterable<?> records) {
         List<byte[]> parts = new ArrayList<>();
         long total = 0;
+        int mode = 0;
         for (Object r : records) {
             byte[] b;
             if (r instanceof String) {
                 b = ((String) r).getBytes(StandardCharsets.UTF_8);
+                mode = NativeBindings.MODE_TEXT;
             } else if (r instanceof byte[]) {
                 b = (byte[]) r;
             } else if (r instanceof ByteBuffer) {
@@ -290,7 +310,7 @@ public final class ZerobusStream implements AutoCloseable {
             lengths[i] = b.length;
             pos += b.length;
         }
-        return new Packed(data, lengths);
+        return new Packed(data, lengths, mode);
     }
 
     // ---------- waiting, closing, state ----------
@@ -328,10 +348,10 @@ public final class ZerobusStream implements AutoCloseable {
         }
     }
 
-    /** Whether the stream no longer accepts records (closed or failed). */
+    /** Whether the stream no longer accepts records (closed, failed, or its native part freed). */
     public boolean isClosed() {
         try {
-            return NativeBindings.isClosed(handle);
+            return state.freed || NativeBindings.isClosed(handle);
         } finally {
             Reference.reachabilityFence(this);
         }
@@ -374,8 +394,9 @@ public final class ZerobusStream implements AutoCloseable {
 
     /**
      * Frees the native stream now instead of when this object is unreachable. Call {@link #close()}
-     * first: freeing an open stream stops it at once and abandons unacknowledged records. The
-     * stream must not be used afterwards.
+     * first: freeing an open stream stops it at once and abandons unacknowledged records. Later
+     * calls fail with {@link ErrorCode#INVALID_ARGUMENT} (a call running meanwhile finishes
+     * first); {@link #isClosed()} answers true. Idempotent.
      */
     void free() {
         cleanable.clean();

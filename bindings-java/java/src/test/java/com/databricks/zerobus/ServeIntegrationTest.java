@@ -179,7 +179,7 @@ class ServeIntegrationTest {
     void headersProviderIsAskedPerConnection() throws Exception {
         AtomicInteger calls = new AtomicInteger();
         try (ZerobusSdk sdk = sdk()) {
-            // The provider throws: each connection attempt fails (reported on stderr), creation fails.
+            // The provider throws: each connection attempt fails (UNAVAILABLE, nothing printed), creation fails.
             HeadersProvider failing = () -> {
                 calls.incrementAndGet();
                 throw new IllegalStateException("thrown by the test's headers provider");

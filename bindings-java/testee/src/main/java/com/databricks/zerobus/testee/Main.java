@@ -21,6 +21,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -33,6 +34,9 @@ public final class Main {
     private ZerobusStream stream;
     private final List<Long> acks = new ArrayList<>();
     private final List<Long> errors = new ArrayList<>();
+    /** Set when the `close` op's close() returned (whatever its result); callbacks after it are late. */
+    private final AtomicBoolean closeReturned = new AtomicBoolean();
+    private final AtomicLong late = new AtomicLong();
     private final AtomicLong headerCalls = new AtomicLong();
 
     private static ZerobusException bad(String message) {
@@ -75,7 +79,9 @@ public final class Main {
             case "create_stream":
                 return create(req);
             case "ingest":
-                return ingest(req);
+                return obj("offsets", produce(stream(), req, num(req, "seed", 1)));
+            case "ingest_concurrent":
+                return ingestConcurrent(req);
             case "ingest_empty_batch": {
                 Optional<Long> offset = stream().ingestRecordsOffset(new byte[0], new int[0]);
                 List<Object> offsets = new ArrayList<>();
@@ -90,9 +96,15 @@ public final class Main {
             case "flush":
                 stream().flush();
                 return obj();
-            case "close":
-                stream().close();
+            case "close": {
+                ZerobusStream s = stream();
+                try {
+                    s.close();
+                } finally {
+                    closeReturned.set(true);
+                }
                 return obj();
+            }
             case "is_closed":
                 return obj("closed", stream().isClosed());
             case "unacked": {
@@ -117,7 +129,7 @@ public final class Main {
             }
             case "callbacks":
                 synchronized (acks) {
-                    return obj("acks", new ArrayList<>(acks), "errors", new ArrayList<>(errors));
+                    return obj("acks", new ArrayList<>(acks), "errors", new ArrayList<>(errors), "late", late.get());
                 }
             case "headers_provider_calls":
                 return obj("count", headerCalls.get());
@@ -130,7 +142,14 @@ public final class Main {
         if (sdk != null) {
             sdk.close();
         }
-        sdk = new ZerobusSdk(str(req, "endpoint"), str(req, "workspace_url"));
+        ZerobusSdk.Builder sb = ZerobusSdk.builder(str(req, "endpoint"), str(req, "workspace_url"));
+        if (req.get("ca_pem") instanceof String) {
+            sb.caPem(((String) req.get("ca_pem")).getBytes(StandardCharsets.UTF_8));
+        }
+        if (req.get("application_name") instanceof String) {
+            sb.applicationName((String) req.get("application_name"));
+        }
+        sdk = sb.build();
         Map<String, Object> o = map(req.get("options"));
         StreamConfigurationOptions.Builder b = StreamConfigurationOptions.builder();
         if (o.get("max_inflight_requests") instanceof Number) {
@@ -147,6 +166,9 @@ public final class Main {
         }
         if (o.get("recovery_backoff_ms") instanceof Number) {
             b.setRecoveryBackoffMs(num(o, "recovery_backoff_ms", 0));
+        }
+        if (o.get("recovery_backoff_max_ms") instanceof Number) {
+            b.setRecoveryBackoffMaxMs(num(o, "recovery_backoff_max_ms", 0));
         }
         if (o.get("server_lack_of_ack_timeout_ms") instanceof Number) {
             b.setServerLackOfAckTimeoutMs(num(o, "server_lack_of_ack_timeout_ms", 0));
@@ -167,6 +189,7 @@ public final class Main {
             b.setAckCallback(new AckCallback() {
                 @Override
                 public void onAck(long offset) {
+                    note();
                     synchronized (acks) {
                         acks.add(offset);
                     }
@@ -174,8 +197,15 @@ public final class Main {
 
                 @Override
                 public void onError(long offset, String message) {
+                    note();
                     synchronized (acks) {
                         errors.add(offset);
+                    }
+                }
+
+                private void note() {
+                    if (closeReturned.get()) {
+                        late.incrementAndGet();
                     }
                 }
             });
@@ -195,8 +225,12 @@ public final class Main {
                     headers.put(String.valueOf(pair.get(0)), String.valueOf(pair.get(1)));
                 }
             }
+            Map<String, Object> fail = auth.get("fail") instanceof Map ? map(auth.get("fail")) : null;
             HeadersProvider provider = () -> {
                 headerCalls.incrementAndGet();
+                if (fail != null) {
+                    throw new ZerobusException(code(str(fail, "code")), -1, false, str(fail, "message"));
+                }
                 return headers;
             };
             future = proto ? sdk.createProtoStream(table, descriptor, provider, options)
@@ -218,9 +252,57 @@ public final class Main {
         return obj();
     }
 
-    private Map<String, Object> ingest(Map<String, Object> req) throws ZerobusException {
+    private static ErrorCode code(String name) {
+        try {
+            return ErrorCode.valueOf(name);
+        } catch (IllegalArgumentException e) {
+            return ErrorCode.INTERNAL;
+        }
+    }
+
+    /** `producers` threads at once on the one stream, producer k ingesting as `ingest` with seed + k. */
+    private Map<String, Object> ingestConcurrent(Map<String, Object> req) throws ZerobusException {
         ZerobusStream s = stream();
         long seed = num(req, "seed", 1);
+        int producers = (int) num(req, "producers", 1);
+        List<CompletableFuture<List<Object>>> running = new ArrayList<>();
+        for (int k = 0; k < producers; k++) {
+            long mySeed = seed + k;
+            CompletableFuture<List<Object>> f = new CompletableFuture<>();
+            Thread t = new Thread(() -> {
+                try {
+                    f.complete(produce(s, req, mySeed));
+                } catch (Throwable e) {
+                    f.completeExceptionally(e);
+                }
+            }, "producer-" + k);
+            t.start();
+            running.add(f);
+        }
+        List<Object> offsets = new ArrayList<>();
+        ZerobusException first = null;
+        for (CompletableFuture<List<Object>> f : running) {
+            try {
+                offsets.add(f.join());
+            } catch (CompletionException e) {
+                if (e.getCause() instanceof ZerobusException) {
+                    first = first != null ? first : (ZerobusException) e.getCause();
+                } else {
+                    throw e;
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+        return obj("offsets", offsets);
+    }
+
+    /**
+     * Ingests records start…start+count−1 of `seed` in calls of `batch`, as one producer: JSON
+     * records as Strings (text), proto records as bytes. Returns the offsets (none in nowait mode).
+     */
+    private static List<Object> produce(ZerobusStream s, Map<String, Object> req, long seed) throws ZerobusException {
         long start = num(req, "start", 0);
         long count = num(req, "count", 0);
         int size = (int) num(req, "size", 100);
@@ -232,44 +314,47 @@ public final class Main {
             long end = Math.min(i + batch, start + count);
             Optional<Long> offset;
             if (batch == 1) {
-                byte[] r = proto ? Records.proto(seed, i, size) : Records.json(seed, i, size).getBytes(StandardCharsets.UTF_8);
-                switch (mode) {
-                    case "offset":
-                        offset = Optional.of(proto ? s.ingestRecordOffset(r) : s.ingestRecordOffset(new String(r, StandardCharsets.UTF_8)));
-                        break;
-                    case "try":
-                        offset = Optional.of(s.tryIngestRecordOffset(r));
-                        break;
-                    default:
-                        s.ingestRecordNowait(r);
-                        offset = Optional.empty();
+                if (proto) {
+                    byte[] r = Records.proto(seed, i, size);
+                    switch (mode) {
+                        case "offset":
+                            offset = Optional.of(s.ingestRecordOffset(r));
+                            break;
+                        case "try":
+                            offset = Optional.of(s.tryIngestRecordOffset(r));
+                            break;
+                        default:
+                            s.ingestRecordNowait(r);
+                            offset = Optional.empty();
+                    }
+                } else {
+                    String r = Records.json(seed, i, size);
+                    switch (mode) {
+                        case "offset":
+                            offset = Optional.of(s.ingestRecordOffset(r));
+                            break;
+                        case "try":
+                            offset = Optional.of(s.tryIngestRecordOffset(r));
+                            break;
+                        default:
+                            s.ingestRecordNowait(r);
+                            offset = Optional.empty();
+                    }
                 }
             } else {
-                int n = (int) (end - i);
-                byte[][] parts = new byte[n][];
-                int[] lengths = new int[n];
-                int total = 0;
-                for (int k = 0; k < n; k++) {
-                    parts[k] = proto ? Records.proto(seed, i + k, size)
-                            : Records.json(seed, i + k, size).getBytes(StandardCharsets.UTF_8);
-                    lengths[k] = parts[k].length;
-                    total += lengths[k];
-                }
-                byte[] data = new byte[total];
-                int pos = 0;
-                for (byte[] p : parts) {
-                    System.arraycopy(p, 0, data, pos, p.length);
-                    pos += p.length;
+                List<Object> records = new ArrayList<>();
+                for (long k = i; k < end; k++) {
+                    records.add(proto ? Records.proto(seed, k, size) : Records.json(seed, k, size));
                 }
                 switch (mode) {
                     case "offset":
-                        offset = s.ingestRecordsOffset(data, lengths);
+                        offset = s.ingestRecordsOffset(records);
                         break;
                     case "try":
-                        offset = s.tryIngestRecordsOffset(data, lengths);
+                        offset = s.tryIngestRecordsOffset(records);
                         break;
                     default:
-                        s.ingestRecordsNowait(data, lengths);
+                        s.ingestRecordsNowait(records);
                         offset = Optional.empty();
                 }
             }
@@ -278,7 +363,7 @@ public final class Main {
             }
             i = end;
         }
-        return obj("offsets", offsets);
+        return offsets;
     }
 
     private Map<String, Object> ingestRaw(Map<String, Object> req) throws ZerobusException {
