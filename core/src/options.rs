@@ -215,3 +215,65 @@ pub(crate) fn parse_table_name(name: &str) -> crate::ZerobusResult<(&str, &str, 
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each option out of its range is refused with a message naming the option, the value and
+    /// the range (docs/bad-input.md lists these rows).
+    #[test]
+    fn every_option_is_range_checked() {
+        let d = StreamConfigurationOptions::default;
+        let cases: Vec<(&str, StreamConfigurationOptions)> = vec![
+            (
+                "max_inflight_requests",
+                StreamConfigurationOptions { max_inflight_requests: 200_000_000, ..d() },
+            ),
+            ("max_inflight_bytes", StreamConfigurationOptions { max_inflight_bytes: usize::MAX, ..d() }),
+            ("recovery_timeout_ms", StreamConfigurationOptions { recovery_timeout_ms: 0, ..d() }),
+            (
+                "recovery_backoff_ms",
+                StreamConfigurationOptions { recovery_backoff_ms: MAX_OPTION_MS + 1, ..d() },
+            ),
+            ("recovery_backoff_max_ms", StreamConfigurationOptions { recovery_backoff_max_ms: 10, ..d() }),
+            ("recovery_retries", StreamConfigurationOptions { recovery_retries: 10_001, ..d() }),
+            (
+                "server_lack_of_ack_timeout_ms",
+                StreamConfigurationOptions { server_lack_of_ack_timeout_ms: u64::MAX, ..d() },
+            ),
+            ("flush_timeout_ms", StreamConfigurationOptions { flush_timeout_ms: 0, ..d() }),
+            (
+                "stream_paused_max_wait_time_ms",
+                StreamConfigurationOptions { stream_paused_max_wait_time_ms: Some(u64::MAX - 1), ..d() },
+            ),
+            (
+                "callback_max_wait_time_ms",
+                StreamConfigurationOptions { callback_max_wait_time_ms: Some(MAX_OPTION_MS + 1), ..d() },
+            ),
+        ];
+        for (name, options) in cases {
+            let e = options.validate().unwrap_err();
+            assert_eq!(e.code(), crate::ErrorCode::InvalidArgument, "{name}");
+            assert!(e.message().contains(name), "{name}: {}", e.message());
+        }
+        assert!(StreamConfigurationOptions::default().validate().is_ok());
+        // Zeros that mean something stay allowed.
+        let zeros = StreamConfigurationOptions {
+            max_inflight_requests: 0,
+            max_inflight_bytes: 0,
+            recovery_retries: 0,
+            recovery_backoff_ms: 0,
+            server_lack_of_ack_timeout_ms: 0,
+            stream_paused_max_wait_time_ms: Some(0),
+            ..d()
+        };
+        assert!(zeros.validate().is_ok());
+    }
+
+    #[test]
+    fn a_negative_number_passed_as_unsigned_is_called_out() {
+        let o = StreamConfigurationOptions { flush_timeout_ms: -1i64 as u64, ..Default::default() };
+        assert!(o.validate().unwrap_err().message().contains("a negative number?"));
+    }
+}
