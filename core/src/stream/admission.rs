@@ -299,5 +299,9 @@ fn check_size(bytes: usize) -> ZerobusResult<()> {
 /// A JSON record must be one JSON object. Checked here so a bad record fails its own call
 /// instead of failing the whole stream on the server.
 fn check_json(text: &str) -> ZerobusResult<()> {
-    crate::json_check::check_object(text).map_err(ZerobusError::invalid_record)
+    crate::json_check::check_object(text).map_err(|why| {
+        ZerobusError::invalid_record(format!(
+            "{why}; each record must be one JSON object (nothing was queued, the stream carries on)"
+        ))
+    })
 }
