@@ -146,11 +146,16 @@ impl OAuth {
             .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(http::header::ACCEPT, "application/json")
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ZerobusError::invalid_argument(format!("token endpoint URL: {e}")))?;
+            .map_err(|e| {
+                ZerobusError::invalid_argument(format!("token endpoint URL: {e}; check the workspace URL"))
+            })?;
         let unreachable = |e: &dyn fmt::Display| {
             ZerobusError::new(
                 ErrorCode::TokenEndpointError,
-                format!("token endpoint {} unreachable: {e}", self.service.token_url),
+                format!(
+                    "token endpoint {} unreachable: {e}; check the workspace URL and the network",
+                    self.service.token_url
+                ),
             )
         };
         let response = self.service.http.request(request).await.map_err(|e| unreachable(&e))?;
@@ -184,7 +189,7 @@ impl OAuth {
         let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
             ZerobusError::new(
                 ErrorCode::ProtocolError,
-                format!("token endpoint answered a malformed body (expected access_token, expires_in): {e}"),
+                format!("token endpoint answered a malformed body (expected access_token, expires_in): {e}; check that the workspace URL is the Databricks workspace"),
             )
         })?;
         Ok((Secret(parsed.access_token), Duration::from_secs(parsed.expires_in.unwrap_or(3600))))

@@ -43,16 +43,18 @@ impl Connector {
             }
         }
         let uri: Uri = proxy.trim().parse().map_err(|_| {
-            ZerobusError::invalid_argument(format!("proxy URL {proxy:?} from the environment is not a URL"))
+            ZerobusError::invalid_argument(format!("proxy URL {proxy:?} from the environment is not a URL; fix or unset https_proxy (or grpc_proxy, http_proxy)"))
         })?;
         if uri.scheme_str().is_some_and(|s| s != "http") {
             return Err(ZerobusError::invalid_argument(format!(
                 "proxy URL {proxy:?}: only http:// CONNECT proxies are supported"
             )));
         }
-        let host = uri
-            .host()
-            .ok_or_else(|| ZerobusError::invalid_argument(format!("proxy URL {proxy:?} has no host")))?;
+        let host = uri.host().ok_or_else(|| {
+            ZerobusError::invalid_argument(format!(
+                "proxy URL {proxy:?} has no host; fix or unset https_proxy (or grpc_proxy, http_proxy)"
+            ))
+        })?;
         let port = uri.port_u16().unwrap_or(80);
         Ok(Connector { proxy: Some(format!("{host}:{port}")) })
     }

@@ -95,15 +95,17 @@ impl ZerobusSdkBuilder {
             let mut found = 0;
             for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
                 let cert = cert.map_err(|e| {
-                    ZerobusError::invalid_argument(format!("CA certificate PEM does not parse: {e}"))
+                    ZerobusError::invalid_argument(format!("CA certificate PEM does not parse: {e}; pass the PEM text of the CA (-----BEGIN CERTIFICATE----- blocks)"))
                 })?;
                 roots.add(cert).map_err(|e| {
-                    ZerobusError::invalid_argument(format!("CA certificate is not usable: {e}"))
+                    ZerobusError::invalid_argument(format!(
+                        "CA certificate is not usable: {e}; pass the certificate of a certificate authority"
+                    ))
                 })?;
                 found += 1;
             }
             if found == 0 {
-                return Err(ZerobusError::invalid_argument("CA certificate PEM holds no CERTIFICATE block"));
+                return Err(ZerobusError::invalid_argument("CA certificate PEM holds no CERTIFICATE block; pass PEM text with at least one -----BEGIN CERTIFICATE----- block"));
             }
             tls = tls.ca_certificate(Certificate::from_pem(pem));
         }
@@ -139,15 +141,17 @@ impl ZerobusSdkBuilder {
 }
 
 fn parse_url(what: &str, url: Option<&str>) -> ZerobusResult<Uri> {
-    let url = url
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| ZerobusError::invalid_argument(format!("the {what} is required")))?;
+    let url = url.map(str::trim).filter(|u| !u.is_empty()).ok_or_else(|| {
+        ZerobusError::invalid_argument(format!(
+            "the {what} is required; set it on the SDK (a URL such as https://host)"
+        ))
+    })?;
     let with_scheme = if url.contains("://") { url.to_owned() } else { format!("https://{url}") };
-    let uri: Uri = with_scheme
-        .trim_end_matches('/')
-        .parse()
-        .map_err(|e| ZerobusError::invalid_argument(format!("{what} {url:?} is not a URL: {e}")))?;
+    let uri: Uri = with_scheme.trim_end_matches('/').parse().map_err(|e| {
+        ZerobusError::invalid_argument(format!(
+            "{what} {url:?} is not a URL: {e}; pass a URL such as https://host"
+        ))
+    })?;
     match uri.scheme_str() {
         Some("https") | Some("http") => {}
         _ => {
@@ -157,7 +161,9 @@ fn parse_url(what: &str, url: Option<&str>) -> ZerobusResult<Uri> {
         }
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(ZerobusError::invalid_argument(format!("{what} {url:?} has no host")));
+        return Err(ZerobusError::invalid_argument(format!(
+            "{what} {url:?} has no host; pass a URL such as https://host"
+        )));
     }
     Ok(uri)
 }
@@ -191,7 +197,9 @@ impl ZerobusSdk {
     ) -> ZerobusResult<ZerobusStream> {
         let client_id = client_id.into();
         if client_id.is_empty() {
-            return Err(ZerobusError::invalid_argument("client id is empty"));
+            return Err(ZerobusError::invalid_argument(
+                "client id is empty; pass the OAuth client id of the service principal",
+            ));
         }
         let auth = Auth::OAuth(Arc::new(OAuth {
             service: self.inner.tokens.clone(),

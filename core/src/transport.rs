@@ -28,7 +28,11 @@ impl Transport {
     pub async fn connect(&self) -> ZerobusResult<Channel> {
         let mut endpoint = Endpoint::from(self.endpoint.clone())
             .user_agent(self.user_agent.clone())
-            .map_err(|e| ZerobusError::invalid_argument(format!("user agent: {e}")))?
+            .map_err(|e| {
+                ZerobusError::invalid_argument(format!(
+                    "the application or SDK name is not a valid user-agent value: {e}; use printable ASCII"
+                ))
+            })?
             .tcp_nodelay(true)
             .initial_stream_window_size(Some(8 * 1024 * 1024))
             .initial_connection_window_size(Some(16 * 1024 * 1024))

@@ -186,7 +186,9 @@ impl Shared {
             pos += len;
             let as_ref = if text {
                 RecordRef::Json(std::str::from_utf8(rec).map_err(|e| {
-                    ZerobusError::invalid_record(format!("record {i} of the batch is not UTF-8 text: {e}"))
+                    ZerobusError::invalid_record(format!(
+                        "record {i} of the batch is not UTF-8 text: {e}; JSON records must be UTF-8"
+                    ))
                 })?)
             } else {
                 RecordRef::Proto(rec)

@@ -308,7 +308,7 @@ impl ZerobusStream {
         let assigned = self.shared.lock().next_offset;
         if offset < 0 || offset >= assigned {
             return Err(ZerobusError::invalid_argument(format!(
-                "offset {offset} was never assigned on this stream (next offset is {assigned})"
+                "offset {offset} was never assigned on this stream (next offset is {assigned}); wait only for offsets that ingest calls returned"
             )));
         }
         self.wait_acked(offset, self.flush_deadline()).await
@@ -322,7 +322,7 @@ impl ZerobusStream {
         ZerobusError::new(
             ErrorCode::Timeout,
             format!(
-                "{what} within flush_timeout_ms ({} ms); records stay queued",
+                "{what} within flush_timeout_ms ({} ms); records stay queued and may still be acknowledged: wait again, or raise flush_timeout_ms",
                 self.shared.opts.flush_timeout_ms
             ),
         )
