@@ -8,9 +8,11 @@ package zerobus
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime/cgo"
+	"strings"
 	"sync/atomic"
 	"unsafe"
 )
@@ -34,11 +36,19 @@ type ackState struct {
 // HeadersProvider supplies the call metadata for every connection attempt of a stream created
 // with CreateStreamWithHeadersProvider. It must return "authorization" and
 // "x-databricks-zerobus-table-name". It runs on a library thread.
+//
+// An error fails that connection attempt, and its code decides what the stream does: an error
+// that is (errors.As) a *Error, e.g. NewError(CodeUnauthenticated, "no credentials"), fails it
+// with that Code and Message (CodeUnavailable is retried within the recovery budget,
+// CodeUnauthenticated is final, ...); any other error counts as CodeUnavailable with the error's
+// text. A panic is recovered and fails the attempt with CodeInternal. The stream's error then
+// names the headers provider and carries the message.
 type HeadersProvider interface {
 	GetHeaders() (map[string]string, error)
 }
 
-// report writes a recovered callback panic to stderr: a panic must never unwind into C.
+// report writes a recovered ack or error callback panic to stderr: a panic must never unwind
+// into C, and those callbacks have no way to hand a failure back to the library.
 func report(what string, r any) {
 	fmt.Fprintf(os.Stderr, "zerobus: %s panicked: %v\n", what, r)
 }
@@ -75,25 +85,59 @@ func zerobusGoRelease(handle C.uintptr_t) {
 	liveHandles.Add(-1)
 }
 
+// headersFailure hands a provider failure to the library: the message through
+// zerobus_headers_set_error, the code as the provider's return value.
+func headersFailure(headers *C.zerobus_headers, code ErrorCode, message string) C.int32_t {
+	if code <= CodeOK || int(code) >= len(codeNames) {
+		// OK would read as success, and an unknown value as UNAVAILABLE: say so explicitly.
+		code = CodeUnavailable
+	}
+	// The library takes NUL-terminated UTF-8.
+	message = strings.ToValidUTF8(strings.ReplaceAll(message, "\x00", " "), "\uFFFD")
+	cmsg := C.CString(message)
+	C.zerobus_headers_set_error(headers, cmsg)
+	C.free(unsafe.Pointer(cmsg))
+	return C.int32_t(code)
+}
+
+// providerFailure is the code and message a provider error crosses the C ABI with.
+func providerFailure(err error) (ErrorCode, string) {
+	var zerr *Error
+	switch {
+	case !errors.As(err, &zerr):
+		return CodeUnavailable, err.Error()
+	case zerr == nil:
+		return CodeUnavailable, "GetHeaders returned a nil *zerobus.Error"
+	case err == error(zerr):
+		return zerr.code, zerr.message
+	default:
+		return zerr.code, err.Error() // wrapped: keep the wrapping context
+	}
+}
+
 //export zerobusGoHeaders
 func zerobusGoHeaders(handle C.uintptr_t, headers *C.zerobus_headers) (rc C.int32_t) {
 	defer func() {
 		if r := recover(); r != nil {
-			report("headers provider", r)
-			rc = 1
+			rc = headersFailure(headers, CodeInternal, fmt.Sprintf("GetHeaders panicked: %v", r))
 		}
 	}()
 	provider := cgo.Handle(handle).Value().(HeadersProvider)
 	h, err := provider.GetHeaders()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "zerobus: headers provider failed: %v\n", err)
-		return 1
+		code, message := providerFailure(err)
+		return headersFailure(headers, code, message)
 	}
 	for name, value := range h {
+		if strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
+			// Never repeat the value: it is usually a token.
+			return headersFailure(headers, CodeInvalidArgument,
+				fmt.Sprintf("header %q holds a NUL byte in its name or value, which a header cannot carry", name))
+		}
 		cname, cvalue := C.CString(name), C.CString(value)
 		C.zerobus_headers_add(headers, cname, cvalue)
 		C.free(unsafe.Pointer(cname))
 		C.free(unsafe.Pointer(cvalue))
 	}
-	return 0
+	return C.int32_t(CodeOK)
 }

@@ -42,15 +42,26 @@ static zerobus_stream *zb_create_stream_with_headers(const zerobus_sdk *sdk, con
 }
 
 // One ingest call, result returned by value so that no Go out-parameter escapes to the heap on
-// the hot path. mode: 0 blocking, 1 try, 2 nowait.
+// the hot path. mode: 0 blocking, 1 try, 2 nowait. json: the records are JSON text (the
+// zerobus_stream_*ingest_json_record* calls, INVALID_RECORD on a PROTO stream); otherwise they are
+// read as the stream's record type.
 typedef struct zb_ingest_result {
 	int64_t offset;
 	zerobus_error *err;
 	bool ok;
 } zb_ingest_result;
 
-static zb_ingest_result zb_ingest_record(const zerobus_stream *s, const uint8_t *data, size_t len, int mode) {
+static zb_ingest_result zb_ingest_record(const zerobus_stream *s, const uint8_t *data, size_t len, int mode,
+		bool json) {
 	zb_ingest_result r = {-1, NULL, false};
+	if (json) {
+		switch (mode) {
+		case 0: r.ok = zerobus_stream_ingest_json_record(s, data, len, &r.offset, &r.err); break;
+		case 1: r.ok = zerobus_stream_try_ingest_json_record(s, data, len, &r.offset, &r.err); break;
+		default: r.ok = zerobus_stream_ingest_json_record_nowait(s, data, len, &r.err); break;
+		}
+		return r;
+	}
 	switch (mode) {
 	case 0: r.ok = zerobus_stream_ingest_record(s, data, len, &r.offset, &r.err); break;
 	case 1: r.ok = zerobus_stream_try_ingest_record(s, data, len, &r.offset, &r.err); break;
@@ -60,8 +71,16 @@ static zb_ingest_result zb_ingest_record(const zerobus_stream *s, const uint8_t 
 }
 
 static zb_ingest_result zb_ingest_records(const zerobus_stream *s, const uint8_t *data, size_t data_len,
-		const size_t *lengths, size_t count, int mode) {
+		const size_t *lengths, size_t count, int mode, bool json) {
 	zb_ingest_result r = {-1, NULL, false};
+	if (json) {
+		switch (mode) {
+		case 0: r.ok = zerobus_stream_ingest_json_records(s, data, data_len, lengths, count, &r.offset, &r.err); break;
+		case 1: r.ok = zerobus_stream_try_ingest_json_records(s, data, data_len, lengths, count, &r.offset, &r.err); break;
+		default: r.ok = zerobus_stream_ingest_json_records_nowait(s, data, data_len, lengths, count, &r.err); break;
+		}
+		return r;
+	}
 	switch (mode) {
 	case 0: r.ok = zerobus_stream_ingest_records(s, data, data_len, lengths, count, &r.offset, &r.err); break;
 	case 1: r.ok = zerobus_stream_try_ingest_records(s, data, data_len, lengths, count, &r.offset, &r.err); break;
@@ -72,7 +91,21 @@ static zb_ingest_result zb_ingest_records(const zerobus_stream *s, const uint8_t
 */
 import "C"
 
-import "unsafe"
+import (
+	"strings"
+	"unsafe"
+)
+
+// cString copies s to C memory for one call; the caller frees it with C.free. A C string ends
+// at its first NUL, so a Go string holding one fails with CodeInvalidArgument instead of being
+// cut short there (a table name cut short names another table). what names the argument; the
+// value is never repeated (it may be a secret).
+func cString(what, s string) (*C.char, error) {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return nil, newError(CodeInvalidArgument, "the %s holds a NUL byte (at byte %d), which a C string cannot carry; remove it", what, i)
+	}
+	return C.CString(s), nil
+}
 
 // newCOptions builds C options from resolved Go options. The caller frees them with
 // zerobus_stream_options_free. Callback state is owned by the library from here on (it calls
@@ -98,6 +131,8 @@ func newCOptions(r resolvedOptions) (*C.zerobus_stream_options, error) {
 		return C.zerobus_stream_options_set_recovery_timeout_ms(o, v, e)
 	}) || !set64(r.recoveryBackoffMs, func(o *C.zerobus_stream_options, v C.uint64_t, e **C.zerobus_error) C.bool {
 		return C.zerobus_stream_options_set_recovery_backoff_ms(o, v, e)
+	}) || !set64(r.recoveryBackoffMaxMs, func(o *C.zerobus_stream_options, v C.uint64_t, e **C.zerobus_error) C.bool {
+		return C.zerobus_stream_options_set_recovery_backoff_max_ms(o, v, e)
 	}) || !set64(r.serverLackOfAckTimeoutMs, func(o *C.zerobus_stream_options, v C.uint64_t, e **C.zerobus_error) C.bool {
 		return C.zerobus_stream_options_set_server_lack_of_ack_timeout_ms(o, v, e)
 	}) || !set64(r.flushTimeoutMs, func(o *C.zerobus_stream_options, v C.uint64_t, e **C.zerobus_error) C.bool {
@@ -165,19 +200,29 @@ func stringArg(s string) (*C.uint8_t, C.size_t) {
 // freeCOptions frees C options (for the tests, which cannot use cgo themselves).
 func freeCOptions(o *C.zerobus_stream_options) { C.zerobus_stream_options_free(o) }
 
-// ingestRecordC makes one single-record ingest call (mode: ingestMode).
-func ingestRecordC(s *C.zerobus_stream, data *C.uint8_t, n C.size_t, mode ingestMode) (int64, error) {
-	r := C.zb_ingest_record(s, data, n, C.int(mode))
+// freeStreamNow frees s's C stream at once, as its cleanup does once s is unreachable, so the
+// tests can call methods on a freed handle (which the library answers with INVALID_ARGUMENT).
+func freeStreamNow(s *ZerobusStream) { C.zerobus_stream_free(s.cptr()) }
+
+// streamOverSdkHandle is a ZerobusStream whose handle is sdk's: a live handle of another type
+// (for the tests; the library answers it with INVALID_ARGUMENT, never dereferencing it).
+func streamOverSdkHandle(sdk *ZerobusSdk) *ZerobusStream {
+	return &ZerobusStream{h: &streamHandle{ptr: (*C.zerobus_stream)(unsafe.Pointer(sdk.ptr)), recordType: RecordTypeJson}}
+}
+
+// ingestRecordC makes one single-record ingest call (mode: ingestMode; json: JSON text).
+func ingestRecordC(s *C.zerobus_stream, data *C.uint8_t, n C.size_t, mode ingestMode, json bool) (int64, error) {
+	r := C.zb_ingest_record(s, data, n, C.int(mode), C.bool(json))
 	if !r.ok {
 		return -1, takeError(r.err)
 	}
 	return int64(r.offset), nil
 }
 
-// ingestRecordsC makes one batch ingest call (mode: ingestMode).
+// ingestRecordsC makes one batch ingest call (mode: ingestMode; json: JSON text).
 func ingestRecordsC(s *C.zerobus_stream, data *C.uint8_t, n C.size_t, lens *C.size_t, count C.size_t,
-	mode ingestMode) (int64, error) {
-	r := C.zb_ingest_records(s, data, n, lens, count, C.int(mode))
+	mode ingestMode, json bool) (int64, error) {
+	r := C.zb_ingest_records(s, data, n, lens, count, C.int(mode), C.bool(json))
 	if !r.ok {
 		return -1, takeError(r.err)
 	}

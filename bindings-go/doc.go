@@ -8,6 +8,9 @@
 // ack and error callbacks, nowait calls accounted like the others, and one error type
 // (*Error, with Code, GRPCStatus and Retryable) reachable with errors.As.
 //
+// A string record is JSON text (the library's JSON calls: CodeInvalidRecord on a Proto stream);
+// a []byte record is read as the stream's record type.
+//
 // At the boundary C never keeps a Go pointer: inputs are copied during each call, callback
 // state crosses as a runtime/cgo.Handle, a batch crosses in one call (one buffer plus
 // lengths). Close streams with Close; a cleanup only closes and frees streams dropped without it.

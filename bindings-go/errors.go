@@ -102,6 +102,15 @@ func (e *Error) Is(target error) bool {
 	return ok && c == e.code
 }
 
+// NewError makes an error of this package's type with code and message, for code that hands an
+// error to the SDK: a HeadersProvider that returns NewError(CodeUnauthenticated, "...") fails
+// the connection attempt with that code, which decides what the stream does (CodeUnavailable is
+// retried within the recovery budget, CodeUnauthenticated is final, ...). The error carries no
+// gRPC status, and its Retryable is false: the library, not this value, classifies the code.
+func NewError(code ErrorCode, message string) *Error {
+	return &Error{code: code, grpcStatus: -1, message: message}
+}
+
 // newError makes a binding-side error (invalid Go arguments).
 func newError(code ErrorCode, format string, args ...any) *Error {
 	return &Error{code: code, grpcStatus: -1, retryable: false, message: fmt.Sprintf(format, args...)}

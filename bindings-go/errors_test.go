@@ -79,3 +79,19 @@ func TestErrorRendering(t *testing.T) {
 		t.Error("a failure without an error is INTERNAL")
 	}
 }
+
+func TestNewError(t *testing.T) {
+	e := NewError(CodeUnauthenticated, "no credentials in the vault")
+	if e.Code() != CodeUnauthenticated || e.Message() != "no credentials in the vault" || e.Retryable() {
+		t.Errorf("NewError = %v (retryable %v)", e, e.Retryable())
+	}
+	if _, ok := e.GRPCStatus(); ok {
+		t.Error("NewError has a gRPC status")
+	}
+	if !errors.Is(fmt.Errorf("wrapped: %w", e), CodeUnauthenticated) {
+		t.Error("errors.Is on a wrapped NewError")
+	}
+	if s := e.Error(); s != "zerobus: UNAUTHENTICATED: no credentials in the vault" {
+		t.Errorf("Error() = %q", s)
+	}
+}

@@ -24,9 +24,48 @@ type server struct {
 	endpoint, workspaceURL, clientID, clientSecret string
 }
 
-// startServe runs the repository's `zerobus serve`. A missing binary fails the test: the
-// integration tests are part of `make test`, which builds it.
+// startServe runs the repository's `zerobus serve` for one test, stopped when the test ends. A
+// missing binary fails the test: the integration tests are part of `make test`, which builds it.
 func startServe(t *testing.T) server {
+	t.Helper()
+	s, cmd, stdin := spawnServe(t)
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	return s
+}
+
+var untilExit struct {
+	once  sync.Once
+	srv   server
+	cmd   *exec.Cmd      // kept reachable: a collected pipe would be closed, stopping the server
+	stdin io.WriteCloser // closed by the process exit
+}
+
+// startServeUntilExit is one `zerobus serve` shared by the tests that abandon open streams
+// (freed without Close). It is never stopped by a test: it exits when the test process does
+// (its stdin closes). Stopping it while the library still tears an abandoned connection down
+// makes a library thread write to a socket the server closed, and the library does not guard
+// its writes against SIGPIPE, which kills a Go process (see TestServerGoneWhileStreamsAbandoned).
+func startServeUntilExit(t *testing.T) server {
+	t.Helper()
+	untilExit.once.Do(func() { untilExit.srv, untilExit.cmd, untilExit.stdin = spawnServe(t) })
+	if untilExit.srv.endpoint == "" {
+		t.Fatal("the shared zerobus serve did not start")
+	}
+	return untilExit.srv
+}
+
+// spawnServe starts `zerobus serve --exit-on-stdin-close` and reads the settings it prints.
+func spawnServe(t *testing.T) (server, *exec.Cmd, io.WriteCloser) {
 	t.Helper()
 	bin, _ := filepath.Abs("../target/debug/zerobus")
 	if _, err := os.Stat(bin); err != nil {
@@ -45,17 +84,6 @@ func startServe(t *testing.T) server {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
 	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
 	env := map[string]string{}
 	lines := bufio.NewScanner(stdout)
 	for len(env) < 4 && lines.Scan() {
@@ -66,9 +94,10 @@ func startServe(t *testing.T) server {
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	s := server{env["ZEROBUS_ENDPOINT"], env["ZEROBUS_WORKSPACE_URL"], env["ZEROBUS_CLIENT_ID"], env["ZEROBUS_CLIENT_SECRET"]}
 	if s.endpoint == "" || s.workspaceURL == "" || s.clientID == "" || s.clientSecret == "" {
+		_ = cmd.Process.Kill()
 		t.Fatalf("zerobus serve did not print its settings: %v", env)
 	}
-	return s
+	return s, cmd, stdin
 }
 
 const jsonTable = "main.default.json_table"

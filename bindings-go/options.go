@@ -18,6 +18,7 @@ const (
 	DefaultMaxInflightBytes         uint64 = 64 << 20
 	DefaultRecoveryTimeoutMs        uint64 = 15_000
 	DefaultRecoveryBackoffMs        uint64 = 2_000
+	DefaultRecoveryBackoffMaxMs     uint64 = 30_000
 	DefaultRecoveryRetries          uint32 = 4
 	DefaultServerLackOfAckTimeoutMs uint64 = 60_000
 	DefaultFlushTimeoutMs           uint64 = 300_000
@@ -30,6 +31,8 @@ const (
 // ServerLackOfAckTimeoutMs = 0 means never, *StreamPausedMaxWaitTimeMs = 0 means reconnect at
 // once). In a struct literal not derived from DefaultStreamConfigurationOptions, a zero numeric
 // field means "the default" instead, so a forgotten field can never become a zero timeout.
+// Values are passed on unchecked: the library checks every option against its range when the
+// stream is created (the error, CodeInvalidArgument, names the option, the value and the range).
 type StreamConfigurationOptions struct {
 	// Bound on unacknowledged ingest calls (default 50,000).
 	MaxInflightRequests uint64
@@ -39,8 +42,12 @@ type StreamConfigurationOptions struct {
 	Recovery bool
 	// Bound on each connection attempt, ms (default 15,000).
 	RecoveryTimeoutMs uint64
-	// Pause between connection attempts, ms (default 2,000).
+	// Wait before the second connection attempt in a row, ms (default 2,000). The first attempt
+	// after a connection that delivered acks goes at once; later waits double up to
+	// RecoveryBackoffMaxMs, each plus up to a quarter at random.
 	RecoveryBackoffMs uint64
+	// Cap on the wait between connection attempts, ms (default 30,000).
+	RecoveryBackoffMaxMs uint64
 	// Connection attempts in a row without an ack before the stream fails (default 4).
 	RecoveryRetries uint32
 	// Reconnect when records wait this long with nothing from the server, ms (default 60,000).
@@ -72,6 +79,7 @@ func DefaultStreamConfigurationOptions() *StreamConfigurationOptions {
 		Recovery:                 true,
 		RecoveryTimeoutMs:        DefaultRecoveryTimeoutMs,
 		RecoveryBackoffMs:        DefaultRecoveryBackoffMs,
+		RecoveryBackoffMaxMs:     DefaultRecoveryBackoffMaxMs,
 		RecoveryRetries:          DefaultRecoveryRetries,
 		ServerLackOfAckTimeoutMs: DefaultServerLackOfAckTimeoutMs,
 		FlushTimeoutMs:           DefaultFlushTimeoutMs,
@@ -85,6 +93,7 @@ type resolvedOptions struct {
 	maxInflightRequests, maxInflightBytes            *uint64
 	recovery                                         *bool
 	recoveryTimeoutMs, recoveryBackoffMs             *uint64
+	recoveryBackoffMaxMs                             *uint64
 	recoveryRetries                                  *uint32
 	serverLackOfAckTimeoutMs, flushTimeoutMs         *uint64
 	recordType                                       RecordType
@@ -113,6 +122,7 @@ func (o *StreamConfigurationOptions) resolve() resolvedOptions {
 	}
 	r.recoveryTimeoutMs = u64(o.RecoveryTimeoutMs)
 	r.recoveryBackoffMs = u64(o.RecoveryBackoffMs)
+	r.recoveryBackoffMaxMs = u64(o.RecoveryBackoffMaxMs)
 	if o.RecoveryRetries != 0 || o.complete {
 		v := o.RecoveryRetries
 		r.recoveryRetries = &v

@@ -32,6 +32,13 @@ func TestDefaultsPassZerosThrough(t *testing.T) {
 	if r.flushTimeoutMs == nil || *r.flushTimeoutMs != DefaultFlushTimeoutMs {
 		t.Error("defaults are carried")
 	}
+	if r.recoveryBackoffMaxMs == nil || *r.recoveryBackoffMaxMs != DefaultRecoveryBackoffMaxMs {
+		t.Error("RecoveryBackoffMaxMs default is carried")
+	}
+	o.RecoveryBackoffMaxMs = 0
+	if r := o.resolve(); r.recoveryBackoffMaxMs == nil || *r.recoveryBackoffMaxMs != 0 {
+		t.Error("RecoveryBackoffMaxMs = 0 from the defaults must be passed on")
+	}
 	if r.callbackMaxWaitTimeMs != nil {
 		t.Error("nil pointer options stay unset")
 	}
@@ -44,8 +51,12 @@ func TestDefaultsPassZerosThrough(t *testing.T) {
 
 func TestLiteralZerosMeanDefault(t *testing.T) {
 	r := (&StreamConfigurationOptions{RecordType: RecordTypeJson, FlushTimeoutMs: 5}).resolve()
-	if r.maxInflightRequests != nil || r.recoveryTimeoutMs != nil || r.recovery != nil || r.recoveryRetries != nil {
+	if r.maxInflightRequests != nil || r.recoveryTimeoutMs != nil || r.recovery != nil || r.recoveryRetries != nil ||
+		r.recoveryBackoffMaxMs != nil {
 		t.Error("zero fields of a literal must stay unset")
+	}
+	if r := (&StreamConfigurationOptions{RecoveryBackoffMaxMs: 7}).resolve(); r.recoveryBackoffMaxMs == nil || *r.recoveryBackoffMaxMs != 7 {
+		t.Error("RecoveryBackoffMaxMs of a literal is passed on")
 	}
 	if r.flushTimeoutMs == nil || *r.flushTimeoutMs != 5 || r.recordType != RecordTypeJson {
 		t.Error("set fields of a literal are passed on")
@@ -97,16 +108,40 @@ func TestCallbackHandleReleasedWithOptions(t *testing.T) {
 }
 
 func TestBatchPacking(t *testing.T) {
-	for _, in := range []any{[][]byte{[]byte("ab"), {}, []byte("cde")}, []string{"ab", "", "cde"},
-		[]any{"ab", []byte{}, []byte("cde")}} {
-		b, err := packBatch(in)
+	for _, c := range []struct {
+		in   any
+		json bool // JSON text: the JSON calls
+	}{
+		{[][]byte{[]byte("ab"), {}, []byte("cde")}, false},
+		{[]string{"ab", "", "cde"}, true},
+		{[]any{"ab", []byte{}, []byte("cde")}, true}, // a string in it: a JSON text batch
+		{[]any{[]byte("ab"), []byte{}, []byte("cde")}, false},
+	} {
+		b, err := packBatch(c.in)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if string(b.data) != "abcde" || len(b.lens) != 3 || b.lens[0] != 2 || b.lens[1] != 0 || b.lens[2] != 3 {
-			t.Errorf("%T packed as %q %v", in, b.data, b.lens)
+			t.Errorf("%T packed as %q %v", c.in, b.data, b.lens)
+		}
+		if b.json != c.json {
+			t.Errorf("%#v: json %v, want %v", c.in, b.json, c.json)
 		}
 		b.release()
+	}
+	// A pooled batch does not keep the kind of its last use.
+	b, _ := packBatch([]string{"x"})
+	b.release()
+	if b, _ := packBatch([][]byte{[]byte("x")}); b.json {
+		t.Error("a [][]byte batch after a []string one is JSON")
+	}
+	for _, c := range []struct {
+		in   any
+		json bool
+	}{{"{}", true}, {[]byte("{}"), false}} {
+		if _, _, json, err := recordArg(c.in); err != nil || json != c.json {
+			t.Errorf("recordArg(%T) json %v, %v; want %v", c.in, json, err, c.json)
+		}
 	}
 	if _, err := packBatch([]int{1}); !errors.Is(err, CodeInvalidArgument) {
 		t.Errorf("bad batch type: %v", err)
@@ -114,7 +149,7 @@ func TestBatchPacking(t *testing.T) {
 	if _, err := packBatch([]any{1}); !errors.Is(err, CodeInvalidArgument) {
 		t.Errorf("bad record type: %v", err)
 	}
-	if _, _, err := recordArg(3); !errors.Is(err, CodeInvalidArgument) {
+	if _, _, _, err := recordArg(3); !errors.Is(err, CodeInvalidArgument) {
 		t.Errorf("bad single record: %v", err)
 	}
 }

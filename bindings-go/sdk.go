@@ -32,17 +32,52 @@ type ZerobusSdk struct {
 	ptr *C.zerobus_sdk
 }
 
+// SdkOption configures NewZerobusSdk beyond its endpoint and workspace URL.
+type SdkOption func(*sdkConfig)
+
+type sdkConfig struct {
+	caPEM           [][]byte
+	applicationName string
+}
+
+// WithCACertificatePEM trusts the CA certificates in pem (PEM text, copied) besides the system
+// roots, e.g. a private CA or a TLS-inspecting proxy. It may be given more than once.
+func WithCACertificatePEM(pem []byte) SdkOption {
+	own := append([]byte{}, pem...)
+	return func(c *sdkConfig) { c.caPEM = append(c.caPEM, own) }
+}
+
+// WithApplicationName appends name to the user-agent the SDK sends
+// ("zerobus-sdk-go/<version> <name>").
+func WithApplicationName(name string) SdkOption {
+	return func(c *sdkConfig) { c.applicationName = name }
+}
+
 // NewZerobusSdk makes an SDK for endpoint (https://..., or an explicit http:// for a local
-// plaintext server) whose OAuth tokens come from workspaceURL.
-func NewZerobusSdk(endpoint, workspaceURL string) (*ZerobusSdk, error) {
+// plaintext server) whose OAuth tokens come from workspaceURL; options add CA certificates
+// (WithCACertificatePEM) and an application name (WithApplicationName).
+func NewZerobusSdk(endpoint, workspaceURL string, options ...SdkOption) (*ZerobusSdk, error) {
+	var cfg sdkConfig
+	for _, o := range options {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	cEndpoint, err := cString("endpoint", endpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(cEndpoint))
+	cURL, err := cString("workspace URL", workspaceURL)
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(cURL))
 	b := C.zerobus_sdk_builder_new()
 	if b == nil {
 		return nil, newError(CodeInternal, "zerobus_sdk_builder_new failed")
 	}
 	defer C.zerobus_sdk_builder_free(b)
-	cEndpoint, cURL := C.CString(endpoint), C.CString(workspaceURL)
-	defer C.free(unsafe.Pointer(cEndpoint))
-	defer C.free(unsafe.Pointer(cURL))
 	cName := C.CString("zerobus-sdk-go/" + Version)
 	defer C.free(unsafe.Pointer(cName))
 	var cerr *C.zerobus_error
@@ -50,6 +85,25 @@ func NewZerobusSdk(endpoint, workspaceURL string) (*ZerobusSdk, error) {
 		!C.zerobus_sdk_builder_set_workspace_url(b, cURL, &cerr) ||
 		!C.zerobus_sdk_builder_set_sdk_name(b, cName, &cerr) {
 		return nil, takeError(cerr)
+	}
+	for _, pem := range cfg.caPEM {
+		d, n := bytesArg(pem)
+		ok := C.zerobus_sdk_builder_add_ca_pem(b, d, n, &cerr)
+		runtime.KeepAlive(pem)
+		if !ok {
+			return nil, takeError(cerr)
+		}
+	}
+	if cfg.applicationName != "" {
+		cApp, err := cString("application name", cfg.applicationName)
+		if err != nil {
+			return nil, err
+		}
+		ok := C.zerobus_sdk_builder_set_application_name(b, cApp, &cerr)
+		C.free(unsafe.Pointer(cApp))
+		if !ok {
+			return nil, takeError(cerr)
+		}
 	}
 	p := C.zerobus_sdk_builder_build(b, &cerr)
 	if p == nil {
@@ -61,8 +115,12 @@ func NewZerobusSdk(endpoint, workspaceURL string) (*ZerobusSdk, error) {
 	return s, nil
 }
 
-// Free releases the SDK. Streams created from it stay usable. Idempotent.
+// Free releases the SDK. Streams created from it stay usable; creating a stream afterwards
+// fails with CodeInvalidArgument. Idempotent, and safe while other goroutines create streams.
 func (s *ZerobusSdk) Free() {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ptr != nil {
@@ -78,8 +136,15 @@ func (s *ZerobusSdk) Free() {
 func (s *ZerobusSdk) CreateStream(table TableProperties, clientID, clientSecret string,
 	options *StreamConfigurationOptions) (*ZerobusStream, error) {
 	return s.create(table, options, func(sdk *C.zerobus_sdk, name *C.char, co *C.zerobus_stream_options) (*C.zerobus_stream, error) {
-		cID, cSecret := C.CString(clientID), C.CString(clientSecret)
+		cID, err := cString("client ID", clientID)
+		if err != nil {
+			return nil, err
+		}
 		defer C.free(unsafe.Pointer(cID))
+		cSecret, err := cString("client secret", clientSecret)
+		if err != nil {
+			return nil, err
+		}
 		defer C.free(unsafe.Pointer(cSecret))
 		d, n := bytesArg(table.DescriptorProto)
 		var cerr *C.zerobus_error
@@ -154,18 +219,24 @@ func createCtx(ctx context.Context, f func() (*ZerobusStream, error)) (*ZerobusS
 
 func (s *ZerobusSdk) create(table TableProperties, options *StreamConfigurationOptions,
 	open func(*C.zerobus_sdk, *C.char, *C.zerobus_stream_options) (*C.zerobus_stream, error)) (*ZerobusStream, error) {
+	if s == nil {
+		return nil, newError(CodeInvalidArgument, "the SDK is nil; make one with NewZerobusSdk")
+	}
+	name, err := cString("table name", table.TableName)
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(name))
 	r := options.resolve()
 	co, err := newCOptions(r)
 	if err != nil {
 		return nil, err
 	}
 	defer C.zerobus_stream_options_free(co)
-	name := C.CString(table.TableName)
-	defer C.free(unsafe.Pointer(name))
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.ptr == nil {
-		return nil, newError(CodeInvalidArgument, "the SDK was freed")
+		return nil, newError(CodeInvalidArgument, "the SDK was freed (or not made with NewZerobusSdk); make a new one with NewZerobusSdk")
 	}
 	p, err := open(s.ptr, name, co)
 	if err != nil {

@@ -51,27 +51,45 @@ func newStream(p *C.zerobus_stream, rt RecordType) *ZerobusStream {
 	return &ZerobusStream{h: h}
 }
 
-// RecordType is the stream's record encoding.
-func (s *ZerobusStream) RecordType() RecordType { return s.h.recordType }
+// cptr is the C handle, or NULL for a zero ZerobusStream (which the library answers with
+// CodeInvalidArgument). A handle the library freed is never dereferenced: the C ABI keeps every
+// object in a handle table and answers a stale handle with CodeInvalidArgument too.
+func (s *ZerobusStream) cptr() *C.zerobus_stream {
+	if s == nil || s.h == nil {
+		return nil
+	}
+	return s.h.ptr
+}
 
-// recordArg passes one record ([]byte or string) to C for the duration of a call.
-func recordArg(record any) (*C.uint8_t, C.size_t, error) {
+// RecordType is the stream's record encoding (RecordTypeUnspecified for a zero ZerobusStream).
+func (s *ZerobusStream) RecordType() RecordType {
+	if s == nil || s.h == nil {
+		return RecordTypeUnspecified
+	}
+	return s.h.recordType
+}
+
+// recordArg passes one record to C for the duration of a call: a string is JSON text (json
+// true: the JSON calls), a []byte is read as the stream's record type.
+func recordArg(record any) (p *C.uint8_t, n C.size_t, json bool, err error) {
 	switch r := record.(type) {
 	case []byte:
 		p, n := bytesArg(r)
-		return p, n, nil
+		return p, n, false, nil
 	case string:
 		p, n := stringArg(r)
-		return p, n, nil
+		return p, n, true, nil
 	default:
-		return nil, 0, newError(CodeInvalidArgument, "a record is a []byte or a string, not %T", record)
+		return nil, 0, false, newError(CodeInvalidArgument, "a record is a []byte or a string, not %T", record)
 	}
 }
 
-// batch is a set of records packed for one C call: one contiguous buffer plus lengths.
+// batch is a set of records packed for one C call: one contiguous buffer plus lengths. json:
+// the batch holds JSON text (a []string, or an []any with a string in it).
 type batch struct {
 	data []byte
 	lens []C.size_t
+	json bool
 }
 
 var batchPool = sync.Pool{New: func() any { return new(batch) }}
@@ -89,7 +107,7 @@ func (b *batch) addString(r string) {
 // packBatch packs [][]byte, []string or []any (of []byte / string) into a pooled batch.
 func packBatch(records any) (*batch, error) {
 	b := batchPool.Get().(*batch)
-	b.data, b.lens = b.data[:0], b.lens[:0]
+	b.data, b.lens, b.json = b.data[:0], b.lens[:0], false
 	switch rs := records.(type) {
 	case [][]byte:
 		n := 0
@@ -109,6 +127,7 @@ func packBatch(records any) (*batch, error) {
 		for _, r := range rs {
 			b.addString(r)
 		}
+		b.json = true
 	case []any:
 		for i, r := range rs {
 			switch v := r.(type) {
@@ -116,6 +135,7 @@ func packBatch(records any) (*batch, error) {
 				b.add(v)
 			case string:
 				b.addString(v)
+				b.json = true
 			default:
 				b.release()
 				return nil, newError(CodeInvalidArgument, "record %d is a %T, not a []byte or a string", i, r)
@@ -165,21 +185,21 @@ const (
 )
 
 func (s *ZerobusStream) ingestOne(record any, mode ingestMode) (int64, error) {
-	p, n, err := recordArg(record)
+	p, n, json, err := recordArg(record)
 	if err != nil {
 		return -1, err
 	}
-	off, err := ingestRecordC(s.h.ptr, p, n, mode)
+	off, err := ingestRecordC(s.cptr(), p, n, mode, json)
 	runtime.KeepAlive(record)
-	runtime.KeepAlive(s.h)
+	runtime.KeepAlive(s) // s.h (and its cleanup) stays alive across the C call
 	return off, err
 }
 
 func (s *ZerobusStream) ingestBatch(b *batch, mode ingestMode) (int64, error) {
 	d, n, lens, count := b.args()
-	off, err := ingestRecordsC(s.h.ptr, d, n, lens, count, mode)
+	off, err := ingestRecordsC(s.cptr(), d, n, lens, count, mode, b.json)
 	runtime.KeepAlive(b)
-	runtime.KeepAlive(s.h)
+	runtime.KeepAlive(s) // s.h (and its cleanup) stays alive across the C call
 	return off, err
 }
 
@@ -192,24 +212,30 @@ func (s *ZerobusStream) ingestMany(records any, mode ingestMode) (int64, error) 
 	return s.ingestBatch(b, mode)
 }
 
-// IngestRecordOffset queues one record (a []byte of proto bytes or a string / []byte of JSON)
-// and returns its offset. The record is copied before the call returns. It blocks only while
-// the in-flight bounds are reached.
+// IngestRecordOffset queues one record and returns its offset. A record is a []byte, read as
+// the stream's record type (an encoded proto message on a Proto stream, JSON text on a JSON
+// stream), or a string, which is always JSON text: on a Proto stream a string fails that call
+// with CodeInvalidRecord and queues nothing (encode it to proto bytes first). The record is
+// copied before the call returns. It blocks only while the in-flight bounds are reached.
 func (s *ZerobusStream) IngestRecordOffset(record any) (int64, error) {
 	return s.ingestOne(record, modeBlocking)
 }
 
-// IngestRecordsOffset queues records ([][]byte, []string or []any) as ONE call under ONE
-// offset, crossing into the library in one cgo call. An empty batch sends nothing and returns
-// offset -1.
+// IngestRecordsOffset queues records as ONE call under ONE offset, crossing into the library
+// in one cgo call. The records are a [][]byte (read as the stream's record type), a []string
+// (JSON text), or an []any of []byte and string elements: an []any holding at least one string
+// is a JSON text batch (its []byte elements are then JSON text too), so on a Proto stream it
+// fails with CodeInvalidRecord and queues nothing; an []any of []byte only is read as the
+// stream's record type. An empty batch sends nothing and returns offset -1.
 func (s *ZerobusStream) IngestRecordsOffset(records any) (int64, error) {
 	return s.ingestMany(records, modeBlocking)
 }
 
 // IngestRecordsContiguousOffset queues len(lengths) records held back to back in data (record i
-// is the next lengths[i] bytes) as ONE call under ONE offset. It is the batch call without a
-// copy on the Go side: data and lengths cross into the library as they are. The lengths must add
-// up to len(data); an empty batch sends nothing and returns offset -1.
+// is the next lengths[i] bytes, read as the stream's record type) as ONE call under ONE offset.
+// It is the batch call without a copy on the Go side: data and lengths cross into the library
+// as they are. The lengths must add up to len(data); an empty batch sends nothing and returns
+// offset -1.
 func (s *ZerobusStream) IngestRecordsContiguousOffset(data []byte, lengths []int) (int64, error) {
 	return s.ingestContiguous(data, lengths, modeBlocking)
 }
@@ -241,10 +267,10 @@ func (s *ZerobusStream) ingestContiguous(data []byte, lengths []int, mode ingest
 		return -1, err
 	}
 	d, n := bytesArg(data)
-	off, err := ingestRecordsC(s.h.ptr, d, n, lens, C.size_t(len(lengths)), mode)
+	off, err := ingestRecordsC(s.cptr(), d, n, lens, C.size_t(len(lengths)), mode, false)
 	runtime.KeepAlive(data)
 	runtime.KeepAlive(lengths)
-	runtime.KeepAlive(s.h)
+	runtime.KeepAlive(s) // s.h (and its cleanup) stays alive across the C call
 	return off, err
 }
 
@@ -305,12 +331,11 @@ func (s *ZerobusStream) IngestRecordOffsetContext(ctx context.Context, record an
 	if !errors.Is(err, CodeQueueFull) {
 		return off, err
 	}
-	var own []byte
-	switch r := record.(type) {
-	case []byte:
-		own = append([]byte(nil), r...)
-	case string:
-		own = []byte(r)
+	// A []byte may change once this returns, so the background call gets its own copy; a
+	// string is immutable and keeps its kind (JSON text).
+	own := record
+	if r, ok := record.([]byte); ok {
+		own = append([]byte{}, r...)
 	}
 	return awaitOffset(ctx, func() (int64, error) { return s.ingestOne(own, modeBlocking) })
 }
@@ -359,8 +384,8 @@ func (s *ZerobusStream) IngestRecordsOffsetContext(ctx context.Context, records 
 // WaitForOffset blocks until offset is acknowledged, the stream fails, or FlushTimeoutMs passes.
 func (s *ZerobusStream) WaitForOffset(offset int64) error {
 	var cerr *C.zerobus_error
-	ok := C.zerobus_stream_wait_for_offset(s.h.ptr, C.int64_t(offset), &cerr)
-	runtime.KeepAlive(s.h)
+	ok := C.zerobus_stream_wait_for_offset(s.cptr(), C.int64_t(offset), &cerr)
+	runtime.KeepAlive(s) // s.h (and its cleanup) stays alive across the C call
 	if !ok {
 		return takeError(cerr)
 	}
@@ -375,8 +400,8 @@ func (s *ZerobusStream) WaitForOffsetContext(ctx context.Context, offset int64) 
 // Flush blocks until every record queued so far is acknowledged, at most FlushTimeoutMs.
 func (s *ZerobusStream) Flush() error {
 	var cerr *C.zerobus_error
-	ok := C.zerobus_stream_flush(s.h.ptr, &cerr)
-	runtime.KeepAlive(s.h)
+	ok := C.zerobus_stream_flush(s.cptr(), &cerr)
+	runtime.KeepAlive(s) // s.h (and its cleanup) stays alive across the C call
 	if !ok {
 		return takeError(cerr)
 	}
@@ -393,8 +418,8 @@ func (s *ZerobusStream) FlushContext(ctx context.Context) error {
 // ingest calls fail with CodeStreamClosed and GetUnacked* still answer.
 func (s *ZerobusStream) Close() error {
 	var cerr *C.zerobus_error
-	ok := C.zerobus_stream_close(s.h.ptr, &cerr)
-	runtime.KeepAlive(s.h)
+	ok := C.zerobus_stream_close(s.cptr(), &cerr)
+	runtime.KeepAlive(s) // s.h (and its cleanup) stays alive across the C call
 	if !ok {
 		return takeError(cerr)
 	}
@@ -407,10 +432,11 @@ func (s *ZerobusStream) CloseContext(ctx context.Context) error {
 	return callCtx(ctx, s.Close)
 }
 
-// IsClosed reports whether the stream no longer accepts records (closed or failed).
+// IsClosed reports whether the stream no longer accepts records (closed or failed). It is false
+// for a zero ZerobusStream, as the library answers for a handle it does not hold.
 func (s *ZerobusStream) IsClosed() bool {
-	closed := C.zerobus_stream_is_closed(s.h.ptr)
-	runtime.KeepAlive(s.h)
+	closed := C.zerobus_stream_is_closed(s.cptr())
+	runtime.KeepAlive(s) // s.h (and its cleanup) stays alive across the C call
 	return bool(closed)
 }
 
@@ -418,8 +444,8 @@ func (s *ZerobusStream) IsClosed() bool {
 func (s *ZerobusStream) Metrics() (Metrics, error) {
 	var m C.zerobus_metrics
 	var cerr *C.zerobus_error
-	ok := C.zerobus_stream_metrics(s.h.ptr, &m, &cerr)
-	runtime.KeepAlive(s.h)
+	ok := C.zerobus_stream_metrics(s.cptr(), &m, &cerr)
+	runtime.KeepAlive(s) // s.h (and its cleanup) stays alive across the C call
 	if !ok {
 		return Metrics{}, takeError(cerr)
 	}
@@ -439,8 +465,8 @@ func (s *ZerobusStream) Metrics() (Metrics, error) {
 // order: after a terminal failure, what to re-ingest on a new stream.
 func (s *ZerobusStream) GetUnackedBatches() ([][][]byte, error) {
 	var cerr *C.zerobus_error
-	b := C.zerobus_stream_get_unacked_batches(s.h.ptr, &cerr)
-	runtime.KeepAlive(s.h)
+	b := C.zerobus_stream_get_unacked_batches(s.cptr(), &cerr)
+	runtime.KeepAlive(s) // s.h (and its cleanup) stays alive across the C call
 	if b == nil {
 		return nil, takeError(cerr)
 	}
@@ -450,8 +476,8 @@ func (s *ZerobusStream) GetUnackedBatches() ([][][]byte, error) {
 // GetUnackedRecords returns every unacknowledged record in order.
 func (s *ZerobusStream) GetUnackedRecords() ([][]byte, error) {
 	var cerr *C.zerobus_error
-	b := C.zerobus_stream_get_unacked_records(s.h.ptr, &cerr)
-	runtime.KeepAlive(s.h)
+	b := C.zerobus_stream_get_unacked_records(s.cptr(), &cerr)
+	runtime.KeepAlive(s) // s.h (and its cleanup) stays alive across the C call
 	if b == nil {
 		return nil, takeError(cerr)
 	}

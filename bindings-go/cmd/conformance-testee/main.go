@@ -58,20 +58,43 @@ func (r request) obj(k string) request {
 	return request(m)
 }
 
+// recorded holds every callback, and counts those that ran after the close op returned.
 type recorded struct {
 	mu     sync.Mutex
 	acks   []int64
 	errors []int64
+	closed atomic.Bool
+	late   atomic.Uint64
+}
+
+func (r *recorded) note() {
+	if r.closed.Load() {
+		r.late.Add(1)
+	}
 }
 
 type fixedHeaders struct {
 	headers map[string]string
+	fail    *zerobus.Error // fail every call with this instead
 	calls   atomic.Uint64
 }
 
 func (f *fixedHeaders) GetHeaders() (map[string]string, error) {
 	f.calls.Add(1)
+	if f.fail != nil {
+		return nil, f.fail
+	}
 	return f.headers, nil
+}
+
+// codeNamed is the ErrorCode called name (TESTEE.md's names), INTERNAL if none is.
+func codeNamed(name string) zerobus.ErrorCode {
+	for c := zerobus.CodeOK; c <= zerobus.CodeInternal; c++ {
+		if c.String() == name {
+			return c
+		}
+	}
+	return zerobus.CodeInternal
 }
 
 type testee struct {
@@ -101,6 +124,8 @@ func (t *testee) handle(req request) (map[string]any, error) {
 		return nil, t.create(req)
 	case "ingest":
 		return t.ingest(req)
+	case "ingest_concurrent":
+		return t.ingestConcurrent(req)
 	case "ingest_empty_batch":
 		s, err := t.need()
 		if err != nil {
@@ -130,7 +155,9 @@ func (t *testee) handle(req request) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return nil, s.Close()
+		err = s.Close()
+		t.callbacks.closed.Store(true)
+		return nil, err
 	case "is_closed":
 		s, err := t.need()
 		if err != nil {
@@ -180,7 +207,7 @@ func (t *testee) handle(req request) (map[string]any, error) {
 		t.callbacks.mu.Lock()
 		defer t.callbacks.mu.Unlock()
 		return map[string]any{"acks": append([]int64{}, t.callbacks.acks...),
-			"errors": append([]int64{}, t.callbacks.errors...)}, nil
+			"errors": append([]int64{}, t.callbacks.errors...), "late": t.callbacks.late.Load()}, nil
 	case "headers_provider_calls":
 		var n uint64
 		if t.headers != nil {
@@ -200,7 +227,14 @@ func offsetOrNull(off int64) any {
 }
 
 func (t *testee) create(req request) error {
-	sdk, err := zerobus.NewZerobusSdk(req.str("endpoint"), req.str("workspace_url"))
+	var sdkOptions []zerobus.SdkOption
+	if pem, ok := req["ca_pem"].(string); ok {
+		sdkOptions = append(sdkOptions, zerobus.WithCACertificatePEM([]byte(pem)))
+	}
+	if app, ok := req["application_name"].(string); ok {
+		sdkOptions = append(sdkOptions, zerobus.WithApplicationName(app))
+	}
+	sdk, err := zerobus.NewZerobusSdk(req.str("endpoint"), req.str("workspace_url"), sdkOptions...)
 	if err != nil {
 		return err
 	}
@@ -219,6 +253,7 @@ func (t *testee) create(req request) error {
 	for key, slot := range map[string]*uint64{
 		"recovery_timeout_ms":           &options.RecoveryTimeoutMs,
 		"recovery_backoff_ms":           &options.RecoveryBackoffMs,
+		"recovery_backoff_max_ms":       &options.RecoveryBackoffMaxMs,
 		"server_lack_of_ack_timeout_ms": &options.ServerLackOfAckTimeoutMs,
 		"flush_timeout_ms":              &options.FlushTimeoutMs,
 	} {
@@ -238,11 +273,13 @@ func (t *testee) create(req request) error {
 	if v, _ := o.boolean("ack_callback"); v {
 		cb := &t.callbacks
 		options.AckCallback = func(offset int64) {
+			cb.note()
 			cb.mu.Lock()
 			cb.acks = append(cb.acks, offset)
 			cb.mu.Unlock()
 		}
 		options.ErrorCallback = func(offset int64, _ string) {
+			cb.note()
 			cb.mu.Lock()
 			cb.errors = append(cb.errors, offset)
 			cb.mu.Unlock()
@@ -271,6 +308,9 @@ func (t *testee) create(req request) error {
 				provider.headers[k] = v
 			}
 		}
+		if fail := auth.obj("fail"); fail != nil {
+			provider.fail = zerobus.NewError(codeNamed(fail.str("code")), fail.str("message"))
+		}
 		t.headers = provider
 		stream, err = sdk.CreateStreamWithHeadersProvider(table, provider, options)
 	} else {
@@ -289,6 +329,53 @@ func (t *testee) ingest(req request) (map[string]any, error) {
 		return nil, err
 	}
 	seed, _ := req.u64("seed", 1)
+	offsets, err := produce(s, req, seed)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"offsets": offsets}, nil
+}
+
+// ingestConcurrent runs `producers` goroutines at once on the one stream, producer k ingesting
+// as ingest does with seed seed+k; the first failing producer's error is the reply.
+func (t *testee) ingestConcurrent(req request) (map[string]any, error) {
+	s, err := t.need()
+	if err != nil {
+		return nil, err
+	}
+	seed, _ := req.u64("seed", 1)
+	producers, _ := req.u64("producers", 1)
+	offsets := make([][]any, producers)
+	errs := make([]error, producers)
+	var wg sync.WaitGroup
+	for k := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			offsets[k], errs[k] = produce(s, req, seed+k)
+		}()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return nil, e
+		}
+	}
+	return map[string]any{"offsets": offsets}, nil
+}
+
+// record is one generated record as the binding takes it: JSON as text (a string), proto as
+// bytes.
+func record(proto bool, seed, i, size uint64) any {
+	if proto {
+		return protoRecord(seed, i, int(size))
+	}
+	return string(jsonRecord(seed, i, int(size)))
+}
+
+// produce ingests records start…start+count−1 of seed in calls of batch records, as one
+// producer, and returns the offsets (none in nowait mode); it stops at the first failing call.
+func produce(s *zerobus.ZerobusStream, req request, seed uint64) ([]any, error) {
 	start, _ := req.u64("start", 0)
 	count, _ := req.u64("count", 0)
 	size, _ := req.u64("size", 100)
@@ -299,19 +386,13 @@ func (t *testee) ingest(req request) (map[string]any, error) {
 		mode = "offset"
 	}
 	proto := s.RecordType() == zerobus.RecordTypeProto
-	makeRecord := func(i uint64) []byte {
-		if proto {
-			return protoRecord(seed, i, int(size))
-		}
-		return jsonRecord(seed, i, int(size))
-	}
 	offsets := []any{}
 	for i := start; i < start+count; {
 		end := min(i+batch, start+count)
 		var off int64
 		var err error
 		if batch == 1 {
-			r := makeRecord(i)
+			r := record(proto, seed, i, size)
 			switch mode {
 			case "offset":
 				off, err = s.IngestRecordOffset(r)
@@ -321,9 +402,20 @@ func (t *testee) ingest(req request) (map[string]any, error) {
 				err = s.IngestRecordNowait(r)
 			}
 		} else {
-			records := make([][]byte, 0, end-i)
-			for j := i; j < end; j++ {
-				records = append(records, makeRecord(j))
+			// [][]byte for proto, []string (JSON text) for JSON.
+			var records any
+			if proto {
+				rs := make([][]byte, 0, end-i)
+				for j := i; j < end; j++ {
+					rs = append(rs, protoRecord(seed, j, int(size)))
+				}
+				records = rs
+			} else {
+				rs := make([]string, 0, end-i)
+				for j := i; j < end; j++ {
+					rs = append(rs, string(jsonRecord(seed, j, int(size))))
+				}
+				records = rs
 			}
 			switch mode {
 			case "offset":
@@ -342,7 +434,7 @@ func (t *testee) ingest(req request) (map[string]any, error) {
 		}
 		i = end
 	}
-	return map[string]any{"offsets": offsets}, nil
+	return offsets, nil
 }
 
 func (t *testee) ingestRaw(req request) (map[string]any, error) {
@@ -350,29 +442,38 @@ func (t *testee) ingestRaw(req request) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// json: the records are text (strings, the JSON calls); proto: hex of bytes.
 	texts, _ := req["records"].([]any)
-	records := make([][]byte, len(texts))
+	strs := make([]string, len(texts))
+	var bytes [][]byte
+	proto := req.str("kind") == "proto"
 	for i, v := range texts {
-		text, _ := v.(string)
-		if req.str("kind") == "proto" {
-			b, err := hex.DecodeString(text)
+		strs[i], _ = v.(string)
+		if proto {
+			b, err := hex.DecodeString(strs[i])
 			if err != nil {
 				return nil, bad("record %d: %v", i, err)
 			}
-			records[i] = b
-		} else {
-			records[i] = []byte(text)
+			bytes = append(bytes, b)
 		}
 	}
 	offsets := []any{}
 	if b, _ := req.boolean("batch"); b {
+		var records any = strs
+		if proto {
+			records = bytes
+		}
 		off, err := s.IngestRecordsOffset(records)
 		if err != nil {
 			return nil, err
 		}
 		offsets = append(offsets, offsetOrNull(off))
 	} else {
-		for _, r := range records {
+		for i := range strs {
+			var r any = strs[i]
+			if proto {
+				r = bytes[i]
+			}
 			off, err := s.IngestRecordOffset(r)
 			if err != nil {
 				return nil, err
