@@ -41,10 +41,27 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .thread_name("zerobus-worker")
+            .on_thread_start(block_sigpipe)
             .enable_all()
             .build()
             .expect("the tokio runtime must start")
     })
+}
+
+/// A write to a socket the peer closed raises SIGPIPE on the writing thread, and its default
+/// action ends the process. A Rust binary ignores it, but a C, Go or Java host may not, so the
+/// library's threads block it: their writes then fail with EPIPE, which the transport handles as
+/// a lost connection. The host's own threads and handlers are left alone.
+fn block_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: sigemptyset/sigaddset initialise a local set; pthread_sigmask changes only the
+    // mask of the calling thread, a library thread that runs no host code.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }
 
 /// Runs `f` and turns a panic into an `INTERNAL` error, so no panic unwinds into C.

@@ -57,6 +57,19 @@ impl Shared {
         Ok(Ok(offset))
     }
 
+    /// An empty batch queues nothing, but on a closed or failed stream it fails like any other
+    /// call, so callers learn the stream is gone.
+    pub(super) fn check_open(&self) -> ZerobusResult<()> {
+        let st = self.lock();
+        if let Some(e) = &st.failed {
+            return Err(e.clone());
+        }
+        if st.closing {
+            return Err(ZerobusError::closed());
+        }
+        Ok(())
+    }
+
     /// Takes a place in line for a call that found no room.
     fn take_ticket(&self) -> u64 {
         let mut st = self.lock();

@@ -179,7 +179,7 @@ impl ZerobusStream {
         I::Item: Into<RecordRef<'a>>,
     {
         match self.shared.encode_many(records)? {
-            None => Ok(None),
+            None => self.shared.check_open().map(|()| None),
             Some(call) => self.shared.enqueue(call).await.map(Some),
         }
     }
@@ -192,7 +192,7 @@ impl ZerobusStream {
         lengths: &[usize],
     ) -> ZerobusResult<Option<i64>> {
         match self.shared.encode_contiguous(data, lengths)? {
-            None => Ok(None),
+            None => self.shared.check_open().map(|()| None),
             Some(call) => self.shared.enqueue(call).await.map(Some),
         }
     }
@@ -227,7 +227,7 @@ impl ZerobusStream {
         I::Item: Into<RecordRef<'a>>,
     {
         match self.shared.encode_many(records)? {
-            None => Ok(None),
+            None => self.shared.check_open().map(|()| None),
             Some(call) => self.shared.try_enqueue(call).map(Some),
         }
     }
@@ -239,7 +239,7 @@ impl ZerobusStream {
         lengths: &[usize],
     ) -> ZerobusResult<Option<i64>> {
         match self.shared.encode_contiguous(data, lengths)? {
-            None => Ok(None),
+            None => self.shared.check_open().map(|()| None),
             Some(call) => self.shared.try_enqueue(call).map(Some),
         }
     }
@@ -260,7 +260,7 @@ impl ZerobusStream {
         I::Item: Into<RecordRef<'a>>,
     {
         match self.shared.encode_many(records)? {
-            None => Ok(Queued::Offset(None)),
+            None => self.shared.check_open().map(|()| Queued::Offset(None)),
             Some(call) => self.shared.queue(call),
         }
     }
@@ -268,7 +268,7 @@ impl ZerobusStream {
     /// [`queue_record`](Self::queue_record) for a batch held in one contiguous buffer.
     pub fn queue_records_contiguous(&self, data: &[u8], lengths: &[usize]) -> ZerobusResult<Queued> {
         match self.shared.encode_contiguous(data, lengths)? {
-            None => Ok(Queued::Offset(None)),
+            None => self.shared.check_open().map(|()| Queued::Offset(None)),
             Some(call) => self.shared.queue(call),
         }
     }
@@ -284,7 +284,7 @@ impl ZerobusStream {
         lengths: &[usize],
     ) -> ZerobusResult<Queued> {
         match self.shared.encode_contiguous_as(data, lengths, kind == RecordType::Json)? {
-            None => Ok(Queued::Offset(None)),
+            None => self.shared.check_open().map(|()| Queued::Offset(None)),
             Some(call) => self.shared.queue(call),
         }
     }
@@ -298,7 +298,7 @@ impl ZerobusStream {
         lengths: &[usize],
     ) -> ZerobusResult<Option<i64>> {
         match self.shared.encode_contiguous_as(data, lengths, kind == RecordType::Json)? {
-            None => Ok(None),
+            None => self.shared.check_open().map(|()| None),
             Some(call) => self.shared.try_enqueue(call).map(Some),
         }
     }
