@@ -52,9 +52,8 @@ var untilExit struct {
 
 // startServeUntilExit is one `zerobus serve` shared by the tests that abandon open streams
 // (freed without Close). It is never stopped by a test: it exits when the test process does
-// (its stdin closes). Stopping it while the library still tears an abandoned connection down
-// makes a library thread write to a socket the server closed, and the library does not guard
-// its writes against SIGPIPE, which kills a Go process (see TestServerGoneWhileStreamsAbandoned).
+// (its stdin closes), so tests that abandon streams never race a server shutdown; that race has
+// its own test (TestServerGoneWhileStreamsAbandoned).
 func startServeUntilExit(t *testing.T) server {
 	t.Helper()
 	untilExit.once.Do(func() { untilExit.srv, untilExit.cmd, untilExit.stdin = spawnServe(t) })
