@@ -59,7 +59,12 @@ export interface TableProperties {
   descriptorProto?: string | Uint8Array
 }
 
-/** Stream options. Every field is optional; the defaults are the core's. */
+/**
+ * Stream options. Every field is optional; the defaults are the core's. Numbers must be
+ * non-negative integers; the core checks every value against its range when the stream is
+ * created and rejects one out of range with `INVALID_ARGUMENT` naming the option, the value and
+ * the range.
+ */
 export interface StreamConfigurationOptions {
   /** Unacknowledged ingest calls (a record or a batch each) at most. Default 50,000. */
   maxInflightRequests?: number
@@ -69,9 +74,15 @@ export interface StreamConfigurationOptions {
   recovery?: boolean
   /** Bound on each connection attempt, ms. Default 15,000. */
   recoveryTimeoutMs?: number
-  /** Pause between connection attempts, ms. Default 2,000. */
+  /**
+   * Wait before the second connection attempt in a row, ms; each later attempt waits twice as
+   * long, up to `recoveryBackoffMaxMs`, plus up to a quarter more at random. The first attempt
+   * after a connection that made progress does not wait. Default 2,000.
+   */
   recoveryBackoffMs?: number
-  /** Connection attempts after a failure before the stream fails for good. Default 4. */
+  /** Cap on the wait between connection attempts (before jitter), ms; at least `recoveryBackoffMs`. Default 30,000. */
+  recoveryBackoffMaxMs?: number
+  /** Connection attempts in a row without an ack before the stream fails for good (an ack restores the budget). Default 4. */
   recoveryRetries?: number
   /** Records waiting and nothing heard from the server this long: reconnect, ms. Default 60,000. */
   serverLackOfAckTimeoutMs?: number
@@ -89,7 +100,13 @@ export interface StreamConfigurationOptions {
   errorCallback?: (offset: bigint, message: string) => void
 }
 
-/** Supplies the call headers instead of OAuth; asked on every connect. */
+/**
+ * Supplies the call headers instead of OAuth; asked on every connect. If it throws (or rejects)
+ * with an error whose `code` is one of `ErrorCodeName` (a `ZerobusError`, or any `Error` with
+ * that `code`), the connection attempt fails with that code and the error's message, and the
+ * core decides from the code whether to retry; any other error counts as `UNAVAILABLE`
+ * (retried within the recovery budget).
+ */
 export interface HeadersProvider {
   /** `authorization` and `x-databricks-zerobus-table-name` at least. */
   getHeaders(): Promise<Array<[string, string]>> | Array<[string, string]>
@@ -165,10 +182,18 @@ export declare class ZerobusStream implements AsyncDisposable {
   metrics(): StreamMetrics
 }
 
+/** Options of a `ZerobusSdk`. */
+export interface ZerobusSdkOptions {
+  /** CA certificates to trust besides the system roots (private deployments, TLS-inspecting proxies): PEM text or bytes, or a list of them. */
+  caCertificatesPem?: string | Uint8Array | Array<string | Uint8Array>
+  /** Appended to the `user-agent` header so the service can tell applications apart. */
+  applicationName?: string
+}
+
 /** The entry point; streams of one SDK share its token cache. */
 export declare class ZerobusSdk {
   /** `endpoint`: the Zerobus gRPC endpoint; `workspaceUrl`: where OAuth tokens come from. */
-  constructor(endpoint: string, workspaceUrl: string)
+  constructor(endpoint: string, workspaceUrl: string, options?: ZerobusSdkOptions)
   /**
    * Opens a stream. OAuth client credentials unless `headersProvider` is given; then the
    * credentials are ignored and the provider is asked for headers on every connect.

@@ -29,23 +29,65 @@ class ZerobusError extends Error {
 
 const TAG = '\u0001ZB|'
 
-// Turns an error from the addon into a ZerobusError. Argument conversion errors from napi (a
-// wrong type passed in) become INVALID_ARGUMENT; anything else unexpected is INTERNAL.
-function toError(e) {
+// The `code` napi-rs gives the errors it throws (its `Status` names): a value of the wrong type
+// passed to the addon, or a failed N-API call / a panic napi-rs caught.
+const NAPI_TYPE_ERRORS = new Set([
+  'InvalidArg', 'ObjectExpected', 'StringExpected', 'NameExpected', 'FunctionExpected', 'NumberExpected',
+  'BooleanExpected', 'ArrayExpected', 'BigintExpected', 'DateExpected', 'ArrayBufferExpected',
+])
+const NAPI_FAILURES = new Set([
+  'GenericFailure', 'PendingException', 'Cancelled', 'EscapeCalledTwice', 'HandleScopeMismatch',
+  'CallbackScopeMismatch', 'QueueFull', 'Closing', 'DetachableArraybufferExpected', 'WouldDeadlock',
+  'NoExternalBuffersAllowed', 'Unknown',
+])
+
+function messageOf(e) {
+  if (e && typeof e.message === 'string') return e.message
+  try {
+    return String(e)
+  } catch {
+    return 'an error without a message'
+  }
+}
+
+// Turns an error into a ZerobusError. The addon's own errors carry the core's code; napi-rs's
+// argument conversion errors (a value of the wrong type) are INVALID_ARGUMENT; its other errors
+// (a failed N-API call, a panic it caught) are INTERNAL. Anything else was thrown by the caller's
+// own code while the SDK read an argument (a getter, `toJSON`, `encode()`, `JSON.stringify` of a
+// BigInt): `userCode` (INVALID_RECORD for records), with the original as `cause`.
+function toError(e, userCode = 'INVALID_ARGUMENT') {
   if (e instanceof ZerobusError) return e
-  const msg = e && typeof e.message === 'string' ? e.message : String(e)
+  const msg = messageOf(e)
   if (msg.startsWith(TAG)) {
     const parts = msg.slice(TAG.length).split('|')
     const [code, grpc, retryable] = parts
     const message = parts.slice(3).join('|')
     return new ZerobusError(code, message, grpc === '' ? null : Number(grpc), retryable === '1')
   }
-  const code = e && (e.code === 'InvalidArg' || e instanceof TypeError) ? 'INVALID_ARGUMENT' : 'INTERNAL'
-  return new ZerobusError(code, msg, null, false, { cause: e })
+  const napiCode = e && typeof e.code === 'string' ? e.code : undefined
+  if (NAPI_TYPE_ERRORS.has(napiCode)) return new ZerobusError('INVALID_ARGUMENT', msg, null, false, { cause: e })
+  if (NAPI_FAILURES.has(napiCode)) {
+    return new ZerobusError('INTERNAL', `the Node binding failed (a bug: please report it): ${msg}`, null, false, { cause: e })
+  }
+  const what = userCode === 'INVALID_RECORD' ? 'reading the record' : 'reading an argument'
+  return new ZerobusError(userCode, `${what} threw: ${msg}`, null, false, { cause: e })
+}
+
+function recordError(e) {
+  return toError(e, 'INVALID_RECORD')
 }
 
 function rethrow(e) {
   throw toError(e)
+}
+
+// A synchronous call into the addon, its errors as ZerobusError.
+function callNative(call) {
+  try {
+    return call()
+  } catch (e) {
+    throw toError(e)
+  }
 }
 
 // Payload → what the addon takes: a string (JSON text) or a Buffer (proto bytes).
@@ -190,7 +232,7 @@ class ZerobusStream {
     try {
       return settle(this._queueOne(payload, false))
     } catch (e) {
-      return Promise.reject(toError(e))
+      return Promise.reject(recordError(e))
     }
   }
 
@@ -199,7 +241,7 @@ class ZerobusStream {
     try {
       return settle(this._queueBatch(records, false))
     } catch (e) {
-      return Promise.reject(toError(e))
+      return Promise.reject(recordError(e))
     }
   }
 
@@ -212,7 +254,7 @@ class ZerobusStream {
     try {
       offset = this._queueOne(payload, true)
     } catch (e) {
-      throw toError(e)
+      throw recordError(e)
     }
     if (offset === FULL) throw queueFull()
     return BigInt(offset)
@@ -224,7 +266,7 @@ class ZerobusStream {
     try {
       offset = this._queueBatch(records, true)
     } catch (e) {
-      throw toError(e)
+      throw recordError(e)
     }
     if (offset === FULL) throw queueFull()
     return toBigInt(offset)
@@ -239,7 +281,7 @@ class ZerobusStream {
     try {
       return settleNowait(this._queueOne(payload, false))
     } catch (e) {
-      return Promise.reject(toError(e))
+      return Promise.reject(recordError(e))
     }
   }
 
@@ -248,7 +290,7 @@ class ZerobusStream {
     try {
       return settleNowait(this._queueBatch(records, false))
     } catch (e) {
-      return Promise.reject(toError(e))
+      return Promise.reject(recordError(e))
     }
   }
 
@@ -280,7 +322,11 @@ class ZerobusStream {
 
   /** Waits until every record queued so far is acknowledged (bounded by `flushTimeoutMs`). */
   flush() {
-    return this._native.flush().catch(rethrow)
+    try {
+      return this._native.flush().catch(rethrow)
+    } catch (e) {
+      return Promise.reject(toError(e))
+    }
   }
 
   /**
@@ -288,7 +334,11 @@ class ZerobusStream {
    * holds nothing that keeps the process alive.
    */
   close() {
-    return this._native.close().catch(rethrow)
+    try {
+      return this._native.close().catch(rethrow)
+    } catch (e) {
+      return Promise.reject(toError(e))
+    }
   }
 
   /** `await using stream = await sdk.createStream(...)` closes the stream at scope exit. */
@@ -298,32 +348,32 @@ class ZerobusStream {
 
   /** Whether the stream no longer accepts records (closed or failed for good). */
   get isClosed() {
-    return this._native.isClosed()
+    return callNative(() => this._native.isClosed())
   }
 
   /** The stream's record type (`RecordType.Json` or `RecordType.Proto`). */
   get recordType() {
-    return this._native.recordType()
+    return callNative(() => this._native.recordType())
   }
 
   /** The server's id for the current connection. */
   get streamId() {
-    return this._native.streamId()
+    return callNative(() => this._native.streamId())
   }
 
   /** Records of every unacknowledged call, in offset order (JSON records as UTF-8 bytes). */
   async getUnackedRecords() {
-    return this._native.getUnackedRecords()
+    return callNative(() => this._native.getUnackedRecords())
   }
 
   /** Every unacknowledged call as its list of records, batch structure kept. */
   async getUnackedBatches() {
-    return this._native.getUnackedBatches()
+    return callNative(() => this._native.getUnackedBatches())
   }
 
   /** A snapshot of the stream's counters. */
   metrics() {
-    const m = this._native.metrics()
+    const m = callNative(() => this._native.metrics())
     return { ...m, lastAckedOffset: m.lastAckedOffset === undefined ? null : m.lastAckedOffset }
   }
 }
@@ -348,7 +398,8 @@ function eventDispatcher(ackCallback, errorCallback) {
 }
 
 // The headers provider → an async function that never rejects: a flat [name, value, …] list,
-// or `CODE|message` when it threw.
+// or `CODE|message` when it failed. The core decides what a code means (retry or not) and says
+// in the message that the headers provider failed.
 function headersFunction(provider) {
   let fn
   if (typeof provider === 'function') fn = provider
@@ -356,26 +407,34 @@ function headersFunction(provider) {
   else if (provider && typeof provider.getHeaders === 'function') fn = () => provider.getHeaders()
   else throw new ZerobusError('INVALID_ARGUMENT', 'headersProvider must be a function, { getHeadersCallback } or { getHeaders() }')
   return async () => {
+    let headers
     try {
-      const headers = await fn()
+      headers = await fn()
+    } catch (e) {
+      // An error carrying a code of the closed list (a ZerobusError, or any Error with `.code`
+      // set to one) keeps it; anything else is UNAVAILABLE, so the recovery budget applies.
+      const code = e && typeof e.code === 'string' && Object.hasOwn(ErrorCode, e.code) ? e.code : 'UNAVAILABLE'
+      return `${code}|${messageOf(e)}`
+    }
+    try {
       const flat = []
       const pairs = headers instanceof Map ? headers.entries() : Array.isArray(headers) ? headers : Object.entries(headers || {})
       for (const [name, value] of pairs) flat.push(String(name), String(value))
       return flat
     } catch (e) {
-      // `CODE|message`: a thrown ZerobusError keeps its code; anything else is UNAVAILABLE.
-      const code = e instanceof ZerobusError ? e.code : 'UNAVAILABLE'
-      return `${code}|${e && e.message ? e.message : e}`
+      return `INVALID_ARGUMENT|it must return [name, value] pairs, a Map or an object of header values: ${messageOf(e)}`
     }
   }
 }
 
-const OPTION_NAMES = [
+// Numeric options: converted to integers by the addon, range-checked by the core when the stream
+// is created (the error names the option, the value and the range).
+const NUMBER_OPTIONS = [
   'maxInflightRequests',
   'maxInflightBytes',
-  'recovery',
   'recoveryTimeoutMs',
   'recoveryBackoffMs',
+  'recoveryBackoffMaxMs',
   'recoveryRetries',
   'serverLackOfAckTimeoutMs',
   'flushTimeoutMs',
@@ -384,11 +443,60 @@ const OPTION_NAMES = [
   'callbackMaxWaitTimeMs',
 ]
 
+// The options object for the addon: only the options set, each of the type the addon takes.
+function nativeOptions(options) {
+  const opts = {}
+  if (options == null) return opts
+  if (typeof options !== 'object') throw new ZerobusError('INVALID_ARGUMENT', 'options must be an object')
+  for (const k of NUMBER_OPTIONS) {
+    const v = options[k]
+    if (v === undefined || v === null) continue
+    if (typeof v === 'number') opts[k] = v
+    else throw new ZerobusError('INVALID_ARGUMENT', `option ${k} must be a number, got ${typeof v}`)
+  }
+  const recovery = options.recovery
+  if (recovery !== undefined && recovery !== null) {
+    if (typeof recovery !== 'boolean') throw new ZerobusError('INVALID_ARGUMENT', `option recovery must be a boolean, got ${typeof recovery}`)
+    opts.recovery = recovery
+  }
+  for (const k of ['ackCallback', 'errorCallback']) {
+    if (options[k] != null && typeof options[k] !== 'function') {
+      throw new ZerobusError('INVALID_ARGUMENT', `option ${k} must be a function, got ${typeof options[k]}`)
+    }
+  }
+  return opts
+}
+
+function pemBuffer(pem) {
+  if (typeof pem === 'string') return Buffer.from(pem, 'utf8')
+  if (pem instanceof Uint8Array) return Buffer.from(pem)
+  throw new ZerobusError('INVALID_ARGUMENT', 'caCertificatesPem must be PEM text or bytes, or a list of them')
+}
+
+// The SDK options object for the addon.
+function nativeSdkOptions(options) {
+  if (options == null) return undefined
+  if (typeof options !== 'object') throw new ZerobusError('INVALID_ARGUMENT', 'the SDK options must be an object')
+  const out = {}
+  const pems = options.caCertificatesPem
+  if (pems != null) out.caCertificatesPem = (Array.isArray(pems) ? pems : [pems]).map(pemBuffer)
+  const app = options.applicationName
+  if (app != null) {
+    if (typeof app !== 'string') throw new ZerobusError('INVALID_ARGUMENT', 'applicationName must be a string')
+    out.applicationName = app
+  }
+  return out
+}
+
 /** The entry point: one per endpoint; streams of one SDK share its token cache. */
 class ZerobusSdk {
-  constructor(endpoint, workspaceUrl) {
+  /**
+   * `options.caCertificatesPem`: CA certificates (PEM text or bytes, or a list) to trust besides
+   * the system roots; `options.applicationName`: appended to the user-agent.
+   */
+  constructor(endpoint, workspaceUrl, options = undefined) {
     try {
-      this._native = new native.NativeSdk(endpoint, workspaceUrl)
+      this._native = new native.NativeSdk(endpoint, workspaceUrl, nativeSdkOptions(options))
     } catch (e) {
       throw toError(e)
     }
@@ -409,8 +517,7 @@ class ZerobusSdk {
       else if (descriptor != null && !Buffer.isBuffer(descriptor)) {
         throw new ZerobusError('INVALID_ARGUMENT', 'descriptorProto must be base64 text or bytes')
       }
-      const opts = {}
-      for (const k of OPTION_NAMES) if (options && options[k] !== undefined && options[k] !== null) opts[k] = options[k]
+      const opts = nativeOptions(options)
       const { ackCallback, errorCallback } = options || {}
       const events = ackCallback || errorCallback ? eventDispatcher(ackCallback, errorCallback) : undefined
       const headers = headersProvider == null ? undefined : headersFunction(headersProvider)

@@ -22,7 +22,7 @@ use napi::bindgen_prelude::ToNapiValue;
 use napi::sys;
 use zerobus_core::{ErrorCode, Queued, RecordRef, RecordType, ZerobusError, ZerobusResult, ZerobusStream};
 
-use crate::{to_js_error, NativePending, QUEUE_FULL};
+use crate::{drop_quietly, panic_error, to_js_error, trip, NativePending, QUEUE_FULL};
 
 /// Returned by `texts` for a batch that is not all text, or on a PROTO stream: `index.js` then
 /// packs it record by record.
@@ -99,9 +99,14 @@ unsafe fn bound(
     Ok(f)
 }
 
+/// The finalizer of a bound function: gives back its reference to the stream. Dropping the last
+/// one drops the stream, inside `catch_unwind` (a finalizer has nowhere to report a panic, and it
+/// must not unwind into Node).
 unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    // SAFETY: `data` is the `Arc::into_raw` of `bound`, and a finalizer runs once.
-    drop(unsafe { Arc::from_raw(data as *const ZerobusStream) });
+    // SAFETY: `data` is the `Arc::into_raw` of `bound` (nothing else is ever registered with this
+    // finalizer), and N-API runs a finalizer once, so this takes back exactly that reference.
+    let stream = unsafe { Arc::from_raw(data as *const ZerobusStream) };
+    drop_quietly(stream);
 }
 
 fn check(status: sys::napi_status) -> napi::Result<()> {
@@ -131,7 +136,10 @@ unsafe fn args<'a, const N: usize>(
     if argc < N || data.is_null() {
         return Err(invalid("missing arguments"));
     }
-    // SAFETY: `data` is the `Arc::into_raw` of `bound`, kept alive by the function being called.
+    // SAFETY: `data` is the function's own data pointer, set by `bound` to an `Arc::into_raw` of
+    // the stream (JavaScript cannot replace it: it is not `this` nor an argument). That reference
+    // is released only by the function's finalizer, which cannot run while the function is being
+    // called, so the stream outlives this call.
     Ok((unsafe { &*(data as *const ZerobusStream) }, argv))
 }
 
@@ -145,14 +153,17 @@ fn invalid(message: &str) -> napi::Error {
 /// # Safety
 /// `env` is the current callback's environment.
 unsafe fn run(env: sys::napi_env, body: impl FnOnce() -> napi::Result<sys::napi_value>) -> sys::napi_value {
-    let result = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| {
-        Err(to_js_error(ZerobusError::new(ErrorCode::Internal, "panic inside the Node binding")))
-    });
+    let result = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| Err(panic_error(payload)));
     match result {
         Ok(v) => v,
         Err(e) => {
-            // SAFETY: `env` is the current callback's.
-            unsafe { napi::JsError::from(e).throw_into(env) };
+            // Throwing creates JavaScript values; keep a panic there from unwinding into Node too
+            // (then nothing is thrown and the call returns `undefined`).
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: `env` is the current callback's (the caller's contract), and this runs
+                // on its thread before the callback returns.
+                unsafe { napi::JsError::from(e).throw_into(env) }
+            }));
             ptr::null_mut()
         }
     }
@@ -244,19 +255,23 @@ unsafe fn append_utf8(env: sys::napi_env, value: sys::napi_value, buf: &mut Vec<
     Ok(true)
 }
 
-/// Runs `f` with this thread's scratch buffer, empty, and trims the buffer afterwards.
+/// Runs `f` with this thread's scratch buffer, empty, and trims the buffer afterwards. A call
+/// made while the buffer is in use (reading a batch element can run a JavaScript getter, which
+/// may call an ingest function again) gets a buffer of its own instead.
 fn with_scratch<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
-    SCRATCH.with(|scratch| {
-        let mut buf = scratch.borrow_mut();
-        buf.clear();
-        if buf.capacity() == 0 {
-            buf.reserve(FIRST_SCRATCH);
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            if buf.capacity() == 0 {
+                buf.reserve(FIRST_SCRATCH);
+            }
+            let result = f(&mut buf);
+            if buf.capacity() > KEEP_SCRATCH {
+                *buf = Vec::new();
+            }
+            result
         }
-        let result = f(&mut buf);
-        if buf.capacity() > KEEP_SCRATCH {
-            *buf = Vec::new();
-        }
-        result
+        Err(_) => f(&mut Vec::with_capacity(FIRST_SCRATCH)),
     })
 }
 
@@ -277,6 +292,7 @@ unsafe fn one_body<const MODE: u8>(
 ) -> napi::Result<sys::napi_value> {
     // SAFETY: the caller's contract.
     let (stream, [record]) = unsafe { args::<1>(env, info) }?;
+    trip("fast.one");
     let text = with_scratch(|buf| -> napi::Result<Option<napi::Result<sys::napi_value>>> {
         // SAFETY: `record` is an argument of this callback, `env` its environment.
         if !unsafe { append_utf8(env, record, buf) }? {
@@ -333,6 +349,7 @@ unsafe fn texts_body<const MODE: u8>(
 ) -> napi::Result<sys::napi_value> {
     // SAFETY: the caller's contract.
     let (stream, [records]) = unsafe { args::<1>(env, info) }?;
+    trip("fast.texts");
     if !matches!(stream.record_type(), RecordType::Json) {
         // Text on a PROTO stream is a mistake the per-record path reports.
         // SAFETY: `env` is this callback's.

@@ -1,11 +1,15 @@
 // Compiled (not run) by test/types.test.mjs: the API as an application uses it.
-import { ZerobusSdk, RecordType, ZerobusError, ErrorCode, type StreamConfigurationOptions } from '../../index.js'
+import { ZerobusSdk, RecordType, ZerobusError, ErrorCode, type StreamConfigurationOptions, type ZerobusSdkOptions } from '../../index.js'
 
 async function main(): Promise<void> {
   const sdk = new ZerobusSdk('https://1234.zerobus.example.com', 'https://workspace.example.com')
+  const sdkOptions: ZerobusSdkOptions = { applicationName: 'my-app', caCertificatesPem: ['-----BEGIN CERTIFICATE-----\n…', new Uint8Array()] }
+  const privateSdk = new ZerobusSdk('https://1234.zerobus.example.com', 'https://workspace.example.com', sdkOptions)
   const options: StreamConfigurationOptions = {
     recordType: RecordType.Json,
     maxInflightRequests: 10_000,
+    recoveryBackoffMs: 500,
+    recoveryBackoffMaxMs: 10_000,
     ackCallback: (offset: bigint) => console.log('acked', offset + 1n),
     errorCallback: (offset: bigint, message: string) => console.error(offset, message),
   }
@@ -25,6 +29,10 @@ async function main(): Promise<void> {
     getHeaders: async () => [['authorization', 'Bearer x'], ['x-databricks-zerobus-table-name', 'a.b.c']] as Array<[string, string]>,
   })
   await pat.close()
+  const failing = await privateSdk.createStream({ tableName: 'a.b.c' }, '', '', {}, () => {
+    throw new ZerobusError('UNAUTHENTICATED', 'no credentials')
+  })
+  await failing.close()
 }
 
 void main()

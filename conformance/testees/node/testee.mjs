@@ -52,6 +52,13 @@ let stream = null
 let headersCalls = 0
 const acks = []
 const errors = []
+// Set when the `close` op returns (whatever its result); callbacks after that are counted.
+let closeReturned = false
+let late = 0
+
+function noteCallback() {
+  if (closeReturned) late++
+}
 
 function bad(message) {
   return new ZerobusError('INVALID_ARGUMENT', message)
@@ -68,6 +75,7 @@ const OPTIONS = {
   recovery: 'recovery',
   recovery_timeout_ms: 'recoveryTimeoutMs',
   recovery_backoff_ms: 'recoveryBackoffMs',
+  recovery_backoff_max_ms: 'recoveryBackoffMaxMs',
   recovery_retries: 'recoveryRetries',
   server_lack_of_ack_timeout_ms: 'serverLackOfAckTimeoutMs',
   flush_timeout_ms: 'flushTimeoutMs',
@@ -76,13 +84,22 @@ const OPTIONS = {
 }
 
 async function create(req) {
-  const sdk = new ZerobusSdk(req.endpoint || '', req.workspace_url || '')
+  const sdkOptions = {}
+  if (typeof req.ca_pem === 'string') sdkOptions.caCertificatesPem = req.ca_pem
+  if (typeof req.application_name === 'string') sdkOptions.applicationName = req.application_name
+  const sdk = new ZerobusSdk(req.endpoint || '', req.workspace_url || '', sdkOptions)
   const o = req.options || {}
   const options = {}
   for (const [wire, name] of Object.entries(OPTIONS)) if (o[wire] !== undefined && o[wire] !== null) options[name] = o[wire]
   if (o.ack_callback === true) {
-    options.ackCallback = (offset) => acks.push(Number(offset))
-    options.errorCallback = (offset) => errors.push(Number(offset))
+    options.ackCallback = (offset) => {
+      noteCallback()
+      acks.push(Number(offset))
+    }
+    options.errorCallback = (offset) => {
+      noteCallback()
+      errors.push(Number(offset))
+    }
   }
   const table = { tableName: req.table || '' }
   if (req.record_type === 'proto') {
@@ -94,9 +111,11 @@ async function create(req) {
   const auth = req.auth || {}
   if (auth.kind === 'headers') {
     const headers = auth.headers || []
+    const fail = auth.fail
     const provider = {
       async getHeaders() {
         headersCalls++
+        if (fail) throw new ZerobusError(fail.code, fail.message || '')
         return headers
       },
     }
@@ -109,7 +128,21 @@ async function create(req) {
 
 async function ingest(req) {
   const s = current()
-  const { seed = 1, start = 0, count = 0, size = 100 } = req
+  return { offsets: await produce(s, req, req.seed ?? 1) }
+}
+
+// `producers` concurrent promise chains on the one stream, producer k with seed seed + k.
+async function ingestConcurrent(req) {
+  const s = current()
+  const seed = req.seed ?? 1
+  const producers = Math.max(1, req.producers || 1)
+  const offsets = await Promise.all(Array.from({ length: producers }, (_, k) => produce(s, req, seed + k)))
+  return { offsets }
+}
+
+// One producer: records start…start+count−1 of `seed` in calls of `batch`; the offsets.
+async function produce(s, req, seed) {
+  const { start = 0, count = 0, size = 100 } = req
   const batch = Math.max(1, req.batch || 1)
   const mode = req.mode || 'offset'
   const proto = s.recordType === RecordType.Proto
@@ -131,7 +164,7 @@ async function ingest(req) {
     }
     i = end
   }
-  return { offsets }
+  return offsets
 }
 
 async function ingestRaw(req) {
@@ -153,6 +186,8 @@ async function handle(req) {
       return create(req)
     case 'ingest':
       return ingest(req)
+    case 'ingest_concurrent':
+      return ingestConcurrent(req)
     case 'ingest_empty_batch': {
       const o = await current().ingestRecordsOffset([])
       return { offsets: [o === null ? null : Number(o)] }
@@ -165,9 +200,15 @@ async function handle(req) {
     case 'flush':
       await current().flush()
       return {}
-    case 'close':
-      await current().close()
+    case 'close': {
+      const s = current()
+      try {
+        await s.close()
+      } finally {
+        closeReturned = true
+      }
       return {}
+    }
     case 'is_closed':
       return { closed: current().isClosed }
     case 'unacked': {
@@ -192,7 +233,7 @@ async function handle(req) {
       }
     }
     case 'callbacks':
-      return { acks, errors }
+      return { acks, errors, late }
     case 'headers_provider_calls':
       return { count: headersCalls }
     default:
