@@ -220,7 +220,6 @@ class ZerobusStream {
     if (!Array.isArray(records)) {
       throw new ZerobusError('INVALID_ARGUMENT', 'a batch must be an array of records')
     }
-    if (records.length === 0) return null
     const queued = tryOnly ? this._tryTexts(records) : this._texts(records)
     if (queued !== PER_RECORD) return queued
     const [data, lengths, text, kinds] = toBatch(records)

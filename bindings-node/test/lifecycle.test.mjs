@@ -52,9 +52,9 @@ async function checkClosed(stream, lastOffset) {
   assert.throws(() => stream.tryIngestRecordOffset({ late: 11 }), isCode('STREAM_CLOSED'))
   assert.throws(() => stream.tryIngestRecordsOffset([{ late: 12 }, { late: 13 }]), isCode('STREAM_CLOSED'))
   await assert.rejects(stream.ingestRecordOffset({ late: 1 }), (e) => e.retryable === false)
-  // An empty batch queues nothing, closed or not.
-  assert.equal(await stream.ingestRecordsOffset([]), null)
-  assert.equal(stream.tryIngestRecordsOffset([]), null)
+  // An empty batch queues nothing, but on a closed stream it fails like any call.
+  await assert.rejects(stream.ingestRecordsOffset([]), isCode('STREAM_CLOSED'))
+  assert.throws(() => stream.tryIngestRecordsOffset([]), isCode('STREAM_CLOSED'))
   // Waiting for what was acked before close succeeds; an offset never assigned is INVALID_ARGUMENT.
   await stream.flush()
   await stream.waitForOffset(BigInt(lastOffset))
