@@ -3,9 +3,10 @@
  * response per stdout line, no logic beyond mapping requests to zerobus.h calls. It mirrors the
  * reference testee, conformance/testees/rust/src/main.rs, step for step.
  *
- * Ownership: every zerobus_error is freed right after it is reported; the SDK and options of a
- * create_stream are freed when the call returns (streams do not need them); the stream is closed
- * and freed at exit, after which the headers providers and callback records are released.
+ * Ownership: every zerobus_error is freed right after it is reported; the builder, SDK and
+ * options of a create_stream are freed when the call returns (streams do not need them); the
+ * stream is closed and freed at exit, after which the headers providers and callback records are
+ * released. `ingest_concurrent` runs one pthread per producer on the one stream handle.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -204,19 +205,23 @@ static bool offsets_push(offsets *o, int64_t v) {
     return true;
 }
 
-/* Every ack and error the callbacks delivered, for the whole process (like the reference). The
- * callbacks run on a library thread, hence the lock. */
+/* Every ack and error the callbacks delivered, for the whole process (like the reference), and
+ * how many ran after the `close` op's zerobus_stream_close returned. The callbacks run on a
+ * library thread, hence the lock. */
 typedef struct recorded {
     pthread_mutex_t lock;
     offsets acks;
     offsets errors;
+    bool closed; /* the `close` op's zerobus_stream_close returned */
+    uint64_t late;
 } recorded;
 
-static recorded g_recorded = {PTHREAD_MUTEX_INITIALIZER, {NULL, 0, 0}, {NULL, 0, 0}};
+static recorded g_recorded = {PTHREAD_MUTEX_INITIALIZER, {NULL, 0, 0}, {NULL, 0, 0}, false, 0};
 
 static void on_ack(void *user_data, int64_t offset) {
     recorded *r = user_data;
     pthread_mutex_lock(&r->lock);
+    if (r->closed) r->late++;
     if (!offsets_push(&r->acks, offset)) fprintf(stderr, "testee-c: out of memory recording an ack\n");
     pthread_mutex_unlock(&r->lock);
 }
@@ -225,17 +230,35 @@ static void on_error(void *user_data, int64_t offset, const char *message) {
     recorded *r = user_data;
     (void)message;
     pthread_mutex_lock(&r->lock);
+    if (r->closed) r->late++;
     if (!offsets_push(&r->errors, offset)) fprintf(stderr, "testee-c: out of memory recording an error\n");
     pthread_mutex_unlock(&r->lock);
 }
 
-/* A headers provider returning fixed headers and counting its calls. The testee owns every
- * provider it makes (release is NULL) and frees them at exit, after the stream. */
+/* The zerobus_code named `name` (zerobus_error_code_name's names), INTERNAL when unknown (as the
+ * reference testee maps an unknown name). */
+static int32_t code_named(const char *name) {
+    static const char *const names[] = {"OK", "INVALID_ARGUMENT", "INVALID_RECORD", "RECORD_TOO_LARGE",
+                                        "QUEUE_FULL", "STREAM_CLOSED", "TIMEOUT", "UNAUTHENTICATED",
+                                        "PERMISSION_DENIED", "NOT_FOUND", "UNAVAILABLE", "SERVER_ERROR",
+                                        "PROTOCOL_ERROR", "TOKEN_ENDPOINT_ERROR", "INTERNAL"};
+    int32_t i;
+    for (i = 1; i < (int32_t)(sizeof names / sizeof names[0]); i++) {
+        if (strcmp(names[i], name) == 0) return i;
+    }
+    return ZEROBUS_ERROR_INTERNAL;
+}
+
+/* A headers provider returning fixed headers (or failing every call with a fixed code and
+ * message) and counting its calls. The testee owns every provider it makes (release is NULL) and
+ * frees them at exit, after the stream. */
 typedef struct provider {
     struct provider *next;
     char **names;
     char **values;
     size_t count;
+    int32_t fail_code;  /* ZEROBUS_OK: hand out the headers */
+    char *fail_message; /* with fail_code */
     pthread_mutex_t lock;
     uint64_t calls;
 } provider;
@@ -249,8 +272,17 @@ static int32_t provide_headers(void *user_data, zerobus_headers *headers) {
     pthread_mutex_lock(&p->lock);
     p->calls++;
     pthread_mutex_unlock(&p->lock);
+    if (p->fail_code != ZEROBUS_OK) {
+        zerobus_headers_set_error(headers, p->fail_message);
+        return p->fail_code;
+    }
     for (i = 0; i < p->count; i++) zerobus_headers_add(headers, p->names[i], p->values[i]);
-    return 0;
+    return ZEROBUS_OK;
+}
+
+static const char *str_or_empty(const json_value *v) {
+    const char *s = json_as_str(v, NULL);
+    return s != NULL ? s : "";
 }
 
 static char *dup_str(const char *s) {
@@ -268,12 +300,14 @@ static void provider_free(provider *p) {
     }
     free(p->names);
     free(p->values);
+    free(p->fail_message);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }
 
-/* A provider for `headers` ([[name, value], …]; anything that is not a string counts as ""). */
-static provider *provider_new(const json_value *headers) {
+/* A provider for `headers` ([[name, value], …]; anything that is not a string counts as ""), or,
+ * when `fail` ({"code", "message"}) is an object, one failing with that code and message. */
+static provider *provider_new(const json_value *headers, const json_value *fail) {
     size_t i, n = json_len(headers);
     provider *p = calloc(1, sizeof *p);
     if (p == NULL) return NULL;
@@ -294,6 +328,15 @@ static provider *provider_new(const json_value *headers) {
         p->values[i] = dup_str(value != NULL ? value : "");
         p->count = i + 1;
         if (p->names[i] == NULL || p->values[i] == NULL) {
+            provider_free(p);
+            return NULL;
+        }
+    }
+    if (fail != NULL && fail->type == JSON_OBJECT) {
+        const char *code = json_as_str(json_get(fail, "code"), NULL);
+        p->fail_code = code_named(code != NULL ? code : "");
+        p->fail_message = dup_str(str_or_empty(json_get(fail, "message")));
+        if (p->fail_message == NULL) {
             provider_free(p);
             return NULL;
         }
@@ -342,11 +385,6 @@ static bool need_stream(reply *r) {
     return g_stream != NULL || bad(r, "no stream was created");
 }
 
-static const char *str_or_empty(const json_value *v) {
-    const char *s = json_as_str(v, NULL);
-    return s != NULL ? s : "";
-}
-
 static bool set_options(zerobus_stream_options *options, const json_value *o, zerobus_error **err) {
     uint64_t v;
     bool b;
@@ -363,6 +401,9 @@ static bool set_options(zerobus_stream_options *options, const json_value *o, ze
         return false;
     if (json_as_u64(json_get(o, "recovery_backoff_ms"), &v) &&
         !zerobus_stream_options_set_recovery_backoff_ms(options, v, err))
+        return false;
+    if (json_as_u64(json_get(o, "recovery_backoff_max_ms"), &v) &&
+        !zerobus_stream_options_set_recovery_backoff_max_ms(options, v, err))
         return false;
     if (json_as_u64(json_get(o, "server_lack_of_ack_timeout_ms"), &v) &&
         !zerobus_stream_options_set_server_lack_of_ack_timeout_ms(options, v, err))
@@ -385,6 +426,25 @@ static bool set_options(zerobus_stream_options *options, const json_value *o, ze
     return true;
 }
 
+/* An SDK from a builder: endpoint, workspace URL, and the optional `ca_pem` (PEM text) and
+ * `application_name`. NULL on error (*err set, or left NULL when the builder cannot be made). */
+static zerobus_sdk *build_sdk(const json_value *req, zerobus_error **err) {
+    zerobus_sdk_builder *builder = zerobus_sdk_builder_new();
+    zerobus_sdk *sdk = NULL;
+    size_t pem_len = 0;
+    const char *pem = json_as_str(json_get(req, "ca_pem"), &pem_len);
+    const char *app = json_as_str(json_get(req, "application_name"), NULL);
+    if (builder == NULL) return NULL;
+    if (zerobus_sdk_builder_set_endpoint(builder, str_or_empty(json_get(req, "endpoint")), err) &&
+        zerobus_sdk_builder_set_workspace_url(builder, str_or_empty(json_get(req, "workspace_url")), err) &&
+        (pem == NULL || zerobus_sdk_builder_add_ca_pem(builder, (const uint8_t *)pem, pem_len, err)) &&
+        (app == NULL || zerobus_sdk_builder_set_application_name(builder, app, err))) {
+        sdk = zerobus_sdk_builder_build(builder, err);
+    }
+    zerobus_sdk_builder_free(builder);
+    return sdk;
+}
+
 static bool op_create_stream(reply *r, const json_value *req) {
     zerobus_error *err = NULL;
     zerobus_sdk *sdk;
@@ -397,9 +457,8 @@ static bool op_create_stream(reply *r, const json_value *req) {
     const char *table = str_or_empty(json_get(req, "table"));
     bool ok = false;
 
-    sdk = zerobus_sdk_new(str_or_empty(json_get(req, "endpoint")), str_or_empty(json_get(req, "workspace_url")),
-                          &err);
-    if (sdk == NULL) return failed(r, err);
+    sdk = build_sdk(req, &err);
+    if (sdk == NULL) return err != NULL ? failed(r, err) : bad(r, "out of memory");
     options = zerobus_stream_options_new();
     if (options == NULL) {
         zerobus_sdk_free(sdk);
@@ -425,7 +484,7 @@ static bool op_create_stream(reply *r, const json_value *req) {
         }
     }
     if (json_str_eq(json_get(auth, "kind"), "headers")) {
-        provider *p = provider_new(json_get(auth, "headers"));
+        provider *p = provider_new(json_get(auth, "headers"), json_get(auth, "fail"));
         if (p == NULL) {
             bad(r, "out of memory");
             goto done;
@@ -455,19 +514,25 @@ done:
     return ok;
 }
 
-/* Appends ",\"offsets\":[…]" for `n` offsets where has[i] false means null. */
-static void put_offsets(reply *r, const int64_t *values, const bool *has, size_t n) {
+/* Appends "[…]" for `n` offsets where has[i] false means null. */
+static void put_offset_values(json_buf *b, const int64_t *values, const bool *has, size_t n) {
     size_t i;
-    json_buf_puts(&r->fields, ",\"offsets\":[");
+    json_buf_puts(b, "[");
     for (i = 0; i < n; i++) {
-        if (i > 0) json_buf_puts(&r->fields, ",");
+        if (i > 0) json_buf_puts(b, ",");
         if (has[i]) {
-            json_buf_printf(&r->fields, "%" PRId64, values[i]);
+            json_buf_printf(b, "%" PRId64, values[i]);
         } else {
-            json_buf_puts(&r->fields, "null");
+            json_buf_puts(b, "null");
         }
     }
-    json_buf_puts(&r->fields, "]");
+    json_buf_puts(b, "]");
+}
+
+/* Appends ",\"offsets\":[…]" for `n` offsets where has[i] false means null. */
+static void put_offsets(reply *r, const int64_t *values, const bool *has, size_t n) {
+    json_buf_puts(&r->fields, ",\"offsets\":");
+    put_offset_values(&r->fields, values, has, n);
 }
 
 typedef struct offset_list {
@@ -500,91 +565,178 @@ static void offset_list_free(offset_list *l) {
     free(l->has);
 }
 
-static bool op_ingest(reply *r, const json_value *req) {
-    uint64_t seed = 1, start = 0, count = 0, size = 100, batch = 1, i, end_all;
+/* One producer of `ingest` / `ingest_concurrent`: its request fields, and what happened. Each
+ * producer of `ingest_concurrent` runs `produce` on its own thread with its own struct. */
+typedef struct producer {
+    uint64_t seed, start, count, size, batch;
     const char *mode;
+    offset_list out;     /* one per call, unless mode is nowait */
+    zerobus_error *err;  /* the failing call's error */
+    const char *trouble; /* a testee-side failure (out of memory), when err is NULL */
+    bool ok;
+} producer;
+
+static void producer_init(producer *p, const json_value *req, uint64_t seed) {
+    memset(p, 0, sizeof *p);
+    p->seed = seed;
+    p->size = 100;
+    p->batch = 1;
+    json_as_u64(json_get(req, "start"), &p->start);
+    json_as_u64(json_get(req, "count"), &p->count);
+    json_as_u64(json_get(req, "size"), &p->size);
+    json_as_u64(json_get(req, "batch"), &p->batch);
+    if (p->batch < 1) p->batch = 1;
+    p->mode = json_as_str(json_get(req, "mode"), NULL);
+    if (p->mode == NULL) p->mode = "offset";
+    if (p->size > SIZE_MAX) p->size = SIZE_MAX;
+}
+
+/* Ingests records start…start+count−1 of the producer's seed in calls of `batch` records, with
+ * the call `mode` names; stops at the first failing call. */
+static void produce(producer *p) {
+    uint64_t i, end_all = p->count > UINT64_MAX - p->start ? UINT64_MAX : p->start + p->count;
+    bool offset_mode = strcmp(p->mode, "offset") == 0, try_mode = strcmp(p->mode, "try") == 0;
+    bool nowait = strcmp(p->mode, "nowait") == 0;
+    size_t size = (size_t)p->size;
     bytes buf = {NULL, 0, 0};
     size_t *lengths = NULL;
-    offset_list out = {NULL, NULL, 0, 0};
-    bool ok = false, nowait, try_mode, offset_mode;
-    zerobus_error *err = NULL;
-
-    if (!need_stream(r)) return false;
-    json_as_u64(json_get(req, "seed"), &seed);
-    json_as_u64(json_get(req, "start"), &start);
-    json_as_u64(json_get(req, "count"), &count);
-    json_as_u64(json_get(req, "size"), &size);
-    json_as_u64(json_get(req, "batch"), &batch);
-    if (batch < 1) batch = 1;
-    mode = json_as_str(json_get(req, "mode"), NULL);
-    if (mode == NULL) mode = "offset";
-    offset_mode = strcmp(mode, "offset") == 0;
-    try_mode = strcmp(mode, "try") == 0;
-    nowait = strcmp(mode, "nowait") == 0;
-    end_all = count > UINT64_MAX - start ? UINT64_MAX : start + count;
-    if (size > SIZE_MAX) size = SIZE_MAX;
 
     /* One length per record of the largest call. */
     {
-        uint64_t most = batch < end_all - start ? batch : end_all - start;
+        uint64_t most = p->batch < end_all - p->start ? p->batch : end_all - p->start;
         if (most == 0) most = 1;
-        if (most > SIZE_MAX / sizeof *lengths) return bad(r, "out of memory");
-        lengths = malloc((size_t)most * sizeof *lengths);
-        if (lengths == NULL) return bad(r, "out of memory");
+        if (most > SIZE_MAX / sizeof *lengths || (lengths = malloc((size_t)most * sizeof *lengths)) == NULL) {
+            p->trouble = "out of memory";
+            return;
+        }
     }
-    for (i = start; i < end_all;) {
-        uint64_t end = batch > end_all - i ? end_all : i + batch, j;
+    for (i = p->start; i < end_all;) {
+        uint64_t end = p->batch > end_all - i ? end_all : i + p->batch, j;
         int64_t offset = -1;
         bool has_offset = false, called;
         buf.len = 0;
         for (j = i; j < end; j++) {
             size_t before = buf.len;
-            bool made = g_stream_proto ? append_proto_record(&buf, seed, j, (size_t)size)
-                                       : append_json_record(&buf, seed, j, (size_t)size);
+            bool made = g_stream_proto ? append_proto_record(&buf, p->seed, j, size)
+                                       : append_json_record(&buf, p->seed, j, size);
             if (!made) {
-                bad(r, "out of memory");
+                p->trouble = "out of memory";
                 goto done;
             }
             lengths[j - i] = buf.len - before;
         }
-        if (batch == 1) {
+        if (p->batch == 1) {
             if (offset_mode) {
-                called = zerobus_stream_ingest_record(g_stream, buf.data, buf.len, &offset, &err);
+                called = zerobus_stream_ingest_record(g_stream, buf.data, buf.len, &offset, &p->err);
                 has_offset = true;
             } else if (try_mode) {
-                called = zerobus_stream_try_ingest_record(g_stream, buf.data, buf.len, &offset, &err);
+                called = zerobus_stream_try_ingest_record(g_stream, buf.data, buf.len, &offset, &p->err);
                 has_offset = true;
             } else {
-                called = zerobus_stream_ingest_record_nowait(g_stream, buf.data, buf.len, &err);
+                called = zerobus_stream_ingest_record_nowait(g_stream, buf.data, buf.len, &p->err);
             }
         } else {
             size_t n = (size_t)(end - i);
             if (offset_mode) {
-                called = zerobus_stream_ingest_records(g_stream, buf.data, buf.len, lengths, n, &offset, &err);
+                called = zerobus_stream_ingest_records(g_stream, buf.data, buf.len, lengths, n, &offset, &p->err);
                 has_offset = offset != -1;
             } else if (try_mode) {
-                called = zerobus_stream_try_ingest_records(g_stream, buf.data, buf.len, lengths, n, &offset, &err);
+                called =
+                    zerobus_stream_try_ingest_records(g_stream, buf.data, buf.len, lengths, n, &offset, &p->err);
                 has_offset = offset != -1;
             } else {
-                called = zerobus_stream_ingest_records_nowait(g_stream, buf.data, buf.len, lengths, n, &err);
+                called = zerobus_stream_ingest_records_nowait(g_stream, buf.data, buf.len, lengths, n, &p->err);
             }
         }
-        if (!called) {
-            failed(r, err);
-            goto done;
-        }
-        if (!nowait && !offset_list_push(&out, has_offset, offset)) {
-            bad(r, "out of memory");
+        if (!called) goto done;
+        if (!nowait && !offset_list_push(&p->out, has_offset, offset)) {
+            p->trouble = "out of memory";
             goto done;
         }
         i = end;
     }
-    put_offsets(r, out.values, out.has, out.len);
-    ok = true;
+    p->ok = true;
 done:
     free(buf.data);
     free(lengths);
-    offset_list_free(&out);
+}
+
+static void *produce_thread(void *arg) {
+    produce(arg);
+    return NULL;
+}
+
+/* Reports a producer's failure into `r`, handing its error over. */
+static bool producer_failed(reply *r, producer *p) {
+    zerobus_error *err = p->err;
+    p->err = NULL;
+    if (err == NULL && p->trouble != NULL) return bad(r, "%s", p->trouble);
+    return failed(r, err);
+}
+
+static bool op_ingest(reply *r, const json_value *req) {
+    producer p;
+    uint64_t seed = 1;
+    bool ok;
+    if (!need_stream(r)) return false;
+    json_as_u64(json_get(req, "seed"), &seed);
+    producer_init(&p, req, seed);
+    produce(&p);
+    ok = p.ok;
+    if (ok) {
+        put_offsets(r, p.out.values, p.out.has, p.out.len);
+    } else {
+        producer_failed(r, &p);
+    }
+    offset_list_free(&p.out);
+    return ok;
+}
+
+/* `producers` pthreads ingest at once on the one stream, producer k with seed seed + k. The reply
+ * is one offset list per producer, or the error of the first producer (in producer order) that
+ * failed. */
+static bool op_ingest_concurrent(reply *r, const json_value *req) {
+    uint64_t seed = 1, n = 1, k, started = 0;
+    producer *ps;
+    pthread_t *threads;
+    bool ok = true;
+    if (!need_stream(r)) return false;
+    json_as_u64(json_get(req, "seed"), &seed);
+    json_as_u64(json_get(req, "producers"), &n);
+    if (n > 4096) return bad(r, "at most 4096 producers");
+    ps = calloc((size_t)n + 1, sizeof *ps);
+    threads = calloc((size_t)n + 1, sizeof *threads);
+    if (ps == NULL || threads == NULL) {
+        free(ps);
+        free(threads);
+        return bad(r, "out of memory");
+    }
+    for (k = 0; k < n; k++) producer_init(&ps[k], req, seed + k);
+    for (k = 0; k < n; k++, started++) {
+        if (pthread_create(&threads[k], NULL, produce_thread, &ps[k]) != 0) break;
+    }
+    for (k = 0; k < started; k++) pthread_join(threads[k], NULL);
+    if (started < n) {
+        ok = bad(r, "cannot start producer thread %" PRIu64, started);
+    } else {
+        for (k = 0; k < n && ok; k++) {
+            if (!ps[k].ok) ok = producer_failed(r, &ps[k]);
+        }
+    }
+    if (ok) {
+        json_buf_puts(&r->fields, ",\"offsets\":[");
+        for (k = 0; k < n; k++) {
+            if (k > 0) json_buf_puts(&r->fields, ",");
+            put_offset_values(&r->fields, ps[k].out.values, ps[k].out.has, ps[k].out.len);
+        }
+        json_buf_puts(&r->fields, "]");
+    }
+    for (k = 0; k < n; k++) {
+        zerobus_error_free(ps[k].err);
+        offset_list_free(&ps[k].out);
+    }
+    free(ps);
+    free(threads);
     return ok;
 }
 
@@ -645,9 +797,14 @@ static bool op_ingest_raw(reply *r, const json_value *req) {
             lengths[i] = len;
         }
     }
+    /* Text goes through the JSON calls (INVALID_RECORD on a PROTO stream), hex through the typed
+     * ones (read as the stream's record type). */
     if (batch) {
         int64_t offset = -1;
-        if (!zerobus_stream_ingest_records(g_stream, buf.data, buf.len, lengths, n, &offset, &err)) {
+        bool called = proto ? zerobus_stream_ingest_records(g_stream, buf.data, buf.len, lengths, n, &offset, &err)
+                            : zerobus_stream_ingest_json_records(g_stream, buf.data, buf.len, lengths, n, &offset,
+                                                                 &err);
+        if (!called) {
             failed(r, err);
             goto done;
         }
@@ -659,7 +816,10 @@ static bool op_ingest_raw(reply *r, const json_value *req) {
         size_t at = 0;
         for (i = 0; i < n; i++) {
             int64_t offset = -1;
-            if (!zerobus_stream_ingest_record(g_stream, buf.data + at, lengths[i], &offset, &err)) {
+            const uint8_t *rec = buf.data != NULL ? buf.data + at : NULL; /* NULL only when empty */
+            bool called = proto ? zerobus_stream_ingest_record(g_stream, rec, lengths[i], &offset, &err)
+                                : zerobus_stream_ingest_json_record(g_stream, rec, lengths[i], &offset, &err);
+            if (!called) {
                 failed(r, err);
                 goto done;
             }
@@ -746,6 +906,7 @@ static bool op_callbacks(reply *r) {
     put_offset_array(&r->fields, &g_recorded.acks);
     json_buf_puts(&r->fields, ",\"errors\":");
     put_offset_array(&r->fields, &g_recorded.errors);
+    json_buf_printf(&r->fields, ",\"late\":%" PRIu64, g_recorded.late);
     pthread_mutex_unlock(&g_recorded.lock);
     return true;
 }
@@ -769,6 +930,8 @@ static void handle(reply *r, const json_value *req) {
         op_create_stream(r, req);
     } else if (strcmp(op, "ingest") == 0) {
         op_ingest(r, req);
+    } else if (strcmp(op, "ingest_concurrent") == 0) {
+        op_ingest_concurrent(r, req);
     } else if (strcmp(op, "ingest_empty_batch") == 0) {
         op_ingest_empty_batch(r);
     } else if (strcmp(op, "ingest_raw") == 0) {
@@ -780,7 +943,14 @@ static void handle(reply *r, const json_value *req) {
     } else if (strcmp(op, "flush") == 0) {
         if (need_stream(r) && !zerobus_stream_flush(g_stream, &err)) failed(r, err);
     } else if (strcmp(op, "close") == 0) {
-        if (need_stream(r) && !zerobus_stream_close(g_stream, &err)) failed(r, err);
+        if (need_stream(r)) {
+            bool closed = zerobus_stream_close(g_stream, &err);
+            /* From here on a callback is late, whatever close returned. */
+            pthread_mutex_lock(&g_recorded.lock);
+            g_recorded.closed = true;
+            pthread_mutex_unlock(&g_recorded.lock);
+            if (!closed) failed(r, err);
+        }
     } else if (strcmp(op, "is_closed") == 0) {
         if (need_stream(r)) {
             json_buf_puts(&r->fields, zerobus_stream_is_closed(g_stream) ? ",\"closed\":true" : ",\"closed\":false");
