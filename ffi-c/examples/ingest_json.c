@@ -3,7 +3,7 @@
  *
  * It reads the server from the variables `zerobus serve` prints (ZEROBUS_ENDPOINT,
  * ZEROBUS_WORKSPACE_URL, ZEROBUS_CLIENT_ID, ZEROBUS_CLIENT_SECRET), sends the records in ten
- * batches of 100 (one zerobus_stream_ingest_records call each), flushes, prints what the server
+ * batches of 100 (one zerobus_stream_ingest_json_records call each), flushes, prints what the server
  * acknowledged, then closes and frees everything. See ffi-c/README.md for how to build and run it.
  */
 #include <inttypes.h>
@@ -80,10 +80,12 @@ int main(void) {
             lengths[i] = (size_t)n;
             used += (size_t)n;
         }
-        /* One call, one offset for the whole batch. The library copies the bytes: the buffer can
-         * be reused as soon as the call returns. */
-        if (!zerobus_stream_ingest_records(stream, (const uint8_t *)data, used, lengths, BATCH, &offset, &err)) {
-            report("zerobus_stream_ingest_records", err);
+        /* One call, one offset for the whole batch. The JSON call says these bytes are text: on a
+         * PROTO stream it would fail ZEROBUS_ERROR_INVALID_RECORD instead of sending them as proto.
+         * The library copies the bytes: the buffer can be reused as soon as the call returns. */
+        if (!zerobus_stream_ingest_json_records(stream, (const uint8_t *)data, used, lengths, BATCH, &offset,
+                                                &err)) {
+            report("zerobus_stream_ingest_json_records", err);
             goto close;
         }
     }

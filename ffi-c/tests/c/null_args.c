@@ -118,9 +118,19 @@ static int32_t null_value_headers(void *user_data, zerobus_headers *headers) {
     return 0;
 }
 
+/* A provider that fails UNAUTHENTICATED with a NULL message (the message is optional) after a
+ * zerobus_headers_set_error on NULL headers (a no-op). Counts its calls in *user_data. */
+static int32_t failing_null_message_headers(void *user_data, zerobus_headers *headers) {
+    (*(int *)user_data)++;
+    zerobus_headers_set_error(NULL, "never seen");
+    zerobus_headers_set_error(headers, NULL);
+    return ZEROBUS_ERROR_UNAUTHENTICATED;
+}
+
 static int32_t static_headers(void *user_data, zerobus_headers *headers) {
     (void)user_data;
     zerobus_headers_add(NULL, "authorization", "Bearer x"); /* NULL headers: a no-op */
+    zerobus_headers_set_error(NULL, "ignored");             /* NULL headers: a no-op */
     zerobus_headers_add(headers, "authorization", "Bearer zerobus-dev-static-token");
     zerobus_headers_add(headers, "x-databricks-zerobus-table-name", g_table);
     return 0;
@@ -166,6 +176,7 @@ static void test_options(void) {
     EXPECT_NULL_ARG("options", !zerobus_stream_options_set_recovery(NULL, true, ERRP));
     EXPECT_NULL_ARG("options", !zerobus_stream_options_set_recovery_timeout_ms(NULL, 1, ERRP));
     EXPECT_NULL_ARG("options", !zerobus_stream_options_set_recovery_backoff_ms(NULL, 1, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_stream_options_set_recovery_backoff_max_ms(NULL, 1, ERRP));
     EXPECT_NULL_ARG("options", !zerobus_stream_options_set_recovery_retries(NULL, 1, ERRP));
     EXPECT_NULL_ARG("options", !zerobus_stream_options_set_server_lack_of_ack_timeout_ms(NULL, 1, ERRP));
     EXPECT_NULL_ARG("options", !zerobus_stream_options_set_flush_timeout_ms(NULL, 1, ERRP));
@@ -279,6 +290,21 @@ static void test_create(const zerobus_sdk *sdk, const char *table, const char *i
                                                                              &releases, count_release, json,
                                                                              ERRP) == NULL);
     CHECK(releases == before + 12);
+    /* A provider failing with a NULL message: its code stands, asked once (UNAUTHENTICATED is
+     * final), user_data handed back through release. */
+    {
+        int calls = 0;
+        before = releases;
+        err = NULL;
+        s = zerobus_sdk_create_stream_with_headers_provider(sdk, table, NULL, 0, failing_null_message_headers, &calls,
+                                                            count_release, json, &err);
+        CHECK(s == NULL && zerobus_error_code(err) == ZEROBUS_ERROR_UNAUTHENTICATED);
+        CHECK(!zerobus_error_is_retryable(err) && zerobus_error_grpc_status(err) == -1);
+        CHECK(calls == 1);
+        CHECK(releases == before + 1);
+        zerobus_error_free(err);
+        zerobus_stream_free(s);
+    }
     /* user_data and release are optional; the provider's NULL-headers call is a no-op. */
     err = NULL;
     s = zerobus_sdk_create_stream_with_headers_provider(sdk, table, NULL, 0, static_headers, NULL, NULL, json, &err);
@@ -313,6 +339,22 @@ static void test_stream(zerobus_stream *s) {
     EXPECT_NULL_ARG("stream", !zerobus_stream_ingest_records_nowait(NULL, both, 14, lengths, 2, ERRP));
     EXPECT_NULL_ARG("data", !zerobus_stream_ingest_records_nowait(s, NULL, 14, lengths, 2, ERRP));
     EXPECT_NULL_ARG("lengths", !zerobus_stream_ingest_records_nowait(s, both, 14, NULL, 2, ERRP));
+    /* The JSON text calls: the same checks, the buffer parameter being `json` (single) or `data`. */
+    EXPECT_NULL_ARG("stream", !zerobus_stream_ingest_json_record(NULL, data, 7, &offset, ERRP));
+    EXPECT_NULL_ARG("json", !zerobus_stream_ingest_json_record(s, NULL, 7, &offset, ERRP));
+    EXPECT_NULL_ARG("stream", !zerobus_stream_try_ingest_json_record(NULL, data, 7, &offset, ERRP));
+    EXPECT_NULL_ARG("json", !zerobus_stream_try_ingest_json_record(s, NULL, 7, &offset, ERRP));
+    EXPECT_NULL_ARG("stream", !zerobus_stream_ingest_json_record_nowait(NULL, data, 7, ERRP));
+    EXPECT_NULL_ARG("json", !zerobus_stream_ingest_json_record_nowait(s, NULL, 7, ERRP));
+    EXPECT_NULL_ARG("stream", !zerobus_stream_ingest_json_records(NULL, both, 14, lengths, 2, &offset, ERRP));
+    EXPECT_NULL_ARG("data", !zerobus_stream_ingest_json_records(s, NULL, 14, lengths, 2, &offset, ERRP));
+    EXPECT_NULL_ARG("lengths", !zerobus_stream_ingest_json_records(s, both, 14, NULL, 2, &offset, ERRP));
+    EXPECT_NULL_ARG("stream", !zerobus_stream_try_ingest_json_records(NULL, both, 14, lengths, 2, &offset, ERRP));
+    EXPECT_NULL_ARG("data", !zerobus_stream_try_ingest_json_records(s, NULL, 14, lengths, 2, &offset, ERRP));
+    EXPECT_NULL_ARG("lengths", !zerobus_stream_try_ingest_json_records(s, both, 14, NULL, 2, &offset, ERRP));
+    EXPECT_NULL_ARG("stream", !zerobus_stream_ingest_json_records_nowait(NULL, both, 14, lengths, 2, ERRP));
+    EXPECT_NULL_ARG("data", !zerobus_stream_ingest_json_records_nowait(s, NULL, 14, lengths, 2, ERRP));
+    EXPECT_NULL_ARG("lengths", !zerobus_stream_ingest_json_records_nowait(s, both, 14, NULL, 2, ERRP));
     CHECK(offset == 99); /* failed calls leave the output alone */
 
     /* Nothing was queued by the failures above; the offset output is optional. */
@@ -331,6 +373,28 @@ static void test_stream(zerobus_stream *s) {
     CHECK(offset == -1);
     err = NULL;
     EXPECT_OK(zerobus_stream_ingest_records_nowait(s, NULL, 0, NULL, 0, &err), err);
+    /* The JSON calls on this JSON stream: optional offset, empty batches with NULL buffers. */
+    err = NULL;
+    EXPECT_OK(zerobus_stream_ingest_json_record(s, data, 7, NULL, &err), err);
+    err = NULL;
+    EXPECT_OK(zerobus_stream_try_ingest_json_record(s, data, 7, &offset, &err), err);
+    CHECK(offset == 5);
+    err = NULL;
+    EXPECT_OK(zerobus_stream_ingest_json_record_nowait(s, data, 7, &err), err);
+    err = NULL;
+    EXPECT_OK(zerobus_stream_ingest_json_records(s, both, 14, lengths, 2, NULL, &err), err);
+    err = NULL;
+    EXPECT_OK(zerobus_stream_try_ingest_json_records(s, both, 14, lengths, 2, &offset, &err), err);
+    CHECK(offset == 8);
+    err = NULL;
+    EXPECT_OK(zerobus_stream_ingest_json_records_nowait(s, both, 14, lengths, 2, &err), err);
+    err = NULL;
+    EXPECT_OK(zerobus_stream_ingest_json_records(s, NULL, 0, NULL, 0, &offset, &err), err);
+    CHECK(offset == -1);
+    err = NULL;
+    EXPECT_OK(zerobus_stream_try_ingest_json_records(s, NULL, 0, NULL, 0, NULL, &err), err);
+    err = NULL;
+    EXPECT_OK(zerobus_stream_ingest_json_records_nowait(s, NULL, 0, NULL, 0, &err), err);
 
     EXPECT_NULL_ARG("stream", !zerobus_stream_wait_for_offset(NULL, 0, ERRP));
     EXPECT_NULL_ARG("stream", !zerobus_stream_flush(NULL, ERRP));
@@ -343,31 +407,32 @@ static void test_stream(zerobus_stream *s) {
     EXPECT_NULL_ARG("out", !zerobus_stream_metrics(s, NULL, ERRP));
     zerobus_stream_free(NULL);
 
-    /* The server never acks: the four calls are unacked batches [1, 1, 2, 2]. */
+    /* The server never acks: the ten calls are unacked batches [1, 1, 2, 2, 1, 1, 1, 2, 2, 2]. */
     err = NULL;
     b = zerobus_stream_get_unacked_batches(s, &err);
     if (EXPECT_OK(b != NULL, err)) {
         const uint8_t *out = (const uint8_t *)"untouched";
         size_t len = 4711;
-        CHECK(zerobus_batches_count(b) == 4);
+        CHECK(zerobus_batches_count(b) == 10);
         CHECK(zerobus_batches_batch_len(b, 2) == 2);
-        CHECK(zerobus_batches_batch_len(b, 4) == 0);
+        CHECK(zerobus_batches_batch_len(b, 9) == 2);
+        CHECK(zerobus_batches_batch_len(b, 10) == 0);
         CHECK(!zerobus_batches_record(b, 0, 0, NULL, &len));
         CHECK(!zerobus_batches_record(b, 0, 0, &out, NULL));
         CHECK(len == 4711 && strcmp((const char *)out, "untouched") == 0);
-        CHECK(!zerobus_batches_record(b, 4, 0, &out, &len));
+        CHECK(!zerobus_batches_record(b, 10, 0, &out, &len));
         CHECK(zerobus_batches_record(b, 3, 1, &out, &len) && len == 7 && memcmp(out, "{\"a\":2}", 7) == 0);
         zerobus_batches_free(b);
     }
     err = NULL;
     b = zerobus_stream_get_unacked_records(s, &err);
     if (EXPECT_OK(b != NULL, err)) {
-        CHECK(zerobus_batches_count(b) == 1 && zerobus_batches_batch_len(b, 0) == 6);
+        CHECK(zerobus_batches_count(b) == 1 && zerobus_batches_batch_len(b, 0) == 15);
         zerobus_batches_free(b);
     }
     err = NULL;
     if (EXPECT_OK(zerobus_stream_metrics(s, &m, &err), err)) {
-        CHECK(m.inflight_requests == 4 && m.inflight_records == 6 && m.last_acked_offset == -1);
+        CHECK(m.inflight_requests == 10 && m.inflight_records == 15 && m.last_acked_offset == -1);
     }
 }
 
