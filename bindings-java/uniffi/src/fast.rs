@@ -16,29 +16,47 @@
 //! and only when the caller has to wait anyway. Errors go back the same way, as a handle that
 //! [`take_error`] turns into the usual `FfiError`.
 //!
-//! Memory contract with the Kotlin layer: `buf` is the address of native memory Kotlin owns
-//! (a direct `ByteBuffer` or a JNA `Memory`), at least 8 bytes of result slot followed by the call:
-//! for one record its bytes; for a batch `count` little-endian `u32` lengths, then the records.
-//! Kotlin keeps it valid and untouched by other threads until the call returns; the core copies
-//! what it keeps before returning.
+//! **Handles.** The stream references, waiting calls and errors Kotlin holds are handles into
+//! the tables of `handles.rs` (slot index + generation), never pointers: a released, stale,
+//! reused or forged handle is a clean `INVALID_ARGUMENT` error. So every function here that takes
+//! only handles is safe. `queueOne` / `queueBatch` also take `buf`, the address of native memory
+//! the call is laid out in, and stay `unsafe` for that reason alone (below).
+//!
+//! **Memory contract with the Kotlin layer** (the only caller of `queueOne` / `queueBatch`, in
+//! `NativeIngest.kt` / `ZerobusStream.kt`): `buf` is the address of native memory Kotlin owns
+//! (a direct `ByteBuffer` or a JNA `Memory`, from `Scratch`), at least 8 bytes of result slot
+//! followed by the call: for one record its bytes; for a batch `count` little-endian `u32`
+//! lengths, then the records. Kotlin sizes the buffer from the same numbers it passes, keeps it
+//! valid and untouched by other threads until the call returns (one buffer per thread, no
+//! suspension in between); the core copies what it keeps before returning.
+//!
+//! **Panics.** Every entry point runs its body under `catch_unwind`: a panic becomes an
+//! `INTERNAL` error (the JNI functions answer `FAILED` with error handle 0, which [`take_error`]
+//! reports as `INTERNAL`; `pendingFree` / `release` then do nothing), and never unwinds into the
+//! JVM.
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use zerobus_core::{ErrorCode, PendingIngest, Queued, RecordRef, ZerobusError, ZerobusStream};
+use zerobus_core::{
+    ErrorCode, PendingIngest, Queued, RecordRef, RecordType, ZerobusError, ZerobusResult, ZerobusStream,
+};
 
-use crate::{internal, native_batch, FfiError, InRuntime};
+use crate::handles::{self, Table};
+use crate::{guard, guarded, internal, native_batch, FfiError, InRuntime};
 
 /// Return values below 0 (an offset is never negative).
 const PENDING: i64 = -1;
 const FAILED: i64 = -2;
 const EMPTY: i64 = -3;
+/// `buf` was null: nothing was read or written.
+const NO_BUFFER: i64 = -4;
 
 /// Mode bit: fail with `QUEUE_FULL` instead of answering `PENDING` when the bounds are reached.
 const MODE_TRY: i32 = 1;
-/// Mode bit (single records): the bytes are JSON text (Kotlin's `String` overloads), else an
-/// encoded proto message; the core rejects the kind that does not match the stream.
+/// Mode bit: the bytes are JSON text (Kotlin's `String` overloads), else bytes read as the
+/// stream's record type; the core rejects text on a PROTO stream (`INVALID_RECORD`).
 const MODE_TEXT: i32 = 2;
 
 /// Bytes at the start of `buf` where a `PENDING` or `FAILED` handle is written.
@@ -47,28 +65,29 @@ const SLOT: usize = 8;
 type JniEnv = *mut c_void;
 type JClass = *mut c_void;
 
-/// A call waiting for room, owned by Kotlin between `queue*` and `pendingFree`. The `Mutex`
-/// lets [`wait_pending`] take the call out while `pendingFree` stays the one owner of the box.
-pub(crate) struct PendingSlot(Mutex<Option<PendingIngest>>);
+/// The core streams of the fast path, one reference each, owned by the Kotlin `ZerobusStream`
+/// that asked for it (`FfiStream::fast_handle`) until it passes the handle to `release`.
+static STREAMS: Table<Arc<ZerobusStream>> = Table::new(handles::STREAM, "stream");
+/// Calls waiting for room, owned by Kotlin between a `PENDING` answer and `pendingFree` (or
+/// [`wait_pending`], which takes the call out).
+static WAITING: Table<PendingIngest> = Table::new(handles::PENDING, "pending call");
+/// Errors of `FAILED` answers, until [`take_error`] takes them.
+static ERRORS: Table<FfiError> = Table::new(handles::ERROR, "error");
 
-/// An `Arc<ZerobusStream>` for the fast path, owned by the Kotlin `ZerobusStream` that asked for
-/// it (`FfiStream::fast_handle`) until it passes it to `release`.
-pub(crate) fn stream_handle(stream: &Arc<ZerobusStream>) -> i64 {
-    Arc::into_raw(stream.clone()) as usize as i64
+/// A fast-path handle for `stream`: one more reference, released with `NativeIngest.release`.
+pub(crate) fn stream_handle(stream: &Arc<ZerobusStream>) -> Result<i64, FfiError> {
+    // Handles have the sign bit clear, so the cast keeps the value.
+    Ok(STREAMS.insert(stream.clone())? as i64)
 }
 
-fn to_handle<T>(value: T) -> u64 {
-    Box::into_raw(Box::new(value)) as usize as u64
-}
-
-/// Writes a handle to the result slot and returns `code`.
+/// Writes `handle` to the result slot and returns `code`.
 ///
 /// # Safety
 /// `buf` points to at least [`SLOT`] writable bytes.
-unsafe fn answer<T>(buf: *mut u8, code: i64, value: T) -> i64 {
+unsafe fn answer(buf: *mut u8, code: i64, handle: u64) -> i64 {
     // SAFETY: the caller guarantees `SLOT` writable bytes at `buf`; Kotlin does not promise 8-byte
     // alignment, so the write is unaligned. Little-endian, as Kotlin reads it.
-    unsafe { std::ptr::write_unaligned(buf as *mut [u8; SLOT], to_handle(value).to_le_bytes()) };
+    unsafe { std::ptr::write_unaligned(buf as *mut [u8; SLOT], handle.to_le_bytes()) };
     code
 }
 
@@ -76,41 +95,47 @@ unsafe fn answer<T>(buf: *mut u8, code: i64, value: T) -> i64 {
 ///
 /// # Safety
 /// As [`answer`].
-unsafe fn reply(
-    buf: *mut u8,
-    result: Result<Result<Queued, ZerobusError>, Box<dyn std::any::Any + Send>>,
-) -> i64 {
+unsafe fn reply(buf: *mut u8, result: std::thread::Result<ZerobusResult<Queued>>) -> i64 {
     let err = match result {
         Ok(Ok(Queued::Offset(Some(offset)))) => return offset,
         Ok(Ok(Queued::Offset(None))) => return EMPTY,
-        Ok(Ok(Queued::Waiting(p))) => {
+        Ok(Ok(Queued::Waiting(p))) => match WAITING.insert(p) {
             // SAFETY: forwarded from the caller.
-            return unsafe { answer(buf, PENDING, PendingSlot(Mutex::new(Some(p)))) };
-        }
+            Ok(handle) => return unsafe { answer(buf, PENDING, handle) },
+            // The call was dropped (its place given up): report why.
+            Err(e) => FfiError::from(e),
+        },
         Ok(Err(e)) => FfiError::from(e),
         Err(_) => internal("the SDK panicked; this is a bug, please report it"),
     };
+    // 0 if even the error cannot get a handle: take_error reports that as INTERNAL.
+    let handle = ERRORS.insert(err).unwrap_or(0);
     // SAFETY: forwarded from the caller.
-    unsafe { answer(buf, FAILED, err) }
+    unsafe { answer(buf, FAILED, handle) }
 }
 
-/// Borrows the stream behind a handle from [`stream_handle`].
+/// [`reply`], with a panic inside it contained too: `FAILED` with error handle 0.
 ///
 /// # Safety
-/// `stream` came from [`stream_handle`] and has not been passed to `release`.
-unsafe fn stream_ref<'a>(stream: i64) -> &'a ZerobusStream {
-    // SAFETY: the caller guarantees the `Arc` is still owned by the Kotlin stream, so the
-    // pointee lives at least as long as this call.
-    unsafe { &*(stream as usize as *const ZerobusStream) }
+/// As [`answer`].
+unsafe fn reply_guarded(buf: *mut u8, result: std::thread::Result<ZerobusResult<Queued>>) -> i64 {
+    // SAFETY: forwarded from the caller.
+    match catch_unwind(AssertUnwindSafe(|| unsafe { reply(buf, result) })) {
+        Ok(code) => code,
+        // SAFETY: forwarded from the caller; writing the slot cannot panic.
+        Err(_) => unsafe { answer(buf, FAILED, 0) },
+    }
 }
 
 /// `NativeIngest.queueOne(stream, buf, len, mode)`: one record of `len` bytes at `buf + 8`
-/// (`mode`: [`MODE_TRY`], [`MODE_TEXT`]).
-/// Returns its offset, `PENDING` or `FAILED` (handle in the slot).
+/// (`mode`: [`MODE_TRY`], [`MODE_TEXT`]). Returns its offset, `PENDING` or `FAILED` (handle in
+/// the slot); `NO_BUFFER` if `buf` is 0. A released or forged `stream` handle is `FAILED` with
+/// an `INVALID_ARGUMENT` error.
 ///
 /// # Safety
-/// `stream` is a live handle from `FfiStream::fast_handle`; `buf` points to `8 + len` bytes as
-/// described in the module documentation.
+/// Unsafe for `buf` only: a non-zero `buf` points to `8 + len` bytes laid out as the module
+/// documentation says, writable for the first 8, not changed by anyone else until this returns.
+/// `stream` may be any value.
 #[no_mangle]
 pub unsafe extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_queueOne(
     _env: JniEnv,
@@ -121,11 +146,14 @@ pub unsafe extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_qu
     mode: i32,
 ) -> i64 {
     let buf = buf as usize as *mut u8;
+    if buf.is_null() {
+        return NO_BUFFER;
+    }
     let result = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the caller's contract: a live stream handle, and `len` readable bytes after the
-        // slot that nobody changes until this call returns.
-        let (s, bytes) =
-            unsafe { (stream_ref(stream), std::slice::from_raw_parts(buf.add(SLOT), len.max(0) as usize)) };
+        let s = STREAMS.get(stream as u64)?;
+        // SAFETY: the caller's contract: `len` readable bytes after the slot that nobody changes
+        // until this call returns (a negative `len` reads nothing).
+        let bytes = unsafe { std::slice::from_raw_parts(buf.add(SLOT), len.max(0) as usize) };
         let record = if mode & MODE_TEXT != 0 {
             // Kotlin encoded a `String`, so this holds unless the caller broke the contract.
             RecordRef::Json(std::str::from_utf8(bytes).map_err(|e| {
@@ -141,17 +169,19 @@ pub unsafe extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_qu
         }
     }));
     // SAFETY: `buf` holds the slot (the caller's contract).
-    unsafe { reply(buf, result) }
+    unsafe { reply_guarded(buf, result) }
 }
 
-/// `NativeIngest.queueBatch(stream, buf, count, dataLen, mode)`: a batch under one offset (`mode`:
-/// [`MODE_TRY`]; the stream's record type says how to read the records),
-/// `count` lengths at `buf + 8` and then `dataLen` bytes of records. Returns its offset,
-/// `EMPTY` (no records: nothing queued), `PENDING` or `FAILED`.
+/// `NativeIngest.queueBatch(stream, buf, count, dataLen, mode)`: a batch under one offset
+/// (`mode`: [`MODE_TRY`], [`MODE_TEXT`]: the records are JSON text; without it they are read as
+/// the stream's record type), `count` lengths at `buf + 8` and then `dataLen` bytes of records.
+/// Returns its offset, `EMPTY` (no records: nothing queued), `PENDING` or `FAILED`; `NO_BUFFER`
+/// if `buf` is 0.
 ///
 /// # Safety
-/// `stream` is a live handle from `FfiStream::fast_handle`; `buf` points to
-/// `8 + 4 * count + dataLen` bytes as described in the module documentation.
+/// Unsafe for `buf` only: a non-zero `buf` points to `8 + 4 * count + dataLen` bytes laid out as
+/// the module documentation says, writable for the first 8, not changed by anyone else until this
+/// returns. `stream` may be any value; negative sizes are refused before `buf` is read.
 #[no_mangle]
 pub unsafe extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_queueBatch(
     _env: JniEnv,
@@ -163,76 +193,146 @@ pub unsafe extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_qu
     mode: i32,
 ) -> i64 {
     let buf = buf as usize as *mut u8;
+    if buf.is_null() {
+        return NO_BUFFER;
+    }
     let result = catch_unwind(AssertUnwindSafe(|| {
         if count < 0 || data_len < 0 {
             return Err(ZerobusError::new(ErrorCode::InvalidArgument, "negative batch size"));
         }
-        // SAFETY: the caller's contract (a live stream handle).
-        let s = unsafe { stream_ref(stream) };
-        // SAFETY: the caller's contract: `4 * count + data_len` readable bytes after the slot.
+        let s = STREAMS.get(stream as u64)?;
+        // SAFETY: the caller's contract: `4 * count + data_len` readable bytes after the slot,
+        // unchanged until this call returns (the slices do not outlive it).
         let (data, lengths) = unsafe { native_batch(buf.add(SLOT), count as usize, data_len as usize) }?;
-        if mode & MODE_TRY == 0 {
-            s.queue_records_contiguous(data, &lengths)
-        } else {
-            s.try_ingest_records_contiguous_offset(data, &lengths).map(Queued::Offset)
+        match (mode & MODE_TEXT != 0, mode & MODE_TRY != 0) {
+            (false, false) => s.queue_records_contiguous(data, &lengths),
+            (false, true) => s.try_ingest_records_contiguous_offset(data, &lengths).map(Queued::Offset),
+            (true, false) => s.queue_records_contiguous_as(RecordType::Json, data, &lengths),
+            (true, true) => {
+                s.try_ingest_records_contiguous_as(RecordType::Json, data, &lengths).map(Queued::Offset)
+            }
         }
     }));
     // SAFETY: `buf` holds the slot (the caller's contract).
-    unsafe { reply(buf, result) }
+    unsafe { reply_guarded(buf, result) }
 }
 
 /// `NativeIngest.pendingFree(handle)`: drops a `PENDING` handle. If [`wait_pending`] did not take
 /// the call out (never called, or cancelled before its first poll), dropping it gives its place
-/// in line up, so a cancelled coroutine never stalls the calls behind it.
-///
-/// # Safety
-/// `handle` came from a `PENDING` answer and is freed once.
+/// in line up, so a cancelled coroutine never stalls the calls behind it. A handle already taken
+/// or freed, or one this library never issued, is ignored; so is a contained panic.
 #[no_mangle]
-pub unsafe extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_pendingFree(
+pub extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_pendingFree(
     _env: JniEnv,
     _class: JClass,
     handle: i64,
 ) {
-    // SAFETY: the caller's contract: a box from `to_handle`, freed once. Dropping a
-    // `PendingIngest` does not panic (it takes a lock and notifies).
-    drop(unsafe { Box::from_raw(handle as usize as *mut PendingSlot) });
+    let _ = catch_unwind(|| drop(WAITING.remove(handle as u64)));
 }
 
-/// `NativeIngest.release(stream)`: gives back a handle from `FfiStream::fast_handle`.
-///
-/// # Safety
-/// `stream` came from `fast_handle`, is released once, and no call using it is running or
-/// will start.
+/// `NativeIngest.release(stream)`: gives back a handle from `FfiStream::fast_handle`. Later calls
+/// with it fail `INVALID_ARGUMENT`; a call running meanwhile holds its own reference and finishes
+/// first. A handle already released, or never issued, is ignored; so is a contained panic.
 #[no_mangle]
-pub unsafe extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_release(
+pub extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_release(
     _env: JniEnv,
     _class: JClass,
     stream: i64,
 ) {
-    // SAFETY: the caller's contract: one `Arc::into_raw` reference, given back once.
-    drop(unsafe { Arc::from_raw(stream as usize as *const ZerobusStream) });
+    let _ = catch_unwind(|| drop(STREAMS.remove(stream as u64)));
 }
 
 /// Waits for room for a call the fast path answered `PENDING` for, queues it and returns its
-/// offset. Kotlin frees the handle (`pendingFree`) after this returns, whether it succeeded,
-/// failed or was cancelled.
+/// offset. Takes the call out of its handle at the first poll; Kotlin frees the handle
+/// (`pendingFree`) after this returns, whether it succeeded, failed or was cancelled. A stale or
+/// forged handle is `INVALID_ARGUMENT`.
 #[uniffi::export]
 pub async fn wait_pending(handle: u64) -> Result<i64, FfiError> {
-    let pending = {
-        // SAFETY: Kotlin keeps the slot alive until this call has returned, and uniffi polls
-        // this future only from within the call; the slot is read here, at the first poll, and
-        // not after.
-        let slot = unsafe { &*(handle as usize as *const PendingSlot) };
-        slot.0.lock().unwrap_or_else(|p| p.into_inner()).take()
-    };
-    let pending = pending.ok_or_else(|| internal("this call was already waited for"))?;
-    InRuntime(async move { Ok(pending.wait().await?) }).await
+    guarded(async move {
+        let pending = WAITING.remove(handle)?;
+        InRuntime(async move { Ok(pending.wait().await?) }).await
+    })
+    .await
 }
 
-/// The error of a `FAILED` answer; frees the handle. Always returns `Err`.
+/// The error of a `FAILED` answer; takes it out of its handle. Always returns `Err`: that error,
+/// `INTERNAL` for handle 0 (the call could not hand out an error), `INVALID_ARGUMENT` for a
+/// handle already taken or never issued.
 #[uniffi::export]
 pub fn take_error(handle: u64) -> Result<(), FfiError> {
-    // SAFETY: Kotlin passes each `FAILED` handle here exactly once, right after the answer.
-    let e = unsafe { Box::from_raw(handle as usize as *mut FfiError) };
-    Err(*e)
+    guard(|| {
+        if handle == 0 {
+            return Err(internal(
+                "the native call failed without an error (a contained panic, or too many live handles); \
+                 this is a bug, please report it",
+            ));
+        }
+        Err(ERRORS.remove(handle)?)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(e: FfiError) -> String {
+        let FfiError::Failed { code, .. } = e;
+        code
+    }
+
+    #[test]
+    fn stale_and_forged_handles_are_clean_errors() {
+        for forged in [0u64, 1, 0x1234, u64::MAX, handles::STREAM << 56 | 5] {
+            let e = take_error(forged).unwrap_err();
+            let expected = if forged == 0 { "INTERNAL" } else { "INVALID_ARGUMENT" };
+            assert_eq!(code(e), expected, "{forged:#x}");
+        }
+        let h = ERRORS.insert(internal("boom")).unwrap();
+        assert!(matches!(take_error(h), Err(FfiError::Failed { ref detail, .. }) if detail == "boom"));
+        assert_eq!(code(take_error(h).unwrap_err()), "INVALID_ARGUMENT", "taken twice");
+        // Safe JNI functions ignore what they cannot find.
+        Java_com_databricks_zerobus_kotlin_NativeIngest_pendingFree(
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            42,
+        );
+        Java_com_databricks_zerobus_kotlin_NativeIngest_release(
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            -1,
+        );
+    }
+
+    #[test]
+    fn queue_with_a_forged_stream_fails_into_the_slot() {
+        let mut buf = [0u8; SLOT + 2];
+        buf[SLOT..].copy_from_slice(b"{}");
+        // SAFETY: `buf` holds the slot and the 2 record bytes and outlives the call.
+        let rc = unsafe {
+            Java_com_databricks_zerobus_kotlin_NativeIngest_queueOne(
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0x7777,
+                buf.as_mut_ptr() as usize as i64,
+                2,
+                MODE_TEXT,
+            )
+        };
+        assert_eq!(rc, FAILED);
+        let handle = u64::from_le_bytes(buf[..SLOT].try_into().unwrap());
+        assert_eq!(code(take_error(handle).unwrap_err()), "INVALID_ARGUMENT");
+        // SAFETY: a null buffer is refused before anything is read or written.
+        let rc = unsafe {
+            Java_com_databricks_zerobus_kotlin_NativeIngest_queueBatch(
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0x7777,
+                0,
+                1,
+                2,
+                0,
+            )
+        };
+        assert_eq!(rc, NO_BUFFER);
+    }
 }

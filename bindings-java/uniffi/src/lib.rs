@@ -7,7 +7,13 @@
 //!
 //! The ingest calls do not go through uniffi: `fast.rs` exports them as plain JNI functions that
 //! take the record (or a batch as one buffer plus lengths) in native memory and queue it at once;
-//! only a call that has to wait for room comes back through a uniffi `suspend` function.
+//! only a call that has to wait for room comes back through a uniffi `suspend` function. What
+//! those functions hand to Kotlin are handles into the tables of `handles.rs`, never pointers.
+//!
+//! Panics: every exported function runs its body under [`guard`] (sync) or [`guarded`] (async),
+//! which turn a panic into an `INTERNAL` [`FfiError`]; no panic unwinds into the JVM. (uniffi's
+//! scaffolding also catches panics; these guards do not rely on it.) Callbacks into Kotlin
+//! ([`AckAdapter`], [`HeadersAdapter`]) contain panics the same way.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -22,6 +28,7 @@ use zerobus_core::{
 uniffi::setup_scaffolding!();
 
 mod fast;
+mod handles;
 
 /// Name and version this binding sends in `user-agent`.
 const SDK_NAME: &str = concat!("zerobus-sdk-kotlin/", env!("CARGO_PKG_VERSION"));
@@ -109,6 +116,37 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+const PANICKED: &str = "the SDK panicked; this is a bug, please report it";
+
+/// Runs the body of a sync export: a panic becomes an `INTERNAL` error.
+fn guard<T>(f: impl FnOnce() -> Result<T, FfiError>) -> Result<T, FfiError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(internal(PANICKED)))
+}
+
+/// Runs the body of an async export: a panic while polling it becomes an `INTERNAL` error (and the
+/// future is not polled again).
+async fn guarded<T>(f: impl Future<Output = Result<T, FfiError>>) -> Result<T, FfiError> {
+    CatchUnwind(Box::pin(f)).await
+}
+
+struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+
+impl<T, F: Future<Output = Result<T, FfiError>>> Future for CatchUnwind<F> {
+    type Output = Result<T, FfiError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // `CatchUnwind` is `Unpin` (the future is boxed), so no unsafe pinning is needed.
+        let inner = self.0.as_mut();
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(p) => p,
+            Err(_) => std::task::Poll::Ready(Err(internal(PANICKED))),
+        }
+    }
+}
+
 /// Runs `f` on the shared runtime; a panic inside becomes `INTERNAL` instead of crossing the FFI.
 async fn on_runtime<T, F>(f: F) -> Result<T, FfiError>
 where
@@ -117,7 +155,7 @@ where
 {
     match runtime().spawn(f).await {
         Ok(r) => r,
-        Err(e) if e.is_panic() => Err(internal("the SDK panicked; this is a bug, please report it")),
+        Err(e) if e.is_panic() => Err(internal(PANICKED)),
         Err(e) => Err(internal(format!("the SDK task was cancelled: {e}"))),
     }
 }
@@ -132,7 +170,9 @@ impl<F: Future> Future for InRuntime<F> {
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
         let _guard = runtime().enter();
-        // SAFETY: structural pinning of the only field; `InRuntime` never moves it.
+        // SAFETY: structural pinning of the only field: `InRuntime` has no `Drop`, is not
+        // `Unpin` unless `F` is, never hands out `&mut F` and never moves `F` out, so the field
+        // stays pinned exactly as long as `self` is.
         let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
         inner.poll(cx)
     }
@@ -153,6 +193,8 @@ pub struct FfiStreamOptions {
     pub recovery_timeout_ms: Option<u64>,
     /// See `StreamConfigurationOptions::recovery_backoff_ms`.
     pub recovery_backoff_ms: Option<u64>,
+    /// See `StreamConfigurationOptions::recovery_backoff_max_ms`.
+    pub recovery_backoff_max_ms: Option<u64>,
     /// See `StreamConfigurationOptions::recovery_retries`.
     pub recovery_retries: Option<u32>,
     /// See `StreamConfigurationOptions::server_lack_of_ack_timeout_ms`.
@@ -190,6 +232,9 @@ impl FfiStreamOptions {
         if let Some(v) = self.recovery_backoff_ms {
             o.recovery_backoff_ms = v;
         }
+        if let Some(v) = self.recovery_backoff_max_ms {
+            o.recovery_backoff_max_ms = v;
+        }
         if let Some(v) = self.recovery_retries {
             o.recovery_retries = v;
         }
@@ -222,12 +267,14 @@ pub trait FfiAckListener: Send + Sync {
 
 struct AckAdapter(Box<dyn FfiAckListener>);
 
+/// A panic here (uniffi panics when a Kotlin callback fails unexpectedly; the Kotlin bridge
+/// catches everything first) is contained: that notification is dropped, the stream carries on.
 impl AckCallback for AckAdapter {
     fn on_ack(&self, offset: i64) {
-        self.0.on_ack(offset)
+        let _ = catch_unwind(AssertUnwindSafe(|| self.0.on_ack(offset)));
     }
     fn on_error(&self, offset: i64, message: &str) {
-        self.0.on_error(offset, message.to_owned())
+        let _ = catch_unwind(AssertUnwindSafe(|| self.0.on_error(offset, message.to_owned())));
     }
 }
 
@@ -288,20 +335,31 @@ pub struct FfiSdk {
 
 #[uniffi::export]
 impl FfiSdk {
-    /// An SDK for `endpoint` with OAuth tokens from `workspace_url`.
+    /// An SDK for `endpoint` with OAuth tokens from `workspace_url`; `ca_pem`: CA certificates
+    /// (PEM) to trust besides the system roots; `application_name`: appended to the user-agent.
     #[uniffi::constructor]
-    pub fn new(endpoint: String, workspace_url: String) -> Result<Arc<Self>, FfiError> {
-        let inner = ZerobusSdk::builder()
-            .endpoint(endpoint)
-            .workspace_url(workspace_url)
-            .sdk_name(SDK_NAME)
-            .build()?;
-        Ok(Arc::new(FfiSdk { inner }))
+    pub fn new(
+        endpoint: String,
+        workspace_url: String,
+        ca_pem: Option<String>,
+        application_name: Option<String>,
+    ) -> Result<Arc<Self>, FfiError> {
+        guard(|| {
+            let mut b =
+                ZerobusSdk::builder().endpoint(endpoint).workspace_url(workspace_url).sdk_name(SDK_NAME);
+            if let Some(pem) = ca_pem {
+                b = b.add_ca_certificate_pem(pem);
+            }
+            if let Some(name) = application_name {
+                b = b.application_name(name);
+            }
+            Ok(Arc::new(FfiSdk { inner: b.build()? }))
+        })
     }
 
     /// The `user-agent` this SDK sends.
-    pub fn user_agent(&self) -> String {
-        self.inner.user_agent().to_owned()
+    pub fn user_agent(&self) -> Result<String, FfiError> {
+        guard(|| Ok(self.inner.user_agent().to_owned()))
     }
 
     /// Opens a stream with OAuth client credentials. `descriptor` is a serialized
@@ -315,12 +373,15 @@ impl FfiSdk {
         options: FfiStreamOptions,
         ack: Option<Box<dyn FfiAckListener>>,
     ) -> Result<Arc<FfiStream>, FfiError> {
-        let sdk = self.inner.clone();
-        let table = table_properties(table, descriptor)?;
-        let options = options.to_core(ack)?;
-        on_runtime(async move {
-            let stream = sdk.create_stream(table, client_id, client_secret, options).await?;
-            Ok(Arc::new(FfiStream { inner: Arc::new(stream) }))
+        guarded(async move {
+            let sdk = self.inner.clone();
+            let table = table_properties(table, descriptor)?;
+            let options = options.to_core(ack)?;
+            on_runtime(async move {
+                let stream = sdk.create_stream(table, client_id, client_secret, options).await?;
+                Ok(Arc::new(FfiStream { inner: Arc::new(stream) }))
+            })
+            .await
         })
         .await
     }
@@ -334,13 +395,16 @@ impl FfiSdk {
         options: FfiStreamOptions,
         ack: Option<Box<dyn FfiAckListener>>,
     ) -> Result<Arc<FfiStream>, FfiError> {
-        let sdk = self.inner.clone();
-        let table = table_properties(table, descriptor)?;
-        let options = options.to_core(ack)?;
-        let provider: Arc<dyn HeadersProvider> = Arc::new(HeadersAdapter(provider));
-        on_runtime(async move {
-            let stream = sdk.create_stream_with_headers_provider(table, provider, options).await?;
-            Ok(Arc::new(FfiStream { inner: Arc::new(stream) }))
+        guarded(async move {
+            let sdk = self.inner.clone();
+            let table = table_properties(table, descriptor)?;
+            let options = options.to_core(ack)?;
+            let provider: Arc<dyn HeadersProvider> = Arc::new(HeadersAdapter(provider));
+            on_runtime(async move {
+                let stream = sdk.create_stream_with_headers_provider(table, provider, options).await?;
+                Ok(Arc::new(FfiStream { inner: Arc::new(stream) }))
+            })
+            .await
         })
         .await
     }
@@ -389,81 +453,98 @@ unsafe fn native_batch<'a>(
 #[uniffi::export]
 impl FfiStream {
     /// The table this stream writes to.
-    pub fn table_name(&self) -> String {
-        self.inner.table_name().to_owned()
+    pub fn table_name(&self) -> Result<String, FfiError> {
+        guard(|| Ok(self.inner.table_name().to_owned()))
     }
 
     /// `"json"` or `"proto"`.
-    pub fn record_type(&self) -> String {
-        match self.inner.record_type() {
-            RecordType::Json => "json".into(),
-            RecordType::Proto => "proto".into(),
-        }
+    pub fn record_type(&self) -> Result<String, FfiError> {
+        guard(|| {
+            Ok(match self.inner.record_type() {
+                RecordType::Json => "json".into(),
+                RecordType::Proto => "proto".into(),
+            })
+        })
     }
 
-    /// A handle for the ingest fast path (`fast.rs`): one reference to the core stream, owned by
-    /// the Kotlin `ZerobusStream`, which gives it back with `NativeIngest.release`.
-    pub fn fast_handle(&self) -> i64 {
-        fast::stream_handle(&self.inner)
+    /// A handle for the ingest fast path (`fast.rs`): one reference to the core stream in the
+    /// fast path's handle table, owned by the Kotlin `ZerobusStream`, which gives it back with
+    /// `NativeIngest.release`.
+    pub fn fast_handle(&self) -> Result<i64, FfiError> {
+        guard(|| fast::stream_handle(&self.inner))
     }
 
     /// Waits until `offset` is acknowledged (bounded by `flush_timeout_ms`).
     pub async fn wait_for_offset(&self, offset: i64) -> Result<(), FfiError> {
-        let s = self.inner.clone();
-        on_runtime(async move { Ok(s.wait_for_offset(offset).await?) }).await
+        guarded(async move {
+            let s = self.inner.clone();
+            on_runtime(async move { Ok(s.wait_for_offset(offset).await?) }).await
+        })
+        .await
     }
 
     /// Waits until everything queued so far is acknowledged.
     pub async fn flush(&self) -> Result<(), FfiError> {
-        let s = self.inner.clone();
-        on_runtime(async move { Ok(s.flush().await?) }).await
+        guarded(async move {
+            let s = self.inner.clone();
+            on_runtime(async move { Ok(s.flush().await?) }).await
+        })
+        .await
     }
 
     /// Flushes and closes; idempotent. (`close` is taken by the generated `AutoCloseable`.)
     pub async fn close_stream(&self) -> Result<(), FfiError> {
-        let s = self.inner.clone();
-        on_runtime(async move { Ok(s.close().await?) }).await
+        guarded(async move {
+            let s = self.inner.clone();
+            on_runtime(async move { Ok(s.close().await?) }).await
+        })
+        .await
     }
 
     /// Whether the stream no longer accepts records.
-    pub fn is_closed(&self) -> bool {
-        self.inner.is_closed()
+    pub fn is_closed(&self) -> Result<bool, FfiError> {
+        guard(|| Ok(self.inner.is_closed()))
     }
 
     /// Unacknowledged calls as lists of records, in offset order.
-    pub fn unacked_batches(&self) -> Vec<Vec<Vec<u8>>> {
-        self.inner
-            .get_unacked_batches()
-            .into_iter()
-            .map(|b| b.into_iter().map(|r| r.to_vec()).collect())
-            .collect()
+    pub fn unacked_batches(&self) -> Result<Vec<Vec<Vec<u8>>>, FfiError> {
+        guard(|| {
+            Ok(self
+                .inner
+                .get_unacked_batches()
+                .into_iter()
+                .map(|b| b.into_iter().map(|r| r.to_vec()).collect())
+                .collect())
+        })
     }
 
     /// Unacknowledged records, flattened, in offset order.
-    pub fn unacked_records(&self) -> Vec<Vec<u8>> {
-        self.inner.get_unacked_records().into_iter().map(|r| r.to_vec()).collect()
+    pub fn unacked_records(&self) -> Result<Vec<Vec<u8>>, FfiError> {
+        guard(|| Ok(self.inner.get_unacked_records().into_iter().map(|r| r.to_vec()).collect()))
     }
 
     /// A snapshot of the stream's counters.
-    pub fn metrics(&self) -> FfiMetrics {
-        let m = self.inner.metrics();
-        FfiMetrics {
-            inflight_requests: m.inflight_requests,
-            inflight_records: m.inflight_records,
-            inflight_bytes: m.inflight_bytes,
-            last_acked_offset: m.last_acked_offset,
-            records_sent: m.records_sent,
-            records_resent: m.records_resent,
-            recoveries: m.recoveries,
-            token_fetches: m.token_fetches,
-        }
+    pub fn metrics(&self) -> Result<FfiMetrics, FfiError> {
+        guard(|| {
+            let m = self.inner.metrics();
+            Ok(FfiMetrics {
+                inflight_requests: m.inflight_requests,
+                inflight_records: m.inflight_records,
+                inflight_bytes: m.inflight_bytes,
+                last_acked_offset: m.last_acked_offset,
+                records_sent: m.records_sent,
+                records_resent: m.records_resent,
+                recoveries: m.recoveries,
+                token_fetches: m.token_fetches,
+            })
+        })
     }
 }
 
 /// The core's error code names, in declaration order.
 #[uniffi::export]
-pub fn error_codes() -> Vec<String> {
-    ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect()
+pub fn error_codes() -> Result<Vec<String>, FfiError> {
+    guard(|| Ok(ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect()))
 }
 
 #[cfg(test)]
@@ -493,6 +574,15 @@ mod tests {
     fn options_reject_unknown_record_type() {
         let o = FfiStreamOptions { record_type: "xml".into(), ..Default::default() };
         assert!(o.to_core(None).is_err());
+    }
+
+    #[test]
+    fn guards_turn_panics_into_internal() {
+        let r: Result<(), FfiError> = guard(|| panic!("boom"));
+        assert!(matches!(r, Err(FfiError::Failed { ref code, .. }) if code == "INTERNAL"));
+        let r: Result<(), FfiError> = runtime().block_on(guarded(async { panic!("boom") }));
+        assert!(matches!(r, Err(FfiError::Failed { ref code, .. }) if code == "INTERNAL"));
+        assert_eq!(runtime().block_on(guarded(async { Ok(7) })).unwrap(), 7);
     }
 
     #[test]

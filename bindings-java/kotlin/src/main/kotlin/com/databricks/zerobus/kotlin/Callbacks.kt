@@ -11,7 +11,7 @@ import kotlinx.coroutines.flow.receiveAsFlow
 /**
  * Receives the outcome of every ingest call, once per offset, in offset order, on an SDK thread
  * (never a coroutine of yours, never after `close()` returned). An exception thrown here is
- * caught, reported on stderr, and the stream carries on.
+ * caught and dropped (not printed): the stream carries on. Catch inside the callback to act on it.
  */
 interface AckCallback {
     /** [offset] (and every earlier one) is durable. */
@@ -54,9 +54,17 @@ class AckFlow : AckCallback {
     }
 }
 
-/** Supplies the call metadata on every connect (instead of OAuth client credentials). */
+/**
+ * Supplies the call metadata on every connect (instead of OAuth client credentials), on an SDK
+ * thread, before every connection attempt.
+ */
 fun interface HeadersProvider {
-    /** Headers for the next connection attempt; throw a [ZerobusException] to fail that attempt. */
+    /**
+     * Headers for the next connection attempt. To fail the attempt, throw: a [ZerobusException]
+     * fails it with its own code and message (e.g. [ZerobusException.Unavailable] is retried within
+     * the stream's recovery budget, [ZerobusException.Unauthenticated] is final); any other
+     * exception fails it as `UNAVAILABLE` with the exception as message. Nothing is printed.
+     */
     fun getHeaders(): List<Pair<String, String>>
 }
 
@@ -64,16 +72,16 @@ internal class AckBridge(private val callback: AckCallback) : FfiAckListener {
     override fun onAck(offset: Long) {
         try {
             callback.onAck(offset)
-        } catch (t: Throwable) {
-            System.err.println("zerobus: the onAck callback threw; the stream carries on: $t")
+        } catch (_: Throwable) {
+            // Dropped: the callback's own business; the stream carries on.
         }
     }
 
     override fun onError(offset: Long, message: String) {
         try {
             callback.onError(offset, message)
-        } catch (t: Throwable) {
-            System.err.println("zerobus: the onError callback threw; the stream carries on: $t")
+        } catch (_: Throwable) {
+            // Dropped, as in onAck.
         }
     }
 }
@@ -87,7 +95,7 @@ internal class HeadersBridge(private val provider: HeadersProvider) : FfiHeaders
         } catch (e: FfiException) {
             throw e
         } catch (t: Throwable) {
-            throw FfiException.Failed("INTERNAL", null, false, "the headers provider threw: $t")
+            throw FfiException.Failed(ErrorCode.UNAVAILABLE.name, null, true, t.toString())
         }
     }
 }

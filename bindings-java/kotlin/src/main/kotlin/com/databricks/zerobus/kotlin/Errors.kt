@@ -101,6 +101,20 @@ sealed class ZerobusException(
     }
 }
 
+/**
+ * Like [ffiCall], for a call on a uniffi object that [released] says may have been released
+ * (destroyed) meanwhile: the generated code's `IllegalStateException` for a destroyed object
+ * becomes [ZerobusException.InvalidArgument] naming [what].
+ */
+internal inline fun <T> ffiCallOn(released: java.util.concurrent.atomic.AtomicBoolean, what: String, block: () -> T): T {
+    try {
+        return ffiCall(block)
+    } catch (e: IllegalStateException) {
+        if (!released.get()) throw e
+        throw ZerobusException.InvalidArgument("the $what was released; create a new one").apply { initCause(e) }
+    }
+}
+
 /** Runs an FFI call, turning the generated exceptions into [ZerobusException]. */
 internal inline fun <T> ffiCall(block: () -> T): T {
     try {

@@ -11,6 +11,9 @@ import java.nio.ByteOrder
  * scaffolding (`bindings-java/uniffi/src/fast.rs`, which says why). Each takes primitives only:
  * a stream handle, the address of a [Scratch] buffer holding the call, and sizes. The answer is
  * an offset, or [PENDING] / [FAILED] / [EMPTY] with a handle written to the buffer's first 8 bytes.
+ * Handles (stream, pending call, error) index native handle tables: a released or forged one is a
+ * clean `INVALID_ARGUMENT` error, never a crash. The buffer address is the one thing the native
+ * side trusts: only [ZerobusStream] passes it, from a [Scratch] sized for the call.
  * [NativeLoader] binds these (`System.load`) before any stream exists.
  */
 internal object NativeIngest {
@@ -23,13 +26,16 @@ internal object NativeIngest {
     /** An empty batch: nothing queued, no offset. */
     const val EMPTY: Long = -3L
 
+    /** The buffer address was 0: nothing read or written (never from [ZerobusStream]). */
+    const val NO_BUFFER: Long = -4L
+
     /** Wait for room ([PENDING] when the bounds are reached). */
     const val MODE_QUEUE: Int = 0
 
     /** Mode bit: fail with `QUEUE_FULL` instead of waiting. */
     const val MODE_TRY: Int = 1
 
-    /** Mode bit for [queueOne]: the bytes are JSON text (a `String`), not an encoded proto message. */
+    /** Mode bit: the bytes are JSON text (`String`s), not bytes read as the stream's record type. */
     const val MODE_TEXT: Int = 2
 
     /** Bytes at the start of a scratch buffer for the answer's handle. */

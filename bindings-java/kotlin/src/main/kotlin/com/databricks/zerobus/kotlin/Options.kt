@@ -13,7 +13,10 @@ class TableProperties(val tableName: String, val descriptorProto: ByteArray? = n
 
 /**
  * Stream options under the published SDKs' names. `null` keeps the core's default (see the Rust
- * core's `StreamConfigurationOptions`); every value, zero included, can be set.
+ * core's `StreamConfigurationOptions`); every value, zero included, can be set. Values are checked
+ * once, by the core, when a stream is created: an out-of-range one fails the creation with
+ * [ZerobusException.InvalidArgument] naming the option and its range (a negative value reaches the
+ * core as a huge unsigned one, and the message says it may be negative).
  */
 data class StreamConfigurationOptions(
     val recordType: RecordType = RecordType.PROTO,
@@ -21,6 +24,7 @@ data class StreamConfigurationOptions(
     val maxInflightBytes: Long? = null,
     val recovery: Boolean? = null,
     val recoveryTimeoutMs: Long? = null,
+    /** Wait before the second connection attempt in a row, ms; later waits double up to [recoveryBackoffMaxMs]. */
     val recoveryBackoffMs: Long? = null,
     val recoveryRetries: Int? = null,
     val serverLackOfAckTimeoutMs: Long? = null,
@@ -29,29 +33,24 @@ data class StreamConfigurationOptions(
     val callbackMaxWaitTimeMs: Long? = null,
     /** Per-offset ack and error notifications (see [AckCallback], [AckFlow]). */
     val ackCallback: AckCallback? = null,
+    /** Cap on the growing wait between connection attempts, ms (core default 30,000). */
+    val recoveryBackoffMaxMs: Long? = null,
 ) {
-    internal fun toFfi(): FfiStreamOptions {
-        fun u(name: String, v: Long?): ULong? {
-            if (v != null && v < 0) throw ZerobusException.InvalidArgument("$name must not be negative (got $v)")
-            return v?.toULong()
-        }
-        if (recoveryRetries != null && recoveryRetries < 0) {
-            throw ZerobusException.InvalidArgument("recoveryRetries must not be negative (got $recoveryRetries)")
-        }
-        return FfiStreamOptions(
-            recordType = recordType.name.lowercase(),
-            maxInflightRequests = u("maxInflightRequests", maxInflightRequests),
-            maxInflightBytes = u("maxInflightBytes", maxInflightBytes),
-            recovery = recovery,
-            recoveryTimeoutMs = u("recoveryTimeoutMs", recoveryTimeoutMs),
-            recoveryBackoffMs = u("recoveryBackoffMs", recoveryBackoffMs),
-            recoveryRetries = recoveryRetries?.toUInt(),
-            serverLackOfAckTimeoutMs = u("serverLackOfAckTimeoutMs", serverLackOfAckTimeoutMs),
-            flushTimeoutMs = u("flushTimeoutMs", flushTimeoutMs),
-            streamPausedMaxWaitTimeMs = u("streamPausedMaxWaitTimeMs", streamPausedMaxWaitTimeMs),
-            callbackMaxWaitTimeMs = u("callbackMaxWaitTimeMs", callbackMaxWaitTimeMs),
-        )
-    }
+    /** The values as they are (no range check here: the core checks them at stream creation). */
+    internal fun toFfi(): FfiStreamOptions = FfiStreamOptions(
+        recordType = recordType.name.lowercase(),
+        maxInflightRequests = maxInflightRequests?.toULong(),
+        maxInflightBytes = maxInflightBytes?.toULong(),
+        recovery = recovery,
+        recoveryTimeoutMs = recoveryTimeoutMs?.toULong(),
+        recoveryBackoffMs = recoveryBackoffMs?.toULong(),
+        recoveryBackoffMaxMs = recoveryBackoffMaxMs?.toULong(),
+        recoveryRetries = recoveryRetries?.toUInt(),
+        serverLackOfAckTimeoutMs = serverLackOfAckTimeoutMs?.toULong(),
+        flushTimeoutMs = flushTimeoutMs?.toULong(),
+        streamPausedMaxWaitTimeMs = streamPausedMaxWaitTimeMs?.toULong(),
+        callbackMaxWaitTimeMs = callbackMaxWaitTimeMs?.toULong(),
+    )
 }
 
 /** A point-in-time view of a stream's counters. */

@@ -1,6 +1,7 @@
 package com.databricks.zerobus.kotlin
 
 import com.databricks.zerobus.kotlin.ffi.FfiSdk
+import java.util.concurrent.atomic.AtomicBoolean
 
 /**
  * Entry point: one per Zerobus endpoint, shared by every stream it creates.
@@ -17,17 +18,28 @@ import com.databricks.zerobus.kotlin.ffi.FfiSdk
  *
  * @param endpoint `https://<workspace-id>.zerobus.<region>.cloud.databricks.com` (`http://` for a local server)
  * @param unityCatalogUrl the workspace URL; its `/oidc/v1/token` issues OAuth tokens
+ * @param caPem CA certificates (PEM text) to trust besides the system roots
+ * @param applicationName appended to the `user-agent`
  */
-class ZerobusSdk(endpoint: String, unityCatalogUrl: String) : AutoCloseable {
+class ZerobusSdk @JvmOverloads constructor(
+    endpoint: String,
+    unityCatalogUrl: String,
+    caPem: String? = null,
+    applicationName: String? = null,
+) : AutoCloseable {
     private val ffi: FfiSdk
+    private val closed = AtomicBoolean(false)
 
     init {
         NativeLoader.load()
-        ffi = ffiCall { FfiSdk(endpoint, unityCatalogUrl) }
+        ffi = ffiCall { FfiSdk(endpoint, unityCatalogUrl, caPem, applicationName) }
     }
 
     /** The `user-agent` this SDK sends. */
-    val userAgent: String get() = ffiCall { ffi.userAgent() }
+    val userAgent: String get() = call { ffi.userAgent() }
+
+    /** An FFI call on the SDK: [ZerobusException.InvalidArgument] once [close] released it. */
+    private inline fun <T> call(block: () -> T): T = ffiCallOn(closed, "ZerobusSdk (closed)", block)
 
     /** Opens a stream authenticated with OAuth client credentials (a service principal). */
     suspend fun createStream(
@@ -38,7 +50,7 @@ class ZerobusSdk(endpoint: String, unityCatalogUrl: String) : AutoCloseable {
     ): ZerobusStream {
         val opts = options.toFfi()
         val ack = options.ackCallback?.let(::AckBridge)
-        val stream = ffiCall { ffi.createStream(table.tableName, table.descriptorProto, clientId, clientSecret, opts, ack) }
+        val stream = call { ffi.createStream(table.tableName, table.descriptorProto, clientId, clientSecret, opts, ack) }
         return ZerobusStream(stream, options.ackCallback)
     }
 
@@ -58,14 +70,18 @@ class ZerobusSdk(endpoint: String, unityCatalogUrl: String) : AutoCloseable {
     ): ZerobusStream {
         val opts = options.toFfi()
         val ack = options.ackCallback?.let(::AckBridge)
-        val stream = ffiCall {
+        val stream = call {
             ffi.createStreamWithHeadersProvider(table.tableName, table.descriptorProto, HeadersBridge(headersProvider), opts, ack)
         }
         return ZerobusStream(stream, options.ackCallback)
     }
 
-    /** Releases the native SDK handle; streams already created keep working. */
+    /**
+     * Releases the native SDK handle (idempotent); streams already created keep working. Later
+     * calls on this SDK fail with [ZerobusException.InvalidArgument].
+     */
     override fun close() {
+        closed.set(true)
         ffi.close()
     }
 }

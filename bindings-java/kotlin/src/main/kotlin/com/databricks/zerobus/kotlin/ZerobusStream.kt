@@ -7,6 +7,7 @@ import java.lang.ref.Cleaner
 import java.lang.ref.Reference
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
+import java.util.concurrent.atomic.AtomicBoolean
 
 /**
  * A stream of records into one table. Every method is safe to call from many coroutines at once.
@@ -14,29 +15,40 @@ import java.nio.ByteOrder
  * use [waitForOffset] or [flush] for durability. They suspend while the in-flight bounds are
  * reached; the `try` forms fail at once with [ZerobusException.QueueFull] instead.
  *
- * Close with [close] (suspending) or [use].
+ * A `String` record is JSON text: on a PROTO stream that call fails with
+ * [ZerobusException.InvalidRecord] (the stream carries on). A single `ByteArray` record is an
+ * encoded proto message (refused the same way on a JSON stream); the records of a `ByteArray`
+ * batch are read as the stream's record type (encoded messages, or UTF-8 JSON on a JSON stream).
+ *
+ * Close with [close] (suspending) or [use]. The native stream is released when this object becomes
+ * unreachable; a call on a released stream fails with [ZerobusException.InvalidArgument], never
+ * crashes.
  */
 class ZerobusStream internal constructor(
     private val ffi: FfiStream,
     private val ackCallback: AckCallback?,
 ) {
-    /** The core stream for [NativeIngest], given back when this object becomes unreachable. */
-    private val handle: Long = ffi.fastHandle()
+    /** The core stream for [NativeIngest] (a handle in the native handle table), given back by [release]. */
+    private val handle: Long = ffiCall { ffi.fastHandle() }
 
-    init {
-        CLEANER.register(this, Release(handle))
-    }
+    private val released = AtomicBoolean(false)
+
+    /** Gives the fast-path handle back, at [release] or when this object becomes unreachable. */
+    private val cleanable: Cleaner.Cleanable = CLEANER.register(this, Release(handle))
 
     /** The table this stream writes to. */
-    val tableName: String get() = ffi.tableName()
+    val tableName: String = ffiCall { ffi.tableName() }
 
     /** The record type of this stream. */
-    val recordType: RecordType get() = if (ffi.recordType() == "json") RecordType.JSON else RecordType.PROTO
+    val recordType: RecordType = if (ffiCall { ffi.recordType() } == "json") RecordType.JSON else RecordType.PROTO
+
+    /** An FFI call on the stream: [ZerobusException.InvalidArgument] once [release] destroyed it. */
+    private inline fun <T> call(block: () -> T): T = ffiCallOn(released, "stream", block)
 
     // The ingest calls below suspend only in tail position, so Kotlin compiles them without a state
     // machine: a call that gets its offset at once allocates no continuation.
 
-    /** Queues one JSON record and returns its offset. */
+    /** Queues one JSON record (text) and returns its offset; [ZerobusException.InvalidRecord] on a PROTO stream. */
     suspend fun ingestRecordOffset(record: String): Long {
         val code = queueOne(record.toByteArray(), NativeIngest.MODE_TEXT)
         return if (code >= 0) code else slowPathOne(code)
@@ -58,9 +70,15 @@ class ZerobusStream internal constructor(
         return if (code >= 0) code else slowPath(code)
     }
 
-    /** Queues a batch of JSON records under one offset; see [ingestRecordsOffset]. */
+    /**
+     * Queues a batch of JSON records (text) under one offset; see [ingestRecordsOffset]. On a PROTO
+     * stream it fails with [ZerobusException.InvalidRecord] and queues nothing.
+     */
     @JvmName("ingestJsonRecordsOffset")
-    suspend fun ingestRecordsOffset(records: List<String>): Long? = ingestRecordsOffset(records.map { it.toByteArray() })
+    suspend fun ingestRecordsOffset(records: List<String>): Long? {
+        val code = batch(records.map { it.toByteArray() }, NativeIngest.MODE_TEXT)
+        return if (code >= 0) code else slowPath(code)
+    }
 
     /**
      * Queues a batch already laid out as one buffer: record `i` is the next `lengths[i]` bytes.
@@ -90,6 +108,12 @@ class ZerobusStream internal constructor(
         ingestRecordsOffset(records)
     }
 
+    /** Like [ingestRecordsOffset] (JSON text) without the offset. */
+    @JvmName("ingestJsonRecordsNowait")
+    suspend fun ingestRecordsNowait(records: List<String>) {
+        ingestRecordsOffset(records)
+    }
+
     /** Non-blocking [ingestRecordOffset]: [ZerobusException.QueueFull] when the bound is reached. */
     fun tryIngestRecordOffset(record: String): Long =
         tryOne(record.toByteArray(), NativeIngest.MODE_TRY or NativeIngest.MODE_TEXT)
@@ -99,13 +123,20 @@ class ZerobusStream internal constructor(
 
     private fun tryOne(record: ByteArray, mode: Int): Long {
         val code = queueOne(record, mode)
-        return if (code >= 0) code else failed(lastSlot.get())
+        return if (code >= 0) code else failed(code, lastSlot.get())
     }
 
     /** Non-blocking [ingestRecordsOffset]. */
     fun tryIngestRecordsOffset(records: List<ByteArray>): Long? {
         val code = batch(records, NativeIngest.MODE_TRY)
-        return if (code >= 0) code else if (code == NativeIngest.EMPTY) null else failed(lastSlot.get())
+        return if (code >= 0) code else if (code == NativeIngest.EMPTY) null else failed(code, lastSlot.get())
+    }
+
+    /** Non-blocking [ingestRecordsOffset] for JSON text. */
+    @JvmName("tryIngestJsonRecordsOffset")
+    fun tryIngestRecordsOffset(records: List<String>): Long? {
+        val code = batch(records.map { it.toByteArray() }, NativeIngest.MODE_TRY or NativeIngest.MODE_TEXT)
+        return if (code >= 0) code else if (code == NativeIngest.EMPTY) null else failed(code, lastSlot.get())
     }
 
     /** One record through [NativeIngest.queueOne]: the answer code; a handle goes to [lastSlot]. */
@@ -160,22 +191,24 @@ class ZerobusStream internal constructor(
         } finally {
             NativeIngest.pendingFree(slot)
         }
-        else -> failed(slot)
+        else -> failed(code, slot)
     }
 
-    private fun failed(slot: Long): Nothing {
+    /** Throws the error of a [NativeIngest.FAILED] answer (the native side holds it under [slot]). */
+    private fun failed(code: Long, slot: Long): Nothing {
+        if (code != NativeIngest.FAILED) throw ZerobusException.Internal("unexpected answer $code from the native call")
         ffiCall { takeError(slot.toULong()) }
         throw ZerobusException.Internal("the native call reported a failure without an error")
     }
 
     /** Suspends until [offset] is acknowledged, the stream fails, or `flushTimeoutMs` passes. */
     suspend fun waitForOffset(offset: Long) {
-        ffiCall { ffi.waitForOffset(offset) }
+        call { ffi.waitForOffset(offset) }
     }
 
     /** Suspends until every record queued so far is acknowledged (bounded by `flushTimeoutMs`). */
     suspend fun flush() {
-        ffiCall { ffi.flush() }
+        call { ffi.flush() }
     }
 
     /**
@@ -184,24 +217,24 @@ class ZerobusStream internal constructor(
      */
     suspend fun close() {
         try {
-            ffiCall { ffi.closeStream() }
+            call { ffi.closeStream() }
         } finally {
             (ackCallback as? AckFlow)?.complete()
         }
     }
 
-    /** Whether the stream no longer accepts records (closed, or failed for good). */
-    val isClosed: Boolean get() = ffi.isClosed()
+    /** Whether the stream no longer accepts records (closed, failed for good, or released). */
+    val isClosed: Boolean get() = released.get() || call { ffi.isClosed() }
 
     /** Every unacknowledged call as its list of records, in offset order (re-ingest after a failure). */
-    fun unackedBatches(): List<List<ByteArray>> = ffi.unackedBatches()
+    fun unackedBatches(): List<List<ByteArray>> = call { ffi.unackedBatches() }
 
     /** Every unacknowledged record, in offset order. */
-    fun unackedRecords(): List<ByteArray> = ffi.unackedRecords()
+    fun unackedRecords(): List<ByteArray> = call { ffi.unackedRecords() }
 
     /** A snapshot of the stream's counters. */
     fun metrics(): StreamMetrics {
-        val m = ffi.metrics()
+        val m = call { ffi.metrics() }
         return StreamMetrics(
             inflightRequests = m.inflightRequests.toLong(),
             inflightRecords = m.inflightRecords.toLong(),
@@ -213,6 +246,23 @@ class ZerobusStream internal constructor(
             tokenFetches = m.tokenFetches.toLong(),
         )
     }
+
+    /**
+     * Releases the native stream now instead of when this object becomes unreachable (what the
+     * cleaner does then): the fast-path handle goes back to the native table and the uniffi object
+     * is destroyed. Call [close] first: releasing an open stream abandons what is in flight once
+     * nothing else holds it. Afterwards every call fails with [ZerobusException.InvalidArgument]
+     * (a call running meanwhile finishes first) and [isClosed] is true. Idempotent.
+     */
+    internal fun release() {
+        if (released.compareAndSet(false, true)) {
+            cleanable.clean()
+            ffi.destroy()
+        }
+    }
+
+    /** The fast-path handle, for tests of the native handle table. */
+    internal val fastHandle: Long get() = handle
 
     private class Release(private val handle: Long) : Runnable {
         override fun run() = NativeIngest.release(handle)

@@ -64,12 +64,16 @@ class WrapperTest {
     }
 
     @Test
-    fun optionsKeepDefaultsAndRejectNegatives() {
-        val o = StreamConfigurationOptions(recordType = RecordType.JSON, flushTimeoutMs = 0).toFfi()
+    fun optionsKeepDefaultsAndPassValuesThrough() {
+        val o = StreamConfigurationOptions(recordType = RecordType.JSON, flushTimeoutMs = 0, recoveryBackoffMaxMs = 900).toFfi()
         assertEquals("json", o.recordType)
         assertEquals(0uL, o.flushTimeoutMs)
+        assertEquals(900uL, o.recoveryBackoffMaxMs)
         assertNull(o.maxInflightRequests)
-        assertThrows<ZerobusException.InvalidArgument> { StreamConfigurationOptions(maxInflightBytes = -1).toFfi() }
+        // No range check here: a negative value reaches the core as a huge unsigned one (the core rejects it).
+        val n = StreamConfigurationOptions(maxInflightBytes = -1, recoveryRetries = -5).toFfi()
+        assertEquals(ULong.MAX_VALUE, n.maxInflightBytes)
+        assertEquals((-5).toUInt(), n.recoveryRetries)
     }
 
     @Test
@@ -92,9 +96,16 @@ class WrapperTest {
             override fun onAck(offset: Long) = throw IllegalStateException("user bug")
         })
         bridge.onAck(1) // must not throw
+        bridge.onError(2, "x") // must not throw either
         val headers = HeadersBridge { throw ZerobusException.Unauthenticated("no token") }
         val e = assertThrows<FfiException.Failed> { headers.getHeaders() }
         assertEquals("UNAUTHENTICATED", e.code)
+        assertEquals("no token", e.detail)
+        // Any other exception: UNAVAILABLE (retried within the budget), with the exception as message.
+        val other = assertThrows<FfiException.Failed> { HeadersBridge { error("vault unreachable") }.getHeaders() }
+        assertEquals("UNAVAILABLE", other.code)
+        assertTrue(other.retryable)
+        assertTrue(other.detail.contains("vault unreachable"), other.detail)
     }
 
     @Test

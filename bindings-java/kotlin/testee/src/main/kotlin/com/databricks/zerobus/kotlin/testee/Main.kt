@@ -11,6 +11,9 @@ import com.databricks.zerobus.kotlin.TableProperties
 import com.databricks.zerobus.kotlin.ZerobusException
 import com.databricks.zerobus.kotlin.ZerobusSdk
 import com.databricks.zerobus.kotlin.ZerobusStream
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.runBlocking
 import kotlinx.serialization.json.Json
 import kotlinx.serialization.json.JsonArray
@@ -25,26 +28,42 @@ import kotlinx.serialization.json.jsonArray
 import kotlinx.serialization.json.jsonPrimitive
 import kotlinx.serialization.json.longOrNull
 import kotlinx.serialization.json.put
+import com.databricks.zerobus.kotlin.ErrorCode
+import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicLong
 
+/** Records every callback, and counts those that run after the `close` op's close() returned. */
 private class Recorded : AckCallback {
     val acks = ArrayList<Long>()
     val errors = ArrayList<Long>()
+    val closeReturned = AtomicBoolean(false)
+    val late = AtomicLong()
+
+    private fun note() {
+        if (closeReturned.get()) late.incrementAndGet()
+    }
 
     override fun onAck(offset: Long) {
+        note()
         synchronized(this) { acks.add(offset) }
     }
 
     override fun onError(offset: Long, message: String) {
+        note()
         synchronized(this) { errors.add(offset) }
     }
 }
 
-private class FixedHeaders(private val fixed: List<Pair<String, String>>) : HeadersProvider {
+/** Returns [fixed], or with [fail] (code, message) throws that error on every call. */
+private class FixedHeaders(
+    private val fixed: List<Pair<String, String>>,
+    private val fail: Pair<ErrorCode, String>?,
+) : HeadersProvider {
     val calls = AtomicLong()
 
     override fun getHeaders(): List<Pair<String, String>> {
         calls.incrementAndGet()
+        if (fail != null) throw ZerobusException.of(fail.first, fail.second, null, false)
         return fixed
     }
 }
@@ -80,7 +99,8 @@ private class Testee {
 
     suspend fun handle(req: JsonObject): JsonObject = when (val op = req.str("op")) {
         "create_stream" -> create(req)
-        "ingest" -> ingest(req)
+        "ingest" -> result { put("offsets", offsets(produce(stream(), req, req.long("seed") ?: 1))) }
+        "ingest_concurrent" -> ingestConcurrent(req)
         "ingest_empty_batch" -> result { put("offsets", offsets(listOf(stream().ingestRecordsOffset(emptyList<ByteArray>())))) }
         "ingest_raw" -> ingestRaw(req)
         "wait_for_offset" -> {
@@ -92,7 +112,12 @@ private class Testee {
             result {}
         }
         "close" -> {
-            stream().close()
+            val s = stream()
+            try {
+                s.close()
+            } finally {
+                callbacks.closeReturned.set(true)
+            }
             result {}
         }
         "is_closed" -> result { put("closed", stream().isClosed) }
@@ -126,6 +151,7 @@ private class Testee {
             result {
                 put("acks", JsonArray(callbacks.acks.map { JsonPrimitive(it) }))
                 put("errors", JsonArray(callbacks.errors.map { JsonPrimitive(it) }))
+                put("late", callbacks.late.get())
             }
         }
         "headers_provider_calls" -> result { put("count", headers?.calls?.get() ?: 0L) }
@@ -133,7 +159,12 @@ private class Testee {
     }
 
     suspend fun create(req: JsonObject): JsonObject {
-        val sdk = ZerobusSdk(req.str("endpoint"), req.str("workspace_url"))
+        val sdk = ZerobusSdk(
+            req.str("endpoint"),
+            req.str("workspace_url"),
+            caPem = (req["ca_pem"] as? JsonPrimitive)?.contentOrNull,
+            applicationName = (req["application_name"] as? JsonPrimitive)?.contentOrNull,
+        )
         val o = req["options"] as? JsonObject ?: JsonObject(emptyMap())
         val proto = req.str("record_type") == "proto"
         val options = StreamConfigurationOptions(
@@ -143,6 +174,7 @@ private class Testee {
             recovery = o.bool("recovery"),
             recoveryTimeoutMs = o.long("recovery_timeout_ms"),
             recoveryBackoffMs = o.long("recovery_backoff_ms"),
+            recoveryBackoffMaxMs = o.long("recovery_backoff_max_ms"),
             recoveryRetries = o.long("recovery_retries")?.toInt(),
             serverLackOfAckTimeoutMs = o.long("server_lack_of_ack_timeout_ms"),
             flushTimeoutMs = o.long("flush_timeout_ms"),
@@ -157,7 +189,8 @@ private class Testee {
                 val pair = h.jsonArray
                 pair[0].jsonPrimitive.content to pair[1].jsonPrimitive.content
             }
-            val provider = FixedHeaders(list)
+            val fail = (auth["fail"] as? JsonObject)?.let { ErrorCode.fromName(it.str("code")) to it.str("message") }
+            val provider = FixedHeaders(list, fail)
             headers = provider
             sdk.createStream(table, provider, options)
         } else {
@@ -166,32 +199,62 @@ private class Testee {
         return result {}
     }
 
-    suspend fun ingest(req: JsonObject): JsonObject {
+    /** `producers` coroutines at once (on Dispatchers.Default) on the one stream, producer k with seed + k. */
+    suspend fun ingestConcurrent(req: JsonObject): JsonObject {
         val s = stream()
         val seed = req.long("seed") ?: 1
-        val start = req.long("start") ?: 0
-        val count = req.long("count") ?: 0
-        val size = (req.long("size") ?: 100).toInt()
-        val batch = maxOf(1, req.long("batch") ?: 1)
-        val mode = (req["mode"] as? JsonPrimitive)?.contentOrNull ?: "offset"
-        val proto = s.recordType == RecordType.PROTO
-        fun make(i: Long): ByteArray = if (proto) Records.proto(seed, i, size) else Records.json(seed, i, size).toByteArray()
+        val n = (req.long("producers") ?: 1).toInt()
+        val results = coroutineScope {
+            (0 until n).map { k -> async(Dispatchers.Default) { runCatching { produce(s, req, seed + k) } } }
+                .map { it.await() }
+        }
+        // The first failure in producer order, as the other testees report it.
+        val lists = results.map { it.getOrThrow() }
+        return result { put("offsets", JsonArray(lists.map { offsets(it) })) }
+    }
+
+    suspend fun ingestRaw(req: JsonObject): JsonObject {
+        val s = stream()
+        val texts = (req["records"] as? JsonArray ?: JsonArray(emptyList())).map { it.jsonPrimitive.content }
+        val proto = req.str("kind") == "proto"
         val out = ArrayList<Long?>()
-        var i = start
-        while (i < start + count) {
-            val end = minOf(i + batch, start + count)
-            val offset: Long? = if (batch == 1L) {
-                val r = make(i)
+        if (req.bool("batch") == true) {
+            out.add(if (proto) s.ingestRecordsOffset(texts.map { unhex(it) }) else s.ingestRecordsOffset(texts))
+        } else {
+            for (t in texts) out.add(if (proto) s.ingestRecordOffset(unhex(t)) else s.ingestRecordOffset(t))
+        }
+        return result { put("offsets", offsets(out)) }
+    }
+}
+
+/**
+ * Ingests records start…start+count−1 of [seed] in calls of `batch`, as one producer: JSON records
+ * as Strings (text), proto records as bytes. Returns the offsets (none in nowait mode).
+ */
+private suspend fun produce(s: ZerobusStream, req: JsonObject, seed: Long): List<Long?> {
+    val start = req.long("start") ?: 0
+    val count = req.long("count") ?: 0
+    val size = (req.long("size") ?: 100).toInt()
+    val batch = maxOf(1, req.long("batch") ?: 1)
+    val mode = (req["mode"] as? JsonPrimitive)?.contentOrNull ?: "offset"
+    val proto = s.recordType == RecordType.PROTO
+    val out = ArrayList<Long?>()
+    var i = start
+    while (i < start + count) {
+        val end = minOf(i + batch, start + count)
+        val offset: Long? = if (proto) {
+            if (batch == 1L) {
+                val r = Records.proto(seed, i, size)
                 when (mode) {
-                    "offset" -> if (proto) s.ingestRecordOffset(r) else s.ingestRecordOffset(String(r, Charsets.UTF_8))
-                    "try" -> if (proto) s.tryIngestRecordOffset(r) else s.tryIngestRecordOffset(String(r, Charsets.UTF_8))
+                    "offset" -> s.ingestRecordOffset(r)
+                    "try" -> s.tryIngestRecordOffset(r)
                     else -> {
-                        if (proto) s.ingestRecordNowait(r) else s.ingestRecordNowait(String(r, Charsets.UTF_8))
+                        s.ingestRecordNowait(r)
                         null
                     }
                 }
             } else {
-                val records = (i until end).map(::make)
+                val records = (i until end).map { Records.proto(seed, it, size) }
                 when (mode) {
                     "offset" -> s.ingestRecordsOffset(records)
                     "try" -> s.tryIngestRecordsOffset(records)
@@ -201,24 +264,33 @@ private class Testee {
                     }
                 }
             }
-            if (mode != "nowait") out.add(offset)
-            i = end
-        }
-        return result { put("offsets", offsets(out)) }
-    }
-
-    suspend fun ingestRaw(req: JsonObject): JsonObject {
-        val s = stream()
-        val texts = (req["records"] as? JsonArray ?: JsonArray(emptyList())).map { it.jsonPrimitive.content }
-        val proto = req.str("kind") == "proto"
-        val out = ArrayList<Long?>()
-        if (req.bool("batch") == true) {
-            out.add(s.ingestRecordsOffset(texts.map { if (proto) unhex(it) else it.toByteArray() }))
         } else {
-            for (t in texts) out.add(if (proto) s.ingestRecordOffset(unhex(t)) else s.ingestRecordOffset(t))
+            if (batch == 1L) {
+                val r = Records.json(seed, i, size)
+                when (mode) {
+                    "offset" -> s.ingestRecordOffset(r)
+                    "try" -> s.tryIngestRecordOffset(r)
+                    else -> {
+                        s.ingestRecordNowait(r)
+                        null
+                    }
+                }
+            } else {
+                val records: List<String> = (i until end).map { Records.json(seed, it, size) }
+                when (mode) {
+                    "offset" -> s.ingestRecordsOffset(records)
+                    "try" -> s.tryIngestRecordsOffset(records)
+                    else -> {
+                        s.ingestRecordsNowait(records)
+                        null
+                    }
+                }
+            }
         }
-        return result { put("offsets", offsets(out)) }
+        if (mode != "nowait") out.add(offset)
+        i = end
     }
+    return out
 }
 
 private inline fun result(fill: kotlinx.serialization.json.JsonObjectBuilder.() -> Unit): JsonObject = buildJsonObject(fill)
