@@ -88,3 +88,18 @@ async fn futures_join(
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waiting_for_room_fails_when_the_stream_is_dropped() {
+    let (_server, stream) = one_call_in_flight(5_000).await;
+    assert!(matches!(stream.queue_record(r#"{"n":0}"#).unwrap(), Queued::Offset(Some(0))));
+    let waiting = match stream.queue_record(r#"{"n":1}"#).unwrap() {
+        Queued::Waiting(p) => p,
+        Queued::Offset(o) => panic!("expected to wait, got offset {o:?}"),
+    };
+    let wait = tokio::spawn(waiting.wait());
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    drop(stream);
+    let result = tokio::time::timeout(std::time::Duration::from_secs(2), wait).await.expect("woken, not left hanging");
+    assert_eq!(result.unwrap().unwrap_err().code(), ErrorCode::StreamClosed);
+}

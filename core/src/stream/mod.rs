@@ -473,11 +473,15 @@ impl Drop for ZerobusStream {
             );
         }
         st.closing = true;
+        // Every ticket is at or past close_ticket now, so a call still waiting for room (a
+        // PendingIngest outlives the stream) fails STREAM_CLOSED once woken, instead of hanging.
+        st.close_ticket = 0;
         let waker = st.retire_connection();
         drop(st);
         if let Some(w) = waker {
             w.wake();
         }
+        self.shared.space.notify_waiters();
         if let Some(h) = self.supervisor.get_mut().ok().and_then(Option::take) {
             h.abort();
         }
