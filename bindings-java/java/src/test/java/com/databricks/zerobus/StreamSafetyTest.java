@@ -138,12 +138,9 @@ class StreamSafetyTest {
             assertEquals(0, s.getMetrics().lastAckedOffset());
             assertTrue(s.getUnackedRecords().isEmpty());
             assertTrue(s.getUnackedBatches().isEmpty());
-            // An empty batch queues nothing: no offset, or STREAM_CLOSED (the library's call).
-            try {
-                assertEquals(Optional.empty(), s.ingestRecordsOffset(List.of()));
-            } catch (ZerobusException e) {
-                assertEquals(ErrorCode.STREAM_CLOSED, e.getCode(), e.toString());
-            }
+            // An empty batch queues nothing, but on a closed stream it fails like any call.
+            ZerobusException empty = assertThrows(ZerobusException.class, () -> s.ingestRecordsOffset(List.of()));
+            assertEquals(ErrorCode.STREAM_CLOSED, empty.getCode(), empty.toString());
             // A closed PROTO stream: the MessageLite forms too.
             ZerobusStream p = openProto(sdk);
             p.close();

@@ -103,12 +103,8 @@ class StreamSafetyTest {
             assertEquals(0L, s.metrics().lastAckedOffset)
             assertTrue(s.unackedBatches().isEmpty())
             assertTrue(s.unackedRecords().isEmpty())
-            // An empty batch queues nothing: no offset, or STREAM_CLOSED (the core's call).
-            try {
-                assertNull(s.ingestRecordsOffset(emptyList<ByteArray>()))
-            } catch (e: ZerobusException.StreamClosed) {
-                // fine
-            }
+            // An empty batch queues nothing, but on a closed stream it fails like any call.
+            fails(ErrorCode.STREAM_CLOSED) { s.ingestRecordsOffset(emptyList<ByteArray>()) }
             // A closed PROTO stream: the single-record ByteArray forms.
             val p = sdk.createStream(TableProperties(PROTO_TABLE, EVENT_DESCRIPTOR), serve.clientId(), serve.clientSecret())
             p.close()
