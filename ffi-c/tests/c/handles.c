@@ -787,6 +787,7 @@ static void test_headers(void) {
     before = releases();
     s = create_with(&p, o, &err);
     CHECK(s == NULL);
+    CHECK(strstr(zerobus_error_message(err), "headers provider") != NULL);
     check_error(__LINE__, "create_stream_with_headers_provider (UNAUTHENTICATED)", s == NULL, err,
                 ZEROBUS_ERROR_UNAUTHENTICATED, NULL, "no credentials in the vault");
     CHECK(p.calls == 1); /* final: not retried */
