@@ -12,8 +12,10 @@
  *    freed only with the library's matching *_free function.
  *  - Borrowed input (strings, buffers, arrays) is read during the call only and never kept:
  *    the caller may free or reuse it as soon as the call returns.
- *  - Every handle may be used from any thread at the same time, except that a *_free must not
- *    race with other calls on the same handle.
+ *  - Handles are entries in the library's tables, never dereferenced: a freed, reused or forged
+ *    handle is ZEROBUS_ERROR_INVALID_ARGUMENT, and a second *_free is a no-op. Every handle may be
+ *    used from any thread at the same time; a *_free racing other calls on the same handle lets
+ *    the running calls finish, and later calls fail with ZEROBUS_ERROR_INVALID_ARGUMENT.
  *  - Blocking calls say how long they may block. None may be called from inside a callback of
  *    the same stream.
  *  - A Rust panic inside the library never unwinds into C: it becomes a ZEROBUS_ERROR_INTERNAL.

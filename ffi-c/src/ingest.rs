@@ -73,7 +73,7 @@ unsafe fn one(
     unsafe {
         guard(err, || {
             let s = stream(handle)?;
-            let bytes = arg_bytes(data, len, "data")?;
+            let bytes = arg_bytes(data, len, if kind == Kind::Json { "json" } else { "data" })?;
             let rec = record(s.core(), bytes, kind)?;
             match mode {
                 Mode::Try => s.core().try_ingest_record_offset(rec),
