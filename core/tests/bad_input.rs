@@ -61,7 +61,11 @@ async fn bad_records_and_calls_fail_alone() {
     stream.close().await.unwrap();
     // After close, even an empty batch (which sends nothing) says the stream is closed.
     let none: [&str; 0] = [];
-    assert_error(&stream.ingest_records_offset(none).await.unwrap_err(), ErrorCode::StreamClosed, &["closed"]);
+    assert_error(
+        &stream.ingest_records_offset(none).await.unwrap_err(),
+        ErrorCode::StreamClosed,
+        &["closed"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

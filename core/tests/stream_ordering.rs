@@ -100,6 +100,7 @@ async fn a_call_waiting_for_room_fails_when_the_stream_is_dropped() {
     let wait = tokio::spawn(waiting.wait());
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     drop(stream);
-    let result = tokio::time::timeout(std::time::Duration::from_secs(2), wait).await.expect("woken, not left hanging");
+    let result =
+        tokio::time::timeout(std::time::Duration::from_secs(2), wait).await.expect("woken, not left hanging");
     assert_eq!(result.unwrap().unwrap_err().code(), ErrorCode::StreamClosed);
 }

@@ -238,10 +238,7 @@ impl ZerobusStream {
         data: &[u8],
         lengths: &[usize],
     ) -> ZerobusResult<Option<i64>> {
-        match self.shared.encode_contiguous(data, lengths)? {
-            None => self.shared.check_open().map(|()| None),
-            Some(call) => self.shared.try_enqueue(call).map(Some),
-        }
+        self.try_ingest_records_contiguous_as(self.record_type(), data, lengths)
     }
 
     /// Queues one record now if there is room, else takes its place in line without waiting.
@@ -267,10 +264,7 @@ impl ZerobusStream {
 
     /// [`queue_record`](Self::queue_record) for a batch held in one contiguous buffer.
     pub fn queue_records_contiguous(&self, data: &[u8], lengths: &[usize]) -> ZerobusResult<Queued> {
-        match self.shared.encode_contiguous(data, lengths)? {
-            None => self.shared.check_open().map(|()| Queued::Offset(None)),
-            Some(call) => self.shared.queue(call),
-        }
+        self.queue_records_contiguous_as(self.record_type(), data, lengths)
     }
 
     /// [`queue_records_contiguous`](Self::queue_records_contiguous) where `kind` says what the
