@@ -8,29 +8,19 @@
 //! - a call takes its own reference (`Arc`) to the object, so a `*_free` racing with that call
 //!   cannot pull the object from under it: the object goes when the last call using it returns.
 //!
-//! Handle values have their type tag in the top byte, so they are never valid addresses on a
-//! 64-bit machine (nothing, including Go's garbage collector, mistakes them for heap pointers).
+//! The table itself is `zerobus_handles` (shared with the Kotlin fast path); this module maps C
+//! types to tags and refusals to messages that name the parameter. Handle values have their type
+//! tag in the top byte, so they are never valid addresses on a 64-bit machine (nothing, including
+//! Go's garbage collector, mistakes them for heap pointers).
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use zerobus_core::{ErrorCode, ZerobusError, ZerobusResult};
+use zerobus_handles::Refused;
 
-#[cfg(target_pointer_width = "64")]
-mod layout {
-    pub(super) const TAG_BITS: u32 = 8;
-    pub(super) const INDEX_BITS: u32 = 24;
-}
+// Handles are 64-bit numbers in a pointer's clothes.
 #[cfg(not(target_pointer_width = "64"))]
-mod layout {
-    pub(super) const TAG_BITS: u32 = 4;
-    pub(super) const INDEX_BITS: u32 = 20;
-}
-use layout::{INDEX_BITS, TAG_BITS};
-
-const GEN_BITS: u32 = usize::BITS - TAG_BITS - INDEX_BITS;
-const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
-const GEN_MASK: usize = (1 << GEN_BITS) - 1;
-const TAG_SHIFT: u32 = usize::BITS - TAG_BITS;
+compile_error!("libzerobus hands out 64-bit handles as pointers: it needs a 64-bit target");
 
 /// The type tags, and the C type names for messages.
 const TYPE_NAMES: [&str; 10] = [
@@ -46,135 +36,84 @@ const TYPE_NAMES: [&str; 10] = [
     "zerobus_headers",
 ];
 
-struct Slot<T> {
-    generation: usize,
-    value: Option<Arc<T>>,
-}
-
-struct Slots<T> {
-    slots: Vec<Slot<T>>,
-    free: Vec<usize>,
-}
-
-/// The live objects of one C type.
+/// The live objects of one C type (`zerobus_handles::Table` of `Arc`s, with C messages).
 pub(crate) struct Table<T> {
-    tag: usize,
-    slots: RwLock<Slots<T>>,
+    tag: u8,
+    inner: zerobus_handles::Table<Arc<T>>,
 }
 
 impl<T> Table<T> {
     /// A table for the C type `TYPE_NAMES[tag]`.
-    pub const fn new(tag: usize) -> Table<T> {
-        Table { tag, slots: RwLock::new(Slots { slots: Vec::new(), free: Vec::new() }) }
+    pub const fn new(tag: u8) -> Table<T> {
+        Table { tag, inner: zerobus_handles::Table::new(tag) }
     }
 
     fn name(&self) -> &'static str {
-        TYPE_NAMES[self.tag]
+        TYPE_NAMES[self.tag as usize]
     }
 
     /// Stores `value` and returns its handle, as the C pointer type `P`.
     pub fn insert<P>(&self, value: T) -> ZerobusResult<*mut P> {
-        let mut s = self.slots.write().unwrap_or_else(|e| e.into_inner());
-        let index = match s.free.pop() {
-            Some(i) => i,
-            None => {
-                if s.slots.len() >= INDEX_MASK {
-                    return Err(ZerobusError::new(
-                        ErrorCode::Internal,
-                        format!(
-                            "too many live {} handles ({}); free the ones no longer needed",
-                            self.name(),
-                            INDEX_MASK
-                        ),
-                    ));
-                }
-                s.slots.push(Slot { generation: 0, value: None });
-                s.slots.len() - 1
-            }
-        };
-        let slot = &mut s.slots[index];
-        slot.generation = (slot.generation + 1) & GEN_MASK;
-        slot.value = Some(Arc::new(value));
-        let handle = (self.tag << TAG_SHIFT) | (slot.generation << INDEX_BITS) | (index + 1);
+        let handle = self.inner.insert(Arc::new(value)).map_err(|_| {
+            ZerobusError::new(
+                ErrorCode::Internal,
+                format!(
+                    "too many live {} handles ({}); free the ones no longer needed",
+                    self.name(),
+                    zerobus_handles::LIMIT
+                ),
+            )
+        })?;
         // The handle is a number in a pointer's clothes; it is never dereferenced.
-        Ok(handle as *mut P)
+        Ok(handle as usize as *mut P)
     }
 
     /// The object behind `handle`, or an error naming `param` that says what is wrong with it.
     pub fn get<P>(&self, handle: *const P, param: &str) -> ZerobusResult<Arc<T>> {
-        self.lookup(handle as usize).map_err(|why| self.bad(param, why))
+        self.inner.get(handle as usize as u64).map_err(|why| self.bad(param, why))
     }
 
     /// Takes the object out of the table; `None` for NULL or a handle that is not live. The
     /// object is dropped when the caller drops the returned reference and every call still using
     /// it has returned.
     pub fn remove<P>(&self, handle: *mut P) -> Option<Arc<T>> {
-        let (index, generation) = self.decode(handle as usize).ok()?;
-        let mut s = self.slots.write().unwrap_or_else(|e| e.into_inner());
-        let slot = s.slots.get_mut(index)?;
-        if slot.generation != generation {
-            return None;
-        }
-        let value = slot.value.take()?;
-        s.free.push(index);
-        Some(value)
+        self.inner.remove(handle as usize as u64).ok()
     }
 
-    fn decode(&self, handle: usize) -> Result<(usize, usize), &'static str> {
-        if handle == 0 {
-            return Err("null");
-        }
-        if handle >> TAG_SHIFT != self.tag {
-            return Err("wrong type");
-        }
-        let index = (handle & INDEX_MASK).checked_sub(1).ok_or("not a handle")?;
-        Ok((index, (handle >> INDEX_BITS) & GEN_MASK))
-    }
-
-    fn lookup(&self, handle: usize) -> Result<Arc<T>, &'static str> {
-        let (index, generation) = self.decode(handle)?;
-        let s = self.slots.read().unwrap_or_else(|e| e.into_inner());
-        match s.slots.get(index) {
-            Some(slot) if slot.generation == generation => slot.value.clone().ok_or("freed"),
-            Some(_) => Err("freed"),
-            None => Err("not a handle"),
-        }
-    }
-
-    fn bad(&self, param: &str, why: &str) -> ZerobusError {
+    fn bad(&self, param: &str, why: Refused) -> ZerobusError {
         let name = self.name();
         let message = match why {
-            "null" => format!("null pointer passed for `{param}`"),
-            "wrong type" => format!(
+            Refused::Null => format!("null pointer passed for `{param}`"),
+            Refused::WrongKind => format!(
                 "`{param}` is not a {name} handle (another kind of handle, or not one from this library); pass the {name} the library returned"
             ),
-            "freed" => format!(
+            Refused::Released => format!(
                 "`{param}` is a {name} handle that was already freed; use a live handle (free each handle once, after its last use)"
             ),
-            _ => format!("`{param}` is not a {name} handle this library returned"),
+            Refused::Unknown => format!("`{param}` is not a {name} handle this library returned"),
         };
         ZerobusError::new(ErrorCode::InvalidArgument, message)
     }
 }
 
 /// The SDKs.
-pub(crate) const SDK: usize = 1;
+pub(crate) const SDK: u8 = 1;
 /// The SDK builders.
-pub(crate) const SDK_BUILDER: usize = 2;
+pub(crate) const SDK_BUILDER: u8 = 2;
 /// The streams.
-pub(crate) const STREAM: usize = 3;
+pub(crate) const STREAM: u8 = 3;
 /// The stream options.
-pub(crate) const OPTIONS: usize = 4;
+pub(crate) const OPTIONS: u8 = 4;
 /// The JSON encoders.
-pub(crate) const ENCODER: usize = 5;
+pub(crate) const ENCODER: u8 = 5;
 /// Unacked records handed out.
-pub(crate) const BATCHES: usize = 6;
+pub(crate) const BATCHES: u8 = 6;
 /// Encoded buffers handed out.
-pub(crate) const BUFFER: usize = 7;
+pub(crate) const BUFFER: u8 = 7;
 /// Errors handed out.
-pub(crate) const ERROR: usize = 8;
+pub(crate) const ERROR: u8 = 8;
 /// Headers being filled by a headers provider.
-pub(crate) const HEADERS: usize = 9;
+pub(crate) const HEADERS: u8 = 9;
 
 #[cfg(test)]
 mod tests {

@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn stale_and_forged_handles_are_clean_errors() {
-        for forged in [0u64, 1, 0x1234, u64::MAX, handles::STREAM << 56 | 5] {
+        for forged in [0u64, 1, 0x1234, u64::MAX, u64::from(handles::STREAM) << 56 | 5] {
             let e = take_error(forged).unwrap_err();
             let expected = if forged == 0 { "INTERNAL" } else { "INVALID_ARGUMENT" };
             assert_eq!(code(e), expected, "{forged:#x}");
