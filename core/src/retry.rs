@@ -142,8 +142,7 @@ impl RetryBudget {
         if immediate && self.failed == 0 {
             return Next::RetryAfter(Duration::ZERO);
         }
-        let wait =
-            self.base.saturating_mul(1u32.checked_shl(self.waits.min(31)).unwrap_or(u32::MAX)).min(self.cap);
+        let wait = self.base.saturating_mul(1 << self.waits.min(31)).min(self.cap);
         self.waits += 1;
         Next::RetryAfter(wait + jitter(wait))
     }

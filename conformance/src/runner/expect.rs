@@ -288,7 +288,12 @@ fn check_user_agent(ua: &str, app: &str) -> Result<(), String> {
 fn check_per_seed(want: &[(u64, u64)], got: &[(u32, (u64, u64))]) -> Result<(), String> {
     let want_set: HashSet<(u64, u64)> = want.iter().copied().collect();
     let mut seen = HashSet::new();
+    // Each seed's first seq is where its first arrivals must start.
     let mut next_first: HashMap<u64, u64> = HashMap::new();
+    for (seed, seq) in want {
+        let first = next_first.entry(*seed).or_insert(*seq);
+        *first = (*first).min(*seq);
+    }
     let mut last: HashMap<(u32, u64), u64> = HashMap::new();
     for (conn, (seed, seq)) in got {
         if !want_set.contains(&(*seed, *seq)) {
@@ -300,8 +305,7 @@ fn check_per_seed(want: &[(u64, u64)], got: &[(u32, (u64, u64))]) -> Result<(), 
             }
         }
         if seen.insert((*seed, *seq)) {
-            let first = want.iter().filter(|(s, _)| s == seed).map(|(_, q)| *q).min().unwrap_or(0);
-            let expected = next_first.entry(*seed).or_insert(first);
+            let expected = next_first.get_mut(seed).expect("every wanted seed has a first seq");
             if *seq != *expected {
                 return Err(format!("seed {seed}: seq {seq} first arrived where seq {expected} was due"));
             }
