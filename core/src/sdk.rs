@@ -8,7 +8,7 @@ use tonic::transport::{Certificate, ClientTlsConfig};
 use crate::auth::{Auth, HeadersProvider, OAuth, Secret, TokenService};
 use crate::options::{parse_table_name, RecordType, StreamConfigurationOptions, TableProperties};
 use crate::proxy::Connector;
-use crate::stream::ZerobusStream;
+use crate::stream::{RecordRef, ZerobusStream};
 use crate::transport::Transport;
 use crate::{ZerobusError, ZerobusResult};
 
@@ -218,6 +218,38 @@ impl ZerobusSdk {
         options: StreamConfigurationOptions,
     ) -> ZerobusResult<ZerobusStream> {
         self.open(table, Auth::Headers(provider), options).await
+    }
+
+    /// Opens a new stream on `old`'s table with its credentials and options (its ack callback
+    /// included), then queues every call `old` holds unacknowledged, in order and with its batch
+    /// structure kept, before it returns: the new stream's first offsets are those calls, and new
+    /// ingests follow them. Use it after `old` failed for good (or was closed with records
+    /// unacknowledged) to send them once more; `old` must be closed or failed, so a record is not
+    /// in flight on two streams at once.
+    ///
+    /// `old` may come from another `ZerobusSdk`: the new stream uses the same connection settings
+    /// as `old` (endpoint, TLS, token service), not this SDK's.
+    pub async fn recreate_stream(&self, old: &ZerobusStream) -> ZerobusResult<ZerobusStream> {
+        if !old.is_closed() {
+            return Err(ZerobusError::invalid_argument(format!(
+                "table {}: recreate_stream needs a closed or failed stream; close it first (its \
+                 unacknowledged records are then sent again on the new stream)",
+                old.table_name()
+            )));
+        }
+        let (transport, table, auth, options) = old.recreate_parts();
+        let batches = old.get_unacked_batches();
+        let stream = ZerobusStream::open(transport, table, auth, options).await?;
+        let json = stream.record_type() == RecordType::Json;
+        for batch in &batches {
+            let records = batch.iter().map(|r| match (json, std::str::from_utf8(r)) {
+                // JSON records were checked as UTF-8 when first ingested.
+                (true, Ok(text)) => RecordRef::Json(text),
+                _ => RecordRef::Proto(r),
+            });
+            stream.ingest_records_offset(records).await?;
+        }
+        Ok(stream)
     }
 
     async fn open(

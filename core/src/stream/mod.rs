@@ -129,14 +129,15 @@ impl ZerobusStream {
         transport: Arc<Transport>,
         table: TableProperties,
         auth: Auth,
-        mut opts: StreamConfigurationOptions,
+        opts: StreamConfigurationOptions,
     ) -> ZerobusResult<ZerobusStream> {
         let descriptor = match opts.record_type {
             RecordType::Proto => table.descriptor_proto.as_ref(),
             RecordType::Json => None,
         };
         let create_message = wire::encode_create(&table.table_name, opts.record_type, descriptor);
-        let callbacks = opts.ack_callback.take().map(Callbacks::spawn);
+        // The options keep the callback too, so `recreate` can hand it to the new stream.
+        let callbacks = opts.ack_callback.clone().map(Callbacks::spawn);
         let shared = Arc::new(Shared::new(transport, table, auth, opts, callbacks, create_message));
         let live = supervisor::open_first(&shared).await?;
         let supervisor = tokio::spawn(supervisor::supervise(shared.clone(), live));
@@ -436,6 +437,15 @@ impl ZerobusStream {
     pub fn get_unacked_batches(&self) -> Vec<Vec<Bytes>> {
         let st = self.shared.lock();
         st.queue.iter().map(wire::decode_records).collect()
+    }
+
+    /// What a new stream like this one is opened from: its transport, table, credentials and
+    /// options (the ack callback included), for [`ZerobusSdk::recreate_stream`](crate::ZerobusSdk::recreate_stream).
+    pub(crate) fn recreate_parts(
+        &self,
+    ) -> (Arc<Transport>, TableProperties, Auth, StreamConfigurationOptions) {
+        let s = &self.shared;
+        (s.transport.clone(), s.table.clone(), s.auth.clone(), s.opts.clone())
     }
 
     /// A snapshot of the stream's counters.
