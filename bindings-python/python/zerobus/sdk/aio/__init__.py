@@ -1,0 +1,203 @@
+"""The asyncio SDK. Every awaitable is completed by the core on the running loop (no thread per
+call); cancelling one cancels the core call, and an ingest still waiting for room gives up its
+place in line and queues nothing.
+
+Example::
+
+    from zerobus.sdk.aio import ZerobusSdk
+    from zerobus.sdk.shared import TableProperties
+
+    async with ZerobusSdk(host, unity_catalog_url) as sdk:
+        stream = await sdk.create_stream(client_id, client_secret, TableProperties("main.default.events"))
+        async with stream:
+            offset = await stream.ingest_record_offset({"id": 1})
+            await stream.ingest_records_offset(rows)
+            await stream.wait_for_offset(offset)
+"""
+
+import weakref
+from typing import Any, Awaitable, Iterable, List, Optional, Sequence
+
+from zerobus import _asyncio, _core
+from zerobus.sdk.shared import (
+    AckCallback,
+    HeadersProvider,
+    NonRetriableException,
+    RecordType,
+    StreamConfigurationOptions,
+    StreamMetrics,
+    TableProperties,
+    ZerobusException,
+)
+
+__all__ = [
+    "AckCallback",
+    "HeadersProvider",
+    "NonRetriableException",
+    "RecordType",
+    "StreamConfigurationOptions",
+    "StreamMetrics",
+    "TableProperties",
+    "ZerobusException",
+    "ZerobusSdk",
+    "ZerobusStream",
+]
+
+
+class ZerobusStream:
+    """An ingest stream into one table, for asyncio. A record is a ``dict`` (written as JSON in
+    Rust), a ``str`` (JSON text), ``bytes`` (an encoded proto message) or a protobuf message.
+
+    Calls keep their order even when not awaited one by one: each takes its place in line when
+    it is made."""
+
+    __slots__ = ("_native", "__weakref__")
+
+    def __init__(self, native: _core.ZerobusStream) -> None:
+        self._native = native
+
+    async def ingest_record_offset(self, record: Any) -> int:
+        """Queues one record; its offset once queued (waits while the in-flight bounds are reached)."""
+        queued = self._native._queue(record)
+        if isinstance(queued, int):
+            return queued
+        offset: int = await _asyncio.run(lambda loop, fut: queued._wait_async(loop, fut, True))
+        return offset
+
+    def ingest_record_nowait(self, record: Any) -> Awaitable[None]:
+        """Queues one record now, or takes its place in line when the bounds are reached (then
+        queued by the core as room appears; ``flush()`` and ``close()`` cover it). Returns an
+        awaitable that ends once it is queued: await it for backpressure, or ignore it."""
+        queued = self._native._queue(record)
+        if isinstance(queued, int):
+            return _asyncio.DONE
+        return _asyncio.in_line(queued, False)
+
+    async def ingest_records_offset(self, records: Iterable[Any]) -> Optional[int]:
+        """Queues a batch under one offset, in one call into the core; ``None`` for an empty one."""
+        queued = self._native._queue_batch(records)
+        if queued is None or isinstance(queued, int):
+            return queued
+        offset: int = await _asyncio.run(lambda loop, fut: queued._wait_async(loop, fut, True))
+        return offset
+
+    def ingest_records_nowait(self, records: Iterable[Any]) -> Awaitable[None]:
+        """``ingest_record_nowait`` for a batch."""
+        queued = self._native._queue_batch(records)
+        if queued is None or isinstance(queued, int):
+            return _asyncio.DONE
+        return _asyncio.in_line(queued, False)
+
+    async def wait_for_offset(self, offset: int) -> None:
+        """Waits until ``offset`` is acknowledged."""
+        await _asyncio.run(lambda loop, fut: self._native._wait_for_offset_async(offset, loop, fut))
+
+    async def flush(self) -> None:
+        """Waits until every record ingested before this call is acknowledged."""
+        await _asyncio.run(self._native._flush_async)
+
+    async def close(self) -> None:
+        """Flushes and closes. Cancelling the wait does not stop the close, which runs to its end."""
+        await _asyncio.run_to_end(self._native._close_async)
+
+    async def get_unacked_records(self) -> List[bytes]:
+        """The records of every unacknowledged call, in offset order."""
+        return self._native.get_unacked_records()
+
+    async def get_unacked_batches(self) -> List[List[bytes]]:
+        """Every unacknowledged call as its list of records, in offset order."""
+        return self._native.get_unacked_batches()
+
+    @property
+    def stream_id(self) -> str:
+        """The server's id for the current connection."""
+        return self._native.stream_id
+
+    @property
+    def table_name(self) -> str:
+        """The table this stream writes to."""
+        return self._native.table_name
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the stream no longer accepts records."""
+        return self._native.is_closed
+
+    def metrics(self) -> StreamMetrics:
+        """A snapshot of the stream's counters."""
+        return self._native.metrics()
+
+    async def __aenter__(self) -> "ZerobusStream":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+
+class ZerobusSdk:
+    """As ``zerobus.sdk.sync.ZerobusSdk``, with awaitables. ``async with`` closes the streams it
+    opened that are still open."""
+
+    def __init__(
+        self,
+        host: str,
+        unity_catalog_url: str,
+        application_name: Optional[str] = None,
+        *,
+        ca_certificates_pem: Optional[Sequence[bytes]] = None,
+    ) -> None:
+        pems = list(ca_certificates_pem) if ca_certificates_pem is not None else None
+        self._native = _core.Sdk(host, unity_catalog_url, application_name, pems)
+        self._streams: "weakref.WeakSet[ZerobusStream]" = weakref.WeakSet()
+
+    async def create_stream(
+        self,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        table_properties: Optional[TableProperties] = None,
+        options: Optional[StreamConfigurationOptions] = None,
+        headers_provider: Optional[HeadersProvider] = None,
+    ) -> ZerobusStream:
+        """Opens a stream (see ``zerobus.sdk.sync.ZerobusSdk.create_stream``)."""
+        if table_properties is None:
+            raise TypeError("create_stream() needs table_properties")
+        table = table_properties
+        native: _core.ZerobusStream = await _asyncio.run(
+            lambda loop, fut: self._native._create_stream_async(
+                table.table_name,
+                table.descriptor_proto,
+                client_id,
+                client_secret,
+                options,
+                headers_provider,
+                loop,
+                fut,
+            )
+        )
+        stream = ZerobusStream(native)
+        self._streams.add(stream)
+        return stream
+
+    async def recreate_stream(self, old_stream: ZerobusStream) -> ZerobusStream:
+        """A new stream that first sends again what ``old_stream`` left unacknowledged."""
+        native: _core.ZerobusStream = await _asyncio.run(
+            lambda loop, fut: self._native._recreate_stream_async(old_stream._native, loop, fut)
+        )
+        stream = ZerobusStream(native)
+        self._streams.add(stream)
+        return stream
+
+    async def close(self) -> None:
+        """Closes every stream this SDK opened that is still open."""
+        for stream in list(self._streams):
+            if not stream.is_closed:
+                await stream.close()
+
+    async def __aenter__(self) -> "ZerobusSdk":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

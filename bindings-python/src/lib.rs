@@ -1,0 +1,110 @@
+//! # zerobus-python
+//!
+//! The native half of the Python package `zerobus` (`zerobus._core`). It only marshals: every
+//! behaviour (auth, offsets, backpressure, recovery, option ranges, callbacks) is
+//! `zerobus-core`'s. The published import paths (`zerobus.sdk.sync`, `zerobus.sdk.aio`,
+//! `zerobus.sdk.shared`) are the thin Python layer in `python/zerobus`, over these classes.
+//!
+//! What this crate does, one file each:
+//! - `records`: Python records to the core's records (`str`, `bytes`, protobuf messages, and
+//!   `dict`s written as JSON by `json`, walking the objects once);
+//! - `stream`: the stream class, whose sync methods are the public sync stream;
+//! - `sdk`: the SDK class (create and recreate streams);
+//! - `options`: the Python options object to the core's, and the core's defaults for Python;
+//! - `callbacks`: the caller's `AckCallback` and `HeadersProvider` as the core's traits;
+//! - `errors`: core errors as `ZerobusException` / `NonRetriableException`;
+//! - `asyncio`: awaitables completed from core (no thread per call), and their cancellation.
+//!
+//! ## The GIL
+//!
+//! Every call that waits (for room in the in-flight bounds, acks, flush, close, a new stream)
+//! waits with the GIL released ([`wait`]), and so does the core's own work on a call (queueing
+//! a batch). The GIL is held only to read the caller's objects and to build results. Callbacks
+//! take it only to call Python.
+//!
+//! ## Panics
+//!
+//! PyO3 turns a panic in a method into a `PanicException` on the caller; core threads never run
+//! Python code except through `callbacks` and `asyncio`, which catch Python exceptions there.
+#![warn(missing_docs)]
+
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+mod asyncio;
+mod callbacks;
+mod errors;
+mod json;
+mod options;
+mod records;
+mod sdk;
+mod stream;
+
+use zerobus_core::{ErrorCode, ZerobusError, ZerobusResult};
+
+/// The runtime every stream of the process runs on. Created on first use; lives until exit.
+/// Its threads are not Python threads, so they never keep the interpreter from exiting.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("zerobus-worker")
+            .enable_all()
+            .build()
+            .expect("the tokio runtime must start")
+    })
+}
+
+/// How often a wait with the GIL released looks for a pending signal (Ctrl-C). This is not a
+/// timeout: the wait goes on until the core's own call ends, or a signal handler raises.
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
+/// Runs one of the core's waits to its end with the GIL released, so other Python threads run
+/// meanwhile. A signal handler that raises (Ctrl-C's `KeyboardInterrupt`) ends the wait: the
+/// core's future is dropped, which is its cancellation (an admission waiting for room gives up
+/// its place in line and queues nothing).
+///
+/// Refused on a core thread (from inside a headers provider): waiting there would hold up the
+/// very runtime the wait needs.
+pub(crate) fn wait<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
+where
+    F: Future<Output = ZerobusResult<T>> + Send,
+    T: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(errors::to_py(
+            py,
+            ZerobusError::new(
+                ErrorCode::InvalidArgument,
+                "a stream cannot be waited on from a core thread (inside a headers provider); \
+                 wait from your own thread instead",
+            ),
+        ));
+    }
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        let polled = py
+            .detach(|| runtime().block_on(async { tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await }));
+        match polled {
+            Ok(result) => return result.map_err(|e| errors::to_py(py, e)),
+            Err(_) => py.check_signals()?,
+        }
+    }
+}
+
+/// The extension module `zerobus._core`.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("VERSION", zerobus_core::VERSION)?;
+    m.add("ERROR_CODES", ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>())?;
+    m.add_class::<sdk::Sdk>()?;
+    m.add_class::<stream::Stream>()?;
+    m.add_class::<stream::StreamMetrics>()?;
+    m.add_class::<asyncio::Pending>()?;
+    m.add_class::<asyncio::Task>()?;
+    m.add_function(wrap_pyfunction!(options::default_options, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! The SDK class: one per Zerobus endpoint; opens streams (sync, and for `zerobus.sdk.aio`
+//! completing an awaitable) and recreates them.
+
+use std::sync::Arc;
+
+use prost::Message;
+use pyo3::prelude::*;
+use zerobus_core::{
+    DescriptorProto, HeadersProvider, StreamConfigurationOptions, TableProperties, ZerobusResult, ZerobusSdk,
+    ZerobusStream,
+};
+
+use crate::asyncio::{self, Task};
+use crate::callbacks::PyHeaders;
+use crate::stream::{Owned, Stream};
+use crate::{errors, options, runtime, wait};
+
+/// The native SDK (`zerobus.sdk.sync.ZerobusSdk` and `zerobus.sdk.aio.ZerobusSdk` wrap it).
+#[pyclass(module = "zerobus._core", name = "Sdk", frozen)]
+pub struct Sdk {
+    inner: ZerobusSdk,
+}
+
+/// Everything a new stream is opened from, converted while the GIL is held.
+struct Open {
+    sdk: ZerobusSdk,
+    table: TableProperties,
+    options: StreamConfigurationOptions,
+    auth: Auth,
+}
+
+enum Auth {
+    OAuth { client_id: String, client_secret: String },
+    Headers(Arc<dyn HeadersProvider>),
+}
+
+impl Open {
+    async fn run(self) -> ZerobusResult<ZerobusStream> {
+        match self.auth {
+            Auth::OAuth { client_id, client_secret } => {
+                self.sdk.create_stream(self.table, client_id, client_secret, self.options).await
+            }
+            Auth::Headers(h) => {
+                self.sdk.create_stream_with_headers_provider(self.table, h, self.options).await
+            }
+        }
+    }
+}
+
+fn stream_py(py: Python<'_>, s: ZerobusStream) -> PyResult<Py<PyAny>> {
+    Ok(Py::new(py, Stream { inner: Owned::new(s) })?.into_any())
+}
+
+impl Sdk {
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        &self,
+        py: Python<'_>,
+        table_name: String,
+        descriptor: Option<&[u8]>,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        options: Option<&Bound<'_, PyAny>>,
+        headers_provider: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Open> {
+        let mut table = TableProperties::new(table_name);
+        if let Some(d) = descriptor {
+            table.descriptor_proto = Some(DescriptorProto::decode(d).map_err(|e| {
+                errors::invalid(
+                    py,
+                    format!(
+                        "table {}: the descriptor is not a serialized DescriptorProto: {e}",
+                        table.table_name
+                    ),
+                )
+            })?);
+        }
+        let options = options::to_core(py, options, descriptor.is_some())?;
+        let auth = match (headers_provider.filter(|h| !h.is_none()), client_id, client_secret) {
+            (Some(h), _, _) => Auth::Headers(Arc::new(PyHeaders::new(h)?)),
+            (None, Some(client_id), Some(client_secret)) => Auth::OAuth { client_id, client_secret },
+            (None, _, _) => {
+                return Err(errors::invalid(
+                    py,
+                    "client_id and client_secret are required unless a headers_provider is given",
+                ))
+            }
+        };
+        Ok(Open { sdk: self.inner.clone(), table, options, auth })
+    }
+}
+
+#[pymethods]
+impl Sdk {
+    /// An SDK for the Zerobus endpoint `host`, with tokens from the workspace at
+    /// `unity_catalog_url`. `http://` URLs are plaintext (local servers); `https://` is TLS,
+    /// trusting the system roots plus `ca_certificates_pem`.
+    #[new]
+    #[pyo3(signature = (host, unity_catalog_url, application_name=None, ca_certificates_pem=None))]
+    fn new(
+        py: Python<'_>,
+        host: String,
+        unity_catalog_url: String,
+        application_name: Option<String>,
+        ca_certificates_pem: Option<Vec<Vec<u8>>>,
+    ) -> PyResult<Self> {
+        let mut builder = ZerobusSdk::builder()
+            .endpoint(host)
+            .workspace_url(unity_catalog_url)
+            .sdk_name(concat!("zerobus-sdk-python/", env!("CARGO_PKG_VERSION")));
+        for pem in ca_certificates_pem.unwrap_or_default() {
+            builder = builder.add_ca_certificate_pem(pem);
+        }
+        if let Some(name) = application_name {
+            builder = builder.application_name(name);
+        }
+        let _entered = runtime().enter();
+        Ok(Sdk { inner: builder.build().map_err(|e| errors::to_py(py, e))? })
+    }
+
+    /// Opens a stream, waiting with the GIL released until the server answered.
+    #[pyo3(signature = (table_name, descriptor, client_id, client_secret, options=None, headers_provider=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_stream(
+        &self,
+        py: Python<'_>,
+        table_name: String,
+        descriptor: Option<Vec<u8>>,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        options: Option<Bound<'_, PyAny>>,
+        headers_provider: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Stream> {
+        let open = self.open(
+            py,
+            table_name,
+            descriptor.as_deref(),
+            client_id,
+            client_secret,
+            options.as_ref(),
+            headers_provider,
+        )?;
+        let stream = wait(py, open.run())?;
+        Ok(Stream { inner: Owned::new(stream) })
+    }
+
+    /// `create_stream` completing `future` on `event_loop`.
+    #[pyo3(signature = (table_name, descriptor, client_id, client_secret, options, headers_provider, event_loop, future))]
+    #[allow(clippy::too_many_arguments)]
+    fn _create_stream_async(
+        &self,
+        py: Python<'_>,
+        table_name: String,
+        descriptor: Option<Vec<u8>>,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        options: Option<Bound<'_, PyAny>>,
+        headers_provider: Option<Bound<'_, PyAny>>,
+        event_loop: Bound<'_, PyAny>,
+        future: Bound<'_, PyAny>,
+    ) -> PyResult<Task> {
+        let open = self.open(
+            py,
+            table_name,
+            descriptor.as_deref(),
+            client_id,
+            client_secret,
+            options.as_ref(),
+            headers_provider,
+        )?;
+        Ok(asyncio::spawn(event_loop, future, open.run(), stream_py))
+    }
+
+    /// A new stream on `old`'s table, credentials and options that sends `old`'s unacknowledged
+    /// calls again, in order, before anything new. `old` must be closed or failed.
+    fn recreate_stream(&self, py: Python<'_>, old: &Stream) -> PyResult<Stream> {
+        let old = Arc::clone(&old.inner);
+        let sdk = self.inner.clone();
+        let stream = wait(py, async move { sdk.recreate_stream(&old).await })?;
+        Ok(Stream { inner: Owned::new(stream) })
+    }
+
+    /// `recreate_stream` completing `future` on `event_loop`.
+    fn _recreate_stream_async(
+        &self,
+        old: &Stream,
+        event_loop: Bound<'_, PyAny>,
+        future: Bound<'_, PyAny>,
+    ) -> Task {
+        let old = Arc::clone(&old.inner);
+        let sdk = self.inner.clone();
+        asyncio::spawn(event_loop, future, async move { sdk.recreate_stream(&old).await }, stream_py)
+    }
+}
