@@ -51,7 +51,7 @@ fn settler() -> &'static Mutex<mpsc::Sender<Settle>> {
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
                     // None when the interpreter is gone: nobody is waiting then.
-                    let _ = Python::try_attach(|py| {
+                    let _ = crate::attach(|py| {
                         settle(py, first);
                         while let Ok(next) = rx.try_recv() {
                             settle(py, next);

@@ -28,7 +28,7 @@ impl PyAckCallback {
 
     fn call(&self, method: &str, offset: i64, message: Option<&str>) {
         // None when the interpreter is gone (the process is exiting): nothing to call then.
-        let _ = Python::try_attach(|py| {
+        let _ = crate::attach(|py| {
             let obj = self.obj.bind(py);
             let called = match message {
                 None => obj.call_method1(method, (offset,)),
@@ -73,7 +73,7 @@ impl HeadersProvider for PyHeaders {
     /// it raises keeps its code; any other exception is `UNAVAILABLE`, so the core's retry budget
     /// applies. The core says in the message that the headers provider failed.
     fn get_headers(&self) -> ZerobusResult<Vec<(String, String)>> {
-        Python::try_attach(|py| {
+        crate::attach(|py| {
             let answer = self
                 .obj
                 .bind(py)

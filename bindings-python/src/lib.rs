@@ -29,7 +29,8 @@
 #![warn(missing_docs)]
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -95,6 +96,33 @@ where
     }
 }
 
+/// Whether the interpreter is shutting down: from then on core threads call no Python.
+static FINALIZING: AtomicBool = AtomicBool::new(false);
+/// Held (shared) by every core thread while it runs Python; taken alone by [`shutdown`].
+static GATE: RwLock<()> = RwLock::new(());
+
+/// Runs `f` with the GIL on a core thread (callbacks, headers provider, asyncio results), or
+/// not at all once the interpreter is shutting down. Why not just `Python::try_attach`: a thread
+/// that asks for the GIL while the interpreter finalizes is ended by CPython with
+/// `pthread_exit`, whose forced unwind through Rust frames aborts the process. So [`shutdown`],
+/// run by `atexit` before finalization starts, closes this gate and waits for the threads
+/// already inside to leave.
+pub(crate) fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    let _inside = GATE.read().unwrap_or_else(|p| p.into_inner());
+    if FINALIZING.load(Ordering::Acquire) {
+        return None;
+    }
+    Python::try_attach(f)
+}
+
+/// Registered with `atexit`: closes the gate of [`attach`], then waits (without the GIL, which
+/// the threads inside may need) until no core thread runs Python.
+#[pyfunction]
+fn _shutdown(py: Python<'_>) {
+    FINALIZING.store(true, Ordering::Release);
+    py.detach(|| drop(GATE.write().unwrap_or_else(|p| p.into_inner())));
+}
+
 /// The extension module `zerobus._core`.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -106,5 +134,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<asyncio::Pending>()?;
     m.add_class::<asyncio::Task>()?;
     m.add_function(wrap_pyfunction!(options::default_options, m)?)?;
+    let shutdown = wrap_pyfunction!(_shutdown, m)?;
+    m.py().import("atexit")?.call_method1("register", (shutdown,))?;
     Ok(())
 }

@@ -41,7 +41,8 @@ def _descriptor_bytes(descriptor: Any) -> Optional[bytes]:
     if isinstance(descriptor, (bytes, bytearray)):
         return bytes(descriptor)
     if hasattr(descriptor, "CopyToProto"):  # a protobuf Descriptor, e.g. MyMessage.DESCRIPTOR
-        from google.protobuf import descriptor_pb2
+        # protobuf is optional (only for this case) and ships no type stubs.
+        from google.protobuf import descriptor_pb2  # type: ignore[import-untyped,unused-ignore]
 
         proto = descriptor_pb2.DescriptorProto()
         descriptor.CopyToProto(proto)

@@ -1,0 +1,51 @@
+"""Bench driver for the Python binding (bench/DRIVER.md): one process per run, dict records,
+default options, one ``RESULT records=N seconds=S`` line on stdout.
+
+    make python-bench-build     # release wheel → target/python-bench-venv
+    target/python-bench-venv/bin/python bindings-python/bench/driver.py \\
+        --mode single|nowait|batch --size 220 --records 100000 [--batch 1000] [--seconds S]
+
+Records are dicts (see contract.py), written as JSON in Rust: ``single`` is
+``stream.ingest_record_offset(dict)``, ``nowait`` is ``stream.ingest_record_nowait(dict)``, ``batch``
+is ``stream.ingest_records_offset(list of dicts)`` (one call into the core per batch).
+
+Run it with the bench virtualenv's interpreter: the test virtualenv (target/python-venv) holds the
+debug build.
+"""
+
+import sys
+
+from contract import parse_args, record_pool, run_calls
+
+try:
+    from zerobus.sdk.shared import TableProperties
+    from zerobus.sdk.sync import ZerobusSdk
+except ImportError as e:
+    print(f"python driver: the zerobus package is not installed (make python-bench-build): {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main() -> None:
+    args = parse_args(sys.argv[1:])
+    pool = record_pool(args.size)
+
+    sdk = ZerobusSdk(args.endpoint, args.workspace_url)
+    stream = sdk.create_stream(args.client_id, args.client_secret, TableProperties(args.table))
+
+    run_calls(
+        args,
+        pool,
+        single=stream.ingest_record_offset,
+        nowait=stream.ingest_record_nowait,
+        batch=stream.ingest_records_offset,
+        flush=stream.flush,
+    )
+    stream.close()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001: the contract's one error path
+        print(f"python driver: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)
