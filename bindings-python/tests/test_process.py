@@ -1,0 +1,36 @@
+"""The process around the SDK: exit, examples, signals."""
+
+import subprocess
+
+from conftest import Server, example, run_python
+
+SCRIPT = """
+import os
+from zerobus.sdk.sync import ZerobusSdk
+from zerobus.sdk.shared import TableProperties, StreamConfigurationOptions, AckCallback
+class CB(AckCallback):
+    def on_ack(self, offset): pass
+sdk = ZerobusSdk(os.environ["ZEROBUS_ENDPOINT"], os.environ["ZEROBUS_WORKSPACE_URL"])
+s = sdk.create_stream(os.environ["ZEROBUS_CLIENT_ID"], os.environ["ZEROBUS_CLIENT_SECRET"],
+                      TableProperties("main.default.events"), StreamConfigurationOptions(ack_callback=CB()))
+for i in range(20000):
+    s.ingest_record_nowait({"i": i})
+print("queued")
+# no flush, no close: the script just ends
+"""
+
+
+def test_the_process_exits_when_the_script_ends(server: Server) -> None:
+    for _ in range(3):
+        done = run_python(SCRIPT, server.env, timeout=20)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "queued"
+
+
+def test_examples_print_the_acked_count(server: Server) -> None:
+    import os
+
+    for name, expected in [("sync_json.py", "acked: 11000 records in 1010 calls"), ("async_json.py", "acked: 11000 records")]:
+        done = subprocess.run(example(name), env={**os.environ, **server.env}, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert expected in done.stdout
