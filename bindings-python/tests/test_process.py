@@ -34,3 +34,37 @@ def test_examples_print_the_acked_count(server: Server) -> None:
         done = subprocess.run(example(name), env={**os.environ, **server.env}, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert expected in done.stdout
+
+
+INTERRUPTED = """
+import os
+from zerobus.sdk.sync import ZerobusSdk
+from zerobus.sdk.shared import TableProperties
+sdk = ZerobusSdk(os.environ["ZEROBUS_ENDPOINT"], os.environ["ZEROBUS_WORKSPACE_URL"])
+s = sdk.create_stream(os.environ["ZEROBUS_CLIENT_ID"], os.environ["ZEROBUS_CLIENT_SECRET"],
+                      TableProperties("main.default.events"))
+s.ingest_record_offset({"a": 1})
+print("waiting", flush=True)
+try:
+    s.flush()  # the server never acks: this waits up to flush_timeout_ms (5 minutes)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_ends_a_wait(silent_server: Server) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED], env={**os.environ, **silent_server.env}, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "waiting"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=10)
+    assert out.strip() == "interrupted"
+    assert proc.returncode == 0
