@@ -167,8 +167,16 @@ fn write_int(out: &mut Vec<u8>, i: &Bound<'_, PyInt>) -> Result<(), JsonError> {
 fn write_float(out: &mut Vec<u8>, f: f64) -> Result<(), JsonError> {
     if !f.is_finite() {
         // As Python prints them.
-        let shown = if f.is_nan() { "nan" } else if f > 0.0 { "inf" } else { "-inf" };
-        return Err(JsonError::new(format!("{shown} is not a JSON number (NaN and infinities are not JSON)")));
+        let shown = if f.is_nan() {
+            "nan"
+        } else if f > 0.0 {
+            "inf"
+        } else {
+            "-inf"
+        };
+        return Err(JsonError::new(format!(
+            "{shown} is not a JSON number (NaN and infinities are not JSON)"
+        )));
     }
     out.extend_from_slice(ryu::Buffer::new().format_finite(f).as_bytes());
     Ok(())

@@ -160,6 +160,23 @@ impl Stream {
         self.many(py, records).map(drop)
     }
 
+    /// Queues one record if the in-flight bounds allow it now, else raises `QUEUE_FULL`
+    /// (retryable) at once and queues nothing. Never waits.
+    fn try_ingest_record_offset(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<i64> {
+        let rec = records::convert(record, &|| "the record".to_owned())?;
+        let r = rec.as_ref();
+        let s = &**self.inner;
+        py.detach(|| s.try_ingest_record_offset(r)).map_err(|e| errors::to_py(py, e))
+    }
+
+    /// `try_ingest_record_offset` for a batch under one offset (`None` for an empty batch).
+    fn try_ingest_records_offset(&self, py: Python<'_>, records: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+        let batch = Batch::convert(records)?;
+        let refs = batch.refs();
+        let s = &**self.inner;
+        py.detach(|| s.try_ingest_records_offset(refs.iter().copied())).map_err(|e| errors::to_py(py, e))
+    }
+
     /// Waits until `offset` is acknowledged (bounded by `flush_timeout_ms`).
     fn wait_for_offset(&self, py: Python<'_>, offset: i64) -> PyResult<()> {
         wait(py, self.inner.wait_for_offset(offset))

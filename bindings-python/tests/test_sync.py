@@ -312,6 +312,13 @@ def test_the_in_flight_bound_holds_and_a_full_stream_waits(silent_server: Server
     threading.Thread(target=lambda: (stream.ingest_record_offset({"i": 3}), done.set()), daemon=True).start()
     assert not done.wait(0.5), "the fourth record waits for room"
     assert stream.metrics().inflight_requests == 3
+    with pytest.raises(ZerobusException) as full:
+        stream.try_ingest_record_offset({"i": "try"})
+    assert (full.value.code, full.value.retryable) == ("QUEUE_FULL", True)
+    assert not isinstance(full.value, NonRetriableException)
+    with pytest.raises(ZerobusException, match="in-flight bound"):
+        stream.try_ingest_records_offset([{"i": "try"}])
+    assert stream.metrics().inflight_requests == 3, "nothing was queued"
 
 
 def test_recreate_needs_a_closed_stream_and_resends_what_was_unacked(

@@ -88,6 +88,15 @@ class ZerobusStream:
             return _asyncio.DONE
         return _asyncio.in_line(queued, False)
 
+    def try_ingest_record_offset(self, record: Any) -> int:
+        """Queues one record if the in-flight bounds allow it now, else raises ``QUEUE_FULL``
+        (retryable) at once and queues nothing. Never waits, so it needs no ``await``."""
+        return self._native.try_ingest_record_offset(record)
+
+    def try_ingest_records_offset(self, records: Iterable[Any]) -> Optional[int]:
+        """``try_ingest_record_offset`` for a batch under one offset."""
+        return self._native.try_ingest_records_offset(records)
+
     async def wait_for_offset(self, offset: int) -> None:
         """Waits until ``offset`` is acknowledged."""
         await _asyncio.run(lambda loop, fut: self._native._wait_for_offset_async(offset, loop, fut))
