@@ -13,6 +13,7 @@ What it shows:
 - a custom destination (``@dlt.destination``) that dlt calls with ``batch_size`` rows at a time;
   it hands each batch to ``ZerobusStream.ingest_records_offset`` in one call (the SDK turns the
   dicts into JSON in Rust: datetimes as ISO 8601 strings, Decimal as a string);
+- each batch durable before dlt counts it as loaded (``wait_for_offset`` on the batch's offset);
 - one Zerobus stream per dlt table (here one, ``events``), opened on the table's first batch (a
   run with nothing to load opens none) and kept for every batch and load job of the run, then
   flushed and closed once ``pipeline.run`` returns.
@@ -111,13 +112,15 @@ class ZerobusSink:
             return stream
 
     def ingest(self, dlt_table: str, rows: List[Dict[str, Any]]) -> None:
-        """Queues the batch under one offset. It returns once the batch is queued, not acked: the
-        stream keeps sending while dlt reads the next batch, and ``close`` waits for the acks.
-        (dlt records a batch as loaded when this returns; to make that mean "durable", wait for
-        the returned offset with ``stream.wait_for_offset``, at the cost of a round trip per batch.)
-        """
+        """Sends the batch under one offset and returns once the server has acknowledged it:
+        dlt records a batch as loaded when this returns, so a crash after that must not lose it.
+        That is one round trip per batch (``batch_size`` rows); the rows themselves cross into
+        Rust in one call and are written as JSON there."""
         try:
-            self._stream(dlt_table).ingest_records_offset(rows)
+            stream = self._stream(dlt_table)
+            offset = stream.ingest_records_offset(rows)
+            if offset is not None:
+                stream.wait_for_offset(offset)
         except ZerobusException as e:
             # A retryable failure (network, server) has already been retried by the stream itself,
             # within its recovery budget (StreamConfigurationOptions.recovery_*); once it raises,
