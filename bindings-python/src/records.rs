@@ -94,9 +94,18 @@ pub(crate) fn convert<'py>(v: &Bound<'py, PyAny>, what: &dyn Fn() -> String) -> 
     Err(errors::invalid_record(py, format!("{} is a {kind}; {KINDS}", what())))
 }
 
-/// A batch converted: one entry per record, in order.
+/// One record of a batch: borrowed from the caller's object, or a range of the batch's JSON
+/// buffer (a dict).
+enum Slot<'py> {
+    Borrowed(Record<'py>),
+    Json(std::ops::Range<usize>),
+}
+
+/// A batch converted: one entry per record, in order. Every dict of the batch is written into
+/// one buffer, so a batch of dicts costs one allocation, not one per record.
 pub(crate) struct Batch<'py> {
-    records: Vec<Record<'py>>,
+    json: Vec<u8>,
+    slots: Vec<Slot<'py>>,
 }
 
 impl<'py> Batch<'py> {
@@ -104,11 +113,17 @@ impl<'py> Batch<'py> {
     /// record that cannot be converted, naming its index; nothing of the batch is queued then.
     pub(crate) fn convert(records: &Bound<'py, PyAny>) -> PyResult<Batch<'py>> {
         let py = records.py();
-        let one = |i: usize, v: &Bound<'py, PyAny>| convert(v, &|| format!("record {i} of the batch"));
-        let records = if let Ok(list) = records.cast::<PyList>() {
-            list.iter().enumerate().map(|(i, v)| one(i, &v)).collect::<PyResult<Vec<_>>>()?
+        let mut batch = Batch { json: Vec::new(), slots: Vec::new() };
+        if let Ok(list) = records.cast::<PyList>() {
+            batch.json.reserve(list.len() * 64);
+            batch.slots.reserve(list.len());
+            for (i, v) in list.iter().enumerate() {
+                batch.push(i, &v)?;
+            }
         } else if let Ok(tuple) = records.cast::<PyTuple>() {
-            tuple.iter().enumerate().map(|(i, v)| one(i, &v)).collect::<PyResult<Vec<_>>>()?
+            for (i, v) in tuple.iter().enumerate() {
+                batch.push(i, &v)?;
+            }
         } else if records.is_instance_of::<PyString>()
             || records.is_instance_of::<PyBytes>()
             || records.is_instance_of::<PyDict>()
@@ -122,17 +137,37 @@ impl<'py> Batch<'py> {
             let iter = records
                 .try_iter()
                 .map_err(|_| errors::invalid(py, "a batch is a list (or any iterable) of records"))?;
-            let mut out = Vec::new();
             for (i, v) in iter.enumerate() {
-                out.push(one(i, &v?)?);
+                batch.push(i, &v?)?;
             }
-            out
-        };
-        Ok(Batch { records })
+        }
+        Ok(batch)
+    }
+
+    fn push(&mut self, i: usize, v: &Bound<'py, PyAny>) -> PyResult<()> {
+        if let Ok(d) = v.cast::<PyDict>() {
+            let start = self.json.len();
+            json::write(&mut self.json, d.as_any()).map_err(|e| {
+                errors::invalid_record(v.py(), format!("record {i} of the batch: {}", e.render()))
+            })?;
+            self.slots.push(Slot::Json(start..self.json.len()));
+        } else {
+            self.slots.push(Slot::Borrowed(convert(v, &|| format!("record {i} of the batch"))?));
+        }
+        Ok(())
     }
 
     /// The records as the core takes them, borrowed from this batch.
     pub(crate) fn refs(&self) -> Vec<RecordRef<'_>> {
-        self.records.iter().map(Record::as_ref).collect()
+        self.slots
+            .iter()
+            .map(|slot| match slot {
+                Slot::Borrowed(r) => r.as_ref(),
+                // Written by `json::write`, which writes UTF-8 only.
+                Slot::Json(range) => {
+                    RecordRef::Json(std::str::from_utf8(&self.json[range.clone()]).unwrap_or_default())
+                }
+            })
+            .collect()
     }
 }
