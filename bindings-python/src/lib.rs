@@ -87,8 +87,11 @@ where
     }
     let mut fut = std::pin::pin!(fut);
     loop {
-        let polled = py
-            .detach(|| runtime().block_on(async { tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await }));
+        let polled = py.detach(|| {
+            let polled = runtime().block_on(async { tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await });
+            stay_out_if_finalizing();
+            polled
+        });
         match polled {
             Ok(result) => return result.map_err(|e| errors::to_py(py, e)),
             Err(_) => py.check_signals()?,
@@ -115,10 +118,26 @@ pub(crate) fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> 
     Python::try_attach(f)
 }
 
+/// The thread that runs the interpreter's shutdown (it called [`_shutdown`]).
+static FINALIZER: OnceLock<std::thread::ThreadId> = OnceLock::new();
+
+/// Called by a Python thread about to take the GIL back after a wait. Once the interpreter is
+/// shutting down, CPython ends any other thread that asks for the GIL with `pthread_exit`, whose
+/// forced unwind through Rust frames aborts the process; such a thread (a daemon thread still
+/// waiting on a stream when the script ends) parks here instead, and the process ends under it.
+fn stay_out_if_finalizing() {
+    if FINALIZING.load(Ordering::Acquire) && FINALIZER.get() != Some(&std::thread::current().id()) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// Registered with `atexit`: closes the gate of [`attach`], then waits (without the GIL, which
 /// the threads inside may need) until no core thread runs Python.
 #[pyfunction]
 fn _shutdown(py: Python<'_>) {
+    let _ = FINALIZER.set(std::thread::current().id());
     FINALIZING.store(true, Ordering::Release);
     py.detach(|| drop(GATE.write().unwrap_or_else(|p| p.into_inner())));
 }

@@ -68,3 +68,25 @@ def test_ctrl_c_ends_a_wait(silent_server: Server) -> None:
     out, _ = proc.communicate(timeout=10)
     assert out.strip() == "interrupted"
     assert proc.returncode == 0
+
+
+DAEMON_WAITING = """
+import os, threading, time
+from zerobus.sdk.sync import ZerobusSdk
+from zerobus.sdk.shared import TableProperties, StreamConfigurationOptions
+sdk = ZerobusSdk(os.environ["ZEROBUS_ENDPOINT"], os.environ["ZEROBUS_WORKSPACE_URL"])
+s = sdk.create_stream(os.environ["ZEROBUS_CLIENT_ID"], os.environ["ZEROBUS_CLIENT_SECRET"],
+                      TableProperties("main.default.events"), StreamConfigurationOptions(max_inflight_records=1))
+s.ingest_record_offset({"a": 1})
+# Never acked, so this waits for room until the process ends.
+threading.Thread(target=lambda: s.ingest_record_offset({"b": 2}), daemon=True).start()
+threading.Thread(target=s.flush, daemon=True).start()
+time.sleep(0.3)
+print("exit")
+"""
+
+
+def test_daemon_threads_still_waiting_do_not_crash_the_exit(silent_server: Server) -> None:
+    for _ in range(5):
+        done = run_python(DAEMON_WAITING, silent_server.env, timeout=20)
+        assert (done.returncode, done.stdout.strip()) == (0, "exit"), done.stderr
