@@ -43,3 +43,27 @@ python-dlt: python-build
 CONFORMANCE_ARGS += --testee "python=$(PY) conformance/testees/python/testee.py"
 CONFORMANCE_PREREQS += python-build
 TEST_PREREQS += python-test
+
+## bench: our wheel built in release into its own venv (the test venv keeps the debug build), and
+## the published wheel from PyPI into another, for bench/driver.py and bench/published/driver.py.
+PY_BENCH_VENV := target/python-bench-venv
+PY_PUBLISHED_VENV := target/python-bench-published-venv
+
+.PHONY: python-bench-build python-bench-published
+
+python-bench-build: $(PY_VENV)/.installed
+	cd $(PY_DIR) && PATH="$(abspath $(PY_VENV))/bin:$$PATH" maturin build --release -q -o ../target/wheels-release
+	test -x $(PY_BENCH_VENV)/bin/python || $(PYTHON) -m venv $(PY_BENCH_VENV)
+	$(PY_BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps --force-reinstall \
+		target/wheels-release/zerobus_ingest-*-abi3-*.whl
+
+$(PY_PUBLISHED_VENV)/.installed: $(PY_DIR)/bench/published/requirements.txt
+	$(PYTHON) -m venv $(PY_PUBLISHED_VENV)
+	$(PY_PUBLISHED_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $<
+	@touch $@
+
+python-bench-published: $(PY_PUBLISHED_VENV)/.installed
+
+BENCH_ARGS += --surface "python=$(PY_BENCH_VENV)/bin/python $(PY_DIR)/bench/driver.py"
+BENCH_ARGS += --surface "published-python=$(PY_PUBLISHED_VENV)/bin/python $(PY_DIR)/bench/published/driver.py"
+BENCH_PREREQS += python-bench-build python-bench-published
