@@ -51,7 +51,9 @@ PY_PUBLISHED_VENV := target/python-bench-published-venv
 
 .PHONY: python-bench-build python-bench-published
 
+# The old wheel goes first: the install below takes the one wheel in target/wheels-release.
 python-bench-build: $(PY_VENV)/.installed
+	rm -f target/wheels-release/zerobus_ingest-*.whl
 	cd $(PY_DIR) && PATH="$(abspath $(PY_VENV))/bin:$$PATH" maturin build --release -q -o ../target/wheels-release
 	test -x $(PY_BENCH_VENV)/bin/python || $(PYTHON) -m venv $(PY_BENCH_VENV)
 	$(PY_BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps --force-reinstall \

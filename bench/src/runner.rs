@@ -667,6 +667,16 @@ fn report(o: &Options, res: &Results, load_before: String, elapsed: Duration) ->
          Its defaults, and `max_inflight_requests` 100 and 1000; \"peer best\" is the highest of those per case. \
          It has no fire-and-forget call, so its `nowait` rows use `ingest_record_offset`, which returns once queued."
     );
+    if o.surfaces.iter().any(|(s, _)| s == "published-python") {
+        let _ = writeln!(
+            w,
+            "- Python peer: the published wheel `databricks-zerobus-ingest-sdk` **1.10.0** (PyPI, \
+             `bindings-python/bench/published/`), defaults. `python` and `published-python` both ingest dicts \
+             (`bench/DRIVER.md`); the published SDK writes them with `json.dumps`'s spaced separators, 3 bytes \
+             more per record than the size column. Its `ingest_record_nowait` may drop records and lets \
+             `flush` return before they are queued, so its `nowait` rows use `ingest_record_offset`."
+        );
+    }
     let surfaces: Vec<String> = o.surfaces.iter().map(|(s, c)| format!("`{s}` = `{c}`")).collect();
     let _ = writeln!(w, "- Surfaces: {}\n", surfaces.join("; "));
 

@@ -1,43 +1,55 @@
-"""Bench driver for the PUBLISHED Python SDK (``databricks-zerobus-ingest-sdk`` 1.10.0 from PyPI,
-installed by ``make python-bench-published`` into target/python-bench-published-venv), following
-bench/DRIVER.md with the same dict records as ../driver.py, so the two are read side by side.
+"""Bench driver for the published Python SDK, ``databricks-zerobus-ingest-sdk`` 1.10.0 from PyPI
+(bench/DRIVER.md), the peer our Python binding is compared with. Installed by
+``make python-bench-published`` into target/python-bench-published-venv (requirements.txt here).
 
-- ``single``: ``stream.ingest_record_offset(dict)``, which returns once the record is queued;
-- ``nowait``: ``ingest_record_offset`` too. The published ``ingest_record_nowait`` spawns a task
-  per record and discards its errors, and ``flush()`` can return before those tasks have queued
-  their records (its own docstring says so), so its count would not be what reached the server;
+Same command line, environment, dict records and loop as ../driver.py (../contract.py):
+
+- ``single``: ``stream.ingest_record_offset(dict)``, which returns once the record is queued.
+- ``nowait``: ``stream.ingest_record_offset(dict)`` too. The SDK has ``ingest_record_nowait``, but
+  it spawns a detached task per record and discards enqueue errors, and ``flush()`` can return
+  before that task has taken an offset (its own docstring: "not a safe durability path"): the
+  clock would stop before the records are in, and records may be lost uncounted. The published
+  Node driver does the same (its SDK has no fire-and-forget call at all).
 - ``batch``: ``stream.ingest_records_offset(list of dicts)``.
 
-It talks plaintext to the local mock through its ``sdk._inner.set_use_tls(False)``. Default
-options unless ``--max-inflight-requests`` is given (its ``max_inflight_records``).
+It takes dicts as they are (it writes them as JSON itself, with ``json.dumps``'s default
+separators, so ``{"i": 1, "p": "x…"}`` is 3 bytes longer on the wire than our compact text;
+the rates are records/s of the same dicts).
+
+Plaintext to ``zerobus serve``: the endpoint is passed as printed, with ``http://`` (without a
+scheme it dials TLS whatever ``set_use_tls`` says, and fails with ``InvalidContentType``), and
+``sdk._inner.set_use_tls(False)`` is called as the SDK's stub says to "for testing with local mock
+servers". Default options; it has no ``max_inflight_requests`` option (only records), so
+``--max-inflight-requests`` is refused.
 """
 
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from contract import parse_args, record_pool, run_calls  # noqa: E402
+from contract import fail, parse_args, record_pool, run_calls  # noqa: E402
 
 try:
-    from zerobus.sdk.shared import StreamConfigurationOptions, TableProperties
-    from zerobus.sdk.sync import ZerobusSdk
+    from zerobus.sdk.shared import TableProperties  # noqa: E402
+    from zerobus.sdk.sync import ZerobusSdk  # noqa: E402
 except ImportError as e:
-    print(f"published-python driver: the published SDK is not installed (make python-bench-published): {e}", file=sys.stderr)
+    print(
+        f"published-python driver: the published SDK is not installed (make python-bench-published): {e}",
+        file=sys.stderr,
+    )
     sys.exit(2)
 
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
+    if args.max_inflight_requests is not None:
+        fail("the published Python SDK has no max_inflight_requests option")
     pool = record_pool(args.size)
 
     sdk = ZerobusSdk(args.endpoint, args.workspace_url)
-    if args.endpoint.startswith("http://"):
-        sdk._inner.set_use_tls(False)
-    options = None
-    if args.max_inflight_requests is not None:
-        options = StreamConfigurationOptions(max_inflight_records=args.max_inflight_requests)
-    stream = sdk.create_stream(args.client_id, args.client_secret, TableProperties(args.table), options)
+    sdk._inner.set_use_tls(False)
+    stream = sdk.create_stream(args.client_id, args.client_secret, TableProperties(args.table))
 
     run_calls(
         args,
