@@ -18,31 +18,34 @@ fn no_recovery() -> StreamConfigurationOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recreate_resends_the_unacked_calls_first() {
     let server = MockServer::start(MockServerConfig::default()).await.unwrap();
-    // The first connection takes 3 calls, then drops: with recovery off the stream fails for good.
+    // The first connection acks one call and then stays silent: with recovery off, the silence
+    // (server_lack_of_ack_timeout_ms) fails the stream for good, with every later call unacked.
     server.set_faults(FaultScript {
-        streams: vec![StreamFault { connection: Some(1), action: StreamAction::DropAfter { messages: 3 } }],
+        streams: vec![StreamFault {
+            connection: Some(1),
+            action: StreamAction::WithholdAcksAfter { messages: 1 },
+        }],
         ..Default::default()
     });
     let sdk = ZerobusSdk::new(server.grpc_url(), server.workspace_url()).unwrap();
+    let options = StreamConfigurationOptions { server_lack_of_ack_timeout_ms: 300, ..no_recovery() };
     let old = sdk
-        .create_stream(TableProperties::new(TABLE), DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, no_recovery())
+        .create_stream(TableProperties::new(TABLE), DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, options)
         .await
         .unwrap();
     let mut sent = BTreeSet::new();
     for i in 0..4 {
         let r = format!(r#"{{"n":{i}}}"#);
         sent.insert(r.clone());
-        if old.ingest_record_offset(r.as_str()).await.is_err() {
-            break;
-        }
+        old.ingest_record_offset(r.as_str()).await.unwrap();
     }
     let batch: Vec<String> = (100..103).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
     sent.extend(batch.iter().cloned());
-    let _ = old.ingest_records_offset(batch.iter()).await;
-    let failed = old.flush().await.expect_err("the connection dropped and recovery is off");
+    old.ingest_records_offset(batch.iter()).await.unwrap();
+    let failed = old.flush().await.expect_err("the server went silent and recovery is off");
     assert!(old.is_closed(), "{failed}");
     let unacked = old.get_unacked_batches();
-    assert!(!unacked.is_empty(), "the drop left calls unacknowledged");
+    assert!(unacked.len() >= 4, "the silence left calls unacknowledged: {unacked:?}");
 
     let new = sdk.recreate_stream(&old).await.unwrap();
     let next = new.ingest_record_offset(r#"{"n":999}"#).await.unwrap();
