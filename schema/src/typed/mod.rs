@@ -141,7 +141,7 @@ enum Ty {
 }
 
 impl Ty {
-    fn sql(&self, enc: &TypedEncoder) -> String {
+    fn sql(&self) -> String {
         match self {
             Ty::Bool => "BOOLEAN".into(),
             Ty::Int32 { sql, .. } => (*sql).into(),
@@ -156,7 +156,7 @@ impl Ty {
             Ty::Decimal { precision, scale } => format!("DECIMAL({precision},{scale})"),
             Ty::Variant => "VARIANT".into(),
             Ty::Struct(_) => "STRUCT (an object)".into(),
-            Ty::Array(e) => format!("ARRAY<{}> (a list)", e.sql(enc)),
+            Ty::Array(e) => format!("ARRAY<{}> (a list)", e.sql()),
             Ty::Map { .. } => "MAP (an object)".into(),
         }
     }
@@ -334,7 +334,7 @@ impl TypedEncoder {
                 if sc.peek().map_err(Fail::whole)? == Next::Null {
                     sc.literal("null").map_err(Fail::whole)?;
                     if !f.nullable {
-                        return Err(Fail::at(&f.name, format!("is NOT NULL ({}), got null", f.ty.sql(self))));
+                        return Err(Fail::at(&f.name, format!("is NOT NULL ({}), got null", f.ty.sql())));
                     }
                 } else {
                     self.field(sc, f, out, s, depth).map_err(|e| e.within(&f.name))?;
@@ -351,7 +351,7 @@ impl TypedEncoder {
                 let f = &plan.fields[r];
                 return Err(Fail::at(
                     &f.name,
-                    format!("missing: the {} is NOT NULL ({})", plan.owner, f.ty.sql(self)),
+                    format!("missing: the {} is NOT NULL ({})", plan.owner, f.ty.sql()),
                 ));
             }
         }
@@ -471,14 +471,8 @@ impl TypedEncoder {
             (Ty::Float | Ty::Double, Next::Number | Next::String) => {
                 let v = self.float(sc, next, ty, s)?;
                 if let Ty::Float = ty {
-                    let f = v as f32;
-                    if v.is_finite() && f.is_infinite() {
-                        return Err(Fail::at_nothing(format!(
-                            "{v} is out of range for FLOAT (about ±3.4e38)"
-                        )));
-                    }
                     put_tag(out, number, WIRE_FIXED32);
-                    out.extend_from_slice(&f.to_le_bytes());
+                    out.extend_from_slice(&(v as f32).to_le_bytes());
                 } else {
                     put_tag(out, number, WIRE_FIXED64);
                     out.extend_from_slice(&v.to_le_bytes());
@@ -583,24 +577,20 @@ impl TypedEncoder {
                 } else {
                     return Err(Fail::at_nothing(format!(
                         "expected {} (a whole number), got number {}",
-                        ty.sql(self),
+                        ty.sql(),
                         shown(&text)
                     )));
                 }
             }
             None if text.trim_start_matches('-').bytes().all(|c| c.is_ascii_digit()) && !text.is_empty() => {
-                return Err(range_error(&text, ty.sql(self), min, max))
+                return Err(range_error(&text, ty.sql(), min, max))
             }
             None => {
-                return Err(Fail::at_nothing(format!(
-                    "expected {}, got string {}",
-                    ty.sql(self),
-                    shown(&text)
-                )))
+                return Err(Fail::at_nothing(format!("expected {}, got string {}", ty.sql(), shown(&text))))
             }
         };
         if v < min || v > max {
-            return Err(range_error(&text, ty.sql(self), min, max));
+            return Err(range_error(&text, ty.sql(), min, max));
         }
         Ok(v)
     }
@@ -609,12 +599,12 @@ impl TypedEncoder {
         if next == Next::Number {
             let text = sc.number().map_err(Fail::whole)?;
             let v: f64 = text.parse().unwrap_or(f64::INFINITY);
-            if v.is_infinite() {
-                return Err(Fail::at_nothing(format!(
-                    "{} is out of range for {}",
-                    shown(text),
-                    ty.sql(self)
-                )));
+            let (too_big, limit) = match ty {
+                Ty::Float => ((v as f32).is_infinite(), "about ±3.4e38"),
+                _ => (v.is_infinite(), "about ±1.8e308"),
+            };
+            if too_big {
+                return Err(Fail::at_nothing(format!("{text} is out of range for {} ({limit})", ty.sql())));
             }
             return Ok(v);
         }
@@ -625,7 +615,7 @@ impl TypedEncoder {
             "-Infinity" => Ok(f64::NEG_INFINITY),
             other => Err(Fail::at_nothing(format!(
                 "expected {} (a number, or \"NaN\", \"Infinity\", \"-Infinity\"), got string {}",
-                ty.sql(self),
+                ty.sql(),
                 shown(other)
             ))),
         }
@@ -698,7 +688,7 @@ impl TypedEncoder {
     /// "expected T, got …", consuming the value found.
     fn wrong(&self, sc: &mut Scanner<'_>, next: Next, ty: &Ty, s: &mut Scratch) -> Fail {
         let found = describe(sc, next, s);
-        Fail::at_nothing(format!("expected {}, got {found}", ty.sql(self)))
+        Fail::at_nothing(format!("expected {}, got {found}", ty.sql()))
     }
 }
 
