@@ -8,9 +8,10 @@
 
 use super::faults::ConnFaults;
 use super::protocheck::Schema;
+use super::tablecheck;
 use super::{
-    lock, ConnEntry, ConnectionEnd, RecordKind, Shared, StoredBatch, TableData, MAX_CALL_PAYLOAD_BYTES,
-    MAX_DECODING_MESSAGE_BYTES,
+    lock, ConnEntry, ConnectionEnd, RecordKind, Shared, State, StoredBatch, TableData,
+    MAX_CALL_PAYLOAD_BYTES, MAX_DECODING_MESSAGE_BYTES,
 };
 use bytes::Bytes;
 use futures_core::Stream;
@@ -151,12 +152,21 @@ impl Zerobus for ZerobusService {
     }
 }
 
-struct Auth {
-    token: String,
+/// Who a bearer token speaks for.
+pub(crate) struct Auth {
+    pub token: String,
     /// `None` for a static token (any table); otherwise the table the token was issued for.
-    grant: Option<Option<String>>,
+    pub grant: Option<Option<String>>,
     /// When an issued token expires (ms since the epoch); `None` for static tokens.
-    exp_ms: Option<u64>,
+    pub exp_ms: Option<u64>,
+}
+
+/// Whether a token's grant ([`Auth::grant`]) covers `table`.
+pub(crate) fn grant_allows(grant: &Option<Option<String>>, table: &str) -> bool {
+    match grant {
+        None => true,
+        Some(granted) => granted.as_deref() == Some(table),
+    }
 }
 
 impl Shared {
@@ -183,38 +193,35 @@ impl Shared {
         });
         state.connections.push(entry.clone());
         let faults = ConnFaults::resolve(&state.faults, index);
-
-        let auth = (|| {
-            let value = entry
-                .authorization
-                .as_deref()
-                .ok_or_else(|| Status::unauthenticated("missing authorization header"))?;
-            let token = value
-                .strip_prefix("Bearer ")
-                .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?
-                .trim();
-            if state.revoked.contains(token) {
-                return Err(Status::unauthenticated("token has been revoked"));
-            }
-            if self.static_tokens.contains(token) {
-                return Ok(Auth { token: token.to_string(), grant: None, exp_ms: None });
-            }
-            use super::dev_token::{verify, Refused};
-            match verify(self.config.token_key.as_bytes(), token) {
-                Ok(claims) => Ok(Auth {
-                    token: token.to_string(),
-                    grant: Some(claims.table),
-                    exp_ms: Some(claims.exp_ms),
-                }),
-                Err(Refused::Expired) => {
-                    Err(Status::unauthenticated("access token expired; fetch a new one"))
-                }
-                Err(Refused::Invalid) => Err(Status::unauthenticated(
-                    "invalid access token (not issued by this server's token endpoint)",
-                )),
-            }
-        })();
+        let auth = self.authenticate(&state, entry.authorization.as_deref());
         (entry, faults, auth)
+    }
+
+    /// Checks an `authorization` header the way the service does (the gRPC service and the
+    /// Unity Catalog endpoint alike): a static token, or one this server's token endpoint signed
+    /// that has neither expired nor been revoked. UNAUTHENTICATED says why not.
+    pub(crate) fn authenticate(&self, state: &State, authorization: Option<&str>) -> Result<Auth, Status> {
+        let value = authorization.ok_or_else(|| Status::unauthenticated("missing authorization header"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?
+            .trim();
+        if state.revoked.contains(token) {
+            return Err(Status::unauthenticated("token has been revoked"));
+        }
+        if self.static_tokens.contains(token) {
+            return Ok(Auth { token: token.to_string(), grant: None, exp_ms: None });
+        }
+        use super::dev_token::{verify, Refused};
+        match verify(self.config.token_key.as_bytes(), token) {
+            Ok(claims) => {
+                Ok(Auth { token: token.to_string(), grant: Some(claims.table), exp_ms: Some(claims.exp_ms) })
+            }
+            Err(Refused::Expired) => Err(Status::unauthenticated("access token expired; fetch a new one")),
+            Err(Refused::Invalid) => Err(Status::unauthenticated(
+                "invalid access token (not issued by this server's token endpoint)",
+            )),
+        }
     }
 }
 
@@ -386,12 +393,10 @@ impl Call {
             }
             None => return Err(invalid("missing header x-databricks-zerobus-table-name")),
         }
-        if let Some(grant) = &self.grant {
-            if grant.as_deref() != Some(table.as_str()) {
-                return Err(Outcome::Status(Status::permission_denied(format!(
-                    "the access token was not issued for table {table}"
-                ))));
-            }
+        if !grant_allows(&self.grant, &table) {
+            return Err(Outcome::Status(Status::permission_denied(format!(
+                "the access token was not issued for table {table}"
+            ))));
         }
         match create.record_type.map(RecordType::try_from) {
             Some(Ok(RecordType::Json)) => self.kind = RecordKind::Json,
@@ -402,8 +407,15 @@ impl Call {
                 let descriptor = prost_types::DescriptorProto::decode(bytes).map_err(|e| {
                     invalid(format!("descriptor_proto is not a google.protobuf.DescriptorProto: {e}"))
                 })?;
-                let schema =
+                let mut schema =
                     Schema::new(&descriptor).map_err(|e| invalid(format!("descriptor_proto: {e}")))?;
+                if let Some(declared) = self.shared.schemas.get(&table) {
+                    // A table with known columns: the descriptor must fit them, and records are
+                    // then checked against the table's NOT NULL columns too.
+                    let forced = tablecheck::check(&declared.schema, &descriptor)
+                        .map_err(|mismatch| Outcome::Status(mismatch.status()))?;
+                    schema = Schema::new(&forced).map_err(|e| invalid(format!("descriptor_proto: {e}")))?;
+                }
                 self.schema = Some(schema);
                 self.kind = RecordKind::Proto;
             }

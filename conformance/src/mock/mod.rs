@@ -3,6 +3,12 @@
 //! purpose when a [`FaultScript`] says so. It records what it received so the conformance runner
 //! and tests can check it.
 //!
+//! Tables may be declared with their columns ([`MockServerConfig::table_schemas`]): the token
+//! endpoint's server then also answers Unity Catalog's `GET /api/2.1/unity-catalog/tables/{name}`
+//! for them, and a PROTO stream on one is refused unless its descriptor fits the columns (causes
+//! FIELD_NOT_IN_TABLE, MISSING_REQUIRED_COLUMN, TYPE_INCOMPATIBLE, in the message and in a
+//! `google.rpc.ErrorInfo`), and its records must carry every NOT NULL column.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use zerobus_conformance::mock::{MockServer, MockServerConfig};
@@ -22,8 +28,10 @@ mod faults;
 mod grpc;
 mod ledger;
 mod protocheck;
+mod tablecheck;
 mod tls;
 mod token;
+mod uc;
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +39,8 @@ mod tests;
 pub use dev_token::DEV_TOKEN_KEY;
 pub use faults::{FaultScript, GrpcCode, RateLimit, StreamAction, StreamFault, TokenFaults};
 pub use ledger::LedgerReport;
+/// The table schema crate the mock declares tables with ([`MockServerConfig::table_schemas`]).
+pub use zerobus_schema;
 
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
@@ -48,11 +58,20 @@ pub const MAX_DECODING_MESSAGE_BYTES: usize = 10 * 1024 * 1024 + 64 * 1024;
 /// Path of the OAuth token endpoint under the workspace URL.
 pub const TOKEN_PATH: &str = "/oidc/v1/token";
 
+/// Path under the workspace URL of Unity Catalog's table API; a table's schema is at this
+/// prefix followed by its full name ([`zerobus_schema::table_path`]).
+pub const UC_TABLES_PATH: &str = "/api/2.1/unity-catalog/tables/";
+
 /// How the mock server starts. Its `Debug` output leaves the client secret out.
 #[derive(Clone)]
 pub struct MockServerConfig {
     /// Tables that exist (`catalog.schema.table`).
     pub tables: Vec<String>,
+    /// Tables whose columns are declared (they exist too, whether or not `tables` names them).
+    /// The workspace URL serves their Unity Catalog schema
+    /// (`GET /api/2.1/unity-catalog/tables/{full_name}`), and a PROTO stream on one must bring a
+    /// descriptor that fits its columns; its records are then checked against them.
+    pub table_schemas: Vec<zerobus_schema::TableSchema>,
     /// OAuth client id the token endpoint accepts.
     pub client_id: String,
     /// OAuth client secret the token endpoint accepts.
@@ -89,6 +108,10 @@ impl std::fmt::Debug for MockServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MockServerConfig")
             .field("tables", &self.tables)
+            .field(
+                "table_schemas",
+                &self.table_schemas.iter().map(zerobus_schema::TableSchema::full_name).collect::<Vec<_>>(),
+            )
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
             .field("static_tokens", &self.static_tokens)
@@ -125,6 +148,7 @@ impl Default for MockServerConfig {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         MockServerConfig {
             tables: DEFAULT_TABLES.iter().map(|t| t.to_string()).collect(),
+            table_schemas: Vec::new(),
             client_id: DEFAULT_CLIENT_ID.into(),
             client_secret: DEFAULT_CLIENT_SECRET.into(),
             static_tokens: vec![DEFAULT_STATIC_TOKEN.into()],
@@ -233,6 +257,18 @@ impl TokenRequestLog {
     pub fn form_value(&self, name: &str) -> Option<&str> {
         self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+}
+
+/// One request for a table's schema (`GET /api/2.1/unity-catalog/tables/{full_name}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaRequestLog {
+    /// The table's full name as requested (percent-decoded).
+    pub table: String,
+    /// HTTP status answered.
+    pub status: u16,
+    /// `error_code` of the error answered (`UNAUTHENTICATED`, `PERMISSION_DENIED`,
+    /// `TABLE_DOES_NOT_EXIST`, …); `None` for 200.
+    pub error_code: Option<String>,
 }
 
 /// Totals received for a table.
@@ -364,6 +400,7 @@ impl MockServer {
             state.new_epoch(FaultScript::default());
             state.connections.clear();
             state.token_requests.clear();
+            state.schema_requests.clear();
         }
         for table in shared.tables.values() {
             *lock(table) = TableData::default();
@@ -419,6 +456,16 @@ impl MockServer {
         self.inner.shared.state().token_requests.clone()
     }
 
+    /// One entry per request for a table's schema since the last `reset`, in order.
+    pub fn schema_requests(&self) -> Vec<SchemaRequestLog> {
+        self.inner.shared.state().schema_requests.clone()
+    }
+
+    /// The declared schema of `table` ([`MockServerConfig::table_schemas`]), if it has one.
+    pub fn table_schema(&self, table: &str) -> Option<zerobus_schema::TableSchema> {
+        self.inner.shared.schemas.get(table).map(|d| d.schema.clone())
+    }
+
     /// Stops both servers and closes their connections. Other clones of the handle see a
     /// stopped server.
     pub async fn shutdown(self) {
@@ -453,6 +500,8 @@ pub(crate) struct Shared {
     pub static_tokens: HashSet<String>,
     /// Fixed at start, so the hot path locks one table, never a global map.
     pub tables: HashMap<String, Arc<Mutex<TableData>>>,
+    /// Declared tables by full name.
+    pub schemas: HashMap<String, DeclaredTable>,
     state: Mutex<State>,
     next_id: AtomicU64,
 }
@@ -462,6 +511,7 @@ pub(crate) struct State {
     pub next_connection: u32,
     pub connections: Vec<Arc<ConnEntry>>,
     pub token_requests: Vec<TokenRequestLog>,
+    pub schema_requests: Vec<SchemaRequestLog>,
     pub token_reject_left: u32,
     pub token_fail_left: u32,
     pub revoked: HashSet<String>,
@@ -494,18 +544,34 @@ pub(crate) struct StoredBatch {
     pub payloads: Vec<Bytes>,
 }
 
+/// A table with declared columns, and its Unity Catalog JSON, made once.
+pub(crate) struct DeclaredTable {
+    pub schema: zerobus_schema::TableSchema,
+    pub uc_json: Bytes,
+}
+
 impl Shared {
     fn new(config: MockServerConfig) -> Shared {
-        let tables = config.tables.iter().map(|t| (t.clone(), Arc::default())).collect();
+        let mut tables: HashMap<String, Arc<Mutex<TableData>>> =
+            config.tables.iter().map(|t| (t.clone(), Arc::default())).collect();
+        let mut schemas = HashMap::new();
+        for schema in &config.table_schemas {
+            let name = schema.full_name();
+            tables.entry(name.clone()).or_default();
+            let uc_json = Bytes::from(schema.to_uc_json().to_string());
+            schemas.insert(name, DeclaredTable { schema: schema.clone(), uc_json });
+        }
         Shared {
             static_tokens: config.static_tokens.iter().cloned().collect(),
             tables,
+            schemas,
             config,
             state: Mutex::new(State {
                 faults: Arc::default(),
                 next_connection: 1,
                 connections: Vec::new(),
                 token_requests: Vec::new(),
+                schema_requests: Vec::new(),
                 token_reject_left: 0,
                 token_fail_left: 0,
                 revoked: HashSet::new(),

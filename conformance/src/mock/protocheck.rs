@@ -17,6 +17,8 @@ struct MessageSchema {
     name: String,
     /// Sorted by field number.
     fields: Vec<FieldSchema>,
+    /// The name of each field of `fields`, for messages.
+    names: Vec<String>,
     required: u32,
 }
 
@@ -46,17 +48,10 @@ impl Schema {
     /// Builds the schema of `root` and its nested types; fails when a field's type is missing
     /// or names a message the descriptor does not contain.
     pub fn new(root: &DescriptorProto) -> Result<Schema, String> {
-        let mut flat: Vec<(String, &DescriptorProto)> = Vec::new();
-        fn collect<'a>(path: String, d: &'a DescriptorProto, out: &mut Vec<(String, &'a DescriptorProto)>) {
-            out.push((path.clone(), d));
-            for nested in &d.nested_type {
-                collect(format!("{path}.{}", nested.name()), nested, out);
-            }
-        }
         if root.name().is_empty() {
             return Err("descriptor has no message name".into());
         }
-        collect(root.name().to_string(), root, &mut flat);
+        let flat = flatten(root);
         let enum_names: Vec<String> = flat
             .iter()
             .flat_map(|(path, d)| d.enum_type.iter().map(move |e| format!("{path}.{}", e.name())))
@@ -65,6 +60,7 @@ impl Schema {
         let mut messages = Vec::with_capacity(flat.len());
         for (path, d) in &flat {
             let mut fields = Vec::with_capacity(d.field.len());
+            let mut names = Vec::with_capacity(d.field.len());
             let mut required = 0;
             for f in &d.field {
                 let number = match f.number {
@@ -113,12 +109,15 @@ impl Schema {
                     required - 1
                 });
                 fields.push(FieldSchema { number, kind, repeated, required_slot });
+                names.push((number, f.name().to_string()));
             }
             fields.sort_by_key(|f| f.number);
+            names.sort_by_key(|(n, _)| *n);
             if fields.windows(2).any(|w| w[0].number == w[1].number) {
                 return Err(format!("{path} declares a field number twice"));
             }
-            messages.push(MessageSchema { name: path.clone(), fields, required });
+            let names = names.into_iter().map(|(_, name)| name).collect();
+            messages.push(MessageSchema { name: path.clone(), fields, names, required });
         }
         Ok(Schema { messages })
     }
@@ -222,26 +221,41 @@ impl Schema {
             m.required == 0 || seen_mask == u64::MAX >> (64 - m.required)
         };
         if !all_seen {
-            let missing: Vec<u32> = m
+            let missing: Vec<String> = m
                 .fields
                 .iter()
-                .filter_map(|f| {
+                .zip(&m.names)
+                .filter_map(|(f, name)| {
                     let slot = f.required_slot?;
                     let seen =
                         if m.required > 64 { seen_vec[slot as usize] } else { seen_mask & (1 << slot) != 0 };
-                    (!seen).then_some(f.number)
+                    (!seen).then(|| format!("{name} ({})", f.number))
                 })
                 .collect();
-            return Err(format!("{}: required field(s) {missing:?} missing", m.name));
+            return Err(format!("{}: required field(s) missing: {}", m.name, missing.join(", ")));
         }
         Ok(())
     }
 }
 
+/// Every message of `root`, nested ones included, by its path from the root (`Root.Inner`), the
+/// root first.
+pub(crate) fn flatten(root: &DescriptorProto) -> Vec<(String, &DescriptorProto)> {
+    fn collect<'a>(path: String, d: &'a DescriptorProto, out: &mut Vec<(String, &'a DescriptorProto)>) {
+        out.push((path.clone(), d));
+        for nested in &d.nested_type {
+            collect(format!("{path}.{}", nested.name()), nested, out);
+        }
+    }
+    let mut flat = Vec::new();
+    collect(root.name().to_string(), root, &mut flat);
+    flat
+}
+
 /// Finds the message `type_name` refers to from inside message `scope`: fully qualified
 /// (`.pkg.Root.Inner`), relative (`Root.Inner`, `Inner`), as protoc and hand-built
 /// descriptors write it.
-fn resolve(flat: &[(String, &DescriptorProto)], scope: &str, type_name: &str) -> Option<usize> {
+pub(crate) fn resolve(flat: &[(String, &DescriptorProto)], scope: &str, type_name: &str) -> Option<usize> {
     let name = type_name.trim_start_matches('.');
     if name.is_empty() {
         return None;

@@ -868,3 +868,8 @@ async fn ledger_counts_generated_records() {
     assert_eq!((report.distinct, report.missing, report.duplicates), (5, 1, 1));
     assert_eq!(report.first_missing, vec![5]);
 }
+
+// ---- declared tables (Unity Catalog schemas) ----
+
+#[path = "tests_schema.rs"]
+mod schema;

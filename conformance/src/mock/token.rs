@@ -1,8 +1,9 @@
-//! The OAuth token endpoint (`POST /oidc/v1/token`), HTTP/1.1 like the real workspace's.
+//! The OAuth token endpoint (`POST /oidc/v1/token`), HTTP/1.1 like the real workspace's. The
+//! same server answers Unity Catalog's table API (`uc.rs`), as the workspace URL does.
 //! The client secret is compared and forgotten: it is never logged, stored or echoed.
 
 use super::dev_token::{self, Claims};
-use super::{Shared, TokenRequestLog, TOKEN_PATH};
+use super::{Shared, TokenRequestLog, TOKEN_PATH, UC_TABLES_PATH};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
@@ -33,7 +34,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     .await
 }
 
-fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+pub(crate) fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
@@ -46,6 +47,10 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response<F
 }
 
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if let Some(table) = req.uri().path().strip_prefix(UC_TABLES_PATH) {
+        let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        return super::uc::table(shared, req.method(), table, authorization);
+    }
     if req.uri().path() != TOKEN_PATH {
         return oauth_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
     }
@@ -270,7 +275,7 @@ fn form_decode(s: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn hex(b: u8) -> Option<u8> {
+pub(crate) fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),
