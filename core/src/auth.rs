@@ -51,9 +51,11 @@ pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<Connector>, Ful
 
 /// The token endpoint and the tokens it gave out, shared by every stream of one SDK.
 pub(crate) struct TokenService {
+    /// The workspace URL without a trailing `/` (Unity Catalog's REST API lives under it too).
+    pub workspace_url: String,
     token_url: String,
     workspace_id: String,
-    http: HttpClient,
+    pub http: HttpClient,
     cache: Mutex<HashMap<CacheKey, CachedToken>>,
 }
 
@@ -65,8 +67,10 @@ impl fmt::Debug for TokenService {
 
 impl TokenService {
     pub fn new(workspace_url: &str, workspace_id: String, http: HttpClient) -> Self {
+        let workspace_url = workspace_url.trim_end_matches('/').to_owned();
         TokenService {
-            token_url: format!("{}/oidc/v1/token", workspace_url.trim_end_matches('/')),
+            token_url: format!("{workspace_url}/oidc/v1/token"),
+            workspace_url,
             workspace_id,
             http,
             cache: Mutex::new(HashMap::new()),

@@ -31,6 +31,7 @@ mod proxy;
 mod retry;
 mod sdk;
 mod stream;
+mod table_schema;
 mod transport;
 mod wire;
 
@@ -43,6 +44,10 @@ pub use options::{
 };
 pub use sdk::{ZerobusSdk, ZerobusSdkBuilder, SDK_NAME, VERSION};
 pub use stream::{PendingIngest, Queued, RecordRef, StreamMetrics, ZerobusStream};
+
+/// Table schemas: Delta types, the proto2 / Arrow mappings, the typed JSON encoder.
+pub use zerobus_schema as schema;
+pub use zerobus_schema::{TableSchema, TypedError};
 
 /// Re-exported so callers can build descriptors without naming prost-types themselves.
 pub use prost_types::DescriptorProto;

@@ -190,7 +190,10 @@ fn check(name: &str, value: u64, min: u64, max: u64, unit: &str) -> crate::Zerob
 pub struct TableProperties {
     /// Three-part Unity Catalog name, `catalog.schema.table`.
     pub table_name: String,
-    /// The record message type; required for PROTO streams, ignored for JSON.
+    /// The record message type of a PROTO stream (ignored for JSON). `None` on a PROTO stream
+    /// means "from the table": the SDK reads the table's schema from Unity Catalog when it
+    /// creates the stream, derives the descriptor from it, and encodes JSON records given to the
+    /// stream by the columns' types.
     pub descriptor_proto: Option<prost_types::DescriptorProto>,
 }
 

@@ -9,8 +9,10 @@ use crate::auth::{Auth, HeadersProvider, OAuth, Secret, TokenService};
 use crate::options::{parse_table_name, RecordType, StreamConfigurationOptions, TableProperties};
 use crate::proxy::Connector;
 use crate::stream::{RecordRef, ZerobusStream};
+use crate::table_schema::{self, FromTable};
 use crate::transport::Transport;
 use crate::{ZerobusError, ZerobusResult};
+use zerobus_schema::TableSchema;
 
 /// Name and version sent in `user-agent` by the Rust SDK.
 pub const SDK_NAME: &str = "zerobus-sdk-rs";
@@ -195,18 +197,7 @@ impl ZerobusSdk {
         client_secret: impl Into<String>,
         options: StreamConfigurationOptions,
     ) -> ZerobusResult<ZerobusStream> {
-        let client_id = client_id.into();
-        if client_id.is_empty() {
-            return Err(ZerobusError::invalid_argument(
-                "client id is empty; pass the OAuth client id of the service principal",
-            ));
-        }
-        let auth = Auth::OAuth(Arc::new(OAuth {
-            service: self.inner.tokens.clone(),
-            client_id,
-            secret: Secret(client_secret.into()),
-            table: table.table_name.clone(),
-        }));
+        let auth = self.oauth(&table.table_name, client_id.into(), client_secret.into())?;
         self.open(table, auth, options).await
     }
 
@@ -237,9 +228,9 @@ impl ZerobusSdk {
                 old.table_name()
             )));
         }
-        let (transport, table, auth, options) = old.recreate_parts();
+        let (transport, table, from_table, auth, options) = old.recreate_parts();
         let batches = old.get_unacked_batches();
-        let stream = ZerobusStream::open(transport, table, auth, options).await?;
+        let stream = ZerobusStream::open(transport, table, from_table, auth, options).await?;
         let json = stream.record_type() == RecordType::Json;
         for batch in &batches {
             let records = batch.iter().map(|r| match (json, std::str::from_utf8(r)) {
@@ -260,12 +251,57 @@ impl ZerobusSdk {
     ) -> ZerobusResult<ZerobusStream> {
         parse_table_name(&table.table_name)?;
         options.validate()?;
+        let mut table = table;
+        let mut from_table = None;
         if options.record_type == RecordType::Proto && table.descriptor_proto.is_none() {
-            return Err(ZerobusError::invalid_argument(format!(
-                "table {}: a PROTO stream needs a descriptor_proto (or choose RecordType::Json)",
-                table.table_name
-            )));
+            // From the table: its schema gives the descriptor, and JSON records are encoded to it.
+            let schema = table_schema::fetch(&self.inner.tokens, &auth, &table.table_name, &options).await?;
+            let t = FromTable::new(schema)?;
+            table.descriptor_proto = Some(t.encoder.descriptor().clone());
+            from_table = Some(t);
         }
-        ZerobusStream::open(self.inner.transport.clone(), table, auth, options).await
+        ZerobusStream::open(self.inner.transport.clone(), table, from_table, auth, options).await
+    }
+
+    /// Reads `table`'s schema from Unity Catalog with OAuth client credentials (the same token a
+    /// stream on the table uses). Map it with [`zerobus_schema::descriptor`] /
+    /// [`zerobus_schema::proto_file`] / [`zerobus_schema::arrow_schema`].
+    pub async fn get_table_schema(
+        &self,
+        table_name: &str,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> ZerobusResult<TableSchema> {
+        parse_table_name(table_name)?;
+        let auth = self.oauth(table_name, client_id.into(), client_secret.into())?;
+        table_schema::fetch(&self.inner.tokens, &auth, table_name, &StreamConfigurationOptions::default())
+            .await
+    }
+
+    /// [`get_table_schema`](Self::get_table_schema) authenticated by a headers provider's
+    /// `authorization` header.
+    pub async fn get_table_schema_with_headers_provider(
+        &self,
+        table_name: &str,
+        provider: Arc<dyn HeadersProvider>,
+    ) -> ZerobusResult<TableSchema> {
+        parse_table_name(table_name)?;
+        let auth = Auth::Headers(provider);
+        table_schema::fetch(&self.inner.tokens, &auth, table_name, &StreamConfigurationOptions::default())
+            .await
+    }
+
+    fn oauth(&self, table: &str, client_id: String, client_secret: String) -> ZerobusResult<Auth> {
+        if client_id.is_empty() {
+            return Err(ZerobusError::invalid_argument(
+                "client id is empty; pass the OAuth client id of the service principal",
+            ));
+        }
+        Ok(Auth::OAuth(Arc::new(OAuth {
+            service: self.inner.tokens.clone(),
+            client_id,
+            secret: Secret(client_secret),
+            table: table.to_owned(),
+        })))
     }
 }

@@ -121,13 +121,68 @@ impl Shared {
                 "record type mismatch: proto bytes given to a JSON stream on table {table}; pass JSON text, or open the stream with RecordType PROTO"
             ))),
             (RecordType::Proto, RecordRef::Json(_)) => Err(ZerobusError::invalid_record(format!(
-                "record type mismatch: JSON text given to a PROTO stream on table {table}; encode it first (e.g. with JsonToProto) or open the stream with RecordType JSON"
+                "record type mismatch: JSON text given to a PROTO stream on table {table}; encode it first (e.g. with JsonToProto), open the stream from the table (PROTO with no descriptor: JSON is then encoded by the table's schema), or open it with RecordType JSON"
             ))),
         }
     }
 
+    /// Whether JSON records are encoded here, by the table's schema (a PROTO stream opened from
+    /// its table), rather than refused as the wrong kind.
+    fn typed(&self) -> Option<&zerobus_schema::TypedEncoder> {
+        match (&self.from_table, self.opts.record_type) {
+            (Some(t), RecordType::Proto) => Some(&t.encoder),
+            _ => None,
+        }
+    }
+
+    /// Checks and encodes a call on a stream opened from its table: JSON records become proto
+    /// bytes by the table's schema (all of them before anything is queued), proto bytes pass.
+    fn encode_typed(
+        &self,
+        encoder: &zerobus_schema::TypedEncoder,
+        records: &[RecordRef<'_>],
+        batch: bool,
+    ) -> ZerobusResult<EncodedCall> {
+        let table = &self.table.table_name;
+        let mut encoded = Vec::new();
+        let mut ends = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            let in_batch =
+                |e: ZerobusError| if batch { e.context(&format!("record {i} of the batch")) } else { e };
+            match r {
+                RecordRef::Json(text) => {
+                    encoder.encode(text, &mut encoded).map_err(|e| {
+                        in_batch(ZerobusError::invalid_record(format!(
+                            "table {table}: {e}; nothing was queued, the stream carries on"
+                        )))
+                    })?;
+                    ends.push(Some(encoded.len()));
+                }
+                RecordRef::Proto(_) => ends.push(None),
+            }
+        }
+        let mut start = 0;
+        let slices: Vec<&[u8]> = records
+            .iter()
+            .zip(&ends)
+            .map(|(r, end)| match end {
+                Some(end) => {
+                    let s = &encoded[start..*end];
+                    start = *end;
+                    s
+                }
+                None => r.bytes(),
+            })
+            .collect();
+        check_size(slices.iter().map(|s| s.len()).sum())?;
+        Ok(wire::encode_call(self.opts.record_type, slices.iter().copied(), &self.slabs))
+    }
+
     /// Checks and encodes one record.
     pub(super) fn encode_one(&self, record: RecordRef<'_>) -> ZerobusResult<EncodedCall> {
+        if let Some(encoder) = self.typed() {
+            return self.encode_typed(encoder, &[record], false);
+        }
         self.check_kind(&record)?;
         check_size(record.bytes().len())?;
         Ok(wire::encode_call(self.opts.record_type, std::iter::once(record.bytes()), &self.slabs))
@@ -143,6 +198,9 @@ impl Shared {
         let records: Vec<RecordRef<'a>> = records.into_iter().map(Into::into).collect();
         if records.is_empty() {
             return Ok(None);
+        }
+        if let Some(encoder) = self.typed() {
+            return self.encode_typed(encoder, &records, true).map(Some);
         }
         let mut total = 0usize;
         for (i, r) in records.iter().enumerate() {
@@ -190,6 +248,20 @@ impl Shared {
                 "batch lengths add up to {total} bytes but the buffer holds {}; pass one length per record",
                 data.len()
             )));
+        }
+        if let (Some(encoder), true) = (self.typed(), text) {
+            let mut records = Vec::with_capacity(lengths.len());
+            let mut pos = 0;
+            for (i, len) in lengths.iter().enumerate() {
+                let rec = &data[pos..pos + len];
+                pos += len;
+                records.push(RecordRef::Json(std::str::from_utf8(rec).map_err(|e| {
+                    ZerobusError::invalid_record(format!(
+                        "record {i} of the batch is not UTF-8 text: {e}; JSON records must be UTF-8"
+                    ))
+                })?));
+            }
+            return self.encode_typed(encoder, &records, true).map(Some);
         }
         check_size(total)?;
         let mut slices = Vec::with_capacity(lengths.len());

@@ -19,9 +19,11 @@ mod sender;
 mod state;
 mod supervisor;
 
+use crate::table_schema::FromTable;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use zerobus_schema::TableSchema;
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
@@ -124,10 +126,15 @@ impl std::fmt::Debug for ZerobusStream {
     }
 }
 
+/// What `recreate_stream` takes from an old stream to open its successor.
+pub(crate) type RecreateParts =
+    (Arc<Transport>, TableProperties, Option<Arc<FromTable>>, Auth, StreamConfigurationOptions);
+
 impl ZerobusStream {
     pub(crate) async fn open(
         transport: Arc<Transport>,
         table: TableProperties,
+        from_table: Option<Arc<FromTable>>,
         auth: Auth,
         opts: StreamConfigurationOptions,
     ) -> ZerobusResult<ZerobusStream> {
@@ -138,7 +145,8 @@ impl ZerobusStream {
         let create_message = wire::encode_create(&table.table_name, opts.record_type, descriptor);
         // The options keep the callback too, so `recreate` can hand it to the new stream.
         let callbacks = opts.ack_callback.clone().map(Callbacks::spawn);
-        let shared = Arc::new(Shared::new(transport, table, auth, opts, callbacks, create_message));
+        let shared =
+            Arc::new(Shared::new(transport, table, from_table, auth, opts, callbacks, create_message));
         let live = supervisor::open_first(&shared).await?;
         let supervisor = tokio::spawn(supervisor::supervise(shared.clone(), live));
         Ok(ZerobusStream {
@@ -441,11 +449,15 @@ impl ZerobusStream {
 
     /// What a new stream like this one is opened from: its transport, table, credentials and
     /// options (the ack callback included), for [`ZerobusSdk::recreate_stream`](crate::ZerobusSdk::recreate_stream).
-    pub(crate) fn recreate_parts(
-        &self,
-    ) -> (Arc<Transport>, TableProperties, Auth, StreamConfigurationOptions) {
+    pub(crate) fn recreate_parts(&self) -> RecreateParts {
         let s = &self.shared;
-        (s.transport.clone(), s.table.clone(), s.auth.clone(), s.opts.clone())
+        (s.transport.clone(), s.table.clone(), s.from_table.clone(), s.auth.clone(), s.opts.clone())
+    }
+
+    /// The table's schema when the stream was opened from it (a PROTO stream created without a
+    /// descriptor); JSON records given to such a stream are encoded to proto by it.
+    pub fn table_schema(&self) -> Option<&TableSchema> {
+        self.shared.from_table.as_ref().map(|t| &t.schema)
     }
 
     /// A snapshot of the stream's counters.

@@ -14,6 +14,7 @@ use tokio::sync::{watch, Notify};
 use crate::auth::Auth;
 use crate::callbacks::Callbacks;
 use crate::options::{StreamConfigurationOptions, TableProperties};
+use crate::table_schema::FromTable;
 use crate::transport::Transport;
 use crate::wire::{self, EncodedCall};
 use crate::ZerobusError;
@@ -116,6 +117,8 @@ pub(crate) struct Shared {
     pub(super) space: Notify,
     pub(super) opts: StreamConfigurationOptions,
     pub(super) table: TableProperties,
+    /// Set when the stream was opened from its table's schema: JSON records are encoded by it.
+    pub(super) from_table: Option<Arc<FromTable>>,
     pub(super) create_message: Bytes,
     pub(super) auth: Auth,
     pub(super) transport: Arc<Transport>,
@@ -131,6 +134,7 @@ impl Shared {
     pub(super) fn new(
         transport: Arc<Transport>,
         table: TableProperties,
+        from_table: Option<Arc<FromTable>>,
         auth: Auth,
         opts: StreamConfigurationOptions,
         callbacks: Option<Callbacks>,
@@ -143,6 +147,7 @@ impl Shared {
             space: Notify::new(),
             opts,
             table,
+            from_table,
             create_message,
             auth,
             transport,

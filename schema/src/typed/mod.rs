@@ -614,7 +614,7 @@ impl TypedEncoder {
             "Infinity" => Ok(f64::INFINITY),
             "-Infinity" => Ok(f64::NEG_INFINITY),
             other => Err(Fail::at_nothing(format!(
-                "expected {} (a number, or \"NaN\", \"Infinity\", \"-Infinity\"), got string {}",
+                "expected {}, got string {}; give a number, or \"NaN\", \"Infinity\" or \"-Infinity\"",
                 ty.sql(),
                 shown(other)
             ))),
