@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use tokio::sync::mpsc;
 use zerobus_core::{
-    DescriptorProto, JsonToProto, RecordType, StreamConfigurationOptions, TableProperties, ZerobusError,
-    ZerobusSdk, ZerobusStream, DEFAULT_MAX_INFLIGHT_BYTES, DEFAULT_MAX_INFLIGHT_REQUESTS,
-    MAX_CALL_PAYLOAD_BYTES,
+    DescriptorProto, ErrorCode, JsonToProto, RecordRef, RecordType, StreamConfigurationOptions,
+    TableProperties, ZerobusError, ZerobusSdk, ZerobusStream, DEFAULT_MAX_INFLIGHT_BYTES,
+    DEFAULT_MAX_INFLIGHT_REQUESTS, MAX_CALL_PAYLOAD_BYTES,
 };
 
 use crate::input::{self, Chunk, ChunkLimits, Encoding, Item, Source};
@@ -27,7 +27,8 @@ const IDLE_FLUSH: Duration = Duration::from_millis(100);
 pub enum Format {
     /// JSON objects sent as text.
     Json,
-    /// JSON lines encoded to protobuf with `--descriptor`.
+    /// Protobuf records: JSON lines encoded by the SDK to the table's schema (read from Unity
+    /// Catalog), or, with `--descriptor`, to that message.
     Proto,
 }
 
@@ -71,7 +72,8 @@ pub struct IngestArgs {
     pub format: Format,
     /// Proto only: a serialized google.protobuf.DescriptorProto, or a FileDescriptorSet
     /// (protoc --include_imports --descriptor_set_out) with --message choosing the message.
-    /// Optional with --generate, which then uses the generator's own message.
+    /// Without it, the stream is opened from the table: the SDK reads the table's schema and
+    /// encodes each JSON line to it (with --generate, the generator's own message is used).
     #[arg(long, value_name = "FILE")]
     pub descriptor: Option<PathBuf>,
     /// Message of the --descriptor FileDescriptorSet to use (`pkg.Name` or `Name`).
@@ -107,9 +109,9 @@ pub struct IngestArgs {
     /// Fail at the first lost connection instead of reconnecting and resending.
     #[arg(long, conflicts_with_all = ["recovery_retries", "recovery_backoff_ms", "recovery_backoff_max_ms"])]
     pub no_recovery: bool,
-    /// On a failure, write every record that was not acknowledged to PATH: JSON lines for
-    /// --format json (re-ingest them with --file PATH), or their input line numbers, one per line,
-    /// for --format proto.
+    /// On a failure, write every record that was not acknowledged to PATH: JSON lines (re-ingest
+    /// them with --file PATH), or, for --format proto with --descriptor, their input line
+    /// numbers, one per line.
     #[arg(long, value_name = "PATH")]
     pub failed_records: Option<PathBuf>,
 }
@@ -118,12 +120,20 @@ impl IngestArgs {
     /// Combinations clap's attributes can't express; reported as usage errors (exit 2).
     pub fn usage_error(&self) -> Option<String> {
         match (self.format, &self.descriptor) {
-            (Format::Proto, None) if self.generate.is_none() => {
-                Some("--format proto needs --descriptor FILE to encode JSON lines (or use --generate)".into())
-            }
             (Format::Json, Some(_)) => Some("--descriptor only applies to --format proto".into()),
             _ => None,
         }
+    }
+
+    /// A PROTO stream opened from its table: the SDK fetches the schema and encodes JSON lines.
+    fn opens_from_table(&self) -> bool {
+        self.format == Format::Proto && self.descriptor.is_none() && self.generate.is_none()
+    }
+
+    /// Whether unacknowledged records can be written back as JSON lines (otherwise as their
+    /// input line numbers).
+    fn failed_as_json(&self) -> bool {
+        self.format == Format::Json || self.opens_from_table()
     }
 }
 
@@ -134,7 +144,12 @@ pub async fn run(args: IngestArgs) -> CliResult<()> {
         Some(count) => Source::Generate { count, size: args.size },
         None => Source::open(args.file.as_deref())?,
     };
-    let sdk = build_sdk(&args)?;
+    let sdk = build_sdk(
+        &args.endpoint,
+        &args.workspace_url,
+        args.application_name.as_deref(),
+        args.ca_cert.as_deref(),
+    )?;
     let options = StreamConfigurationOptions {
         record_type: match args.format {
             Format::Json => RecordType::Json,
@@ -144,8 +159,23 @@ pub async fn run(args: IngestArgs) -> CliResult<()> {
         max_inflight_bytes: args.max_inflight_bytes.unwrap_or(DEFAULT_MAX_INFLIGHT_BYTES),
         ..recovery_options(&args)
     };
+    // No descriptor for a PROTO stream: the SDK reads the table's schema and encodes JSON lines.
     let table = TableProperties { table_name: args.table.clone(), descriptor_proto: descriptor };
-    let open = sdk.create_stream(table, args.client_id.as_str(), args.client_secret.as_str(), options);
+    let from_table = args.opens_from_table();
+    let open = async {
+        sdk.create_stream(table, args.client_id.as_str(), args.client_secret.as_str(), options).await.map_err(
+            |e| match e.code() {
+                // No schema to read: say how to write the table without one.
+                ErrorCode::NotFound if from_table && e.message().contains("Unity Catalog") => {
+                    CliError(format!(
+                        "{e}; --format proto without --descriptor encodes by the table's schema: pass \
+                     --descriptor FILE, or use --format json"
+                    ))
+                }
+                _ => CliError::from(e),
+            },
+        )
+    };
 
     let (stream, source, total, prechecked) = match source {
         Source::File { name, file, regular: true } => {
@@ -178,13 +208,19 @@ pub async fn run(args: IngestArgs) -> CliResult<()> {
     };
 
     let per_call = args.batch_size as usize;
+    let input_name = source.name().to_owned();
     let (tx, rx) = mpsc::channel(4);
     input::spawn_reader(source, encoding.clone(), ChunkLimits::for_calls_of(per_call), prechecked, tx);
 
-    let tally = Tally::new(args.format == Format::Proto);
+    let tally = Tally::new(match args.format {
+        Format::Json => Keep::Nothing,
+        Format::Proto if args.opens_from_table() => Keep::Text,
+        Format::Proto => Keep::Lines,
+    });
+    let target = Target { input: &input_name, per_call: args.batch_size as usize };
     let start = Instant::now();
     let work = async {
-        let pumped = pump(&stream, rx, &encoding, per_call, &tally).await;
+        let pumped = pump(&stream, rx, &encoding, &target, &tally).await;
         let closed = match &pumped {
             // The stream already failed; close only releases it.
             Err(Stop::Sdk(_)) => stream.close().await,
@@ -243,10 +279,11 @@ pub async fn run(args: IngestArgs) -> CliResult<()> {
     match (&args.failed_records, unacked) {
         (_, 0) => message.push(')'),
         (Some(path), _) => {
-            let written = write_failed(path, &stream, args.format, &tally)?;
-            let what = match args.format {
-                Format::Json => format!("re-ingest them with --file {}", path.display()),
-                Format::Proto => "as their input line numbers".to_owned(),
+            let written = write_failed(path, &stream, &tally)?;
+            let what = if args.failed_as_json() {
+                format!("re-ingest them with --file {}", path.display())
+            } else {
+                "as their input line numbers".to_owned()
             };
             message.push_str(&format!(
                 "; the {written} unacknowledged records are in {} ({what})",
@@ -290,29 +327,32 @@ fn recovery_options(args: &IngestArgs) -> StreamConfigurationOptions {
     o
 }
 
-/// Writes the unacknowledged records of a failed run: the records as JSON lines, or (proto) their
-/// input line numbers. Returns how many were written.
-fn write_failed(
-    path: &std::path::Path,
-    stream: &ZerobusStream,
-    format: Format,
-    tally: &Tally,
-) -> CliResult<usize> {
+/// Writes the unacknowledged records of a failed run: the records as JSON lines, or (proto with a
+/// descriptor) their input line numbers. Returns how many were written.
+fn write_failed(path: &std::path::Path, stream: &ZerobusStream, tally: &Tally) -> CliResult<usize> {
     use std::io::Write;
     let cannot = |e: std::io::Error| {
         CliError(format!("cannot write the unacknowledged records to {}: {e}", path.display()))
     };
     let file = std::fs::File::create(path).map_err(cannot)?;
     let mut out = std::io::BufWriter::new(file);
-    let written = match format {
-        Format::Json => {
+    let written = match tally.keep {
+        Keep::Nothing => {
             let records = stream.get_unacked_records();
             for r in &records {
                 out.write_all(r).and_then(|_| out.write_all(b"\n")).map_err(cannot)?;
             }
             records.len()
         }
-        Format::Proto => {
+        // A stream from its table holds the encoded records; the input lines are kept instead.
+        Keep::Text => {
+            let texts = tally.unacked_texts();
+            for t in &texts {
+                out.write_all(t.as_bytes()).and_then(|_| out.write_all(b"\n")).map_err(cannot)?;
+            }
+            texts.len()
+        }
+        Keep::Lines => {
             let lines = tally.unacked_lines();
             for l in &lines {
                 writeln!(out, "{l}").map_err(cannot)?;
@@ -324,8 +364,12 @@ fn write_failed(
     Ok(written)
 }
 
-/// The stream encoding and, for proto, the descriptor sent when the stream opens.
+/// How lines become records here and, for proto with a descriptor, the descriptor sent when the
+/// stream opens. A stream from its table takes the lines as JSON text: the SDK encodes them.
 fn encoding(args: &IngestArgs) -> CliResult<(Encoding, Option<DescriptorProto>)> {
+    if args.opens_from_table() {
+        return Ok((Encoding::Json, None));
+    }
     match args.format {
         Format::Json => Ok((Encoding::Json, None)),
         Format::Proto => {
@@ -345,13 +389,18 @@ fn encoding(args: &IngestArgs) -> CliResult<(Encoding, Option<DescriptorProto>)>
     }
 }
 
-fn build_sdk(args: &IngestArgs) -> CliResult<ZerobusSdk> {
-    let mut builder =
-        ZerobusSdk::builder().endpoint(args.endpoint.as_str()).workspace_url(args.workspace_url.as_str());
-    if let Some(app) = &args.application_name {
-        builder = builder.application_name(app.as_str());
+/// The SDK for the connection flags `ingest` and `schema` share.
+pub(crate) fn build_sdk(
+    endpoint: &str,
+    workspace_url: &str,
+    application_name: Option<&str>,
+    ca_cert: Option<&std::path::Path>,
+) -> CliResult<ZerobusSdk> {
+    let mut builder = ZerobusSdk::builder().endpoint(endpoint).workspace_url(workspace_url);
+    if let Some(app) = application_name {
+        builder = builder.application_name(app);
     }
-    if let Some(path) = &args.ca_cert {
+    if let Some(path) = ca_cert {
         let pem =
             std::fs::read(path).map_err(|e| CliError(format!("cannot read {}: {e}", path.display())))?;
         builder = builder.add_ca_certificate_pem(pem);
@@ -374,6 +423,12 @@ enum Stop {
     Sdk(ZerobusError),
 }
 
+/// Where calls go: the input's name (for messages) and the records per call.
+struct Target<'a> {
+    input: &'a str,
+    per_call: usize,
+}
+
 /// Cuts incoming chunks into calls of up to `per_call` records and the per-call byte limit, and
 /// queues them on the stream. Runs of records too short for a full call (the end of a chunk)
 /// are carried over and topped up from the next chunk, or sent once input pauses or ends.
@@ -381,9 +436,10 @@ async fn pump(
     stream: &ZerobusStream,
     mut rx: mpsc::Receiver<Item>,
     encoding: &Encoding,
-    per_call: usize,
+    target: &Target<'_>,
     tally: &Tally,
 ) -> Result<(), Stop> {
+    let per_call = target.per_call;
     let mut carry = Chunk::new(encoding, per_call);
     loop {
         let item = if carry.is_empty() {
@@ -392,15 +448,15 @@ async fn pump(
             match tokio::time::timeout(IDLE_FLUSH, rx.recv()).await {
                 Ok(item) => item,
                 Err(_) => {
-                    send_all(stream, &mut carry, per_call, tally).await?;
+                    send_all(stream, &mut carry, target, tally).await?;
                     continue;
                 }
             }
         };
         let chunk = match item {
-            None => return send_all(stream, &mut carry, per_call, tally).await,
+            None => return send_all(stream, &mut carry, target, tally).await,
             Some(Err(message)) => {
-                send_all(stream, &mut carry, per_call, tally).await?;
+                send_all(stream, &mut carry, target, tally).await?;
                 return Err(Stop::Input(message));
             }
             Some(Ok(chunk)) => chunk,
@@ -417,7 +473,7 @@ async fn pump(
         }
         // Stopped short of the chunk's end (a bound was hit), or full: the carried call is done.
         if (!carry.is_empty() && i < chunk.len()) || carry.len() >= per_call {
-            send_all(stream, &mut carry, per_call, tally).await?;
+            send_all(stream, &mut carry, target, tally).await?;
         }
         // Full calls straight from the chunk, without copying.
         while i < chunk.len() {
@@ -430,7 +486,7 @@ async fn pump(
                 break;
             }
             i = run.end;
-            send(stream, &chunk, run, per_call, tally).await?;
+            send(stream, &chunk, run, target, tally).await?;
         }
     }
 }
@@ -455,43 +511,112 @@ fn cut(chunk: &Chunk, start: usize, per_call: usize) -> Range<usize> {
 async fn send_all(
     stream: &ZerobusStream,
     chunk: &mut Chunk,
-    per_call: usize,
+    target: &Target<'_>,
     tally: &Tally,
 ) -> Result<(), Stop> {
     let mut i = 0;
     while i < chunk.len() {
-        let run = cut(chunk, i, per_call);
+        let run = cut(chunk, i, target.per_call);
         i = run.end;
-        send(stream, chunk, run, per_call, tally).await?;
+        send(stream, chunk, run, target, tally).await?;
     }
     chunk.clear();
     Ok(())
 }
 
-/// Queues records `run` of `chunk` as one call.
+/// Queues records `run` of `chunk` as one call. A record the SDK refuses (a stream from its
+/// table encodes JSON lines itself, so a line that does not fit the table is found here) stops
+/// the run at its input line, after the records before it in the call are sent, as a bad line
+/// of a JSON stream does.
 async fn send(
     stream: &ZerobusStream,
     chunk: &Chunk,
     run: Range<usize>,
-    per_call: usize,
+    target: &Target<'_>,
     tally: &Tally,
 ) -> Result<(), Stop> {
+    match queue(stream, chunk, run.clone(), target, tally).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == ErrorCode::InvalidRecord => {
+            let (index, detail) = refused_record(&e, run.len());
+            let Some(index) = index else {
+                let lines = format!("{}-{}", chunk.line(run.start), chunk.line(run.end - 1));
+                return Err(Stop::Input(format!("{} lines {lines}: {detail}", target.input)));
+            };
+            let bad = run.start + index;
+            if index > 0 {
+                queue(stream, chunk, run.start..bad, target, tally).await.map_err(Stop::Sdk)?;
+            }
+            Err(Stop::Input(format!("{} line {}: {detail}", target.input, chunk.line(bad))))
+        }
+        Err(e) => Err(Stop::Sdk(e)),
+    }
+}
+
+/// Queues records `run` of `chunk` as one call and tallies it.
+async fn queue(
+    stream: &ZerobusStream,
+    chunk: &Chunk,
+    run: Range<usize>,
+    target: &Target<'_>,
+    tally: &Tally,
+) -> Result<(), ZerobusError> {
     let bytes: usize = run.clone().map(|i| chunk.record_len(i)).sum();
     let records = run.len();
-    let offset = if per_call == 1 {
-        stream.ingest_record_offset(chunk.record(run.start)).await
+    let offset = if target.per_call == 1 {
+        stream.ingest_record_offset(chunk.record(run.start)).await?
     } else {
-        stream.ingest_records_offset(chunk.records(run.clone())).await.map(|o| o.unwrap_or(-1))
-    }
-    .map_err(Stop::Sdk)?;
-    tally.add(offset, records as u64, bytes as u64, run.map(|i| chunk.line(i)));
+        stream.ingest_records_offset(chunk.records(run.clone())).await?.unwrap_or(-1)
+    };
+    let text = (tally.keep == Keep::Text).then(|| {
+        let mut text = String::with_capacity(bytes + records);
+        for (n, r) in chunk.records(run.clone()).enumerate() {
+            if n > 0 {
+                text.push('\n');
+            }
+            if let RecordRef::Json(line) = r {
+                text.push_str(line);
+            }
+        }
+        text
+    });
+    tally.add(offset, records as u64, bytes as u64, run.map(|i| chunk.line(i)), text);
     Ok(())
+}
+
+/// Which record of a call of `len` records the SDK refused (it names it `record N of the
+/// batch`; a single record is record 0), and the reason without that prefix or the SDK's note
+/// that the stream carries on (the run stops here).
+fn refused_record(e: &ZerobusError, len: usize) -> (Option<usize>, String) {
+    let message = e.message();
+    let message = message.strip_suffix("; nothing was queued, the stream carries on").unwrap_or(message);
+    let indexed = message.strip_prefix("record ").and_then(|rest| {
+        let (n, rest) = rest.split_once(" of the batch: ")?;
+        Some((n.parse::<usize>().ok()?, rest))
+    });
+    match indexed {
+        Some((i, rest)) if i < len => (Some(i), rest.to_owned()),
+        _ if len == 1 => (Some(0), message.to_owned()),
+        _ => (None, message.to_owned()),
+    }
+}
+
+/// What a [`Tally`] keeps of unacknowledged records so a failed run can write them out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    /// Nothing: the stream gives them back as JSON lines.
+    Nothing,
+    /// Their input line numbers (proto records encoded here cannot be written back as JSON).
+    Lines,
+    /// Their JSON text (a stream from its table holds them encoded by the SDK).
+    Text,
 }
 
 /// Records and bytes handed to the stream, and the offset of each call so acks (which count
 /// calls) can be turned back into records; and the input lines of what is not acked yet, so a
 /// failed run can say where to resume.
 struct Tally {
+    keep: Keep,
     inner: Mutex<TallyInner>,
 }
 
@@ -506,13 +631,19 @@ struct TallyInner {
     /// Input line of every unacknowledged record, kept only when the records cannot be written
     /// back as JSON lines (proto).
     lines: Option<VecDeque<u64>>,
+    /// The JSON lines of each unacknowledged call, joined by newlines ([`Keep::Text`]).
+    texts: VecDeque<String>,
     last_line: Option<u64>,
 }
 
 impl Tally {
-    fn new(keep_lines: bool) -> Tally {
+    fn new(keep: Keep) -> Tally {
         Tally {
-            inner: Mutex::new(TallyInner { lines: keep_lines.then(VecDeque::new), ..Default::default() }),
+            keep,
+            inner: Mutex::new(TallyInner {
+                lines: (keep == Keep::Lines).then(VecDeque::new),
+                ..Default::default()
+            }),
         }
     }
 
@@ -520,7 +651,14 @@ impl Tally {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn add(&self, offset: i64, records: u64, bytes: u64, lines: impl Iterator<Item = u64>) {
+    fn add(
+        &self,
+        offset: i64,
+        records: u64,
+        bytes: u64,
+        lines: impl Iterator<Item = u64>,
+        text: Option<String>,
+    ) {
         let mut t = self.lock();
         let mut first = None;
         for line in lines {
@@ -534,6 +672,9 @@ impl Tally {
         t.bytes += bytes;
         let sent = t.sent;
         t.calls.push_back((offset, sent, first.unwrap_or(0)));
+        if let Some(text) = text {
+            t.texts.push_back(text);
+        }
     }
 
     /// Counters with acks applied up to `last_acked` (acks are cumulative).
@@ -547,6 +688,7 @@ impl Tally {
                 let newly = (upto - t.acked) as usize;
                 t.acked = upto;
                 t.calls.pop_front();
+                t.texts.pop_front();
                 if let Some(kept) = &mut t.lines {
                     kept.drain(..newly.min(kept.len()));
                 }
@@ -569,6 +711,12 @@ impl Tally {
     fn unacked_lines(&self) -> Vec<u64> {
         self.lock().lines.as_ref().map(|l| l.iter().copied().collect()).unwrap_or_default()
     }
+
+    /// The JSON lines of every record not acknowledged (after the last snapshot), in order.
+    fn unacked_texts(&self) -> Vec<String> {
+        let t = self.lock();
+        t.texts.iter().flat_map(|call| call.split('\n')).map(str::to_owned).collect()
+    }
 }
 
 #[cfg(test)]
@@ -577,10 +725,10 @@ mod tests {
 
     #[test]
     fn tally_turns_offsets_into_records() {
-        let t = Tally::new(false);
-        t.add(0, 1000, 10, 1..=1000);
-        t.add(1, 1000, 10, 1001..=2000);
-        t.add(2, 500, 5, 2001..=2500);
+        let t = Tally::new(Keep::Nothing);
+        t.add(0, 1000, 10, 1..=1000, None);
+        t.add(1, 1000, 10, 1001..=2000, None);
+        t.add(2, 500, 5, 2001..=2500, None);
         assert_eq!(t.snapshot(None).acked, 0);
         assert_eq!(t.snapshot(Some(0)).acked, 1000);
         assert_eq!(t.first_unacked_line(), Some(1001));
@@ -591,12 +739,40 @@ mod tests {
 
     #[test]
     fn tally_keeps_the_lines_of_unacked_records_for_proto() {
-        let t = Tally::new(true);
-        t.add(0, 2, 10, [3, 5].into_iter());
-        t.add(1, 2, 10, [6, 9].into_iter());
+        let t = Tally::new(Keep::Lines);
+        t.add(0, 2, 10, [3, 5].into_iter(), None);
+        t.add(1, 2, 10, [6, 9].into_iter(), None);
         t.snapshot(Some(0));
         assert_eq!(t.unacked_lines(), vec![6, 9]);
         assert_eq!(t.first_unacked_line(), Some(6));
+    }
+
+    #[test]
+    fn tally_keeps_the_text_of_unacked_records_from_a_table_stream() {
+        let t = Tally::new(Keep::Text);
+        t.add(0, 2, 10, [1, 2].into_iter(), Some("{\"a\":1}\n{\"a\":2}".into()));
+        t.add(1, 1, 5, [4].into_iter(), Some("{\"a\":4}".into()));
+        t.add(2, 2, 10, [5, 6].into_iter(), Some("{\"a\":5}\n{\"a\":6}".into()));
+        t.snapshot(Some(0));
+        assert_eq!(t.unacked_texts(), ["{\"a\":4}", "{\"a\":5}", "{\"a\":6}"]);
+        assert!(t.unacked_lines().is_empty());
+    }
+
+    #[test]
+    fn refused_records_are_found_in_the_sdk_message() {
+        let e = ZerobusError::new(
+            ErrorCode::InvalidRecord,
+            "record 2 of the batch: table c.s.t: loc.lat: expected DOUBLE, got string \"north\"; nothing was \
+             queued, the stream carries on",
+        );
+        assert_eq!(
+            refused_record(&e, 5),
+            (Some(2), "table c.s.t: loc.lat: expected DOUBLE, got string \"north\"".into())
+        );
+        assert_eq!(refused_record(&e, 2).0, None, "an index outside the call is not trusted");
+        let single = ZerobusError::new(ErrorCode::InvalidRecord, "table c.s.t: temp: expected INT, got true");
+        assert_eq!(refused_record(&single, 1), (Some(0), "table c.s.t: temp: expected INT, got true".into()));
+        assert_eq!(refused_record(&single, 3).0, None);
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! `zerobus`: a local Zerobus server for development (`serve`) and a loader that streams JSON
-//! lines or generated records into a table (`ingest`).
+//! `zerobus`: a local Zerobus server for development (`serve`), a loader that streams JSON
+//! lines or generated records into a table (`ingest`), and a table's record message as `.proto`
+//! (`schema`).
 //!
 //! Exit codes: 0 success, 1 failure (one `error: …` line on stderr), 2 usage error (clap).
 
 mod ingest;
 mod input;
 mod progress;
+mod schema;
 mod serve;
 
 use std::fmt;
@@ -15,7 +17,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 /// Command line of the `zerobus` binary. No `Debug`: it holds the client secret.
 #[derive(Parser)]
-#[command(name = "zerobus", version = zerobus_core::VERSION, about = "Zerobus Ingest tools: a local server and a record loader")]
+#[command(name = "zerobus", version = zerobus_core::VERSION, about = "Zerobus Ingest tools: a local server, a record loader and table schemas")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,6 +29,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Stream records (JSON lines or generated) into a table and report the rate.
     Ingest(Box<ingest::IngestArgs>),
+    /// Print a table's record message (from its Unity Catalog schema) as a proto2 `.proto`.
+    Schema(Box<schema::SchemaArgs>),
     /// Print the version.
     Version,
 }
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Ingest(args) => ingest::run(*args).await,
+            Command::Schema(args) => schema::run(*args).await,
             Command::Version => unreachable!("handled above"),
         }
     });

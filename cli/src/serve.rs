@@ -9,6 +9,8 @@ use zerobus_conformance::mock::{
     FaultScript, MockServer, MockServerConfig, StreamAction, StreamFault, TableStats,
 };
 
+use zerobus_schema::TableSchema;
+
 use crate::{CliError, CliResult};
 
 /// Options of `zerobus serve`.
@@ -20,9 +22,17 @@ pub struct ServeArgs {
     /// OAuth token endpoint (workspace URL) listen address (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
     pub token_addr: SocketAddr,
-    /// Another table to serve, `catalog.schema.table`, besides the default ones. Repeatable.
-    #[arg(long = "table", value_name = "NAME", value_parser = parse_table)]
-    pub tables: Vec<String>,
+    /// Another table to serve besides the default ones: a name, `catalog.schema.table`, or a
+    /// definition with its columns in Delta SQL syntax, e.g.
+    /// 'main.default.air_quality(device_name STRING NOT NULL, temp INT, tags ARRAY<STRING>)'.
+    /// A defined table's schema is served at the workspace URL's Unity Catalog API, and PROTO
+    /// streams on it must fit its columns. Repeatable.
+    #[arg(long = "table", value_name = "NAME|DEF", value_parser = parse_table_arg)]
+    pub tables: Vec<TableArg>,
+    /// A file of table definitions (as --table takes them), separated by `;` or white space,
+    /// with `--` or `#` comments. Repeatable.
+    #[arg(long = "tables-file", value_name = "PATH")]
+    pub tables_files: Vec<PathBuf>,
     /// Keep only record and byte counts, not payloads (long or large demos).
     #[arg(long)]
     pub no_payloads: bool,
@@ -42,8 +52,26 @@ pub struct ServeArgs {
     pub stats_file: Option<PathBuf>,
 }
 
-/// A clap value parser: the shape the service accepts, so a typo fails at startup rather than
-/// as NOT_FOUND on the first stream.
+/// A `--table` value: a bare name, or a definition with columns.
+#[derive(Clone, Debug)]
+pub enum TableArg {
+    /// A table that takes any records.
+    Name(String),
+    /// A table with declared columns.
+    Defined(TableSchema),
+}
+
+/// A clap value parser for `--table`: a definition when it lists columns, otherwise a name.
+fn parse_table_arg(value: &str) -> Result<TableArg, String> {
+    if value.contains('(') {
+        zerobus_schema::parse_table(value).map(TableArg::Defined).map_err(|e| e.to_string())
+    } else {
+        parse_table(value).map(TableArg::Name)
+    }
+}
+
+/// The shape the service accepts, so a typo fails at startup rather than as NOT_FOUND on the
+/// first stream.
 fn parse_table(name: &str) -> Result<String, String> {
     let parts: Vec<&str> = name.split('.').collect();
     if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && !p.contains(char::is_whitespace)) {
@@ -62,11 +90,34 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         ack_every_message: args.ack_every_message,
         ..MockServerConfig::default()
     };
+    let mut declared: Vec<TableSchema> = Vec::new();
+    for path in &args.tables_files {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError(format!("cannot read tables file {}: {e}", path.display())))?;
+        let tables = zerobus_schema::parse_tables(&text)
+            .map_err(|e| CliError(format!("tables file {}: {e}", path.display())))?;
+        declared.extend(tables);
+    }
     for table in args.tables {
-        if !config.tables.contains(&table) {
-            config.tables.push(table);
+        match table {
+            TableArg::Name(name) => {
+                if !config.tables.contains(&name) {
+                    config.tables.push(name);
+                }
+            }
+            TableArg::Defined(schema) => declared.push(schema),
         }
     }
+    for (i, schema) in declared.iter().enumerate() {
+        let name = schema.full_name();
+        if declared[..i].iter().any(|other| other.full_name() == name) {
+            return Err(CliError(format!("table {name} is defined twice")));
+        }
+        if !config.tables.contains(&name) {
+            config.tables.push(name);
+        }
+    }
+    config.table_schemas = declared;
     let tables = config.tables.clone();
     let client_id = config.client_id.clone();
     let client_secret = config.client_secret.clone();
@@ -185,5 +236,21 @@ mod tests {
         assert!(parse_table("a..c").is_err());
         assert!(parse_table("a.b.c.d").is_err());
         assert!(parse_table("a.b c.d").is_err());
+    }
+
+    #[test]
+    fn table_args_are_names_or_definitions() {
+        assert!(matches!(parse_table_arg("a.b.c"), Ok(TableArg::Name(n)) if n == "a.b.c"));
+        match parse_table_arg("a.b.c(id BIGINT NOT NULL, tags ARRAY<STRING>)") {
+            Ok(TableArg::Defined(t)) => {
+                assert_eq!(t.full_name(), "a.b.c");
+                assert_eq!(t.columns.len(), 2);
+                assert!(!t.columns[0].nullable);
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = parse_table_arg("a.b.c(id BIGNUM)").unwrap_err();
+        assert!(err.contains("unknown type BIGNUM"), "{err}");
+        assert!(parse_table_arg("a.b").is_err());
     }
 }

@@ -150,7 +150,7 @@ fn usage_errors_and_help_keep_the_secret() {
 
     let out = Command::new(BIN)
         .args(["ingest", "--endpoint", "http://x", "--workspace-url", "http://x", "--table", "a.b.c"])
-        .args(["--client-id", "i", "--client-secret", "s", "--format", "proto"])
+        .args(["--client-id", "i", "--client-secret", "s", "--descriptor", "d.desc"])
         .env_remove("ZEROBUS_ENDPOINT")
         .output()
         .unwrap();
