@@ -111,6 +111,14 @@ pub(super) fn check_server(
     if spec.is_object() {
         check_records(case, spec, &received).map_err(|e| format!("server: {e}"))?;
     }
+    // `rows`: what arrived, decoded by the declared table's message, in arrival order.
+    if let Some(want) = expect["rows"].as_array() {
+        let payloads: Vec<&[u8]> = received.iter().map(|r| r.payload.as_ref()).collect();
+        let got = super::tables::decode_rows(table, &payloads).map_err(|e| format!("server: {e}"))?;
+        if got != *want {
+            return err(format!("rows {}, expected {}", Value::Array(got), Value::Array(want.clone())));
+        }
+    }
     Ok(())
 }
 
@@ -397,6 +405,9 @@ pub(super) fn check_reply(case: &Case, step: &Value, reply: &Value, elapsed: Dur
                 elapsed.as_millis()
             ));
         }
+    }
+    if let Some(table) = expect["schema_of"].as_str() {
+        super::tables::check_schema_reply(table, reply)?;
     }
     if !expect["offsets"].is_null() && reply["offsets"] != expect["offsets"] {
         return Err(format!("offsets {}, expected {}", reply["offsets"], expect["offsets"]));

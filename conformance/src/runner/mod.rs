@@ -4,10 +4,13 @@
 //!
 //! - `case`: cases as data;
 //! - `testee`: testee processes and outcomes;
-//! - `expect`: the assertions on replies and on what the server received.
+//! - `expect`: the assertions on replies and on what the server received;
+//! - `tables`: the tables declared with columns (`conformance/tables.sql`) and the checks made
+//!   with them.
 
 mod case;
 mod expect;
+mod tables;
 mod testee;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,7 +48,12 @@ impl Runner {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        let config = MockServerConfig { tls: true, connect_proxy: true, ..MockServerConfig::default() };
+        let config = MockServerConfig {
+            tls: true,
+            connect_proxy: true,
+            table_schemas: tables::declared().to_vec(),
+            ..MockServerConfig::default()
+        };
         let server =
             runtime.block_on(MockServer::start(config.clone())).map_err(|e| format!("mock server: {e}"))?;
         let proxy = runtime
@@ -135,12 +143,12 @@ impl Runner {
         let mut request = step.clone();
         if let Some(obj) = request.as_object_mut() {
             // Runner-only fields; the testee sees what they resolve to.
-            for key in ["expect", "via", "ca"] {
+            for key in ["expect", "via", "ca", "from_table"] {
                 obj.remove(key);
             }
         }
         match op {
-            "create_stream" => {
+            "create_stream" | "table_schema" => {
                 if let Some(t) = step["table"].as_str() {
                     *table = t.to_owned();
                 }
@@ -155,12 +163,15 @@ impl Runner {
                 }
                 request["workspace_url"] = json!(self.server.workspace_url());
                 request["table"] = json!(table.clone());
-                request["record_type"] = json!(case.record_type);
-                if case.record_type == "proto" {
-                    request["descriptor_hex"] = json!(hex(&records::record_descriptor().encode_to_vec()));
-                }
-                if !request["options"].is_object() {
-                    request["options"] = json!({});
+                if op == "create_stream" {
+                    request["record_type"] = json!(case.record_type);
+                    // `from_table`: no descriptor, so the testee creates the stream from the table.
+                    if case.record_type == "proto" && step["from_table"].as_bool() != Some(true) {
+                        request["descriptor_hex"] = json!(hex(&records::record_descriptor().encode_to_vec()));
+                    }
+                    if !request["options"].is_object() {
+                        request["options"] = json!({});
+                    }
                 }
                 let static_headers = || {
                     json!([
@@ -174,6 +185,10 @@ impl Runner {
                     "oauth_bad_secret" => json!({"kind": "oauth", "client_id": self.config.client_id,
                                                  "client_secret": "not-the-secret-4711"}),
                     "headers" => json!({"kind": "headers", "headers": static_headers()}),
+                    // A bearer token no server issued.
+                    "headers_bad_token" => json!({"kind": "headers", "headers": [
+                        ["authorization", "Bearer not-a-token-4711"],
+                        ["x-databricks-zerobus-table-name", table.clone()]]}),
                     // A provider that fails with the code and message the step names.
                     "headers_failing" => json!({"kind": "headers", "headers": static_headers(),
                         "fail": {"code": step["fail_code"].as_str().unwrap_or("UNAUTHENTICATED"),

@@ -83,6 +83,7 @@ impl Testee {
     async fn handle(&mut self, req: &Value) -> ZerobusResult<Value> {
         match req["op"].as_str().unwrap_or_default() {
             "create_stream" => self.create(req).await,
+            "table_schema" => self.table_schema(req).await,
             "ingest" => self.ingest(req).await,
             "ingest_empty_batch" => {
                 let none: [&[u8]; 0] = [];
@@ -134,7 +135,8 @@ impl Testee {
         }
     }
 
-    async fn create(&mut self, req: &Value) -> ZerobusResult<Value> {
+    /// The SDK a `create_stream` or `table_schema` request describes.
+    fn sdk(req: &Value) -> ZerobusResult<ZerobusSdk> {
         let mut builder = ZerobusSdk::builder()
             .endpoint(req["endpoint"].as_str().unwrap_or_default())
             .workspace_url(req["workspace_url"].as_str().unwrap_or_default());
@@ -144,7 +146,53 @@ impl Testee {
         if let Some(app) = req["application_name"].as_str() {
             builder = builder.application_name(app);
         }
-        let sdk = builder.build()?;
+        builder.build()
+    }
+
+    /// The headers provider an `auth` of kind `headers` describes (kept to count its calls).
+    fn headers_provider(&mut self, auth: &Value) -> Arc<FixedHeaders> {
+        let headers = auth["headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| (h[0].as_str().unwrap_or_default().into(), h[1].as_str().unwrap_or_default().into()))
+            .collect();
+        let fail = auth["fail"].as_object().map(|f| {
+            let name = f.get("code").and_then(Value::as_str).unwrap_or_default();
+            let code = ErrorCode::ALL.into_iter().find(|c| c.as_str() == name).unwrap_or(ErrorCode::Internal);
+            (code, f.get("message").and_then(Value::as_str).unwrap_or_default().to_owned())
+        });
+        let provider = Arc::new(FixedHeaders { headers, fail, calls: Mutex::new(0) });
+        self.headers = Some(provider.clone());
+        provider
+    }
+
+    async fn table_schema(&mut self, req: &Value) -> ZerobusResult<Value> {
+        let sdk = Self::sdk(req)?;
+        let table = req["table"].as_str().unwrap_or_default();
+        let auth = &req["auth"];
+        let schema = if auth["kind"] == "headers" {
+            sdk.get_table_schema_with_headers_provider(table, self.headers_provider(auth)).await?
+        } else {
+            let (id, secret) = (
+                auth["client_id"].as_str().unwrap_or_default(),
+                auth["client_secret"].as_str().unwrap_or_default(),
+            );
+            sdk.get_table_schema(table, id, secret).await?
+        };
+        let columns: Vec<Value> = schema
+            .columns
+            .iter()
+            .map(|c| {
+                json!({"name": c.name, "type": c.data_type.to_string(), "nullable": c.nullable, "position": c.position})
+            })
+            .collect();
+        let descriptor = zerobus_core::schema::descriptor(&schema).map_err(|e| bad(e.to_string()))?;
+        Ok(json!({"columns": columns, "descriptor_hex": hex(&descriptor.encode_to_vec())}))
+    }
+
+    async fn create(&mut self, req: &Value) -> ZerobusResult<Value> {
+        let sdk = Self::sdk(req)?;
         let mut options = StreamConfigurationOptions::default();
         let o = &req["options"];
         let u64_opt = |k: &str| o[k].as_u64();
@@ -183,28 +231,19 @@ impl Testee {
         let mut table = TableProperties::new(req["table"].as_str().unwrap_or_default());
         if req["record_type"] == "proto" {
             options.record_type = RecordType::Proto;
-            let bytes = unhex(req["descriptor_hex"].as_str().unwrap_or_default()).map_err(bad)?;
-            table.descriptor_proto =
-                Some(prost_types::DescriptorProto::decode(bytes.as_slice()).map_err(|e| bad(e.to_string()))?);
+            // No descriptor: the stream is created from the table (core reads its schema).
+            if let Some(hex) = req["descriptor_hex"].as_str() {
+                let bytes = unhex(hex).map_err(bad)?;
+                table.descriptor_proto = Some(
+                    prost_types::DescriptorProto::decode(bytes.as_slice()).map_err(|e| bad(e.to_string()))?,
+                );
+            }
         } else {
             options.record_type = RecordType::Json;
         }
         let auth = &req["auth"];
         let stream = if auth["kind"] == "headers" {
-            let headers = auth["headers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|h| (h[0].as_str().unwrap_or_default().into(), h[1].as_str().unwrap_or_default().into()))
-                .collect();
-            let fail = auth["fail"].as_object().map(|f| {
-                let name = f.get("code").and_then(Value::as_str).unwrap_or_default();
-                let code =
-                    ErrorCode::ALL.into_iter().find(|c| c.as_str() == name).unwrap_or(ErrorCode::Internal);
-                (code, f.get("message").and_then(Value::as_str).unwrap_or_default().to_owned())
-            });
-            let provider = Arc::new(FixedHeaders { headers, fail, calls: Mutex::new(0) });
-            self.headers = Some(provider.clone());
+            let provider = self.headers_provider(auth);
             sdk.create_stream_with_headers_provider(table, provider, options).await?
         } else {
             sdk.create_stream(
