@@ -97,7 +97,10 @@ async fn fetch_once(service: &TokenService, auth: &Auth, table: &str) -> Zerobus
             .map(|v| {
                 let code = v.get("error_code").and_then(|c| c.as_str()).unwrap_or("");
                 let msg = v.get("message").and_then(|c| c.as_str()).unwrap_or("");
-                format!("{code} {msg}").trim().to_owned()
+                match (code.is_empty(), msg.is_empty()) {
+                    (false, false) => format!("{code}: {msg}"),
+                    _ => format!("{code}{msg}"),
+                }
             })
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| "no reason given".into())

@@ -135,7 +135,7 @@ impl DataType {
 
     /// The SQL name used in error messages (`BIGINT`, `DECIMAL(10,2)`, `ARRAY<STRING>`).
     pub fn sql_name(&self) -> String {
-        self.to_string().to_ascii_uppercase()
+        self.spelled(true)
     }
 
     /// Whether this is `ARRAY`, `MAP` or `STRUCT`.
@@ -148,35 +148,43 @@ impl DataType {
 /// `array<string>`, `map<string,int>`, `struct<lat:double,lon:double>`.
 impl fmt::Display for DataType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.spelled(false))
+    }
+}
+
+impl DataType {
+    /// The SQL spelling, type keywords in upper or lower case; struct field names as they are.
+    fn spelled(&self, upper: bool) -> String {
+        let word = |w: &str| if upper { w.to_ascii_uppercase() } else { w.to_owned() };
         match self {
-            DataType::Boolean => f.write_str("boolean"),
-            DataType::Byte => f.write_str("tinyint"),
-            DataType::Short => f.write_str("smallint"),
-            DataType::Int => f.write_str("int"),
-            DataType::Long => f.write_str("bigint"),
-            DataType::Float => f.write_str("float"),
-            DataType::Double => f.write_str("double"),
-            DataType::Date => f.write_str("date"),
-            DataType::Timestamp => f.write_str("timestamp"),
-            DataType::TimestampNtz => f.write_str("timestamp_ntz"),
-            DataType::String => f.write_str("string"),
-            DataType::Binary => f.write_str("binary"),
-            DataType::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
-            DataType::Variant => f.write_str("variant"),
-            DataType::Array { element, .. } => write!(f, "array<{element}>"),
-            DataType::Map { key, value, .. } => write!(f, "map<{key},{value}>"),
+            DataType::Boolean => word("boolean"),
+            DataType::Byte => word("tinyint"),
+            DataType::Short => word("smallint"),
+            DataType::Int => word("int"),
+            DataType::Long => word("bigint"),
+            DataType::Float => word("float"),
+            DataType::Double => word("double"),
+            DataType::Date => word("date"),
+            DataType::Timestamp => word("timestamp"),
+            DataType::TimestampNtz => word("timestamp_ntz"),
+            DataType::String => word("string"),
+            DataType::Binary => word("binary"),
+            DataType::Decimal { precision, scale } => format!("{}({precision},{scale})", word("decimal")),
+            DataType::Variant => word("variant"),
+            DataType::Array { element, .. } => format!("{}<{}>", word("array"), element.spelled(upper)),
+            DataType::Map { key, value, .. } => {
+                format!("{}<{},{}>", word("map"), key.spelled(upper), value.spelled(upper))
+            }
             DataType::Struct(fields) => {
-                f.write_str("struct<")?;
-                for (i, field) in fields.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write!(f, "{}:{}", field.name, field.data_type)?;
-                    if !field.nullable {
-                        f.write_str(" not null")?;
-                    }
-                }
-                f.write_str(">")
+                let inner: Vec<String> = fields
+                    .iter()
+                    .map(|f| {
+                        let not_null =
+                            if f.nullable { String::new() } else { format!(" {}", word("not null")) };
+                        format!("{}:{}{not_null}", f.name, f.data_type.spelled(upper))
+                    })
+                    .collect();
+                format!("{}<{}>", word("struct"), inner.join(","))
             }
         }
     }
