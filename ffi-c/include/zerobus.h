@@ -167,6 +167,15 @@ typedef struct zerobus_stream zerobus_stream;
 typedef struct zerobus_stream_options zerobus_stream_options;
 
 /**
+ * A table's schema as Unity Catalog describes it: its columns, its Unity Catalog JSON, and the
+ * proto2 record message derived from it (PROTOCOL.md §7: field number = position + 1, STRUCT →
+ * nested message, ARRAY → repeated, MAP → repeated entry message, NOT NULL → required). Owned by
+ * the caller until `zerobus_table_schema_free`; every string and buffer its accessors return is
+ * owned by it and valid until then. Thread-safe, immutable.
+ */
+typedef struct zerobus_table_schema zerobus_table_schema;
+
+/**
  * Called once per acknowledged offset, in order, on a library thread.
  */
 typedef void (*zerobus_ack_fn)(void *user_data, int64_t offset);
@@ -416,8 +425,12 @@ bool zerobus_stream_ingest_records_nowait(const struct zerobus_stream *stream,
 
 /**
  * Queues one JSON record (`len` bytes of UTF-8 text, copied) and stores its offset in `*offset`
- * (may be NULL). On a PROTO stream it fails ZEROBUS_ERROR_INVALID_RECORD and queues nothing
- * (encode it first, e.g. with `zerobus_json_encoder_encode`); the stream carries on. Otherwise as
+ * (may be NULL). On a PROTO stream created from its table (no descriptor given) the library
+ * encodes the text by the table's columns; a record that does not fit fails
+ * ZEROBUS_ERROR_INVALID_RECORD naming the column (`table t: loc.lat: expected DOUBLE, got string
+ * "north"`) and queues nothing. On a PROTO stream given a descriptor it fails
+ * ZEROBUS_ERROR_INVALID_RECORD and queues nothing (encode it first, e.g. with
+ * `zerobus_json_encoder_encode`). Either way the stream carries on. Otherwise as
  * `zerobus_stream_ingest_record`.
  *
  * # Safety
@@ -455,9 +468,12 @@ bool zerobus_stream_ingest_json_record_nowait(const struct zerobus_stream *strea
 
 /**
  * A batch of JSON records in ONE call under ONE offset, laid out as for
- * `zerobus_stream_ingest_records` (each record UTF-8 text). On a PROTO stream it fails
- * ZEROBUS_ERROR_INVALID_RECORD naming record 0 and queues nothing. Otherwise as
- * `zerobus_stream_ingest_records`.
+ * `zerobus_stream_ingest_records` (each record UTF-8 text). On a PROTO stream created from its
+ * table the library encodes every record by the table's columns before queuing any; a record
+ * that does not fit fails the whole call with ZEROBUS_ERROR_INVALID_RECORD naming its index and
+ * the column (`record 1 of the batch: table t: loc.lat: expected DOUBLE, got string "north"`).
+ * On a PROTO stream given a descriptor it fails ZEROBUS_ERROR_INVALID_RECORD naming record 0.
+ * Nothing of a failed call is queued. Otherwise as `zerobus_stream_ingest_records`.
  *
  * # Safety
  * As `zerobus_stream_ingest_records`.
@@ -802,6 +818,23 @@ void zerobus_sdk_free(struct zerobus_sdk *sdk);
  * between attempts). Returns a new stream the caller closes with `zerobus_stream_close` and
  * frees with `zerobus_stream_free`, or NULL on error.
  *
+ * From the table: a PROTO stream given no descriptor (NULL, or `descriptor_len` 0) is created
+ * from its table. Before opening, the library reads the table's schema from Unity Catalog
+ * (`GET {workspace_url}/api/2.1/unity-catalog/tables/{table_name}`, with the stream's own
+ * credentials, as `zerobus_sdk_get_table_schema`) and derives the record descriptor from its
+ * columns. JSON text given to the stream through the JSON calls
+ * (`zerobus_stream_ingest_json_record*`, `zerobus_stream_ingest_json_records*`) is then encoded
+ * to proto in the library, by the columns' types (PROTOCOL.md §7: TIMESTAMP as integer
+ * microseconds or RFC 3339 text, DATE as days or `YYYY-MM-DD`, BINARY as base64, DECIMAL and
+ * BIGINT as number or string, nested ARRAY / MAP / STRUCT); a record that does not fit (unknown
+ * key, wrong type, missing NOT NULL column, overflow) fails its call with
+ * ZEROBUS_ERROR_INVALID_RECORD naming the record and the column path (`record 1 of the batch:
+ * table main.default.t: loc.lat: expected DOUBLE, got string "north"`), nothing of that call is
+ * queued, and the stream carries on. The byte calls still take encoded proto messages.
+ * `zerobus_stream_table_schema` returns the schema read. A table Unity Catalog does not know
+ * fails the creation with ZEROBUS_ERROR_NOT_FOUND; a table with no proto2 form (e.g. an
+ * `ARRAY<ARRAY<INT>>` column) with ZEROBUS_ERROR_INVALID_ARGUMENT.
+ *
  * # Safety
  * The strings are NULL or NUL-terminated and valid for the call; `descriptor` points to
  * `descriptor_len` readable bytes (any pointer when 0); `err` is NULL or a writable
@@ -824,6 +857,12 @@ struct zerobus_stream *zerobus_sdk_create_stream(const struct zerobus_sdk *sdk,
  * caller; the library only passes it back, and calls `release(user_data)` (may be NULL) once
  * when the stream no longer needs it, including when this call fails. Other arguments as
  * `zerobus_sdk_create_stream`. NULL on error.
+ *
+ * From the table: a PROTO stream given no descriptor (NULL, or `descriptor_len` 0) is created
+ * from its table exactly as with `zerobus_sdk_create_stream`; the schema is read from Unity
+ * Catalog with the `authorization` header the provider adds (a provider that adds none fails
+ * the creation with ZEROBUS_ERROR_INVALID_ARGUMENT), and JSON text given to the stream is
+ * encoded by the table's columns in the library.
  *
  * # Safety
  * As `zerobus_sdk_create_stream`; `provider` and `release`, when set, are functions of the
@@ -874,6 +913,19 @@ bool zerobus_stream_close(const struct zerobus_stream *stream, struct zerobus_er
 bool zerobus_stream_is_closed(const struct zerobus_stream *stream);
 
 /**
+ * The server's id for the stream's current connection (it changes when the stream reconnects),
+ * copied into the caller's `buf` like `snprintf`: at most `cap - 1` bytes of the id and a NUL
+ * (nothing is written when `cap` is 0, and `buf` may then be NULL). Returns the id's full length
+ * in bytes, without the NUL: a result `>= cap` means `buf` was too small (call again with
+ * `cap` = result + 1). Returns 0, writing nothing, for NULL or a handle that is not a live
+ * stream. Never blocks.
+ *
+ * # Safety
+ * `buf` is NULL (with `cap` 0) or points to `cap` writable bytes.
+ */
+size_t zerobus_stream_id(const struct zerobus_stream *stream, char *buf, size_t cap);
+
+/**
  * Every unacknowledged call as a batch of records, in offset order (after a terminal failure:
  * what to re-ingest on a new stream). Returns a new object the caller frees with
  * `zerobus_batches_free`, or NULL on error.
@@ -912,6 +964,140 @@ bool zerobus_stream_metrics(const struct zerobus_stream *stream,
  * ZEROBUS_ERROR_INVALID_ARGUMENT.
  */
 void zerobus_stream_free(struct zerobus_stream *stream);
+
+/**
+ * Reads `table_name`'s schema from Unity Catalog (`GET
+ * {workspace_url}/api/2.1/unity-catalog/tables/{table_name}`) with an OAuth token for the
+ * client credentials, the same token a stream on the table uses (and shares: the SDK's token
+ * cache). `table_name` (`catalog.schema.table`), `client_id` and `client_secret` are
+ * NUL-terminated UTF-8 strings, read during the call only (the secret never appears in errors).
+ * Blocks until Unity Catalog answered, retrying what is retryable (unreachable, HTTP 429 / 5xx)
+ * within the default recovery budget. Returns a new schema the caller frees with
+ * `zerobus_table_schema_free`, or NULL on error: ZEROBUS_ERROR_NOT_FOUND for a table Unity
+ * Catalog does not know, ZEROBUS_ERROR_UNAUTHENTICATED / ZEROBUS_ERROR_PERMISSION_DENIED for
+ * credentials it refuses, ZEROBUS_ERROR_INVALID_ARGUMENT for a bad table name or NULL argument.
+ *
+ * # Safety
+ * The strings are NULL or NUL-terminated and valid for the call; `err` is NULL or a writable
+ * `zerobus_error *` slot.
+ */
+struct zerobus_table_schema *zerobus_sdk_get_table_schema(const struct zerobus_sdk *sdk,
+                                                          const char *table_name,
+                                                          const char *client_id,
+                                                          const char *client_secret,
+                                                          struct zerobus_error **err);
+
+/**
+ * `zerobus_sdk_get_table_schema` authenticated by a headers provider: `provider(user_data,
+ * headers)` is called on a library thread (once per attempt) and the `authorization` header it
+ * adds is sent to Unity Catalog (a provider that adds none fails the call with
+ * ZEROBUS_ERROR_INVALID_ARGUMENT; a provider's failure code is the call's, as for
+ * `zerobus_sdk_create_stream_with_headers_provider`). `user_data` is owned by the caller; the
+ * library only passes it back, and calls `release(user_data)` (may be NULL) once before this
+ * call returns, whether it succeeds or fails. NULL on error.
+ *
+ * # Safety
+ * As `zerobus_sdk_get_table_schema`; `provider` and `release`, when set, are functions of the
+ * documented signatures, safe to call from any thread with `user_data`.
+ */
+struct zerobus_table_schema *zerobus_sdk_get_table_schema_with_headers_provider(const struct zerobus_sdk *sdk,
+                                                                                const char *table_name,
+                                                                                zerobus_headers_fn provider,
+                                                                                void *user_data,
+                                                                                zerobus_release_fn release,
+                                                                                struct zerobus_error **err);
+
+/**
+ * The schema of the table a stream was created from (a PROTO stream created with no
+ * descriptor: see `zerobus_sdk_create_stream`), as read when the stream was created. Returns a
+ * new schema the caller frees with `zerobus_table_schema_free` (the stream may be freed first),
+ * or NULL on error: ZEROBUS_ERROR_INVALID_ARGUMENT when the stream was given a descriptor or is
+ * a JSON stream (`zerobus_sdk_get_table_schema` reads any table's schema).
+ *
+ * # Safety
+ * `err` is NULL or a writable `zerobus_error *` slot.
+ */
+struct zerobus_table_schema *zerobus_stream_table_schema(const struct zerobus_stream *stream,
+                                                         struct zerobus_error **err);
+
+/**
+ * The table as Unity Catalog's REST API describes it (`name`, `catalog_name`, `schema_name`,
+ * `full_name`, `columns[]` with `name`, `type_name`, `type_text`, `type_json`, `nullable`,
+ * `position`): a NUL-terminated UTF-8 JSON object owned by `schema`, valid until it is freed; a
+ * static "" for NULL or a handle that is not a live schema.
+ */
+const char *zerobus_table_schema_json(const struct zerobus_table_schema *schema);
+
+/**
+ * The serialized `google.protobuf.DescriptorProto` of the table's record message (what a
+ * stream created from the table is opened with; pass it as the descriptor of
+ * `zerobus_sdk_create_stream` or `zerobus_json_encoder_new`). Stores its length in `*len` and
+ * returns the bytes, owned by `schema` and valid until it is freed. NULL on error (`*len` left
+ * alone): a NULL `len` or a handle that is not a live schema (ZEROBUS_ERROR_INVALID_ARGUMENT),
+ * or a table with no proto2 form, e.g. an `ARRAY<ARRAY<INT>>` column
+ * (ZEROBUS_ERROR_INVALID_ARGUMENT naming the column).
+ *
+ * # Safety
+ * `len` is NULL or points to a writable `size_t`; `err` is NULL or a writable `zerobus_error *`
+ * slot.
+ */
+const uint8_t *zerobus_table_schema_descriptor(const struct zerobus_table_schema *schema,
+                                               size_t *len,
+                                               struct zerobus_error **err);
+
+/**
+ * The `.proto` (proto2) source of the table's record message, as `zerobus schema TABLE` prints
+ * it: a NUL-terminated UTF-8 string owned by `schema`, valid until it is freed. NULL on error: a
+ * handle that is not a live schema, a table with no proto2 form, or a column whose name is not
+ * a proto identifier and so has no `.proto` spelling (ZEROBUS_ERROR_INVALID_ARGUMENT naming the
+ * column; `zerobus_table_schema_descriptor` still works for such a table).
+ *
+ * # Safety
+ * `err` is NULL or a writable `zerobus_error *` slot.
+ */
+const char *zerobus_table_schema_proto_file(const struct zerobus_table_schema *schema,
+                                            struct zerobus_error **err);
+
+/**
+ * The number of columns (0 for NULL or a handle that is not a live schema). Columns are indexed
+ * 0 to count - 1 in position order (`zerobus_table_schema_column_position` gives each one's).
+ */
+size_t zerobus_table_schema_column_count(const struct zerobus_table_schema *schema);
+
+/**
+ * The name of column `index`: a NUL-terminated UTF-8 string owned by `schema`, valid until it
+ * is freed; NULL when `index` is out of range or `schema` is not a live schema.
+ */
+const char *zerobus_table_schema_column_name(const struct zerobus_table_schema *schema,
+                                             size_t index);
+
+/**
+ * The SQL type of column `index` as Unity Catalog's `type_text` spells it (`bigint`,
+ * `decimal(10,2)`, `array<string>`, `struct<lat:double,lon:double>`): a NUL-terminated string
+ * owned by `schema`, valid until it is freed; NULL when `index` is out of range or `schema` is
+ * not a live schema.
+ */
+const char *zerobus_table_schema_column_type(const struct zerobus_table_schema *schema,
+                                             size_t index);
+
+/**
+ * Whether column `index` may be null (false for a `NOT NULL` column, and when `index` is out of
+ * range or `schema` is not a live schema: check `zerobus_table_schema_column_count`).
+ */
+bool zerobus_table_schema_column_nullable(const struct zerobus_table_schema *schema, size_t index);
+
+/**
+ * The zero-based position of column `index` in the table (its proto field number is position +
+ * 1), or -1 when `index` is out of range or `schema` is not a live schema.
+ */
+int64_t zerobus_table_schema_column_position(const struct zerobus_table_schema *schema,
+                                             size_t index);
+
+/**
+ * Frees a schema and every string and buffer it owns. NULL, or a schema already freed, is a
+ * no-op.
+ */
+void zerobus_table_schema_free(struct zerobus_table_schema *schema);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -23,7 +23,7 @@ use zerobus_handles::Refused;
 compile_error!("libzerobus hands out 64-bit handles as pointers: it needs a 64-bit target");
 
 /// The type tags, and the C type names for messages.
-const TYPE_NAMES: [&str; 10] = [
+const TYPE_NAMES: [&str; 11] = [
     "",
     "zerobus_sdk",
     "zerobus_sdk_builder",
@@ -34,6 +34,7 @@ const TYPE_NAMES: [&str; 10] = [
     "zerobus_buffer",
     "zerobus_error",
     "zerobus_headers",
+    "zerobus_table_schema",
 ];
 
 /// The live objects of one C type (`zerobus_handles::Table` of `Arc`s, with C messages).
@@ -114,6 +115,8 @@ pub(crate) const BUFFER: u8 = 7;
 pub(crate) const ERROR: u8 = 8;
 /// Headers being filled by a headers provider.
 pub(crate) const HEADERS: u8 = 9;
+/// Table schemas read from Unity Catalog.
+pub(crate) const TABLE_SCHEMA: u8 = 10;
 
 #[cfg(test)]
 mod tests {

@@ -4,9 +4,12 @@
 //!
 //! Records come in two kinds. The `zerobus_stream_ingest_record*` calls take bytes and read them
 //! as the stream's record type (JSON text on a JSON stream, an encoded proto message on a PROTO
-//! stream). The `zerobus_stream_ingest_json_record*` calls take JSON text and fail
-//! `ZEROBUS_ERROR_INVALID_RECORD` on a PROTO stream, on that call only: bindings whose callers
-//! hand over strings (Go `string`, Java `String`) use them, so text never goes out as proto bytes.
+//! stream). The `zerobus_stream_ingest_json_record*` calls take JSON text and hand it to core as
+//! text (`RecordRef::Json`, or a contiguous batch marked as text): core encodes it by the table's
+//! schema on a PROTO stream created from its table, and fails it `ZEROBUS_ERROR_INVALID_RECORD`
+//! on any other PROTO stream, on that call only. Bindings whose callers hand over strings (Go
+//! `string`, Java `String`) use them, so text never goes out as proto bytes. This crate decides
+//! nothing about kinds itself.
 
 use zerobus_core::{ErrorCode, Queued, RecordRef, RecordType, ZerobusError, ZerobusResult, ZerobusStream};
 
@@ -244,8 +247,12 @@ pub unsafe extern "C" fn zerobus_stream_ingest_records_nowait(
 }
 
 /// Queues one JSON record (`len` bytes of UTF-8 text, copied) and stores its offset in `*offset`
-/// (may be NULL). On a PROTO stream it fails ZEROBUS_ERROR_INVALID_RECORD and queues nothing
-/// (encode it first, e.g. with `zerobus_json_encoder_encode`); the stream carries on. Otherwise as
+/// (may be NULL). On a PROTO stream created from its table (no descriptor given) the library
+/// encodes the text by the table's columns; a record that does not fit fails
+/// ZEROBUS_ERROR_INVALID_RECORD naming the column (`table t: loc.lat: expected DOUBLE, got string
+/// "north"`) and queues nothing. On a PROTO stream given a descriptor it fails
+/// ZEROBUS_ERROR_INVALID_RECORD and queues nothing (encode it first, e.g. with
+/// `zerobus_json_encoder_encode`). Either way the stream carries on. Otherwise as
 /// `zerobus_stream_ingest_record`.
 ///
 /// # Safety
@@ -295,9 +302,12 @@ pub unsafe extern "C" fn zerobus_stream_ingest_json_record_nowait(
 }
 
 /// A batch of JSON records in ONE call under ONE offset, laid out as for
-/// `zerobus_stream_ingest_records` (each record UTF-8 text). On a PROTO stream it fails
-/// ZEROBUS_ERROR_INVALID_RECORD naming record 0 and queues nothing. Otherwise as
-/// `zerobus_stream_ingest_records`.
+/// `zerobus_stream_ingest_records` (each record UTF-8 text). On a PROTO stream created from its
+/// table the library encodes every record by the table's columns before queuing any; a record
+/// that does not fit fails the whole call with ZEROBUS_ERROR_INVALID_RECORD naming its index and
+/// the column (`record 1 of the batch: table t: loc.lat: expected DOUBLE, got string "north"`).
+/// On a PROTO stream given a descriptor it fails ZEROBUS_ERROR_INVALID_RECORD naming record 0.
+/// Nothing of a failed call is queued. Otherwise as `zerobus_stream_ingest_records`.
 ///
 /// # Safety
 /// As `zerobus_stream_ingest_records`.

@@ -20,6 +20,7 @@ mod memory;
 mod options;
 mod sdk;
 mod stream;
+mod table_schema;
 
 pub use callbacks::*;
 pub use encoder::*;
@@ -29,6 +30,7 @@ pub use memory::*;
 pub use options::*;
 pub use sdk::*;
 pub use stream::*;
+pub use table_schema::*;
 
 use std::ffi::{c_char, CStr};
 use std::sync::OnceLock;

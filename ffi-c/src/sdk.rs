@@ -18,7 +18,7 @@ use crate::{arg_bytes, arg_str, guard, null, quietly, runtime};
 /// One SDK per Zerobus endpoint; streams share its token cache. Thread-safe. Owned by the caller
 /// until `zerobus_sdk_free`; streams created from it do not need it afterwards.
 pub struct zerobus_sdk {
-    inner: ZerobusSdk,
+    pub(crate) inner: ZerobusSdk,
 }
 
 /// Collects SDK settings before `zerobus_sdk_builder_build`. Owned by the caller until
@@ -27,7 +27,7 @@ pub struct zerobus_sdk_builder {
     inner: Mutex<ZerobusSdkBuilder>,
 }
 
-static SDKS: Table<zerobus_sdk> = Table::new(handles::SDK);
+pub(crate) static SDKS: Table<zerobus_sdk> = Table::new(handles::SDK);
 static BUILDERS: Table<zerobus_sdk_builder> = Table::new(handles::SDK_BUILDER);
 
 /// An SDK for `endpoint` (https://…, or an explicit http:// for a local plaintext server) whose
@@ -191,7 +191,8 @@ pub extern "C" fn zerobus_sdk_free(sdk: *mut zerobus_sdk) {
     quietly(|| drop(SDKS.remove(sdk)));
 }
 
-/// Table and options shared by both creation calls.
+/// Table and options shared by both creation calls. A PROTO stream with no descriptor (NULL or
+/// length 0) gets `descriptor_proto: None`, which core reads as "from the table".
 ///
 /// # Safety
 /// `table_name` is NULL or a NUL-terminated string, and `descriptor` points to `descriptor_len`
@@ -209,17 +210,15 @@ unsafe fn table_and_options(
         // SAFETY: per this function's contract.
         let bytes = unsafe { arg_bytes(descriptor, descriptor_len, "descriptor") }?;
         if bytes.is_empty() {
-            return Err(ZerobusError::new(
-                ErrorCode::InvalidArgument,
-                format!("table {table}: a PROTO stream needs the serialized DescriptorProto of its records (or set ZEROBUS_RECORD_TYPE_JSON)"),
-            ));
+            None
+        } else {
+            Some(prost_types::DescriptorProto::decode(bytes).map_err(|e| {
+                ZerobusError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("descriptor is not a serialized google.protobuf.DescriptorProto: {e}"),
+                )
+            })?)
         }
-        Some(prost_types::DescriptorProto::decode(bytes).map_err(|e| {
-            ZerobusError::new(
-                ErrorCode::InvalidArgument,
-                format!("descriptor is not a serialized google.protobuf.DescriptorProto: {e}"),
-            )
-        })?)
     } else {
         None
     };
@@ -235,6 +234,23 @@ unsafe fn table_and_options(
 /// kept. Blocks until the server answered (at most recovery_timeout_ms per attempt, with backoff
 /// between attempts). Returns a new stream the caller closes with `zerobus_stream_close` and
 /// frees with `zerobus_stream_free`, or NULL on error.
+///
+/// From the table: a PROTO stream given no descriptor (NULL, or `descriptor_len` 0) is created
+/// from its table. Before opening, the library reads the table's schema from Unity Catalog
+/// (`GET {workspace_url}/api/2.1/unity-catalog/tables/{table_name}`, with the stream's own
+/// credentials, as `zerobus_sdk_get_table_schema`) and derives the record descriptor from its
+/// columns. JSON text given to the stream through the JSON calls
+/// (`zerobus_stream_ingest_json_record*`, `zerobus_stream_ingest_json_records*`) is then encoded
+/// to proto in the library, by the columns' types (PROTOCOL.md §7: TIMESTAMP as integer
+/// microseconds or RFC 3339 text, DATE as days or `YYYY-MM-DD`, BINARY as base64, DECIMAL and
+/// BIGINT as number or string, nested ARRAY / MAP / STRUCT); a record that does not fit (unknown
+/// key, wrong type, missing NOT NULL column, overflow) fails its call with
+/// ZEROBUS_ERROR_INVALID_RECORD naming the record and the column path (`record 1 of the batch:
+/// table main.default.t: loc.lat: expected DOUBLE, got string "north"`), nothing of that call is
+/// queued, and the stream carries on. The byte calls still take encoded proto messages.
+/// `zerobus_stream_table_schema` returns the schema read. A table Unity Catalog does not know
+/// fails the creation with ZEROBUS_ERROR_NOT_FOUND; a table with no proto2 form (e.g. an
+/// `ARRAY<ARRAY<INT>>` column) with ZEROBUS_ERROR_INVALID_ARGUMENT.
 ///
 /// # Safety
 /// The strings are NULL or NUL-terminated and valid for the call; `descriptor` points to
@@ -271,6 +287,12 @@ pub unsafe extern "C" fn zerobus_sdk_create_stream(
 /// caller; the library only passes it back, and calls `release(user_data)` (may be NULL) once
 /// when the stream no longer needs it, including when this call fails. Other arguments as
 /// `zerobus_sdk_create_stream`. NULL on error.
+///
+/// From the table: a PROTO stream given no descriptor (NULL, or `descriptor_len` 0) is created
+/// from its table exactly as with `zerobus_sdk_create_stream`; the schema is read from Unity
+/// Catalog with the `authorization` header the provider adds (a provider that adds none fails
+/// the creation with ZEROBUS_ERROR_INVALID_ARGUMENT), and JSON text given to the stream is
+/// encoded by the table's columns in the library.
 ///
 /// # Safety
 /// As `zerobus_sdk_create_stream`; `provider` and `release`, when set, are functions of the

@@ -1,6 +1,7 @@
 //! Streams after creation: wait, flush, close, unacked records, metrics, free. Ingest calls are
 //! in `ingest.rs`.
 
+use std::ffi::c_char;
 use std::sync::Arc;
 
 use zerobus_core::{ZerobusResult, ZerobusStream};
@@ -124,6 +125,36 @@ pub unsafe extern "C" fn zerobus_stream_close(
 #[no_mangle]
 pub extern "C" fn zerobus_stream_is_closed(stream: *const zerobus_stream) -> bool {
     crate::catch(|| self::stream(stream).map(|s| s.core().is_closed())).unwrap_or(false)
+}
+
+/// The server's id for the stream's current connection (it changes when the stream reconnects),
+/// copied into the caller's `buf` like `snprintf`: at most `cap - 1` bytes of the id and a NUL
+/// (nothing is written when `cap` is 0, and `buf` may then be NULL). Returns the id's full length
+/// in bytes, without the NUL: a result `>= cap` means `buf` was too small (call again with
+/// `cap` = result + 1). Returns 0, writing nothing, for NULL or a handle that is not a live
+/// stream. Never blocks.
+///
+/// # Safety
+/// `buf` is NULL (with `cap` 0) or points to `cap` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn zerobus_stream_id(
+    stream: *const zerobus_stream,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
+    crate::catch(|| {
+        let id = self::stream(stream)?.core().stream_id();
+        if cap > 0 && !buf.is_null() {
+            let n = id.len().min(cap - 1);
+            // SAFETY: `buf` has `cap` writable bytes per the contract; n + 1 <= cap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(id.as_ptr(), buf.cast::<u8>(), n);
+                buf.add(n).write(0);
+            }
+        }
+        Ok(id.len())
+    })
+    .unwrap_or(0)
 }
 
 /// Every unacknowledged call as a batch of records, in offset order (after a terminal failure:

@@ -13,11 +13,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::{compile_c, crate_dir, declared_functions, run};
+use zerobus_conformance::mock::zerobus_schema::parse_table;
 use zerobus_conformance::mock::{FaultScript, MockServer, MockServerConfig, StreamAction, StreamFault};
 
 /// The C handle types (every `struct zerobus_<name> *` parameter is a handle, except the
 /// `zerobus_error **` out-parameter and the caller-owned `zerobus_metrics`).
-const HANDLE_TYPES: [&str; 9] = [
+const HANDLE_TYPES: [&str; 10] = [
     "zerobus_sdk",
     "zerobus_sdk_builder",
     "zerobus_stream",
@@ -27,6 +28,7 @@ const HANDLE_TYPES: [&str; 9] = [
     "zerobus_buffer",
     "zerobus_error",
     "zerobus_headers",
+    "zerobus_table_schema",
 ];
 
 /// Whether a parameter list takes a handle (a single-pointer parameter of a handle type).
@@ -48,10 +50,15 @@ fn exe() -> &'static Path {
 }
 
 /// Runs `program args…` (the C program's arguments appended) against a fresh mock server whose
-/// first connection stores records but never acknowledges them; every later one acks.
+/// first connection stores records but never acknowledges them; every later one acks. It declares
+/// the columns of one more table, for table schema handles.
 fn run_against_mock(program: &mut Command) -> std::process::Output {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let config = MockServerConfig::default();
+    let typed = "main.default.typed";
+    let config = MockServerConfig {
+        table_schemas: vec![parse_table(&format!("{typed}(id BIGINT NOT NULL)")).unwrap()],
+        ..MockServerConfig::default()
+    };
     let server = runtime.block_on(MockServer::start(config.clone())).expect("mock server");
     server.set_faults(FaultScript {
         streams: vec![StreamFault {
@@ -66,6 +73,7 @@ fn run_against_mock(program: &mut Command) -> std::process::Output {
         config.client_id.clone(),
         config.client_secret.clone(),
         "main.default.events".to_owned(),
+        typed.to_owned(),
     ]));
     runtime.block_on(server.shutdown());
     output

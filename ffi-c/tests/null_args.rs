@@ -1,6 +1,7 @@
 //! The C ABI seen from C: `tests/c/null_args.c` calls every function of `zerobus.h` with NULL
-//! for each handle, buffer and string parameter, against a mock server; and the header must
-//! compile as C++ (and the C example as C99).
+//! for each handle, buffer and string parameter, against a mock server (with one declared table,
+//! for the schema calls); and the header must
+//! compile as C++ (and the C examples as C99).
 //!
 //! The C program links `target/debug/libzerobus.a`, which `cargo test` does not promise to build:
 //! `make unit` (and `make test`) build it first with `cargo build -p zerobus-ffi`.
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::{compile_c, crate_dir, declared_functions, run, tool};
+use zerobus_conformance::mock::zerobus_schema::parse_table;
 use zerobus_conformance::mock::{FaultScript, MockServer, MockServerConfig, StreamAction, StreamFault};
 
 #[test]
@@ -27,7 +29,12 @@ fn every_function_rejects_null_arguments() {
     let exe = compile_c("null_args");
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let config = MockServerConfig::default();
+    // A declared table, for the schema calls and streams from the table.
+    let typed = "main.default.typed";
+    let config = MockServerConfig {
+        table_schemas: vec![parse_table(&format!("{typed}(id BIGINT NOT NULL)")).unwrap()],
+        ..MockServerConfig::default()
+    };
     let server = runtime.block_on(MockServer::start(config.clone())).expect("mock server");
     // Store every record and never acknowledge one, so the C program finds them unacked.
     server.set_faults(FaultScript {
@@ -43,6 +50,7 @@ fn every_function_rejects_null_arguments() {
         config.client_id.clone(),
         config.client_secret.clone(),
         "main.default.events".to_owned(),
+        typed.to_owned(),
     ]));
     eprint!("{}", String::from_utf8_lossy(&output.stderr));
     print!("{}", String::from_utf8_lossy(&output.stdout));
@@ -70,10 +78,12 @@ fn header_compiles_as_cpp() {
 }
 
 #[test]
-fn example_compiles_as_c99() {
+fn examples_compile_as_c99() {
     let cc = tool("CC", "cc");
-    run(Command::new(&cc)
-        .args(["-fsyntax-only", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
-        .arg(crate_dir().join("include"))
-        .arg(crate_dir().join("examples").join("ingest_json.c")));
+    for example in ["ingest_json.c", "from_table.c"] {
+        run(Command::new(&cc)
+            .args(["-fsyntax-only", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
+            .arg(crate_dir().join("include"))
+            .arg(crate_dir().join("examples").join(example)));
+    }
 }

@@ -19,8 +19,9 @@
  *
  * Run by ffi-c/tests/handles.rs against a mock server whose FIRST connection stores records but
  * never acknowledges them (the program opens that stream first, for unacked batches), every later
- * connection acknowledging normally:
- *   handles ENDPOINT WORKSPACE_URL CLIENT_ID CLIENT_SECRET TABLE
+ * connection acknowledging normally; TYPED_TABLE is a table whose columns it declares
+ * (`id BIGINT NOT NULL`), for table schema handles:
+ *   handles ENDPOINT WORKSPACE_URL CLIENT_ID CLIENT_SECRET TABLE TYPED_TABLE
  * Exits 0 when every check passed; prints each failed check to stderr.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -162,7 +163,7 @@ static const uint8_t PROTO_RECORD[] = {0x08, 0x01};
 static const char TWO[] = "{\"a\":1}{\"a\":2}"; /* two JSON records of 7 bytes */
 static const uint8_t PEM[] = "-----BEGIN CERTIFICATE-----\n";
 
-static const char *g_endpoint, *g_workspace, *g_id, *g_secret, *g_table;
+static const char *g_endpoint, *g_workspace, *g_id, *g_secret, *g_table, *g_typed_table;
 static zerobus_sdk *g_sdk;
 static zerobus_stream_options *g_json; /* JSON streams, short bounds */
 
@@ -227,6 +228,19 @@ static bool encoder_live(const zerobus_json_encoder *enc) {
     return live;
 }
 
+static bool schema_live(const zerobus_table_schema *s) {
+    size_t len = 0;
+    return zerobus_table_schema_column_count(s) == 1 && zerobus_table_schema_descriptor(s, &len, NULL) != NULL &&
+           len > 0;
+}
+
+static zerobus_table_schema *typed_schema(void) {
+    zerobus_error *err = NULL;
+    zerobus_table_schema *s = zerobus_sdk_get_table_schema(g_sdk, g_typed_table, g_id, g_secret, &err);
+    EXPECT_OK(s != NULL);
+    return s;
+}
+
 static zerobus_stream *json_stream(void) {
     zerobus_error *err = NULL;
     zerobus_stream *s = zerobus_sdk_create_stream(g_sdk, g_table, NULL, 0, g_id, g_secret, g_json, &err);
@@ -267,6 +281,11 @@ static void stream_refused(zerobus_stream *h, const char *fragment) {
     EXPECT_REFUSED("stream", fragment, zerobus_stream_get_unacked_batches(h, ERRP) == NULL);
     EXPECT_REFUSED("stream", fragment, zerobus_stream_get_unacked_records(h, ERRP) == NULL);
     EXPECT_REFUSED("stream", fragment, !zerobus_stream_metrics(h, &m, ERRP));
+    EXPECT_REFUSED("stream", fragment, zerobus_stream_table_schema(h, ERRP) == NULL);
+    {
+        char id[16] = "untouched";
+        CHECK(zerobus_stream_id(h, id, sizeof id) == 0 && strcmp(id, "untouched") == 0); /* documented default */
+    }
     CHECK(offset == 99);                                 /* outputs left alone */
     CHECK(memcmp(&m, &untouched, sizeof m) == 0);
     CHECK(!zerobus_stream_is_closed(h));                 /* documented default */
@@ -281,7 +300,11 @@ static void sdk_refused(zerobus_sdk *h, const char *fragment) {
     EXPECT_REFUSED("sdk", fragment,
                    zerobus_sdk_create_stream_with_headers_provider(h, g_table, NULL, 0, never_headers, &g_releases,
                                                                    count_release, g_json, ERRP) == NULL);
-    CHECK(releases() == before + 2); /* user_data handed back by each refused call */
+    EXPECT_REFUSED("sdk", fragment, zerobus_sdk_get_table_schema(h, g_typed_table, g_id, g_secret, ERRP) == NULL);
+    EXPECT_REFUSED("sdk", fragment,
+                   zerobus_sdk_get_table_schema_with_headers_provider(h, g_typed_table, never_headers, &g_releases,
+                                                                      count_release, ERRP) == NULL);
+    CHECK(releases() == before + 4); /* user_data handed back by each refused call */
     CHECK(g_never_calls == 0);
     zerobus_sdk_free(h); /* a no-op */
 }
@@ -329,6 +352,22 @@ static void options_refused(zerobus_stream_options *h, const char *fragment) {
 static void encoder_refused(zerobus_json_encoder *h, const char *fragment) {
     EXPECT_REFUSED("encoder", fragment, zerobus_json_encoder_encode(h, "{\"a\":1}", 7, ERRP) == NULL);
     zerobus_json_encoder_free(h); /* a no-op */
+}
+
+/* Every table schema entry point with `h`, which is not a live schema: refusals and the
+ * documented defaults, outputs left alone. */
+static void schema_refused(zerobus_table_schema *h, const char *fragment) {
+    size_t len = 4711;
+    EXPECT_REFUSED("schema", fragment, zerobus_table_schema_descriptor(h, &len, ERRP) == NULL);
+    EXPECT_REFUSED("schema", fragment, zerobus_table_schema_proto_file(h, ERRP) == NULL);
+    CHECK(len == 4711);
+    CHECK(zerobus_table_schema_json(h) != NULL && zerobus_table_schema_json(h)[0] == '\0');
+    CHECK(zerobus_table_schema_column_count(h) == 0);
+    CHECK(zerobus_table_schema_column_name(h, 0) == NULL);
+    CHECK(zerobus_table_schema_column_type(h, 0) == NULL);
+    CHECK(!zerobus_table_schema_column_nullable(h, 0));
+    CHECK(zerobus_table_schema_column_position(h, 0) == -1);
+    zerobus_table_schema_free(h); /* a no-op */
 }
 
 /* Every error accessor with `h`, which is not a live error: the documented defaults. */
@@ -473,6 +512,35 @@ static void test_batches(zerobus_stream *unacked) {
     for (i = 0; i < n; i++) batches_defaults(forged[i]);
     CHECK(zerobus_batches_record(b, 0, 2, &data, &len) && len == 7 && memcmp(data, "{\"a\":2}", 7) == 0);
     zerobus_batches_free(b);
+}
+
+static void test_schemas(void) {
+    zerobus_table_schema *a, *b;
+    void *forged[FORGED_MAX];
+    size_t i, n;
+    g_section = "table_schema";
+
+    a = typed_schema();
+    if (a == NULL) return;
+    CHECK(schema_live(a));
+    zerobus_table_schema_free(a);
+    schema_refused(a, FREED);
+    b = typed_schema();
+    if (b == NULL) return;
+    check_reused(__LINE__, a, b);
+    schema_refused(a, FREED);
+    CHECK(schema_live(b));
+
+    /* Another type: the SDK. The wrong free must not free it; a schema is not an SDK either. */
+    schema_refused((zerobus_table_schema *)g_sdk, WRONG("zerobus_table_schema"));
+    CHECK(sdk_live(g_sdk));
+    sdk_refused((zerobus_sdk *)b, WRONG("zerobus_sdk"));
+    CHECK(schema_live(b));
+
+    n = forged_from(b, forged);
+    for (i = 0; i < n; i++) schema_refused(forged[i], NULL);
+    CHECK(schema_live(b));
+    zerobus_table_schema_free(b);
 }
 
 static void test_builders(void) {
@@ -1022,8 +1090,8 @@ int main(int argc, char **argv) {
     const uint8_t *data = (const uint8_t *)TWO;
     size_t lengths[2] = {7, 7};
 
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s ENDPOINT WORKSPACE_URL CLIENT_ID CLIENT_SECRET TABLE\n", argv[0]);
+    if (argc != 7) {
+        fprintf(stderr, "usage: %s ENDPOINT WORKSPACE_URL CLIENT_ID CLIENT_SECRET TABLE TYPED_TABLE\n", argv[0]);
         return 2;
     }
     g_endpoint = argv[1];
@@ -1031,6 +1099,7 @@ int main(int argc, char **argv) {
     g_id = argv[3];
     g_secret = argv[4];
     g_table = argv[5];
+    g_typed_table = argv[6];
 
     g_section = "setup";
     g_sdk = zerobus_sdk_new(g_endpoint, g_workspace, &err);
@@ -1060,6 +1129,7 @@ int main(int argc, char **argv) {
     test_builders();
     test_options();
     test_sdks();
+    test_schemas();
     test_streams();
     test_text_on_proto_stream();
     test_option_ranges();

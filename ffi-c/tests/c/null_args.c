@@ -7,8 +7,9 @@
  * Parameters documented as optional (offset outputs, options, callbacks, user data, err) are
  * passed as NULL on a call that must then succeed.
  *
- * Run by ffi-c/tests/null_args.rs with a mock server that stores but never acknowledges records:
- *   null_args ENDPOINT WORKSPACE_URL CLIENT_ID CLIENT_SECRET TABLE
+ * Run by ffi-c/tests/null_args.rs with a mock server that stores but never acknowledges records,
+ * TYPED_TABLE being a table whose columns it declares (`id BIGINT NOT NULL`):
+ *   null_args ENDPOINT WORKSPACE_URL CLIENT_ID CLIENT_SECRET TABLE TYPED_TABLE
  * Exits 0 when every check passed; prints each failed check to stderr.
  */
 #include <stdbool.h>
@@ -104,6 +105,7 @@ static void ignore_ack_error(void *user_data, int64_t offset, const char *messag
 }
 
 static const char *g_table;
+static const char *g_typed_table;
 
 /* A headers provider that hands the library a NULL header name or value. */
 static int32_t null_name_headers(void *user_data, zerobus_headers *headers) {
@@ -136,6 +138,13 @@ static int32_t static_headers(void *user_data, zerobus_headers *headers) {
     return 0;
 }
 
+static int32_t typed_headers(void *user_data, zerobus_headers *headers) {
+    (void)user_data;
+    zerobus_headers_add(headers, "authorization", "Bearer zerobus-dev-static-token");
+    zerobus_headers_add(headers, "x-databricks-zerobus-table-name", g_typed_table);
+    return 0;
+}
+
 static void test_version_and_accessors(void) {
     const char *v = zerobus_version();
     CHECK(v != NULL && v[0] != '\0');
@@ -162,6 +171,64 @@ static void test_version_and_accessors(void) {
         CHECK(zerobus_buffer_len(NULL) == 0);
         zerobus_buffer_free(NULL);
     }
+
+    /* Table schemas on NULL. */
+    {
+        size_t len = 4711;
+        CHECK(zerobus_table_schema_json(NULL) != NULL && zerobus_table_schema_json(NULL)[0] == '\0');
+        CHECK(zerobus_table_schema_column_count(NULL) == 0);
+        CHECK(zerobus_table_schema_column_name(NULL, 0) == NULL);
+        CHECK(zerobus_table_schema_column_type(NULL, 0) == NULL);
+        CHECK(!zerobus_table_schema_column_nullable(NULL, 0));
+        CHECK(zerobus_table_schema_column_position(NULL, 0) == -1);
+        EXPECT_NULL_ARG("schema", zerobus_table_schema_descriptor(NULL, &len, ERRP) == NULL);
+        EXPECT_NULL_ARG("schema", zerobus_table_schema_proto_file(NULL, ERRP) == NULL);
+        CHECK(len == 4711);
+        zerobus_table_schema_free(NULL);
+    }
+}
+
+static void test_table_schema(const zerobus_sdk *sdk, const char *id, const char *secret) {
+    zerobus_error *err = NULL;
+    zerobus_table_schema *schema;
+    int before = releases;
+
+    EXPECT_NULL_ARG("sdk", zerobus_sdk_get_table_schema(NULL, g_typed_table, id, secret, ERRP) == NULL);
+    EXPECT_NULL_ARG("table_name", zerobus_sdk_get_table_schema(sdk, NULL, id, secret, ERRP) == NULL);
+    EXPECT_NULL_ARG("client_id", zerobus_sdk_get_table_schema(sdk, g_typed_table, NULL, secret, ERRP) == NULL);
+    EXPECT_NULL_ARG("client_secret", zerobus_sdk_get_table_schema(sdk, g_typed_table, id, NULL, ERRP) == NULL);
+    /* Every failure hands user_data back through release exactly once. */
+    EXPECT_NULL_ARG("sdk", zerobus_sdk_get_table_schema_with_headers_provider(NULL, g_typed_table, typed_headers,
+                                                                              &releases, count_release, ERRP) == NULL);
+    EXPECT_NULL_ARG("table_name", zerobus_sdk_get_table_schema_with_headers_provider(sdk, NULL, typed_headers,
+                                                                                     &releases, count_release,
+                                                                                     ERRP) == NULL);
+    EXPECT_NULL_ARG("provider", zerobus_sdk_get_table_schema_with_headers_provider(sdk, g_typed_table, NULL, &releases,
+                                                                                   count_release, ERRP) == NULL);
+    CHECK(releases == before + 6);
+    /* user_data and release are optional. */
+    schema = zerobus_sdk_get_table_schema_with_headers_provider(sdk, g_typed_table, typed_headers, NULL, NULL, &err);
+    EXPECT_OK(schema != NULL, err);
+    zerobus_table_schema_free(schema);
+
+    err = NULL;
+    schema = zerobus_sdk_get_table_schema(sdk, g_typed_table, id, secret, &err);
+    if (EXPECT_OK(schema != NULL, err)) {
+        size_t len = 0;
+        const uint8_t *d;
+        EXPECT_NULL_ARG("len", zerobus_table_schema_descriptor(schema, NULL, ERRP) == NULL);
+        /* err is optional on success too. */
+        d = zerobus_table_schema_descriptor(schema, &len, NULL);
+        CHECK(d != NULL && len > 0);
+        CHECK(zerobus_table_schema_proto_file(schema, NULL) != NULL);
+        CHECK(zerobus_table_schema_column_count(schema) == 1);
+        CHECK(strcmp(zerobus_table_schema_column_name(schema, 0), "id") == 0);
+        CHECK(strcmp(zerobus_table_schema_column_type(schema, 0), "bigint") == 0);
+        CHECK(!zerobus_table_schema_column_nullable(schema, 0));
+        CHECK(zerobus_table_schema_column_position(schema, 0) == 0);
+        CHECK(strstr(zerobus_table_schema_json(schema), "\"columns\"") != NULL);
+    }
+    zerobus_table_schema_free(schema);
 }
 
 static void test_options(void) {
@@ -247,7 +314,8 @@ static void test_create(const zerobus_sdk *sdk, const char *table, const char *i
     CHECK(zerobus_stream_options_set_record_type(json, ZEROBUS_RECORD_TYPE_JSON, NULL));
     CHECK(zerobus_stream_options_set_recovery_retries(json, 1, NULL));
 
-    /* OAuth. options NULL means the defaults: a PROTO stream, which needs the descriptor. */
+    /* OAuth. options NULL means the defaults: a PROTO stream, which takes a descriptor (a NULL
+     * descriptor with a length is refused; NULL with length 0 means "from the table"). */
     EXPECT_NULL_ARG("sdk", zerobus_sdk_create_stream(NULL, table, DESCRIPTOR, sizeof DESCRIPTOR, id, secret, NULL,
                                                      ERRP) == NULL);
     EXPECT_NULL_ARG("table_name", zerobus_sdk_create_stream(sdk, NULL, DESCRIPTOR, sizeof DESCRIPTOR, id, secret,
@@ -262,6 +330,11 @@ static void test_create(const zerobus_sdk *sdk, const char *table, const char *i
     s = zerobus_sdk_create_stream(sdk, table, DESCRIPTOR, sizeof DESCRIPTOR, id, secret, NULL, &err);
     EXPECT_OK(s != NULL, err);
     zerobus_stream_free(s); /* freed open: allowed, abandons nothing here */
+    /* NULL options and no descriptor: a PROTO stream from the table's schema. */
+    err = NULL;
+    s = zerobus_sdk_create_stream(sdk, g_typed_table, NULL, 0, id, secret, NULL, &err);
+    EXPECT_OK(s != NULL, err);
+    zerobus_stream_free(s);
     /* A JSON stream ignores a NULL descriptor. */
     err = NULL;
     s = zerobus_sdk_create_stream(sdk, table, NULL, 0, id, secret, json, &err);
@@ -290,6 +363,12 @@ static void test_create(const zerobus_sdk *sdk, const char *table, const char *i
                                                                              &releases, count_release, json,
                                                                              ERRP) == NULL);
     CHECK(releases == before + 12);
+    /* From the table with a headers provider, no options, no descriptor. */
+    err = NULL;
+    s = zerobus_sdk_create_stream_with_headers_provider(sdk, g_typed_table, NULL, 0, typed_headers, NULL, NULL, NULL,
+                                                        &err);
+    EXPECT_OK(s != NULL, err);
+    zerobus_stream_free(s);
     /* A provider failing with a NULL message: its code stands, asked once (UNAUTHENTICATED is
      * final), user_data handed back through release. */
     {
@@ -405,6 +484,15 @@ static void test_stream(zerobus_stream *s) {
     EXPECT_NULL_ARG("stream", zerobus_stream_get_unacked_records(NULL, ERRP) == NULL);
     EXPECT_NULL_ARG("stream", !zerobus_stream_metrics(NULL, &m, ERRP));
     EXPECT_NULL_ARG("out", !zerobus_stream_metrics(s, NULL, ERRP));
+    EXPECT_NULL_ARG("stream", zerobus_stream_table_schema(NULL, ERRP) == NULL);
+    {
+        char id[128] = "untouched";
+        CHECK(zerobus_stream_id(NULL, id, sizeof id) == 0 && strcmp(id, "untouched") == 0);
+        CHECK(zerobus_stream_id(NULL, NULL, 0) == 0);
+        /* NULL buf with cap 0 asks for the length only. */
+        CHECK(zerobus_stream_id(s, NULL, 0) > 0);
+        CHECK(zerobus_stream_id(s, id, sizeof id) == zerobus_stream_id(s, NULL, 0));
+    }
     zerobus_stream_free(NULL);
 
     /* The server never acks: the ten calls are unacked batches [1, 1, 2, 2, 1, 1, 1, 2, 2, 2]. */
@@ -465,8 +553,8 @@ int main(int argc, char **argv) {
     zerobus_stream_options *o;
     zerobus_stream *s;
 
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s ENDPOINT WORKSPACE_URL CLIENT_ID CLIENT_SECRET TABLE\n", argv[0]);
+    if (argc != 7) {
+        fprintf(stderr, "usage: %s ENDPOINT WORKSPACE_URL CLIENT_ID CLIENT_SECRET TABLE TYPED_TABLE\n", argv[0]);
         return 2;
     }
     endpoint = argv[1];
@@ -474,6 +562,7 @@ int main(int argc, char **argv) {
     id = argv[3];
     secret = argv[4];
     g_table = argv[5];
+    g_typed_table = argv[6];
 
     test_version_and_accessors();
     test_options();
@@ -483,6 +572,7 @@ int main(int argc, char **argv) {
     sdk = zerobus_sdk_new(endpoint, workspace, &err);
     if (!EXPECT_OK(sdk != NULL, err)) return 1;
     test_create(sdk, g_table, id, secret);
+    test_table_schema(sdk, id, secret);
 
     /* One live JSON stream for the stream calls' other arguments. Short flush and connection
      * bounds, as the server never acks (close then fails with TIMEOUT). */
