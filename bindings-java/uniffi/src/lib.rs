@@ -21,8 +21,8 @@ use std::sync::{Arc, OnceLock};
 
 use prost::Message;
 use zerobus_core::{
-    AckCallback, DescriptorProto, ErrorCode, HeadersProvider, RecordType, StreamConfigurationOptions,
-    TableProperties, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
+    schema, AckCallback, DescriptorProto, ErrorCode, HeadersProvider, RecordType, StreamConfigurationOptions,
+    TableProperties, TableSchema, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
 };
 
 uniffi::setup_scaffolding!();
@@ -327,6 +327,84 @@ pub struct FfiMetrics {
     pub token_fetches: u64,
 }
 
+/// One column of a table (`TableSchema::columns`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FfiColumn {
+    /// Column name.
+    pub name: String,
+    /// The SQL type as Unity Catalog's `type_text` spells it: `bigint`, `decimal(10,2)`,
+    /// `array<string>`, `struct<lat:double,lon:double>`.
+    pub type_text: String,
+    /// Unity Catalog's `type_name`: `LONG`, `DECIMAL`, `STRUCT`, …
+    pub type_name: String,
+    /// Whether the column may be null (`false` for `NOT NULL`).
+    pub nullable: bool,
+    /// Zero-based position; the proto field number is `position + 1`.
+    pub position: u32,
+    /// The column's comment, if any.
+    pub comment: Option<String>,
+}
+
+/// A table's schema as Unity Catalog describes it, with what the core derives from it (the
+/// mapping of PROTOCOL.md §7). A table with a column that has no proto2 form has no descriptor
+/// and no `.proto`: the `*_error` fields then say why.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FfiTableSchema {
+    /// Catalog name.
+    pub catalog: String,
+    /// Schema name.
+    pub schema: String,
+    /// Table name.
+    pub name: String,
+    /// Columns in position order.
+    pub columns: Vec<FfiColumn>,
+    /// The table as Unity Catalog's REST API returns it (JSON text).
+    pub uc_json: String,
+    /// The record message's serialized `DescriptorProto` (what a stream from the table is opened with).
+    pub descriptor_proto: Option<Vec<u8>>,
+    /// Why there is no descriptor.
+    pub descriptor_error: Option<String>,
+    /// The record message as `.proto` (proto2) source.
+    pub proto_file: Option<String>,
+    /// Why there is no `.proto` source (e.g. a column name that is not a proto identifier).
+    pub proto_file_error: Option<String>,
+}
+
+impl From<&TableSchema> for FfiTableSchema {
+    fn from(t: &TableSchema) -> Self {
+        let (descriptor_proto, descriptor_error) = match schema::descriptor(t) {
+            Ok(d) => (Some(d.encode_to_vec()), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let (proto_file, proto_file_error) = match schema::proto_file(t) {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        FfiTableSchema {
+            catalog: t.catalog.clone(),
+            schema: t.schema.clone(),
+            name: t.name.clone(),
+            columns: t
+                .columns
+                .iter()
+                .map(|c| FfiColumn {
+                    name: c.name.clone(),
+                    type_text: c.data_type.to_string(),
+                    type_name: c.data_type.uc_type_name().to_owned(),
+                    nullable: c.nullable,
+                    position: c.position,
+                    comment: c.comment.clone(),
+                })
+                .collect(),
+            uc_json: t.to_uc_json().to_string(),
+            descriptor_proto,
+            descriptor_error,
+            proto_file,
+            proto_file_error,
+        }
+    }
+}
+
 /// The SDK: one per endpoint, shared by its streams.
 #[derive(uniffi::Object)]
 pub struct FfiSdk {
@@ -363,7 +441,8 @@ impl FfiSdk {
     }
 
     /// Opens a stream with OAuth client credentials. `descriptor` is a serialized
-    /// `DescriptorProto` (PROTO streams).
+    /// `DescriptorProto` (PROTO streams); `None` on a PROTO stream opens it from the table: the
+    /// core reads the table's schema, and JSON records given to the stream are encoded by it.
     pub async fn create_stream(
         &self,
         table: String,
@@ -403,6 +482,42 @@ impl FfiSdk {
             on_runtime(async move {
                 let stream = sdk.create_stream_with_headers_provider(table, provider, options).await?;
                 Ok(Arc::new(FfiStream { inner: Arc::new(stream) }))
+            })
+            .await
+        })
+        .await
+    }
+    /// Reads `table`'s schema from Unity Catalog with OAuth client credentials (the token a
+    /// stream on the table uses), retrying what is retryable.
+    pub async fn get_table_schema(
+        &self,
+        table: String,
+        client_id: String,
+        client_secret: String,
+    ) -> Result<FfiTableSchema, FfiError> {
+        guarded(async move {
+            let sdk = self.inner.clone();
+            on_runtime(async move {
+                let t = sdk.get_table_schema(&table, client_id, client_secret).await?;
+                Ok(FfiTableSchema::from(&t))
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Reads `table`'s schema with the `authorization` header `provider` gives.
+    pub async fn get_table_schema_with_headers_provider(
+        &self,
+        table: String,
+        provider: Box<dyn FfiHeadersProvider>,
+    ) -> Result<FfiTableSchema, FfiError> {
+        guarded(async move {
+            let sdk = self.inner.clone();
+            let provider: Arc<dyn HeadersProvider> = Arc::new(HeadersAdapter(provider));
+            on_runtime(async move {
+                let t = sdk.get_table_schema_with_headers_provider(&table, provider).await?;
+                Ok(FfiTableSchema::from(&t))
             })
             .await
         })
@@ -465,6 +580,17 @@ impl FfiStream {
                 RecordType::Proto => "proto".into(),
             })
         })
+    }
+
+    /// The server's id for the stream's current connection (empty before the server gave one;
+    /// it changes when the stream reconnects).
+    pub fn stream_id(&self) -> Result<String, FfiError> {
+        guard(|| Ok(self.inner.stream_id()))
+    }
+
+    /// The table's schema when the stream was created from it (PROTO with no descriptor).
+    pub fn table_schema(&self) -> Result<Option<FfiTableSchema>, FfiError> {
+        guard(|| Ok(self.inner.table_schema().map(FfiTableSchema::from)))
     }
 
     /// A handle for the ingest fast path (`fast.rs`): one reference to the core stream in the
@@ -583,6 +709,29 @@ mod tests {
         let r: Result<(), FfiError> = runtime().block_on(guarded(async { panic!("boom") }));
         assert!(matches!(r, Err(FfiError::Failed { ref code, .. }) if code == "INTERNAL"));
         assert_eq!(runtime().block_on(guarded(async { Ok(7) })).unwrap(), 7);
+    }
+
+    #[test]
+    fn table_schema_carries_columns_descriptor_and_proto_file() {
+        let t =
+            schema::parse_table("main.default.t(id BIGINT NOT NULL, tags ARRAY<STRING>, `a b` INT)").unwrap();
+        let f = FfiTableSchema::from(&t);
+        assert_eq!((f.catalog.as_str(), f.schema.as_str(), f.name.as_str()), ("main", "default", "t"));
+        let cols: Vec<_> = f
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.type_text.as_str(), c.nullable, c.position))
+            .collect();
+        assert_eq!(
+            cols,
+            vec![("id", "bigint", false, 0), ("tags", "array<string>", true, 1), ("a b", "int", true, 2)]
+        );
+        assert_eq!(f.columns[0].type_name, "LONG");
+        let d = DescriptorProto::decode(f.descriptor_proto.unwrap().as_slice()).unwrap();
+        assert_eq!(d.field.len(), 3);
+        // `a b` is no proto identifier: a descriptor, but no .proto text.
+        assert!(f.proto_file.is_none() && f.proto_file_error.unwrap().contains("a b"));
+        assert!(f.uc_json.contains("\"type_text\":\"array<string>\""));
     }
 
     #[test]
