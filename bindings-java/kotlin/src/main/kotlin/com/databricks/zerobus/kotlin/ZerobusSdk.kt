@@ -41,7 +41,14 @@ class ZerobusSdk @JvmOverloads constructor(
     /** An FFI call on the SDK: [ZerobusException.InvalidArgument] once [close] released it. */
     private inline fun <T> call(block: () -> T): T = ffiCallOn(closed, "ZerobusSdk (closed)", block)
 
-    /** Opens a stream authenticated with OAuth client credentials (a service principal). */
+    /**
+     * Opens a stream authenticated with OAuth client credentials (a service principal).
+     *
+     * A PROTO stream (the default record type here) whose [table] has no descriptor is created
+     * **from the table**: the core reads the table's schema from Unity Catalog with the same
+     * credentials, opens the stream with the descriptor derived from it ([ZerobusStream.tableSchema]),
+     * and encodes the JSON text and `Map` records given to the stream by the columns' types.
+     */
     suspend fun createStream(
         table: TableProperties,
         clientId: String,
@@ -75,6 +82,19 @@ class ZerobusSdk @JvmOverloads constructor(
         }
         return ZerobusStream(stream, options.ackCallback)
     }
+
+    /**
+     * Reads [table]'s schema from Unity Catalog (`GET {unityCatalogUrl}/api/2.1/unity-catalog/tables/{table}`)
+     * with OAuth client credentials, the token a stream on the table uses. Fails with
+     * [ZerobusException.NotFound] for an unknown table, [ZerobusException.Unauthenticated] /
+     * [ZerobusException.PermissionDenied] when the credentials do not reach it.
+     */
+    suspend fun getTableSchema(table: String, clientId: String, clientSecret: String): TableSchema =
+        TableSchema(call { ffi.getTableSchema(table, clientId, clientSecret) })
+
+    /** [getTableSchema] authenticated by the `authorization` header [headersProvider] returns. */
+    suspend fun getTableSchema(table: String, headersProvider: HeadersProvider): TableSchema =
+        TableSchema(call { ffi.getTableSchemaWithHeadersProvider(table, HeadersBridge(headersProvider)) })
 
     /**
      * Releases the native SDK handle (idempotent); streams already created keep working. Later

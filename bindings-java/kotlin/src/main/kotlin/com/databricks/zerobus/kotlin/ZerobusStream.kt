@@ -16,9 +16,16 @@ import java.util.concurrent.atomic.AtomicBoolean
  * reached; the `try` forms fail at once with [ZerobusException.QueueFull] instead.
  *
  * A `String` record is JSON text: on a PROTO stream that call fails with
- * [ZerobusException.InvalidRecord] (the stream carries on). A single `ByteArray` record is an
- * encoded proto message (refused the same way on a JSON stream); the records of a `ByteArray`
- * batch are read as the stream's record type (encoded messages, or UTF-8 JSON on a JSON stream).
+ * [ZerobusException.InvalidRecord] (the stream carries on), unless the stream was created from
+ * its table (PROTO with no descriptor, [tableSchema] not null): then the core encodes the text to
+ * proto by the columns' types, and a record that does not fit fails its call with an error naming
+ * the record's index and the column path (`loc.lat: expected DOUBLE, got string "north"`), with
+ * nothing of the call queued. A `Map<String, Any?>` record is written as JSON text here (see
+ * [JsonWriter] for the value types it takes) and goes the same way: encoded by the table's
+ * columns on a stream created from its table, as JSON on a JSON stream. A single `ByteArray`
+ * record is an encoded proto message (refused the same way on a JSON stream); the records of a
+ * `ByteArray` batch are read as the stream's record type (encoded messages, or UTF-8 JSON on a
+ * JSON stream).
  *
  * Close with [close] (suspending) or [use]. The native stream is released when this object becomes
  * unreachable; a call on a released stream fails with [ZerobusException.InvalidArgument], never
@@ -42,6 +49,18 @@ class ZerobusStream internal constructor(
     /** The record type of this stream. */
     val recordType: RecordType = if (ffiCall { ffi.recordType() } == "json") RecordType.JSON else RecordType.PROTO
 
+    /**
+     * The table's schema when the stream was created from its table (PROTO with no descriptor:
+     * the core read it from Unity Catalog and encodes JSON and `Map` records by it); else `null`.
+     */
+    val tableSchema: TableSchema? = ffiCall { ffi.tableSchema() }?.let(::TableSchema)
+
+    /**
+     * The server's id for the stream's current connection (it changes when the stream
+     * reconnects; empty if the server gave none).
+     */
+    val streamId: String get() = call { ffi.streamId() }
+
     /** An FFI call on the stream: [ZerobusException.InvalidArgument] once [release] destroyed it. */
     private inline fun <T> call(block: () -> T): T = ffiCallOn(released, "stream", block)
 
@@ -57,6 +76,19 @@ class ZerobusStream internal constructor(
     /** Queues one encoded proto record and returns its offset. */
     suspend fun ingestRecordOffset(record: ByteArray): Long {
         val code = queueOne(record, NativeIngest.MODE_QUEUE)
+        return if (code >= 0) code else slowPathOne(code)
+    }
+
+    /**
+     * Queues one record given as a map (column name → value; nested maps and lists for STRUCT,
+     * MAP and ARRAY columns) and returns its offset. The map is written as JSON text here and
+     * encoded by the core: by the table's column types on a stream created from its table, as
+     * JSON on a JSON stream; on a PROTO stream opened with a descriptor it fails with
+     * [ZerobusException.InvalidRecord]. A value that does not fit its column fails the call with
+     * [ZerobusException.InvalidRecord] naming the column path; nothing is queued.
+     */
+    suspend fun ingestRecordOffset(record: Map<String, Any?>): Long {
+        val code = queueObject(record, NativeIngest.MODE_QUEUE)
         return if (code >= 0) code else slowPathOne(code)
     }
 
@@ -77,6 +109,18 @@ class ZerobusStream internal constructor(
     @JvmName("ingestJsonRecordsOffset")
     suspend fun ingestRecordsOffset(records: List<String>): Long? {
         val code = batch(records.map { it.toByteArray() }, NativeIngest.MODE_TEXT)
+        return if (code >= 0) code else slowPath(code)
+    }
+
+    /**
+     * Queues a batch of map records (see [ingestRecordOffset] for maps) under one offset: every
+     * map is written as JSON text into one buffer, and the batch crosses to the core in one call.
+     * A record that does not fit fails the whole call (the error names its index in the batch and
+     * the column path); nothing is queued. An empty batch sends nothing and returns `null`.
+     */
+    @JvmName("ingestObjectRecordsOffset")
+    suspend fun ingestRecordsOffset(records: List<Map<String, Any?>>): Long? {
+        val code = batchObjects(records, NativeIngest.MODE_QUEUE)
         return if (code >= 0) code else slowPath(code)
     }
 
@@ -103,8 +147,19 @@ class ZerobusStream internal constructor(
         ingestRecordOffset(record)
     }
 
+    /** Map form of [ingestRecordNowait]. */
+    suspend fun ingestRecordNowait(record: Map<String, Any?>) {
+        ingestRecordOffset(record)
+    }
+
     /** Like [ingestRecordsOffset] without the offset. */
     suspend fun ingestRecordsNowait(records: List<ByteArray>) {
+        ingestRecordsOffset(records)
+    }
+
+    /** Like [ingestRecordsOffset] (maps) without the offset. */
+    @JvmName("ingestObjectRecordsNowait")
+    suspend fun ingestRecordsNowait(records: List<Map<String, Any?>>) {
         ingestRecordsOffset(records)
     }
 
@@ -120,6 +175,12 @@ class ZerobusStream internal constructor(
 
     /** Non-blocking proto [ingestRecordOffset]. */
     fun tryIngestRecordOffset(record: ByteArray): Long = tryOne(record, NativeIngest.MODE_TRY)
+
+    /** Non-blocking map [ingestRecordOffset]. */
+    fun tryIngestRecordOffset(record: Map<String, Any?>): Long {
+        val code = queueObject(record, NativeIngest.MODE_TRY)
+        return if (code >= 0) code else failed(code, lastSlot.get())
+    }
 
     private fun tryOne(record: ByteArray, mode: Int): Long {
         val code = queueOne(record, mode)
@@ -139,16 +200,43 @@ class ZerobusStream internal constructor(
         return if (code >= 0) code else if (code == NativeIngest.EMPTY) null else failed(code, lastSlot.get())
     }
 
+    /** Non-blocking [ingestRecordsOffset] for maps. */
+    @JvmName("tryIngestObjectRecordsOffset")
+    fun tryIngestRecordsOffset(records: List<Map<String, Any?>>): Long? {
+        val code = batchObjects(records, NativeIngest.MODE_TRY)
+        return if (code >= 0) code else if (code == NativeIngest.EMPTY) null else failed(code, lastSlot.get())
+    }
+
     /** One record through [NativeIngest.queueOne]: the answer code; a handle goes to [lastSlot]. */
-    private fun queueOne(record: ByteArray, mode: Int): Long {
-        val s = Scratch.get(NativeIngest.SLOT.toLong() + record.size)
+    private fun queueOne(record: ByteArray, mode: Int, len: Int = record.size): Long {
+        val s = Scratch.get(NativeIngest.SLOT.toLong() + len)
         try {
-            s.buf.put(NativeIngest.SLOT, record)
-            return answer(s, NativeIngest.queueOne(handle, s.address, record.size, mode))
+            s.buf.put(NativeIngest.SLOT, record, 0, len)
+            return answer(s, NativeIngest.queueOne(handle, s.address, len, mode))
         } finally {
             s.done()
             Reference.reachabilityFence(this)
         }
+    }
+
+    /** One map written as JSON text by this thread's [JsonWriter], then as [queueOne] with text. */
+    private fun queueObject(record: Map<String, Any?>, mode: Int): Long {
+        val w = JsonWriter.get()
+        w.record(record)
+        return queueOne(w.buf, mode or NativeIngest.MODE_TEXT, w.size)
+    }
+
+    /** Maps written back to back by this thread's [JsonWriter]; one native call for the batch. */
+    private fun batchObjects(records: List<Map<String, Any?>>, mode: Int): Long {
+        val w = JsonWriter.get()
+        val lengths = IntArray(records.size)
+        var end = 0
+        for (i in lengths.indices) {
+            w.record(records[i], i)
+            lengths[i] = w.size - end
+            end = w.size
+        }
+        return batch(w.buf, end, lengths, mode or NativeIngest.MODE_TEXT)
     }
 
     private fun batch(records: List<ByteArray>, mode: Int): Long {
@@ -164,11 +252,14 @@ class ZerobusStream internal constructor(
         }
     }
 
-    private fun batch(data: ByteArray, lengths: IntArray, mode: Int): Long {
-        val s = Scratch.get(NativeIngest.SLOT + 4L * lengths.size + data.size)
+    private fun batch(data: ByteArray, lengths: IntArray, mode: Int): Long = batch(data, data.size, lengths, mode)
+
+    /** A batch of the first [dataLen] bytes of [data]. */
+    private fun batch(data: ByteArray, dataLen: Int, lengths: IntArray, mode: Int): Long {
+        val s = Scratch.get(NativeIngest.SLOT + 4L * lengths.size + dataLen)
         try {
-            layOut(s.buf, data, lengths)
-            return answer(s, NativeIngest.queueBatch(handle, s.address, lengths.size, data.size.toLong(), mode))
+            layOut(s.buf, data, dataLen, lengths)
+            return answer(s, NativeIngest.queueBatch(handle, s.address, lengths.size, dataLen.toLong(), mode))
         } finally {
             s.done()
             Reference.reachabilityFence(this)
@@ -296,12 +387,15 @@ class ZerobusStream internal constructor(
         }
 
         /** [layOut] for a batch already in one buffer; a negative length is rejected before anything is sent. */
-        fun layOut(b: ByteBuffer, data: ByteArray, lengths: IntArray) {
+        fun layOut(b: ByteBuffer, data: ByteArray, lengths: IntArray) = layOut(b, data, data.size, lengths)
+
+        /** [layOut] of the first [dataLen] bytes of [data]. */
+        fun layOut(b: ByteBuffer, data: ByteArray, dataLen: Int, lengths: IntArray) {
             for (l in lengths) {
                 if (l < 0) throw ZerobusException.InvalidArgument("record length $l is negative")
             }
             putLengths(b, lengths)
-            b.put(NativeIngest.SLOT + 4 * lengths.size, data)
+            b.put(NativeIngest.SLOT + 4 * lengths.size, data, 0, dataLen)
         }
 
         private fun putLengths(b: ByteBuffer, lengths: IntArray) {
