@@ -5,8 +5,11 @@ import java.nio.file.Files
 import java.nio.file.Paths
 import java.util.concurrent.TimeUnit
 
-/** A `zerobus serve --exit-on-stdin-close` process; a missing binary fails the test (never a skip). */
-internal class Serve : AutoCloseable {
+/**
+ * A `zerobus serve --exit-on-stdin-close` process (plus [args], e.g. `--table 'main.default.t(id BIGINT)'`);
+ * a missing binary fails the test (never a skip).
+ */
+internal class Serve(vararg args: String) : AutoCloseable {
     val env = HashMap<String, String>()
     val process: Process
 
@@ -16,7 +19,7 @@ internal class Serve : AutoCloseable {
         if (!Files.isExecutable(bin)) {
             fail<Unit>("the zerobus CLI is missing at $bin: build it with `cargo build -p zerobus-cli` (make kotlin-test does)")
         }
-        process = ProcessBuilder(bin.toString(), "serve", "--exit-on-stdin-close")
+        process = ProcessBuilder(listOf(bin.toString(), "serve", "--exit-on-stdin-close") + args)
             .redirectError(ProcessBuilder.Redirect.INHERIT).start()
         val out = process.inputStream.bufferedReader()
         while (env.size < 4) {
