@@ -88,6 +88,22 @@ private fun unhex(s: String): ByteArray {
     }
 }
 
+/**
+ * A parsed JSON value as Kotlin's native objects: objects as `Map<String, Any?>` (in key order),
+ * arrays as lists, integers as `Long` (`BigInteger` past its range), other numbers as `Double`.
+ */
+private fun native(e: JsonElement): Any? = when (e) {
+    is JsonNull -> null
+    is JsonObject -> e.mapValuesTo(LinkedHashMap()) { native(it.value) }
+    is JsonArray -> e.map { native(it) }
+    is JsonPrimitive -> when {
+        e.isString -> e.content
+        e.booleanOrNull != null -> e.booleanOrNull
+        e.content.all { it.isDigit() || it == '-' } -> e.content.toLongOrNull() ?: java.math.BigInteger(e.content)
+        else -> e.content.toDouble()
+    }
+}
+
 private fun offsets(list: List<Long?>): JsonArray = JsonArray(list.map { if (it == null) JsonNull else JsonPrimitive(it) })
 
 private class Testee {
@@ -103,6 +119,7 @@ private class Testee {
         "ingest_concurrent" -> ingestConcurrent(req)
         "ingest_empty_batch" -> result { put("offsets", offsets(listOf(stream().ingestRecordsOffset(emptyList<ByteArray>())))) }
         "ingest_raw" -> ingestRaw(req)
+        "table_schema" -> tableSchema(req)
         "wait_for_offset" -> {
             stream().waitForOffset(req.long("offset") ?: -1)
             result {}
@@ -158,13 +175,25 @@ private class Testee {
         else -> throw bad("unknown op \"$op\"")
     }
 
+    fun sdk(req: JsonObject) = ZerobusSdk(
+        req.str("endpoint"),
+        req.str("workspace_url"),
+        caPem = (req["ca_pem"] as? JsonPrimitive)?.contentOrNull,
+        applicationName = (req["application_name"] as? JsonPrimitive)?.contentOrNull,
+    )
+
+    /** The `headers` auth's provider (installed as [headers], counting its calls). */
+    fun headersProvider(auth: JsonObject): FixedHeaders {
+        val list = (auth["headers"] as? JsonArray ?: JsonArray(emptyList())).map { h ->
+            val pair = h.jsonArray
+            pair[0].jsonPrimitive.content to pair[1].jsonPrimitive.content
+        }
+        val fail = (auth["fail"] as? JsonObject)?.let { ErrorCode.fromName(it.str("code")) to it.str("message") }
+        return FixedHeaders(list, fail).also { headers = it }
+    }
+
     suspend fun create(req: JsonObject): JsonObject {
-        val sdk = ZerobusSdk(
-            req.str("endpoint"),
-            req.str("workspace_url"),
-            caPem = (req["ca_pem"] as? JsonPrimitive)?.contentOrNull,
-            applicationName = (req["application_name"] as? JsonPrimitive)?.contentOrNull,
-        )
+        val sdk = sdk(req)
         val o = req["options"] as? JsonObject ?: JsonObject(emptyMap())
         val proto = req.str("record_type") == "proto"
         val options = StreamConfigurationOptions(
@@ -182,17 +211,12 @@ private class Testee {
             callbackMaxWaitTimeMs = o.long("callback_max_wait_time_ms"),
             ackCallback = if (o.bool("ack_callback") == true) callbacks else null,
         )
-        val table = TableProperties(req.str("table"), if (proto) unhex(req.str("descriptor_hex")) else null)
+        // A PROTO stream without a descriptor is created from the table (its schema read by the SDK).
+        val descriptor = (req["descriptor_hex"] as? JsonPrimitive)?.contentOrNull
+        val table = TableProperties(req.str("table"), if (proto && descriptor != null) unhex(descriptor) else null)
         val auth = req["auth"] as? JsonObject ?: JsonObject(emptyMap())
         stream = if (auth.str("kind") == "headers") {
-            val list = (auth["headers"] as? JsonArray ?: JsonArray(emptyList())).map { h ->
-                val pair = h.jsonArray
-                pair[0].jsonPrimitive.content to pair[1].jsonPrimitive.content
-            }
-            val fail = (auth["fail"] as? JsonObject)?.let { ErrorCode.fromName(it.str("code")) to it.str("message") }
-            val provider = FixedHeaders(list, fail)
-            headers = provider
-            sdk.createStream(table, provider, options)
+            sdk.createStream(table, headersProvider(auth), options)
         } else {
             sdk.createStream(table, auth.str("client_id"), auth.str("client_secret"), options)
         }
@@ -213,11 +237,47 @@ private class Testee {
         return result { put("offsets", JsonArray(lists.map { offsets(it) })) }
     }
 
+    suspend fun tableSchema(req: JsonObject): JsonObject {
+        val auth = req["auth"] as? JsonObject ?: JsonObject(emptyMap())
+        val schema = sdk(req).use { sdk ->
+            if (auth.str("kind") == "headers") {
+                sdk.getTableSchema(req.str("table"), headersProvider(auth))
+            } else {
+                sdk.getTableSchema(req.str("table"), auth.str("client_id"), auth.str("client_secret"))
+            }
+        }
+        val columns = schema.columns.map { c ->
+            buildJsonObject {
+                put("name", c.name)
+                put("type", c.typeText)
+                put("nullable", c.nullable)
+                put("position", c.position)
+            }
+        }
+        return result {
+            put("columns", JsonArray(columns))
+            put("descriptor_hex", hex(schema.descriptorProto))
+        }
+    }
+
     suspend fun ingestRaw(req: JsonObject): JsonObject {
         val s = stream()
         val texts = (req["records"] as? JsonArray ?: JsonArray(emptyList())).map { it.jsonPrimitive.content }
         val proto = req.str("kind") == "proto"
         val out = ArrayList<Long?>()
+        if (req.str("kind") == "object") {
+            // Native objects: each text parsed into a Map<String, Any?> for the SDK's map calls.
+            val records = texts.map { t ->
+                @Suppress("UNCHECKED_CAST")
+                native(Json.parseToJsonElement(t)) as? Map<String, Any?> ?: throw bad("object record $t is not a JSON object")
+            }
+            if (req.bool("batch") == true) {
+                out.add(s.ingestRecordsOffset(records))
+            } else {
+                for (r in records) out.add(s.ingestRecordOffset(r))
+            }
+            return result { put("offsets", offsets(out)) }
+        }
         if (req.bool("batch") == true) {
             out.add(if (proto) s.ingestRecordsOffset(texts.map { unhex(it) }) else s.ingestRecordsOffset(texts))
         } else {
