@@ -47,6 +47,7 @@ static jmethodID g_ack_bridge_error; /* AckBridge.error(long, byte[]) */
 static jmethodID g_headers_bridge_collect; /* HeadersBridge.collect(long) -> int (a zerobus_code) */
 static jclass g_bytes_class;       /* byte[] */
 static jclass g_bytes2_class;      /* byte[][] */
+static jclass g_object_class;      /* java.lang.Object */
 
 /* ---------- threads ---------- */
 
@@ -277,10 +278,12 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
     g_illegal_class = global_class(env, "java/lang/IllegalArgumentException");
     g_bytes_class = global_class(env, "[B");
     g_bytes2_class = global_class(env, "[[B");
+    g_object_class = global_class(env, "java/lang/Object");
     jclass ack = (*env)->FindClass(env, "com/databricks/zerobus/AckBridge");
     jclass headers = (*env)->FindClass(env, "com/databricks/zerobus/HeadersBridge");
     if (g_exception_class == NULL || g_npe_class == NULL || g_illegal_class == NULL ||
-        g_bytes_class == NULL || g_bytes2_class == NULL || ack == NULL || headers == NULL) {
+        g_bytes_class == NULL || g_bytes2_class == NULL || g_object_class == NULL || ack == NULL ||
+        headers == NULL) {
         return JNI_ERR;
     }
     g_exception_from_native = (*env)->GetStaticMethodID(
@@ -693,5 +696,156 @@ JNIEXPORT jobjectArray JNICALL FN(unacked)(JNIEnv *env, jclass cls, jlong h, jbo
         (*env)->DeleteLocalRef(env, batch);
     }
     zerobus_batches_free(b);
+    return out;
+}
+
+/* ---------- table schemas ---------- */
+
+/* A new byte[] holding `len` bytes at `data`; NULL (nothing pending) for NULL data. */
+static jbyteArray new_bytes(JNIEnv *env, const void *data, size_t len) {
+    if (data == NULL) {
+        return NULL;
+    }
+    jbyteArray out = (*env)->NewByteArray(env, (jsize)len);
+    if (out != NULL && len > 0) (*env)->SetByteArrayRegion(env, out, 0, (jsize)len, (const jbyte *)data);
+    return out;
+}
+
+static jbyteArray new_cstr_bytes(JNIEnv *env, const char *s) {
+    return s == NULL ? NULL : new_bytes(env, s, strlen(s));
+}
+
+/* The message of `err` as a byte[]; NULL for no error. */
+static jbyteArray error_message_bytes(JNIEnv *env, const zerobus_error *err) {
+    return err == NULL ? NULL : new_cstr_bytes(env, zerobus_error_message(err));
+}
+
+/* Reads `schema` into the Object[9] TableSchema.fromNative takes ({json, descriptor | null,
+ * descriptor error | null, .proto | null, .proto error | null, byte[][] names, byte[][] types,
+ * boolean[] nullable, long[] positions}) and frees it. NULL with an exception pending if the JVM
+ * is out of memory. */
+static jobjectArray schema_to_java(JNIEnv *env, zerobus_table_schema *schema) {
+    jobjectArray out = NULL;
+    if ((*env)->PushLocalFrame(env, 16) != 0) {
+        zerobus_table_schema_free(schema);
+        return NULL;
+    }
+    size_t n = zerobus_table_schema_column_count(schema);
+    out = (*env)->NewObjectArray(env, 9, g_object_class, NULL);
+    jobjectArray names = (*env)->NewObjectArray(env, (jsize)n, g_bytes_class, NULL);
+    jobjectArray types = (*env)->NewObjectArray(env, (jsize)n, g_bytes_class, NULL);
+    jbooleanArray nullable = (*env)->NewBooleanArray(env, (jsize)n);
+    jlongArray positions = (*env)->NewLongArray(env, (jsize)n);
+    if (out == NULL || names == NULL || types == NULL || nullable == NULL || positions == NULL) {
+        zerobus_table_schema_free(schema);
+        (*env)->PopLocalFrame(env, NULL);
+        return NULL;
+    }
+    zerobus_error *desc_err = NULL, *proto_err = NULL;
+    size_t desc_len = 0;
+    const uint8_t *desc = zerobus_table_schema_descriptor(schema, &desc_len, &desc_err);
+    const char *proto = zerobus_table_schema_proto_file(schema, &proto_err);
+    /* Each element is set only while no exception (out of memory) is pending. */
+    jobject parts[5];
+    parts[0] = new_cstr_bytes(env, zerobus_table_schema_json(schema));
+    parts[1] = (*env)->ExceptionCheck(env) ? NULL : new_bytes(env, desc, desc_len);
+    parts[2] = (*env)->ExceptionCheck(env) ? NULL : error_message_bytes(env, desc_err);
+    parts[3] = (*env)->ExceptionCheck(env) ? NULL : new_cstr_bytes(env, proto);
+    parts[4] = (*env)->ExceptionCheck(env) ? NULL : error_message_bytes(env, proto_err);
+    zerobus_error_free(desc_err);
+    zerobus_error_free(proto_err);
+    for (jsize k = 0; k < 5 && !(*env)->ExceptionCheck(env); k++) {
+        (*env)->SetObjectArrayElement(env, out, k, parts[k]);
+    }
+    for (size_t i = 0; i < n && !(*env)->ExceptionCheck(env); i++) {
+        jbyteArray name = new_cstr_bytes(env, zerobus_table_schema_column_name(schema, i));
+        jbyteArray type = name == NULL ? NULL : new_cstr_bytes(env, zerobus_table_schema_column_type(schema, i));
+        if (name == NULL || type == NULL) break;
+        (*env)->SetObjectArrayElement(env, names, (jsize)i, name);
+        (*env)->SetObjectArrayElement(env, types, (jsize)i, type);
+        (*env)->DeleteLocalRef(env, name);
+        (*env)->DeleteLocalRef(env, type);
+        jboolean nb = zerobus_table_schema_column_nullable(schema, i) ? JNI_TRUE : JNI_FALSE;
+        jlong pos = (jlong)zerobus_table_schema_column_position(schema, i);
+        (*env)->SetBooleanArrayRegion(env, nullable, (jsize)i, 1, &nb);
+        (*env)->SetLongArrayRegion(env, positions, (jsize)i, 1, &pos);
+    }
+    if (!(*env)->ExceptionCheck(env)) {
+        (*env)->SetObjectArrayElement(env, out, 5, names);
+        (*env)->SetObjectArrayElement(env, out, 6, types);
+        (*env)->SetObjectArrayElement(env, out, 7, nullable);
+        (*env)->SetObjectArrayElement(env, out, 8, positions);
+    }
+    zerobus_table_schema_free(schema);
+    if ((*env)->ExceptionCheck(env)) {
+        (*env)->PopLocalFrame(env, NULL);
+        return NULL;
+    }
+    return (jobjectArray)(*env)->PopLocalFrame(env, out);
+}
+
+/*
+ * Reads a table's schema (blocking): with OAuth client credentials, or, when `headers_bridge` is
+ * not NULL, with the authorization header its provider returns. The provider's zj_ref is shared
+ * as for a stream: the library drops its share (release) before the call returns, this function
+ * drops the Java side's share after it.
+ */
+JNIEXPORT jobjectArray JNICALL FN(getTableSchema)(JNIEnv *env, jclass cls, jlong sdk, jbyteArray table,
+                                                  jbyteArray client_id, jbyteArray client_secret,
+                                                  jobject headers_bridge) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    zerobus_table_schema *schema = NULL;
+    char *tbl = cstr(env, table), *id = cstr(env, client_id), *secret = cstr(env, client_secret);
+    if (headers_bridge != NULL) {
+        zj_ref *ref = zj_ref_new(env, headers_bridge);
+        if (ref != NULL) {
+            schema = zerobus_sdk_get_table_schema_with_headers_provider(
+                (const zerobus_sdk *)(intptr_t)sdk, tbl, headers_tramp, ref, release_tramp, &err);
+            zj_ref_drop(env, ref);
+        }
+    } else {
+        schema = zerobus_sdk_get_table_schema((const zerobus_sdk *)(intptr_t)sdk, tbl, id, secret, &err);
+    }
+    free(tbl);
+    free(id);
+    free(secret);
+    if (schema == NULL) {
+        if (err != NULL) throw_error(env, err);
+        else if (!(*env)->ExceptionCheck(env)) throw_npe(env, "zerobus: out of memory reading a table schema");
+        return NULL;
+    }
+    return schema_to_java(env, schema);
+}
+
+/* The schema of the table a stream was created from (INVALID_ARGUMENT for other streams). */
+JNIEXPORT jobjectArray JNICALL FN(streamTableSchema)(JNIEnv *env, jclass cls, jlong h) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    zerobus_table_schema *schema = zerobus_stream_table_schema(STREAM(h), &err);
+    if (schema == NULL) {
+        if (err != NULL) throw_error(env, err);
+        else throw_npe(env, "zerobus: no table schema");
+        return NULL;
+    }
+    return schema_to_java(env, schema);
+}
+
+/* The stream's current server-side id as UTF-8 bytes (empty for a stream that is not live). */
+JNIEXPORT jbyteArray JNICALL FN(streamId)(JNIEnv *env, jclass cls, jlong h) {
+    (void)cls;
+    char stack[128];
+    size_t len = zerobus_stream_id(STREAM(h), stack, sizeof stack);
+    if (len < sizeof stack) {
+        return new_bytes(env, stack, len);
+    }
+    char *heap = malloc(len + 1);
+    if (heap == NULL) {
+        throw_npe(env, "zerobus: out of memory");
+        return NULL;
+    }
+    size_t again = zerobus_stream_id(STREAM(h), heap, len + 1);
+    jbyteArray out = new_bytes(env, heap, again < len + 1 ? again : len);
+    free(heap);
     return out;
 }

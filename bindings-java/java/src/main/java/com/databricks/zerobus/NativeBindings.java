@@ -74,4 +74,17 @@ final class NativeBindings {
     static native long[] metrics(long stream) throws ZerobusException;
 
     static native byte[][][] unacked(long stream, boolean oneBatch) throws ZerobusException;
+
+    /**
+     * Reads a table's schema (blocking): OAuth credentials, or the authorization header of
+     * {@code headers} when it is not null. See {@link TableSchema#fromNative} for the answer.
+     */
+    static native Object[] getTableSchema(long sdk, byte[] table, byte[] clientId, byte[] clientSecret,
+            HeadersBridge headers) throws ZerobusException;
+
+    /** The schema a stream created from its table read (INVALID_ARGUMENT for any other stream). */
+    static native Object[] streamTableSchema(long stream) throws ZerobusException;
+
+    /** The stream's current server-side id, UTF-8 (empty when the stream is not live). */
+    static native byte[] streamId(long stream);
 }
