@@ -110,7 +110,8 @@ public final class ZerobusSdk implements AutoCloseable {
 
     /**
      * Opens a proto stream; {@code descriptorProto} is the serialized
-     * {@code google.protobuf.DescriptorProto} of the records.
+     * {@code google.protobuf.DescriptorProto} of the records (null or empty: the stream is
+     * created from the table, see {@link #createStreamFromTable(String, String, String)}).
      */
     public CompletableFuture<ZerobusStream> createProtoStream(String tableName, byte[] descriptorProto,
             String clientId, String clientSecret) {
@@ -128,6 +129,72 @@ public final class ZerobusSdk implements AutoCloseable {
     public CompletableFuture<ZerobusStream> createProtoStream(String tableName, Descriptors.Descriptor descriptor,
             String clientId, String clientSecret, StreamConfigurationOptions options) {
         return createProtoStream(tableName, descriptor.toProto().toByteArray(), clientId, clientSecret, options);
+    }
+
+    /**
+     * Opens a stream <b>from the table</b>: a PROTO stream whose descriptor the library derives
+     * from the table's schema, read from Unity Catalog with the same credentials
+     * ({@link ZerobusStream#getTableSchema()} returns it). JSON text ({@code String}) and
+     * {@code Map<String, Object>} records given to the stream are encoded to proto in the
+     * library by the columns' types; a record that does not fit fails its call with
+     * {@link ErrorCode#INVALID_RECORD} naming the record and the column path. An unknown table
+     * fails with {@link ErrorCode#NOT_FOUND}. (Also what {@code createProtoStream} does when given
+     * a null or empty descriptor.)
+     */
+    public CompletableFuture<ZerobusStream> createStreamFromTable(String tableName, String clientId,
+            String clientSecret) {
+        return createStreamFromTable(tableName, clientId, clientSecret, StreamConfigurationOptions.getDefault());
+    }
+
+    /** {@link #createStreamFromTable(String, String, String)} with options. */
+    public CompletableFuture<ZerobusStream> createStreamFromTable(String tableName, String clientId,
+            String clientSecret, StreamConfigurationOptions options) {
+        return async(() -> create(tableName, null, clientId, clientSecret, null, options, RecordType.PROTO));
+    }
+
+    /**
+     * {@link #createStreamFromTable(String, String, String)} with call metadata from
+     * {@code headersProvider}; its {@code authorization} header also reads the table's schema.
+     */
+    public CompletableFuture<ZerobusStream> createStreamFromTable(String tableName, HeadersProvider headersProvider,
+            StreamConfigurationOptions options) {
+        Objects.requireNonNull(headersProvider, "headersProvider");
+        return async(() -> create(tableName, null, null, null, headersProvider, options, RecordType.PROTO));
+    }
+
+    /**
+     * Reads {@code tableName}'s schema from Unity Catalog
+     * ({@code GET {workspace}/api/2.1/unity-catalog/tables/{tableName}}) with OAuth client
+     * credentials, the token a stream on the table uses; runs on the SDK's executor. Fails with
+     * {@link ErrorCode#NOT_FOUND} for an unknown table, {@link ErrorCode#UNAUTHENTICATED} /
+     * {@link ErrorCode#PERMISSION_DENIED} when the credentials do not reach it.
+     */
+    public CompletableFuture<TableSchema> getTableSchema(String tableName, String clientId, String clientSecret) {
+        return async(() -> tableSchema(tableName, clientId, clientSecret, null));
+    }
+
+    /** {@link #getTableSchema(String, String, String)} with the {@code authorization} header of {@code headersProvider}. */
+    public CompletableFuture<TableSchema> getTableSchema(String tableName, HeadersProvider headersProvider) {
+        Objects.requireNonNull(headersProvider, "headersProvider");
+        return async(() -> tableSchema(tableName, null, null, headersProvider));
+    }
+
+    private TableSchema tableSchema(String table, String clientId, String clientSecret, HeadersProvider provider)
+            throws ZerobusException {
+        lock.readLock().lock();
+        try {
+            synchronized (handle) {
+                if (handle.sdk == 0) {
+                    throw new NonRetriableException(ErrorCode.INVALID_ARGUMENT, "the ZerobusSdk is closed");
+                }
+            }
+            Object[] n = NativeBindings.getTableSchema(handle.sdk, NativeBindings.cstr(table),
+                    NativeBindings.cstr(clientId), NativeBindings.cstr(clientSecret),
+                    provider != null ? new HeadersBridge(provider) : null);
+            return TableSchema.fromNative(table, n);
+        } finally {
+            lock.readLock().unlock();
+        }
     }
 
     /** Opens a proto stream whose call metadata comes from {@code headersProvider}. */
@@ -177,7 +244,17 @@ public final class ZerobusSdk implements AutoCloseable {
                     NativeBindings.cstr(clientId), NativeBindings.cstr(clientSecret),
                     headersProvider != null ? new HeadersBridge(headersProvider) : null, o.toNative(type),
                     o.ackCallback().map(AckBridge::new).orElse(null), refs);
-            return new ZerobusStream(stream, refs[0], refs[1], type, table);
+            ZerobusStream s = new ZerobusStream(stream, refs[0], refs[1], type, table);
+            if (type == RecordType.PROTO && (descriptor == null || descriptor.length == 0)) {
+                // From the table: keep the schema the library read to open it.
+                try {
+                    s.setTableSchema(TableSchema.fromNative(table, NativeBindings.streamTableSchema(stream)));
+                } catch (ZerobusException | RuntimeException e) {
+                    s.free();
+                    throw e;
+                }
+            }
+            return s;
         } finally {
             lock.readLock().unlock();
         }

@@ -7,8 +7,10 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -16,10 +18,19 @@ import java.util.Optional;
  * An open stream into one table. Thread-safe: every method may be called from any thread.
  *
  * <p>A {@code String} record is JSON text: it goes to the library as text, so on a PROTO stream
- * that call fails with {@link ErrorCode#INVALID_RECORD} (the stream carries on); encode it first.
- * Bytes ({@code byte[]}, {@link ByteBuffer}, a {@link MessageLite}) are read as the stream's
- * record type: an encoded message on a PROTO stream, UTF-8 JSON on a JSON stream. A batch given
- * as an {@code Iterable} that holds any {@code String} goes as JSON text. Blocking calls block
+ * that call fails with {@link ErrorCode#INVALID_RECORD} (the stream carries on); encode it first
+ * — unless the stream was created from its table ({@link ZerobusSdk#createStreamFromTable},
+ * {@link #getTableSchema()} present): the library then encodes the text to proto by the columns'
+ * types, and a record that does not fit fails its call with an error naming the record's index
+ * and the column path ({@code loc.lat: expected DOUBLE, got string "north"}), with nothing of
+ * the call queued. A {@code Map<String, Object>} record is written as JSON text here (see
+ * {@code JsonWriter} for the value types it takes: nested maps and lists, numbers, strings,
+ * booleans, null, {@code BigDecimal}, {@code Instant}, {@code LocalDate}, {@code byte[]}, …) and
+ * goes the same way: encoded by the table's columns on a stream created from its table, as JSON
+ * on a JSON stream. Bytes ({@code byte[]}, {@link ByteBuffer}, a {@link MessageLite}) are read as
+ * the stream's record type: an encoded message on a PROTO stream, UTF-8 JSON on a JSON stream. A
+ * batch given as an {@code Iterable} that holds any {@code String} or {@code Map} goes as JSON
+ * text. Blocking calls block
  * only while the in-flight bounds are reached. A batch ({@code ingestRecords*}) crosses into the
  * library in one call as one contiguous buffer plus lengths and gets one offset.
  *
@@ -35,6 +46,7 @@ public final class ZerobusStream implements AutoCloseable {
     private final long handle;
     private final RecordType recordType;
     private final String tableName;
+    private volatile TableSchema tableSchema;
 
     /** Native resources: the stream handle and the Java side's share of the callback references. */
     private static final class State implements Runnable {
@@ -85,6 +97,31 @@ public final class ZerobusStream implements AutoCloseable {
         return tableName;
     }
 
+    /**
+     * The table's schema when the stream was created from its table (a PROTO stream given no
+     * descriptor): the library read it to open the stream and encodes JSON and {@code Map}
+     * records by it. Empty for any other stream.
+     */
+    public Optional<TableSchema> getTableSchema() {
+        return Optional.ofNullable(tableSchema);
+    }
+
+    void setTableSchema(TableSchema schema) {
+        this.tableSchema = schema;
+    }
+
+    /**
+     * The server's id for the stream's current connection (it changes when the stream
+     * reconnects; empty if the server gave none, or once the native stream was freed).
+     */
+    public String getStreamId() {
+        try {
+            return new String(NativeBindings.streamId(handle), StandardCharsets.UTF_8);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
     // ---------- single records ----------
 
     /**
@@ -114,6 +151,35 @@ public final class ZerobusStream implements AutoCloseable {
     /** Queues one protobuf message. */
     public long ingestRecordOffset(MessageLite record) throws ZerobusException {
         return ingestRecordOffset(record.toByteArray());
+    }
+
+    /**
+     * Queues one record given as a map (column name → value; nested maps and lists for STRUCT,
+     * MAP and ARRAY columns) and returns its offset. The map is written as JSON text here and
+     * encoded by the library: by the table's column types on a stream created from its table, as
+     * JSON on a JSON stream; on a PROTO stream opened with a descriptor it fails with
+     * {@link ErrorCode#INVALID_RECORD}. A value that does not fit its column (or has no JSON
+     * form) fails the call with {@link ErrorCode#INVALID_RECORD} naming the column path; nothing
+     * is queued.
+     */
+    public long ingestRecordOffset(Map<String, ?> record) throws ZerobusException {
+        return object(record, NativeBindings.MODE_OFFSET);
+    }
+
+    /** Like {@link #ingestRecordOffset(Map)} but never blocks: {@link ErrorCode#QUEUE_FULL} instead. */
+    public long tryIngestRecordOffset(Map<String, ?> record) throws ZerobusException {
+        return object(record, NativeBindings.MODE_TRY);
+    }
+
+    /** {@link #ingestRecordOffset(Map)} without the offset, accounted the same way. */
+    public void ingestRecordNowait(Map<String, ?> record) throws ZerobusException {
+        object(record, NativeBindings.MODE_NOWAIT);
+    }
+
+    private long object(Map<String, ?> record, int mode) throws ZerobusException {
+        JsonWriter w = JsonWriter.get();
+        w.record(Objects.requireNonNull(record, "record"), -1);
+        return one(w.buf(), 0, w.size(), mode | NativeBindings.MODE_TEXT);
     }
 
     /** Like {@link #ingestRecordOffset(String)} but never blocks: {@link ErrorCode#QUEUE_FULL} instead. */
@@ -197,13 +263,16 @@ public final class ZerobusStream implements AutoCloseable {
     }
 
     /**
-     * A batch of records given one by one: {@code String} (JSON text), {@code byte[]},
-     * {@link ByteBuffer} or {@link MessageLite} (bytes). Packed into one buffer, one call. A batch
-     * holding any {@code String} goes as JSON text (on a PROTO stream: {@link ErrorCode#INVALID_RECORD}).
+     * A batch of records given one by one: {@code Map<String, Object>} (written as JSON text, see
+     * {@link #ingestRecordOffset(Map)}), {@code String} (JSON text), {@code byte[]},
+     * {@link ByteBuffer} or {@link MessageLite} (bytes). Packed into one buffer, one call, one
+     * offset. A batch holding any {@code Map} or {@code String} goes as JSON text (on a PROTO
+     * stream opened with a descriptor: {@link ErrorCode#INVALID_RECORD}); a record that does not
+     * fit fails the whole call, naming its index in the batch, and nothing is queued.
      */
     public Optional<Long> ingestRecordsOffset(Iterable<?> records) throws ZerobusException {
         Packed p = pack(records);
-        return many(p.data, p.lengths, NativeBindings.MODE_OFFSET | p.mode);
+        return many(p.data, p.dataLen, p.lengths, NativeBindings.MODE_OFFSET | p.mode);
     }
 
     /** Like {@link #ingestRecordsOffset(byte[], int[])} but never blocks: {@link ErrorCode#QUEUE_FULL} instead. */
@@ -213,7 +282,7 @@ public final class ZerobusStream implements AutoCloseable {
 
     public Optional<Long> tryIngestRecordsOffset(Iterable<?> records) throws ZerobusException {
         Packed p = pack(records);
-        return many(p.data, p.lengths, NativeBindings.MODE_TRY | p.mode);
+        return many(p.data, p.dataLen, p.lengths, NativeBindings.MODE_TRY | p.mode);
     }
 
     /** A batch without its offset, accounted like {@link #ingestRecordsOffset(byte[], int[])}. */
@@ -227,13 +296,18 @@ public final class ZerobusStream implements AutoCloseable {
 
     public void ingestRecordsNowait(Iterable<?> records) throws ZerobusException {
         Packed p = pack(records);
-        many(p.data, p.lengths, NativeBindings.MODE_NOWAIT | p.mode);
+        many(p.data, p.dataLen, p.lengths, NativeBindings.MODE_NOWAIT | p.mode);
     }
 
     private Optional<Long> many(byte[] data, int[] lengths, int mode) throws ZerobusException {
+        return many(data, data.length, lengths, mode);
+    }
+
+    /** A batch of the first {@code dataLen} bytes of {@code data}. */
+    private Optional<Long> many(byte[] data, int dataLen, int[] lengths, int mode) throws ZerobusException {
         long offset;
         try {
-            offset = NativeBindings.ingestBatch(handle, data, 0, data.length, lengths, lengths.length, mode);
+            offset = NativeBindings.ingestBatch(handle, data, 0, dataLen, lengths, lengths.length, mode);
         } finally {
             Reference.reachabilityFence(this);
         }
@@ -262,55 +336,57 @@ public final class ZerobusStream implements AutoCloseable {
     }
 
     private static final class Packed {
+        /** The records back to back in {@code data[0 .. dataLen)} (this thread's {@link JsonWriter} buffer). */
         final byte[] data;
+        final int dataLen;
         final int[] lengths;
-        /** {@link NativeBindings#MODE_TEXT} if the batch holds a {@code String}, else 0. */
+        /** {@link NativeBindings#MODE_TEXT} if the batch holds a {@code String} or {@code Map}, else 0. */
         final int mode;
 
-        Packed(byte[] data, int[] lengths, int mode) {
+        Packed(byte[] data, int dataLen, int[] lengths, int mode) {
             this.data = data;
+            this.dataLen = dataLen;
             this.lengths = lengths;
             this.mode = mode;
         }
     }
 
-    private static Packed pack(Iterable<?> records) {
-        List<byte[]> parts = new ArrayList<>();
-        long total = 0;
+    /** Packs a batch into this thread's {@link JsonWriter}: maps written as JSON, the rest copied. */
+    private static Packed pack(Iterable<?> records) throws ZerobusException {
+        JsonWriter w = JsonWriter.get();
+        int[] lengths = new int[records instanceof Collection ? ((Collection<?>) records).size() : 16];
+        int n = 0;
         int mode = 0;
         for (Object r : records) {
-            byte[] b;
-            if (r instanceof String) {
-                b = ((String) r).getBytes(StandardCharsets.UTF_8);
+            int start = w.size();
+            if (r instanceof Map) {
+                w.record((Map<?, ?>) r, n);
+                mode = NativeBindings.MODE_TEXT;
+            } else if (r instanceof String) {
+                byte[] b = ((String) r).getBytes(StandardCharsets.UTF_8);
+                w.raw(b, 0, b.length);
                 mode = NativeBindings.MODE_TEXT;
             } else if (r instanceof byte[]) {
-                b = (byte[]) r;
+                byte[] b = (byte[]) r;
+                w.raw(b, 0, b.length);
             } else if (r instanceof ByteBuffer) {
                 ByteBuffer bb = ((ByteBuffer) r).duplicate();
-                b = new byte[bb.remaining()];
+                byte[] b = new byte[bb.remaining()];
                 bb.get(b);
+                w.raw(b, 0, b.length);
             } else if (r instanceof MessageLite) {
-                b = ((MessageLite) r).toByteArray();
+                byte[] b = ((MessageLite) r).toByteArray();
+                w.raw(b, 0, b.length);
             } else {
-                throw new IllegalArgumentException("a record must be a String, byte[], ByteBuffer or protobuf message,"
-                        + " not " + (r == null ? "null" : r.getClass().getName()));
+                throw new IllegalArgumentException("a record must be a Map, String, byte[], ByteBuffer or protobuf"
+                        + " message, not " + (r == null ? "null" : r.getClass().getName()));
             }
-            parts.add(b);
-            total += b.length;
+            if (n == lengths.length) {
+                lengths = Arrays.copyOf(lengths, Math.max(16, 2 * n));
+            }
+            lengths[n++] = w.size() - start;
         }
-        if (total > Integer.MAX_VALUE - 16) {
-            throw new IllegalArgumentException("a batch must hold less than 2 GiB; split it");
-        }
-        byte[] data = new byte[(int) total];
-        int[] lengths = new int[parts.size()];
-        int pos = 0;
-        for (int i = 0; i < lengths.length; i++) {
-            byte[] b = parts.get(i);
-            System.arraycopy(b, 0, data, pos, b.length);
-            lengths[i] = b.length;
-            pos += b.length;
-        }
-        return new Packed(data, lengths, mode);
+        return new Packed(w.buf(), w.size(), n == lengths.length ? lengths : Arrays.copyOf(lengths, n), mode);
     }
 
     // ---------- waiting, closing, state ----------
