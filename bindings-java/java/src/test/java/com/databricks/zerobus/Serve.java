@@ -11,7 +11,7 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
-/** A `zerobus serve --exit-on-stdin-close` process (the repository's CLI; missing = failure, never a skip). */
+/** A `zerobus serve --exit-on-stdin-close [args]` process (the repository's CLI; missing = failure, never a skip). */
 final class Serve implements AutoCloseable {
     final Process process;
     final Map<String, String> env = new HashMap<>();
@@ -20,14 +20,17 @@ final class Serve implements AutoCloseable {
         this.process = process;
     }
 
-    static Serve start() throws Exception {
+    /** Starts the server with extra arguments, e.g. {@code --table 'main.default.t(id BIGINT)'}. */
+    static Serve start(String... args) throws Exception {
         Path bin = ZerobusExceptionTest.root().resolve("target/debug/zerobus");
         if (!Files.isExecutable(bin)) {
             fail("the zerobus CLI is missing at " + bin + ": build it with `cargo build -p zerobus-cli`"
                     + " (make java-test does)");
         }
-        Serve s = new Serve(new ProcessBuilder(bin.toString(), "serve", "--exit-on-stdin-close")
-                .redirectError(ProcessBuilder.Redirect.INHERIT).start());
+        java.util.List<String> command = new java.util.ArrayList<>(java.util.List.of(bin.toString(), "serve",
+                "--exit-on-stdin-close"));
+        command.addAll(java.util.List.of(args));
+        Serve s = new Serve(new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start());
         BufferedReader out = new BufferedReader(new InputStreamReader(s.process.getInputStream(), StandardCharsets.UTF_8));
         String line;
         while (s.env.size() < 4 && (line = out.readLine()) != null) {
