@@ -5,7 +5,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Just enough JSON for the testee protocol: objects, arrays, strings, integers, booleans, null. */
+/**
+ * Just enough JSON for the testee protocol and for `object` records: objects (as LinkedHashMap, key
+ * order kept), arrays, strings, integers (Long, BigInteger past its range), fractions (Double),
+ * booleans, null.
+ */
 final class Json {
     private final String s;
     private int i;
@@ -100,7 +104,8 @@ final class Json {
                     try {
                         return Long.parseLong(num);
                     } catch (NumberFormatException e) {
-                        return Long.parseUnsignedLong(num);
+                        // Past a long: exact (a u64 seed's longValue() is its bits, as parseUnsignedLong gave).
+                        return new java.math.BigInteger(num);
                     }
                 }
                 return Double.parseDouble(num);

@@ -7,6 +7,7 @@ import com.databricks.zerobus.NonRetriableException;
 import com.databricks.zerobus.RecordType;
 import com.databricks.zerobus.StreamConfigurationOptions;
 import com.databricks.zerobus.StreamMetrics;
+import com.databricks.zerobus.TableSchema;
 import com.databricks.zerobus.ZerobusException;
 import com.databricks.zerobus.ZerobusSdk;
 import com.databricks.zerobus.ZerobusStream;
@@ -90,6 +91,8 @@ public final class Main {
             }
             case "ingest_raw":
                 return ingestRaw(req);
+            case "table_schema":
+                return tableSchema(req);
             case "wait_for_offset":
                 stream().waitForOffset(num(req, "offset", -1));
                 return obj();
@@ -138,10 +141,7 @@ public final class Main {
         }
     }
 
-    private Map<String, Object> create(Map<String, Object> req) throws ZerobusException {
-        if (sdk != null) {
-            sdk.close();
-        }
+    private static ZerobusSdk newSdk(Map<String, Object> req) throws ZerobusException {
         ZerobusSdk.Builder sb = ZerobusSdk.builder(str(req, "endpoint"), str(req, "workspace_url"));
         if (req.get("ca_pem") instanceof String) {
             sb.caPem(((String) req.get("ca_pem")).getBytes(StandardCharsets.UTF_8));
@@ -149,7 +149,60 @@ public final class Main {
         if (req.get("application_name") instanceof String) {
             sb.applicationName((String) req.get("application_name"));
         }
-        sdk = sb.build();
+        return sb.build();
+    }
+
+    /** The `headers` auth's provider: returns its headers (or fails) and counts its calls. */
+    private HeadersProvider headersProvider(Map<String, Object> auth) {
+        Map<String, String> headers = new LinkedHashMap<>();
+        Object list = auth.get("headers");
+        if (list instanceof List) {
+            for (Object h : (List<?>) list) {
+                List<?> pair = (List<?>) h;
+                headers.put(String.valueOf(pair.get(0)), String.valueOf(pair.get(1)));
+            }
+        }
+        Map<String, Object> fail = auth.get("fail") instanceof Map ? map(auth.get("fail")) : null;
+        return () -> {
+            headerCalls.incrementAndGet();
+            if (fail != null) {
+                throw new ZerobusException(code(str(fail, "code")), -1, false, str(fail, "message"));
+            }
+            return headers;
+        };
+    }
+
+    private static <T> T join(CompletableFuture<T> future) throws ZerobusException {
+        try {
+            return future.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof ZerobusException) {
+                throw (ZerobusException) e.getCause();
+            }
+            throw e;
+        }
+    }
+
+    private Map<String, Object> tableSchema(Map<String, Object> req) throws ZerobusException {
+        Map<String, Object> auth = map(req.get("auth"));
+        TableSchema schema;
+        try (ZerobusSdk s = newSdk(req)) {
+            schema = join("headers".equals(auth.get("kind")) ? s.getTableSchema(str(req, "table"), headersProvider(auth))
+                    : s.getTableSchema(str(req, "table"), str(auth, "client_id"), str(auth, "client_secret")));
+        }
+        List<Object> columns = new ArrayList<>();
+        for (TableSchema.Column c : schema.getColumns()) {
+            columns.add(obj("name", c.getName(), "type", c.getTypeText(), "nullable", c.isNullable(),
+                    "position", c.getPosition()));
+        }
+        return obj("columns", columns, "descriptor_hex", hex(schema.getDescriptorProto()));
+    }
+
+    private Map<String, Object> create(Map<String, Object> req) throws ZerobusException {
+        if (sdk != null) {
+            sdk.close();
+        }
+        sdk = newSdk(req);
         Map<String, Object> o = map(req.get("options"));
         StreamConfigurationOptions.Builder b = StreamConfigurationOptions.builder();
         if (o.get("max_inflight_requests") instanceof Number) {
@@ -213,42 +266,24 @@ public final class Main {
         StreamConfigurationOptions options = b.build();
         String table = str(req, "table");
         boolean proto = "proto".equals(req.get("record_type"));
-        byte[] descriptor = proto ? unhex(str(req, "descriptor_hex")) : null;
+        // A proto stream without descriptor_hex is created from the table (its schema read by the SDK).
+        boolean fromTable = proto && !(req.get("descriptor_hex") instanceof String);
+        byte[] descriptor = proto && !fromTable ? unhex(str(req, "descriptor_hex")) : null;
         Map<String, Object> auth = map(req.get("auth"));
         CompletableFuture<ZerobusStream> future;
         if ("headers".equals(auth.get("kind"))) {
-            Map<String, String> headers = new LinkedHashMap<>();
-            Object list = auth.get("headers");
-            if (list instanceof List) {
-                for (Object h : (List<?>) list) {
-                    List<?> pair = (List<?>) h;
-                    headers.put(String.valueOf(pair.get(0)), String.valueOf(pair.get(1)));
-                }
-            }
-            Map<String, Object> fail = auth.get("fail") instanceof Map ? map(auth.get("fail")) : null;
-            HeadersProvider provider = () -> {
-                headerCalls.incrementAndGet();
-                if (fail != null) {
-                    throw new ZerobusException(code(str(fail, "code")), -1, false, str(fail, "message"));
-                }
-                return headers;
-            };
-            future = proto ? sdk.createProtoStream(table, descriptor, provider, options)
+            HeadersProvider provider = headersProvider(auth);
+            future = fromTable ? sdk.createStreamFromTable(table, provider, options)
+                    : proto ? sdk.createProtoStream(table, descriptor, provider, options)
                     : sdk.createJsonStream(table, provider, options);
         } else {
             String id = str(auth, "client_id");
             String secret = str(auth, "client_secret");
-            future = proto ? sdk.createProtoStream(table, descriptor, id, secret, options)
+            future = fromTable ? sdk.createStreamFromTable(table, id, secret, options)
+                    : proto ? sdk.createProtoStream(table, descriptor, id, secret, options)
                     : sdk.createJsonStream(table, id, secret, options);
         }
-        try {
-            stream = future.join();
-        } catch (CompletionException e) {
-            if (e.getCause() instanceof ZerobusException) {
-                throw (ZerobusException) e.getCause();
-            }
-            throw e;
-        }
+        stream = join(future);
         return obj();
     }
 
@@ -370,9 +405,21 @@ public final class Main {
         ZerobusStream s = stream();
         List<Object> records = new ArrayList<>();
         Object list = req.get("records");
+        Object kind = req.get("kind");
         if (list instanceof List) {
             for (Object r : (List<?>) list) {
-                records.add("proto".equals(req.get("kind")) ? unhex(String.valueOf(r)) : String.valueOf(r));
+                if ("proto".equals(kind)) {
+                    records.add(unhex(String.valueOf(r)));
+                } else if ("object".equals(kind)) {
+                    // Native objects: each text parsed into a Map<String, Object> for the SDK's map calls.
+                    Object parsed = Json.parse(String.valueOf(r));
+                    if (!(parsed instanceof Map)) {
+                        throw bad("object record " + r + " is not a JSON object");
+                    }
+                    records.add(parsed);
+                } else {
+                    records.add(String.valueOf(r));
+                }
             }
         }
         List<Object> offsets = new ArrayList<>();
@@ -380,7 +427,11 @@ public final class Main {
             offsets.add(s.ingestRecordsOffset(records).orElse(null));
         } else {
             for (Object r : records) {
-                offsets.add(r instanceof String ? s.ingestRecordOffset((String) r) : s.ingestRecordOffset((byte[]) r));
+                if (r instanceof Map) {
+                    offsets.add(s.ingestRecordOffset(map(r)));
+                } else {
+                    offsets.add(r instanceof String ? s.ingestRecordOffset((String) r) : s.ingestRecordOffset((byte[]) r));
+                }
             }
         }
         return obj("offsets", offsets);
