@@ -41,6 +41,11 @@ static zerobus_stream *zb_create_stream_with_headers(const zerobus_sdk *sdk, con
 		(void *)handle, zb_release, options, err);
 }
 
+static zerobus_table_schema *zb_get_table_schema_with_headers(const zerobus_sdk *sdk, const char *table,
+		uintptr_t handle, zerobus_error **err) {
+	return zerobus_sdk_get_table_schema_with_headers_provider(sdk, table, zb_headers, (void *)handle, zb_release, err);
+}
+
 // One ingest call, result returned by value so that no Go out-parameter escapes to the heap on
 // the hot path. mode: 0 blocking, 1 try, 2 nowait. json: the records are JSON text (the
 // zerobus_stream_*ingest_json_record* calls, INVALID_RECORD on a PROTO stream); otherwise they are
@@ -176,6 +181,18 @@ func createStreamWithHeaders(sdk *C.zerobus_sdk, table *C.char, descriptor []byt
 		return nil, takeError(cerr)
 	}
 	return s, nil
+}
+
+// tableSchemaWithHeaders reads a table's schema authenticated by provider (through a handle the
+// library releases before the call returns).
+func tableSchemaWithHeaders(sdk *C.zerobus_sdk, table *C.char, provider HeadersProvider) (*C.zerobus_table_schema, error) {
+	h := newHandle(provider)
+	var cerr *C.zerobus_error
+	p := C.zb_get_table_schema_with_headers(sdk, table, C.uintptr_t(h), &cerr)
+	if p == nil {
+		return nil, takeError(cerr)
+	}
+	return p, nil
 }
 
 // zeroByte backs empty inputs so that C never sees a NULL data pointer.

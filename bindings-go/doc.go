@@ -8,8 +8,10 @@
 // ack and error callbacks, nowait calls accounted like the others, and one error type
 // (*Error, with Code, GRPCStatus and Retryable) reachable with errors.As.
 //
-// A string record is JSON text (the library's JSON calls: CodeInvalidRecord on a Proto stream);
-// a []byte record is read as the stream's record type.
+// A string record is JSON text (the library's JSON calls): on a Proto stream created from its
+// table (TableProperties without a DescriptorProto) the library encodes it by the table's
+// columns; on a Proto stream given a descriptor it is CodeInvalidRecord. A []byte record is read
+// as the stream's record type. GetTableSchema reads a table's columns and descriptor.
 //
 // At the boundary C never keeps a Go pointer: inputs are copied during each call, callback
 // state crosses as a runtime/cgo.Handle, a batch crosses in one call (one buffer plus

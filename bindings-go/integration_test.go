@@ -24,11 +24,12 @@ type server struct {
 	endpoint, workspaceURL, clientID, clientSecret string
 }
 
-// startServe runs the repository's `zerobus serve` for one test, stopped when the test ends. A
-// missing binary fails the test: the integration tests are part of `make test`, which builds it.
-func startServe(t *testing.T) server {
+// startServe runs the repository's `zerobus serve` for one test, stopped when the test ends, with
+// extra arguments (e.g. "--table", a definition). A missing binary fails the test: the
+// integration tests are part of `make test`, which builds it.
+func startServe(t *testing.T, args ...string) server {
 	t.Helper()
-	s, cmd, stdin := spawnServe(t)
+	s, cmd, stdin := spawnServe(t, args...)
 	t.Cleanup(func() {
 		stdin.Close()
 		done := make(chan error, 1)
@@ -63,14 +64,15 @@ func startServeUntilExit(t *testing.T) server {
 	return untilExit.srv
 }
 
-// spawnServe starts `zerobus serve --exit-on-stdin-close` and reads the settings it prints.
-func spawnServe(t *testing.T) (server, *exec.Cmd, io.WriteCloser) {
+// spawnServe starts `zerobus serve --exit-on-stdin-close args...` and reads the settings it
+// prints.
+func spawnServe(t *testing.T, args ...string) (server, *exec.Cmd, io.WriteCloser) {
 	t.Helper()
 	bin, _ := filepath.Abs("../target/debug/zerobus")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("the zerobus CLI is missing at %s: build it with `cargo build -p zerobus-cli` (make go-test does): %v", bin, err)
 	}
-	cmd := exec.Command(bin, "serve", "--exit-on-stdin-close")
+	cmd := exec.Command(bin, append([]string{"serve", "--exit-on-stdin-close"}, args...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -53,6 +53,9 @@ func streamCalls() []call {
 		{"IngestRecordsContiguousOffset", true, func(s *ZerobusStream) error {
 			return offErr(s.IngestRecordsContiguousOffset([]byte(rec+rec), []int{len(rec), len(rec)}))
 		}},
+		{"IngestJSONRecordsContiguousOffset", true, func(s *ZerobusStream) error {
+			return offErr(s.IngestJSONRecordsContiguousOffset([]byte(rec+rec), []int{len(rec), len(rec)}))
+		}},
 		{"TryIngestRecordOffset", true, func(s *ZerobusStream) error { return offErr(s.TryIngestRecordOffset(rec)) }},
 		{"TryIngestRecordsOffset", true, func(s *ZerobusStream) error { return offErr(s.TryIngestRecordsOffset([]string{rec})) }},
 		{"IngestRecordNowait", true, func(s *ZerobusStream) error { return s.IngestRecordNowait(rec) }},
@@ -161,6 +164,11 @@ func TestFreedStreamEveryMethod(t *testing.T) {
 		if stream.IsClosed() {
 			t.Errorf("IsClosed %s = true; the C ABI answers false for a handle that is not live", what)
 		}
+		if id := stream.StreamID(); id != "" {
+			t.Errorf("StreamID %s = %q, want \"\"", what, id)
+		}
+		_, err := stream.TableSchema()
+		wantCode(t, "TableSchema "+what, err, CodeInvalidArgument)
 		if stream.RecordType() != RecordTypeJson {
 			t.Errorf("RecordType %s = %v", what, stream.RecordType())
 		}
@@ -182,6 +190,11 @@ func TestInvalidStreamHandles(t *testing.T) {
 		if stream.IsClosed() {
 			t.Errorf("IsClosed on %s = true", name)
 		}
+		if id := stream.StreamID(); id != "" {
+			t.Errorf("StreamID on %s = %q", name, id)
+		}
+		_, err := stream.TableSchema()
+		wantCode(t, "TableSchema on "+name, err, CodeInvalidArgument)
 	}
 	if (*ZerobusStream)(nil).RecordType() != RecordTypeUnspecified {
 		t.Error("RecordType of a nil stream")
@@ -212,6 +225,14 @@ func TestFreedSdkEveryMethod(t *testing.T) {
 		wantCode(t, "CreateStreamWithHeadersProvider on "+name, err, CodeInvalidArgument)
 		_, err = sdk.CreateStreamWithHeadersProviderContext(ctx, table, h, jsonOptions())
 		wantCode(t, "CreateStreamWithHeadersProviderContext on "+name, err, CodeInvalidArgument)
+		_, err = sdk.GetTableSchema(jsonTable, srv.clientID, srv.clientSecret)
+		wantCode(t, "GetTableSchema on "+name, err, CodeInvalidArgument)
+		_, err = sdk.GetTableSchemaContext(ctx, jsonTable, srv.clientID, srv.clientSecret)
+		wantCode(t, "GetTableSchemaContext on "+name, err, CodeInvalidArgument)
+		_, err = sdk.GetTableSchemaWithHeadersProvider(jsonTable, h)
+		wantCode(t, "GetTableSchemaWithHeadersProvider on "+name, err, CodeInvalidArgument)
+		_, err = sdk.GetTableSchemaWithHeadersProviderContext(ctx, jsonTable, h)
+		wantCode(t, "GetTableSchemaWithHeadersProviderContext on "+name, err, CodeInvalidArgument)
 	}
 	if h.calls != 0 {
 		t.Errorf("the provider was asked %d times by a dead SDK", h.calls)

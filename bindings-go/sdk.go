@@ -21,7 +21,10 @@ type TableProperties struct {
 	// TableName is "catalog.schema.table".
 	TableName string
 	// DescriptorProto is the serialized google.protobuf.DescriptorProto of the records
-	// (Proto streams; nil for JSON), e.g. from proto.Marshal(protodesc.ToDescriptorProto(md)).
+	// (Proto streams; ignored for JSON), e.g. from proto.Marshal(protodesc.ToDescriptorProto(md)).
+	// Nil (or empty) on a Proto stream creates the stream from its table: the library reads the
+	// table's schema from Unity Catalog, derives the descriptor from its columns, and encodes
+	// the JSON text (string records) given to the stream by the columns' types.
 	DescriptorProto []byte
 }
 
@@ -133,6 +136,15 @@ func (s *ZerobusSdk) Free() {
 // CreateStream opens a stream on table authenticated with OAuth client credentials. options
 // may be nil for the defaults (a Proto stream). It blocks until the server answered (at most
 // about RecoveryTimeoutMs × attempts); see CreateStreamContext.
+//
+// A Proto stream with no table.DescriptorProto is created from its table: before opening, the
+// library reads the table's schema from Unity Catalog with the stream's credentials (as
+// GetTableSchema; a table it does not know fails with CodeNotFound) and opens the stream with the
+// descriptor derived from the columns. JSON text (string records, []string batches,
+// IngestJSONRecordsContiguousOffset) is then encoded to proto in the library by the columns'
+// types (TIMESTAMP as integer µs or RFC 3339 text, DATE as days or "YYYY-MM-DD", BINARY as
+// base64, DECIMAL and BIGINT as a number or a string, nested ARRAY / MAP / STRUCT); []byte
+// records are still encoded proto messages. ZerobusStream.TableSchema returns the schema read.
 func (s *ZerobusSdk) CreateStream(table TableProperties, clientID, clientSecret string,
 	options *StreamConfigurationOptions) (*ZerobusStream, error) {
 	return s.create(table, options, func(sdk *C.zerobus_sdk, name *C.char, co *C.zerobus_stream_options) (*C.zerobus_stream, error) {
@@ -158,7 +170,9 @@ func (s *ZerobusSdk) CreateStream(table TableProperties, clientID, clientSecret 
 }
 
 // CreateStreamWithHeadersProvider opens a stream whose call metadata comes from provider,
-// asked before every connection attempt (on a library thread).
+// asked before every connection attempt (on a library thread). A Proto stream with no
+// table.DescriptorProto is created from its table as with CreateStream, its schema read with the
+// provider's "authorization" header.
 func (s *ZerobusSdk) CreateStreamWithHeadersProvider(table TableProperties, provider HeadersProvider,
 	options *StreamConfigurationOptions) (*ZerobusStream, error) {
 	if provider == nil {

@@ -214,7 +214,11 @@ func (s *ZerobusStream) ingestMany(records any, mode ingestMode) (int64, error) 
 
 // IngestRecordOffset queues one record and returns its offset. A record is a []byte, read as
 // the stream's record type (an encoded proto message on a Proto stream, JSON text on a JSON
-// stream), or a string, which is always JSON text: on a Proto stream a string fails that call
+// stream), or a string, which is always JSON text. On a Proto stream created from its table (no
+// DescriptorProto) the library encodes a string by the table's columns; one that does not fit
+// (unknown key, wrong type, missing NOT NULL column, overflow) fails that call with
+// CodeInvalidRecord naming the column ("table t: loc.lat: expected DOUBLE, got string
+// \"north\"") and queues nothing. On a Proto stream given a descriptor a string fails that call
 // with CodeInvalidRecord and queues nothing (encode it to proto bytes first). The record is
 // copied before the call returns. It blocks only while the in-flight bounds are reached.
 func (s *ZerobusStream) IngestRecordOffset(record any) (int64, error) {
@@ -224,9 +228,13 @@ func (s *ZerobusStream) IngestRecordOffset(record any) (int64, error) {
 // IngestRecordsOffset queues records as ONE call under ONE offset, crossing into the library
 // in one cgo call. The records are a [][]byte (read as the stream's record type), a []string
 // (JSON text), or an []any of []byte and string elements: an []any holding at least one string
-// is a JSON text batch (its []byte elements are then JSON text too), so on a Proto stream it
-// fails with CodeInvalidRecord and queues nothing; an []any of []byte only is read as the
-// stream's record type. An empty batch sends nothing and returns offset -1.
+// is a JSON text batch (its []byte elements are then JSON text too); an []any of []byte only is
+// read as the stream's record type. A JSON text batch on a Proto stream created from its table is
+// encoded by the table's columns, every record before any is queued: a record that does not fit
+// fails the whole call with CodeInvalidRecord naming its index and the column ("record 1 of the
+// batch: table t: loc.lat: ..."); on a Proto stream given a descriptor it fails with
+// CodeInvalidRecord. Nothing of a failed call is queued. An empty batch sends nothing and
+// returns offset -1.
 func (s *ZerobusStream) IngestRecordsOffset(records any) (int64, error) {
 	return s.ingestMany(records, modeBlocking)
 }
@@ -237,7 +245,15 @@ func (s *ZerobusStream) IngestRecordsOffset(records any) (int64, error) {
 // as they are. The lengths must add up to len(data); an empty batch sends nothing and returns
 // offset -1.
 func (s *ZerobusStream) IngestRecordsContiguousOffset(data []byte, lengths []int) (int64, error) {
-	return s.ingestContiguous(data, lengths, modeBlocking)
+	return s.ingestContiguous(data, lengths, modeBlocking, false)
+}
+
+// IngestJSONRecordsContiguousOffset is IngestRecordsContiguousOffset for JSON text held back to
+// back in data (JSON lines without their newlines, say), whatever the stream's record type: the
+// batch goes through the library's JSON calls, as a []string batch does (encoded by the table's
+// columns on a Proto stream created from its table), without a copy on the Go side.
+func (s *ZerobusStream) IngestJSONRecordsContiguousOffset(data []byte, lengths []int) (int64, error) {
+	return s.ingestContiguous(data, lengths, modeBlocking, true)
 }
 
 // lengthsArg passes lengths to C as size_t for the duration of one call: reinterpreted in place
@@ -261,13 +277,13 @@ func lengthsArg(lengths []int) (*C.size_t, error) {
 	return unsafe.SliceData(out), nil
 }
 
-func (s *ZerobusStream) ingestContiguous(data []byte, lengths []int, mode ingestMode) (int64, error) {
+func (s *ZerobusStream) ingestContiguous(data []byte, lengths []int, mode ingestMode, json bool) (int64, error) {
 	lens, err := lengthsArg(lengths)
 	if err != nil {
 		return -1, err
 	}
 	d, n := bytesArg(data)
-	off, err := ingestRecordsC(s.cptr(), d, n, lens, C.size_t(len(lengths)), mode, false)
+	off, err := ingestRecordsC(s.cptr(), d, n, lens, C.size_t(len(lengths)), mode, json)
 	runtime.KeepAlive(data)
 	runtime.KeepAlive(lengths)
 	runtime.KeepAlive(s) // s.h (and its cleanup) stays alive across the C call
