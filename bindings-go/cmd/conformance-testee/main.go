@@ -138,6 +138,8 @@ func (t *testee) handle(req request) (map[string]any, error) {
 		return map[string]any{"offsets": []any{offsetOrNull(off)}}, nil
 	case "ingest_raw":
 		return t.ingestRaw(req)
+	case "table_schema":
+		return t.tableSchema(req)
 	case "wait_for_offset":
 		s, err := t.need()
 		if err != nil {
@@ -226,7 +228,8 @@ func offsetOrNull(off int64) any {
 	return off
 }
 
-func (t *testee) create(req request) error {
+// sdk is the SDK a create_stream or table_schema request describes.
+func sdk(req request) (*zerobus.ZerobusSdk, error) {
 	var sdkOptions []zerobus.SdkOption
 	if pem, ok := req["ca_pem"].(string); ok {
 		sdkOptions = append(sdkOptions, zerobus.WithCACertificatePEM([]byte(pem)))
@@ -234,7 +237,57 @@ func (t *testee) create(req request) error {
 	if app, ok := req["application_name"].(string); ok {
 		sdkOptions = append(sdkOptions, zerobus.WithApplicationName(app))
 	}
-	sdk, err := zerobus.NewZerobusSdk(req.str("endpoint"), req.str("workspace_url"), sdkOptions...)
+	return zerobus.NewZerobusSdk(req.str("endpoint"), req.str("workspace_url"), sdkOptions...)
+}
+
+// headersProvider is the provider an auth of kind "headers" describes, kept to count its calls.
+func (t *testee) headersProvider(auth request) *fixedHeaders {
+	provider := &fixedHeaders{headers: map[string]string{}}
+	pairs, _ := auth["headers"].([]any)
+	for _, p := range pairs {
+		if kv, ok := p.([]any); ok && len(kv) == 2 {
+			k, _ := kv[0].(string)
+			v, _ := kv[1].(string)
+			provider.headers[k] = v
+		}
+	}
+	if fail := auth.obj("fail"); fail != nil {
+		provider.fail = zerobus.NewError(codeNamed(fail.str("code")), fail.str("message"))
+	}
+	t.headers = provider
+	return provider
+}
+
+// tableSchema answers the table's columns and the descriptor the binding derives from them.
+func (t *testee) tableSchema(req request) (map[string]any, error) {
+	sdk, err := sdk(req)
+	if err != nil {
+		return nil, err
+	}
+	defer sdk.Free()
+	auth := req.obj("auth")
+	var schema *zerobus.TableSchema
+	if auth.str("kind") == "headers" {
+		schema, err = sdk.GetTableSchemaWithHeadersProvider(req.str("table"), t.headersProvider(auth))
+	} else {
+		schema, err = sdk.GetTableSchema(req.str("table"), auth.str("client_id"), auth.str("client_secret"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	descriptor, err := schema.DescriptorProto()
+	if err != nil {
+		return nil, err
+	}
+	columns := make([]map[string]any, len(schema.Columns))
+	for i, c := range schema.Columns {
+		columns[i] = map[string]any{"name": c.Name, "type": c.Type, "nullable": c.Nullable, "position": c.Position}
+	}
+	return map[string]any{"columns": columns, "descriptor_hex": hex.EncodeToString(descriptor)}, nil
+}
+
+func (t *testee) create(req request) error {
+	sdk, err := sdk(req)
 	if err != nil {
 		return err
 	}
@@ -288,31 +341,21 @@ func (t *testee) create(req request) error {
 	table := zerobus.TableProperties{TableName: req.str("table")}
 	if req.str("record_type") == "proto" {
 		options.RecordType = zerobus.RecordTypeProto
-		d, err := hex.DecodeString(req.str("descriptor_hex"))
-		if err != nil {
-			return bad("descriptor_hex: %v", err)
+		// No descriptor_hex: no DescriptorProto, which creates the stream from the table.
+		if h, ok := req["descriptor_hex"].(string); ok {
+			d, err := hex.DecodeString(h)
+			if err != nil {
+				return bad("descriptor_hex: %v", err)
+			}
+			table.DescriptorProto = d
 		}
-		table.DescriptorProto = d
 	} else {
 		options.RecordType = zerobus.RecordTypeJson
 	}
 	auth := req.obj("auth")
 	var stream *zerobus.ZerobusStream
 	if auth.str("kind") == "headers" {
-		provider := &fixedHeaders{headers: map[string]string{}}
-		pairs, _ := auth["headers"].([]any)
-		for _, p := range pairs {
-			if kv, ok := p.([]any); ok && len(kv) == 2 {
-				k, _ := kv[0].(string)
-				v, _ := kv[1].(string)
-				provider.headers[k] = v
-			}
-		}
-		if fail := auth.obj("fail"); fail != nil {
-			provider.fail = zerobus.NewError(codeNamed(fail.str("code")), fail.str("message"))
-		}
-		t.headers = provider
-		stream, err = sdk.CreateStreamWithHeadersProvider(table, provider, options)
+		stream, err = sdk.CreateStreamWithHeadersProvider(table, t.headersProvider(auth), options)
 	} else {
 		stream, err = sdk.CreateStream(table, auth.str("client_id"), auth.str("client_secret"), options)
 	}
@@ -442,7 +485,8 @@ func (t *testee) ingestRaw(req request) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	// json: the records are text (strings, the JSON calls); proto: hex of bytes.
+	// json: the records are text (strings, the JSON calls); object: the same (Go has no native
+	// objects the library takes, TESTEE.md); proto: hex of bytes.
 	texts, _ := req["records"].([]any)
 	strs := make([]string, len(texts))
 	var bytes [][]byte
