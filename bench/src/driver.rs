@@ -25,6 +25,17 @@ pub enum Format {
     /// The same records as protobuf `BenchRecord { int64 i = 1; string p = 2; }`
     /// ([`bench_descriptor`]).
     Proto,
+    /// Taxi-shaped JSON rows ([`crate::taxi`]) on a JSON stream (`--size` is ignored).
+    Taxi,
+    /// The same rows on a PROTO stream created from the table: core encodes them by its types.
+    TaxiTyped,
+}
+
+impl Format {
+    /// Whether the pool holds text (JSON rows).
+    pub fn is_text(self) -> bool {
+        self != Format::Proto
+    }
 }
 
 /// A call that blocks this long in `fill` mode counts as "stopped at the bound".
@@ -97,6 +108,8 @@ impl DriverArgs {
                     args.format = match value.as_str() {
                         "json" => Format::Json,
                         "proto" => Format::Proto,
+                        "taxi" => Format::Taxi,
+                        "taxi-typed" => Format::TaxiTyped,
                         other => return Err(format!("unknown format {other:?}")),
                     }
                 }
@@ -111,7 +124,7 @@ impl DriverArgs {
                 other => return Err(format!("unknown option {other}")),
             }
         }
-        if args.size < 20 {
+        if args.size < 20 && !matches!(args.format, Format::Taxi | Format::TaxiTyped) {
             return Err(format!("--size {} is below the 20-byte minimum", args.size));
         }
         if !POOL.is_multiple_of(args.batch) && args.mode != Mode::Single && args.mode != Mode::Nowait {
@@ -156,6 +169,9 @@ impl RecordPool {
                     data.resize(data.len() + size.saturating_sub(head.len() + 2), b'x');
                     data.extend_from_slice(b"\"}");
                 }
+                Format::Taxi | Format::TaxiTyped => {
+                    data.extend_from_slice(crate::taxi::row(k as u64).as_bytes())
+                }
                 Format::Proto => {
                     // Tag + varint(k), tag + varint(len) + pad: shrink the pad until it fits.
                     let fixed = 2 + varint_len(k as u64);
@@ -172,9 +188,9 @@ impl RecordPool {
             }
             lengths.push(data.len() - starts[k]);
         }
-        let text = match format {
-            Format::Json => String::from_utf8(data.clone()).expect("JSON records are ASCII"),
-            Format::Proto => String::new(),
+        let text = match format.is_text() {
+            true => String::from_utf8(data.clone()).expect("JSON records are ASCII"),
+            false => String::new(),
         };
         RecordPool { data, text, lengths, starts }
     }

@@ -3,8 +3,12 @@
 //!
 //! - [`driver`]: the driver contract of `bench/DRIVER.md`, shared by the Rust drivers;
 //! - [`runner`]: starts the server, runs each driver per case, measures CPU, RSS and the server's
-//!   CPU from outside, and writes the report.
+//!   CPU from outside, and writes the report;
+//! - [`taxi`]: the taxi-shaped table and rows of the typed-encoding runs;
+//! - `typed`: the typed-encoding runs (encoder against prost-reflect, JSON vs typed ingest).
 #![allow(missing_docs)]
 
 pub mod driver;
 pub mod runner;
+pub mod taxi;
+mod typed;

@@ -18,8 +18,10 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
     let pool = RecordPool::new(args.size, args.format);
     let sdk = ZerobusSdk::new(args.endpoint.clone(), args.workspace_url.clone())?;
     let (record_type, descriptor_proto) = match args.format {
-        Format::Json => (RecordType::Json, None),
+        Format::Json | Format::Taxi => (RecordType::Json, None),
         Format::Proto => (RecordType::Proto, Some(bench_descriptor())),
+        // No descriptor: the stream is created from the table and core encodes the JSON rows.
+        Format::TaxiTyped => (RecordType::Proto, None),
     };
     let options = StreamConfigurationOptions { record_type, ..Default::default() };
     let stream = sdk
@@ -32,7 +34,7 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     let clock = Clock::start(&args);
-    let (stream, pool, json) = (&stream, &pool, args.format == Format::Json);
+    let (stream, pool, json) = (&stream, &pool, args.format.is_text());
     let done = match args.mode {
         Mode::Single => {
             run_calls(&args, &clock, |k, _| async move {
@@ -57,7 +59,15 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
         Mode::Batch => {
             run_calls(&args, &clock, |start, n| async move {
                 let (data, lengths) = pool.batch(start, n);
-                stream.ingest_records_contiguous_offset(data, lengths).await.map(drop)
+                if json {
+                    // As text: on a stream from the table core encodes the rows by its types.
+                    match stream.queue_records_contiguous_as(RecordType::Json, data, lengths) {
+                        Ok(queued) => queued.offset().await.map(drop),
+                        Err(e) => Err(e),
+                    }
+                } else {
+                    stream.ingest_records_contiguous_offset(data, lengths).await.map(drop)
+                }
             })
             .await?
         }

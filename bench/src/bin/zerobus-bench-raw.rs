@@ -41,6 +41,9 @@ fn request(payload: Payload) -> Bytes {
 }
 
 async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if !matches!(args.format, Format::Json | Format::Proto) {
+        return Err("the raw ceiling takes --format json or proto".into());
+    }
     let pool = RecordPool::new(args.size, args.format);
     let per_call = args.per_call();
     let calls = args.records.div_ceil(per_call as u64);
@@ -48,8 +51,8 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
     messages.push(request(Payload::CreateStream(CreateIngestStreamRequest {
         table_name: Some(args.table.clone()),
         record_type: Some(match args.format {
-            Format::Json => RecordType::Json as i32,
             Format::Proto => RecordType::Proto as i32,
+            _ => RecordType::Json as i32,
         }),
         descriptor_proto: (args.format == Format::Proto)
             .then(|| Bytes::from(bench_descriptor().encode_to_vec())),
@@ -62,18 +65,22 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
         let texts = || records.clone().map(|r| String::from_utf8_lossy(r).into_owned());
         let protos = || records.clone().map(Bytes::copy_from_slice);
         messages.push(match (n, args.format) {
-            (1, Format::Json) => request(Payload::IngestRecord(IngestRecordRequest {
-                offset_id: Some(offset),
-                record: texts().next().map(Record::JsonRecord),
-            })),
+            (1, Format::Json | Format::Taxi | Format::TaxiTyped) => {
+                request(Payload::IngestRecord(IngestRecordRequest {
+                    offset_id: Some(offset),
+                    record: texts().next().map(Record::JsonRecord),
+                }))
+            }
             (1, Format::Proto) => request(Payload::IngestRecord(IngestRecordRequest {
                 offset_id: Some(offset),
                 record: protos().next().map(Record::ProtoEncodedRecord),
             })),
-            (_, Format::Json) => request(Payload::IngestRecordBatch(IngestRecordBatchRequest {
-                offset_id: Some(offset),
-                batch: Some(Batch::JsonBatch(JsonRecordBatch { records: texts().collect() })),
-            })),
+            (_, Format::Json | Format::Taxi | Format::TaxiTyped) => {
+                request(Payload::IngestRecordBatch(IngestRecordBatchRequest {
+                    offset_id: Some(offset),
+                    batch: Some(Batch::JsonBatch(JsonRecordBatch { records: texts().collect() })),
+                }))
+            }
             (_, Format::Proto) => request(Payload::IngestRecordBatch(IngestRecordBatchRequest {
                 offset_id: Some(offset),
                 batch: Some(Batch::ProtoEncodedBatch(ProtoEncodedRecordBatch {

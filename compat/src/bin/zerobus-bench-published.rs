@@ -28,15 +28,16 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
     let records: Vec<Vec<u8>> = (0..POOL as u64).map(|k| pool.record(k).to_vec()).collect();
     let owned = move |r: &Vec<u8>| -> EncodedRecord {
         match format {
-            Format::Json => JsonString(String::from_utf8(r.clone()).expect("JSON records are ASCII")).into(),
             Format::Proto => ProtoBytes(r.clone()).into(),
+            _ => JsonString(String::from_utf8(r.clone()).expect("JSON records are ASCII")).into(),
         }
     };
     let sdk = plaintext_sdk(&args.endpoint, &args.workspace_url).build()?;
     let builder = sdk.stream_builder().table(&args.table).oauth(&args.client_id, &args.client_secret);
     let mut builder = match format {
-        Format::Json => builder.json(),
+        Format::Json | Format::Taxi => builder.json(),
         Format::Proto => builder.compiled_proto(bench_descriptor()),
+        Format::TaxiTyped => return Err("the published crate has no streams from the table".into()),
     };
     if let Some(n) = args.max_inflight_requests {
         builder = builder.max_inflight_requests(n);
