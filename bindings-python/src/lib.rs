@@ -41,6 +41,7 @@ mod errors;
 mod json;
 mod options;
 mod records;
+mod schema;
 mod sdk;
 mod stream;
 
@@ -150,6 +151,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sdk::Sdk>()?;
     m.add_class::<stream::Stream>()?;
     m.add_class::<stream::StreamMetrics>()?;
+    m.add_class::<schema::TableSchema>()?;
+    m.add_class::<schema::Column>()?;
     m.add_class::<asyncio::Pending>()?;
     m.add_class::<asyncio::Task>()?;
     m.add_function(wrap_pyfunction!(options::default_options, m)?)?;

@@ -12,6 +12,7 @@ use zerobus_core::{
 
 use crate::asyncio::{self, Task};
 use crate::callbacks::PyHeaders;
+use crate::schema::{schema_py, TableSchema};
 use crate::stream::{Owned, Stream};
 use crate::{errors, options, runtime, wait};
 
@@ -76,7 +77,17 @@ impl Sdk {
             })?);
         }
         let options = options::to_core(py, options, descriptor.is_some())?;
-        let auth = match (headers_provider.filter(|h| !h.is_none()), client_id, client_secret) {
+        let auth = Self::auth(py, client_id, client_secret, headers_provider)?;
+        Ok(Open { sdk: self.inner.clone(), table, options, auth })
+    }
+
+    fn auth(
+        py: Python<'_>,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        headers_provider: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Auth> {
+        Ok(match (headers_provider.filter(|h| !h.is_none()), client_id, client_secret) {
             (Some(h), _, _) => Auth::Headers(Arc::new(PyHeaders::new(h)?)),
             (None, Some(client_id), Some(client_secret)) => Auth::OAuth { client_id, client_secret },
             (None, _, _) => {
@@ -85,8 +96,29 @@ impl Sdk {
                     "client_id and client_secret are required unless a headers_provider is given",
                 ))
             }
-        };
-        Ok(Open { sdk: self.inner.clone(), table, options, auth })
+        })
+    }
+
+    /// The schema read, converted while the GIL is held.
+    fn schema_fetch(
+        &self,
+        py: Python<'_>,
+        table_name: String,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        headers_provider: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<impl std::future::Future<Output = ZerobusResult<zerobus_core::TableSchema>> + Send + 'static>
+    {
+        let auth = Self::auth(py, client_id, client_secret, headers_provider)?;
+        let sdk = self.inner.clone();
+        Ok(async move {
+            match auth {
+                Auth::OAuth { client_id, client_secret } => {
+                    sdk.get_table_schema(&table_name, client_id, client_secret).await
+                }
+                Auth::Headers(h) => sdk.get_table_schema_with_headers_provider(&table_name, h).await,
+            }
+        })
     }
 }
 
@@ -169,6 +201,38 @@ impl Sdk {
             headers_provider,
         )?;
         Ok(asyncio::spawn(event_loop, future, open.run(), stream_py))
+    }
+
+    /// Reads `table_name`'s schema from Unity Catalog with OAuth client credentials (or a headers
+    /// provider's `authorization`), waiting with the GIL released.
+    #[pyo3(signature = (table_name, client_id=None, client_secret=None, headers_provider=None))]
+    fn get_table_schema(
+        &self,
+        py: Python<'_>,
+        table_name: String,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        headers_provider: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<TableSchema> {
+        let fetch = self.schema_fetch(py, table_name, client_id, client_secret, headers_provider)?;
+        Ok(TableSchema::new(wait(py, fetch)?))
+    }
+
+    /// `get_table_schema` completing `future` on `event_loop`.
+    #[pyo3(signature = (table_name, client_id, client_secret, headers_provider, event_loop, future))]
+    #[allow(clippy::too_many_arguments)]
+    fn _get_table_schema_async(
+        &self,
+        py: Python<'_>,
+        table_name: String,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        headers_provider: Option<Bound<'_, PyAny>>,
+        event_loop: Bound<'_, PyAny>,
+        future: Bound<'_, PyAny>,
+    ) -> PyResult<Task> {
+        let fetch = self.schema_fetch(py, table_name, client_id, client_secret, headers_provider)?;
+        Ok(asyncio::spawn(event_loop, future, fetch, schema_py))
     }
 
     /// A new stream on `old`'s table, credentials and options that sends `old`'s unacknowledged

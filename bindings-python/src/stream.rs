@@ -210,6 +210,13 @@ impl Stream {
         self.inner.stream_id()
     }
 
+    /// The table's schema when the stream was created from the table (a PROTO stream without a
+    /// descriptor: dicts and JSON text given to it are encoded by the columns' types), else None.
+    #[getter]
+    fn table_schema(&self) -> Option<crate::schema::TableSchema> {
+        self.inner.table_schema().cloned().map(crate::schema::TableSchema::new)
+    }
+
     /// The table this stream writes to.
     #[getter]
     fn table_name(&self) -> String {

@@ -3,7 +3,18 @@
 import asyncio
 from typing import Any, Iterable, List, Optional, Sequence, Union, final
 
-__all__ = ["VERSION", "ERROR_CODES", "Sdk", "ZerobusStream", "StreamMetrics", "Pending", "Task", "default_options"]
+__all__ = [
+    "VERSION",
+    "ERROR_CODES",
+    "Sdk",
+    "ZerobusStream",
+    "StreamMetrics",
+    "TableSchema",
+    "Column",
+    "Pending",
+    "Task",
+    "default_options",
+]
 
 VERSION: str
 ERROR_CODES: List[str]
@@ -28,6 +39,32 @@ class StreamMetrics:
     def recoveries(self) -> int: ...
     @property
     def token_fetches(self) -> int: ...
+
+@final
+class Column:
+    @property
+    def name(self) -> str: ...
+    @property
+    def type_text(self) -> str: ...
+    @property
+    def type_name(self) -> str: ...
+    @property
+    def nullable(self) -> bool: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def comment(self) -> Optional[str]: ...
+
+@final
+class TableSchema:
+    @property
+    def table_name(self) -> str: ...
+    @property
+    def columns(self) -> List[Column]: ...
+    @property
+    def descriptor_proto(self) -> bytes: ...
+    def proto_file(self) -> str: ...
+    def to_json(self) -> str: ...
 
 @final
 class Task:
@@ -56,6 +93,8 @@ class ZerobusStream:
     def stream_id(self) -> str: ...
     @property
     def table_name(self) -> str: ...
+    @property
+    def table_schema(self) -> Optional[TableSchema]: ...
     @property
     def is_closed(self) -> bool: ...
     @property
@@ -96,6 +135,22 @@ class Sdk:
         client_id: Optional[str],
         client_secret: Optional[str],
         options: Optional[Any],
+        headers_provider: Optional[Any],
+        event_loop: asyncio.AbstractEventLoop,
+        future: "asyncio.Future[Any]",
+    ) -> Task: ...
+    def get_table_schema(
+        self,
+        table_name: str,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        headers_provider: Optional[Any] = None,
+    ) -> TableSchema: ...
+    def _get_table_schema_async(
+        self,
+        table_name: str,
+        client_id: Optional[str],
+        client_secret: Optional[str],
         headers_provider: Optional[Any],
         event_loop: asyncio.AbstractEventLoop,
         future: "asyncio.Future[Any]",

@@ -135,17 +135,35 @@ OPTIONS = {
 }
 
 
-def create(req):
-    global stream
+def new_sdk(req):
     ca_pem = req.get("ca_pem")
     pems = [ca_pem.encode("utf-8")] if isinstance(ca_pem, str) else None
     app = req.get("application_name")
-    sdk = ZerobusSdk(
+    return ZerobusSdk(
         req.get("endpoint") or "",
         req.get("workspace_url") or "",
         app if isinstance(app, str) else None,
         ca_certificates_pem=pems,
     )
+
+
+def table_schema(req):
+    sdk = new_sdk(req)
+    auth = req.get("auth") or {}
+    table = req.get("table") or ""
+    if auth.get("kind") == "headers":
+        schema = sdk.get_table_schema(table, headers_provider=Headers(auth.get("headers") or [], auth.get("fail")))
+    else:
+        schema = sdk.get_table_schema(table, auth.get("client_id") or "", auth.get("client_secret") or "")
+    columns = [
+        {"name": c.name, "type": c.type_text, "nullable": c.nullable, "position": c.position} for c in schema.columns
+    ]
+    return {"columns": columns, "descriptor_hex": schema.descriptor_proto.hex()}
+
+
+def create(req):
+    global stream
+    sdk = new_sdk(req)
     o = req.get("options") or {}
     kwargs = {name: o[wire] for wire, name in OPTIONS.items() if o.get(wire) is not None}
     if o.get("ack_callback") is True:
@@ -153,7 +171,9 @@ def create(req):
     table_name = req.get("table") or ""
     if req.get("record_type") == "proto":
         kwargs["record_type"] = RecordType.PROTO
-        table = TableProperties(table_name, bytes.fromhex(req.get("descriptor_hex") or ""))
+        # No descriptor: the stream is created from the table (its schema is read at create).
+        descriptor = req.get("descriptor_hex")
+        table = TableProperties(table_name, bytes.fromhex(descriptor) if descriptor else None)
     else:
         kwargs["record_type"] = RecordType.JSON
         table = TableProperties(table_name)
@@ -236,8 +256,14 @@ def ingest_concurrent(req):
 
 def ingest_raw(req):
     s = current()
-    proto = req.get("kind") == "proto"
-    records = [bytes.fromhex(r) if proto else r for r in req.get("records") or []]
+    kind = req.get("kind")
+    texts = req.get("records") or []
+    if kind == "proto":
+        records = [bytes.fromhex(r) for r in texts]
+    elif kind == "object":
+        records = [json.loads(r) for r in texts]  # dicts, written as JSON in Rust
+    else:
+        records = texts
     offsets = []
     if req.get("batch") is True:
         offsets.append(opt_offset(s.ingest_records_offset(records)))
@@ -316,6 +342,7 @@ HANDLERS = {
     "metrics": metrics,
     "callbacks": callbacks,
     "headers_provider_calls": headers_provider_calls,
+    "table_schema": table_schema,
 }
 
 

@@ -27,6 +27,7 @@ from zerobus.sdk.shared import (
     StreamConfigurationOptions,
     StreamMetrics,
     TableProperties,
+    TableSchema,
     ZerobusException,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "StreamConfigurationOptions",
     "StreamMetrics",
     "TableProperties",
+    "TableSchema",
     "ZerobusException",
     "ZerobusSdk",
     "ZerobusStream",
@@ -128,6 +130,11 @@ class ZerobusStream:
         return self._native.table_name
 
     @property
+    def table_schema(self) -> Optional[TableSchema]:
+        """The table's schema when the stream was created from the table, else None."""
+        return self._native.table_schema
+
+    @property
     def is_closed(self) -> bool:
         """Whether the stream no longer accepts records."""
         return self._native.is_closed
@@ -189,6 +196,21 @@ class ZerobusSdk:
         stream = ZerobusStream(native)
         self._streams.add(stream)
         return stream
+
+    async def get_table_schema(
+        self,
+        table_name: str,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        headers_provider: Optional[HeadersProvider] = None,
+    ) -> TableSchema:
+        """Reads ``table_name``'s schema (see ``zerobus.sdk.sync.ZerobusSdk.get_table_schema``)."""
+        schema: TableSchema = await _asyncio.run(
+            lambda loop, fut: self._native._get_table_schema_async(
+                table_name, client_id, client_secret, headers_provider, loop, fut
+            )
+        )
+        return schema
 
     async def recreate_stream(self, old_stream: ZerobusStream) -> ZerobusStream:
         """A new stream that first sends again what ``old_stream`` left unacknowledged."""

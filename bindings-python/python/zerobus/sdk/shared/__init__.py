@@ -13,16 +13,24 @@ from zerobus._errors import NonRetriableException, ZerobusException
 
 __all__ = [
     "AckCallback",
+    "Column",
     "HeadersProvider",
     "NonRetriableException",
     "RecordType",
     "StreamConfigurationOptions",
     "StreamMetrics",
     "TableProperties",
+    "TableSchema",
     "ZerobusException",
 ]
 
 StreamMetrics = _core.StreamMetrics
+#: A table's schema from Unity Catalog: ``table_name``, ``columns``, ``descriptor_proto``,
+#: ``proto_file()``, ``to_json()``.
+TableSchema = _core.TableSchema
+#: One column of a ``TableSchema``: ``name``, ``type_text``, ``type_name``, ``nullable``,
+#: ``position``, ``comment``.
+Column = _core.Column
 
 
 class RecordType(enum.IntEnum):

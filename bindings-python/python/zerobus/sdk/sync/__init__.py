@@ -26,6 +26,7 @@ from zerobus.sdk.shared import (
     StreamConfigurationOptions,
     StreamMetrics,
     TableProperties,
+    TableSchema,
     ZerobusException,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "StreamConfigurationOptions",
     "StreamMetrics",
     "TableProperties",
+    "TableSchema",
     "ZerobusException",
     "ZerobusSdk",
     "ZerobusStream",
@@ -95,6 +97,17 @@ class ZerobusSdk:
         )
         self._streams.add(stream)
         return stream
+
+    def get_table_schema(
+        self,
+        table_name: str,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
+        headers_provider: Optional[HeadersProvider] = None,
+    ) -> TableSchema:
+        """Reads ``table_name``'s schema from Unity Catalog with the same credentials a stream on
+        it uses. A stream created with ``RecordType.PROTO`` and no descriptor reads it itself."""
+        return self._native.get_table_schema(table_name, client_id, client_secret, headers_provider)
 
     def recreate_stream(self, old_stream: _core.ZerobusStream) -> _core.ZerobusStream:
         """A new stream on ``old_stream``'s table, credentials and options that first sends
