@@ -36,7 +36,7 @@ pub fn proto_file(table: &TableSchema) -> Result<String, SchemaError> {
         if !is_identifier(&f.name) {
             return Err(SchemaError::new(format!(
                 "table {}: column {:?} is not a proto identifier, so it has no .proto spelling; \
-                 use the descriptor (--descriptor-out) instead",
+                 use its descriptor instead",
                 table.full_name(),
                 f.name
             )));
