@@ -235,7 +235,11 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    loop {
+        // Plain runs (no quote, backslash or control character) 16 bytes at a time.
+        i += zerobus_core::schema::plain_run_len(&bytes[i..]);
+        let Some(&b) = bytes.get(i) else { break };
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -243,7 +247,11 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
             b'\r' => b"\\r",
             b'\t' => b"\\t",
             0..=0x1f => b"",
-            _ => continue,
+            // plain_run_len stops only at the bytes above; step over anything else regardless.
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[run..i]);
         if escape.is_empty() {
@@ -258,7 +266,8 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
         } else {
             out.extend_from_slice(escape);
         }
-        run = i + 1;
+        i += 1;
+        run = i;
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'"');

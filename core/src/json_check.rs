@@ -105,30 +105,14 @@ fn member_key(b: &[u8], i: usize) -> Result<usize, String> {
     Ok(skip_ws(b, i + 1))
 }
 
-/// Bytes a string scan looks at per step.
-const CHUNK: usize = 32;
-
-/// Whether a chunk holds a quote, a backslash or a control character (< 0x20). Written as a
-/// branch-free fold over a fixed-size chunk so the compiler turns it into vector compares:
-/// strings, usually most of a record, then cost about as much as copying them.
-#[inline(always)]
-fn needs_attention(chunk: &[u8]) -> bool {
-    chunk.iter().fold(false, |hit, &c| hit | (c == b'"') | (c == b'\\') | (c < 0x20))
-}
-
 /// A string starting at `b[i] == '"'`; returns the index after its closing quote.
 fn string(b: &[u8], mut i: usize) -> Result<usize, String> {
     let start = i;
     i += 1;
     loop {
-        // Plain runs a chunk at a time: no quote, no backslash, no control character.
+        // Plain runs 16 bytes at a time: no quote, no backslash, no control character.
         if let Some(rest) = b.get(i..) {
-            for chunk in rest.chunks_exact(CHUNK) {
-                if needs_attention(chunk) {
-                    break;
-                }
-                i += CHUNK;
-            }
+            i += zerobus_schema::plain_run_len(rest);
         }
         match b.get(i) {
             None => return Err(malformed("unterminated string", start)),

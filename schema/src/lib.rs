@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod arrow_map;
+mod plain;
 mod proto;
 mod sql;
 mod typed;
@@ -19,6 +20,7 @@ mod types;
 mod uc;
 
 pub use arrow_map::{arrow_schema, arrow_type};
+pub use plain::plain_run_len;
 pub use proto::{descriptor, file_descriptor_set, proto_file};
 pub use sql::{parse_table, parse_tables, parse_type};
 pub use typed::{TypedEncoder, TypedError};

@@ -116,7 +116,7 @@ impl<'a> Scanner<'a> {
     pub fn string(&mut self, scratch: &mut String) -> Result<Cow<'a, str>, SyntaxError> {
         let b = self.bytes();
         let start = self.pos + 1;
-        let mut i = start;
+        let mut i = start + crate::plain_run_len(&b[start.min(b.len())..]);
         while let Some(&c) = b.get(i) {
             match c {
                 b'"' => {
@@ -206,10 +206,7 @@ impl<'a> Scanner<'a> {
                 }
                 _ => {
                     // Copy the run up to the next quote or backslash at once.
-                    let run = b[i..]
-                        .iter()
-                        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                        .unwrap_or(b.len() - i);
+                    let run = crate::plain_run_len(&b[i..]);
                     scratch.push_str(&self.text[i..i + run]);
                     i += run;
                 }
