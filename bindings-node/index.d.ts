@@ -13,7 +13,11 @@
 
 /** How records are encoded on the wire. The values equal the wire enum. */
 export declare enum RecordType {
-  /** Protocol buffer messages described by `TableProperties.descriptorProto`. */
+  /**
+   * Protocol buffer messages described by `TableProperties.descriptorProto`; without one, the
+   * stream is opened from the table (its schema gives the descriptor, and objects or JSON text
+   * given to the stream are encoded to proto by the core).
+   */
   Proto = 1,
   /** One JSON object per record. */
   Json = 2,
@@ -55,8 +59,48 @@ export declare class ZerobusError extends Error {
 export interface TableProperties {
   /** `catalog.schema.table`. */
   tableName: string
-  /** A serialized `google.protobuf.DescriptorProto`, as base64 text (as published) or bytes. */
+  /**
+   * A serialized `google.protobuf.DescriptorProto`, as base64 text (as published) or bytes.
+   * Left out on a PROTO stream, the stream is opened **from the table**: the SDK reads the
+   * table's schema from Unity Catalog when the stream is created (`ZerobusStream.tableSchema`),
+   * and plain objects or JSON text given to the stream are encoded to proto by the columns'
+   * types, in the core.
+   */
   descriptorProto?: string | Uint8Array
+}
+
+/** One column of a table. */
+export interface TableColumn {
+  name: string
+  /** The SQL type as Unity Catalog's `type_text` spells it: `bigint`, `decimal(10,2)`, `array<string>`, `struct<lat:double,lon:double>`. */
+  typeText: string
+  /** Unity Catalog's `type_name`: `LONG`, `DECIMAL`, `ARRAY`, `STRUCT`, … */
+  typeName: string
+  /** False for a `NOT NULL` column. */
+  nullable: boolean
+  /** Zero-based position; the proto field number is `position + 1`. */
+  position: number
+}
+
+/** A table's schema as Unity Catalog describes it, and the proto2 record message the SDK derives from it. */
+export interface TableSchema {
+  /** `catalog.schema.table`. */
+  tableName: string
+  /** In position order. */
+  columns: TableColumn[]
+  /**
+   * The serialized `DescriptorProto` of the table's record message (what a stream from the
+   * table is opened with; usable as `TableProperties.descriptorProto`). Null when a column's
+   * type has no proto2 form (`protoError` says which); write such a table as JSON.
+   */
+  descriptorProto: Buffer | null
+  /**
+   * The record message as a `.proto` (proto2) file. Null when `descriptorProto` is, or when a
+   * column name is not a proto identifier (the descriptor can still carry it); `protoError` says why.
+   */
+  protoFile: string | null
+  /** Why `descriptorProto` or `protoFile` is null; otherwise null. */
+  protoError: string | null
 }
 
 /**
@@ -125,7 +169,10 @@ export interface EncodableMessage {
 /**
  * One record: JSON text or a plain object (JSON streams; objects go through `JSON.stringify`),
  * proto bytes or a protobuf message (PROTO streams; a protobufjs message is encoded with its
- * type's `encode(msg).finish()`).
+ * type's `encode(msg).finish()`). A PROTO stream opened from its table takes all of them: JSON
+ * text and plain objects are encoded to proto by the columns' types, with `Date` as RFC 3339
+ * text, `bigint` as its decimal text, `Buffer` / `Uint8Array` / `ArrayBuffer` as base64, `Map`
+ * as an object, `Set` and other typed arrays as lists, and `NaN` / `±Infinity` as their names.
  */
 export type RecordPayload = string | Uint8Array | EncodableMessage | object
 
@@ -174,6 +221,8 @@ export declare class ZerobusStream implements AsyncDisposable {
   readonly recordType: RecordType
   /** The server's id for the current connection. */
   readonly streamId: string
+  /** The table's schema when the stream was opened from it (PROTO with no `descriptorProto`), else null. */
+  readonly tableSchema: TableSchema | null
   /** Records of every unacknowledged call, in offset order (JSON as UTF-8 bytes). */
   getUnackedRecords(): Promise<Buffer[]>
   /** Every unacknowledged call as its list of records. */
@@ -196,7 +245,9 @@ export declare class ZerobusSdk {
   constructor(endpoint: string, workspaceUrl: string, options?: ZerobusSdkOptions)
   /**
    * Opens a stream. OAuth client credentials unless `headersProvider` is given; then the
-   * credentials are ignored and the provider is asked for headers on every connect.
+   * credentials are ignored and the provider is asked for headers on every connect. A PROTO
+   * stream (the default record type) without `tableProperties.descriptorProto` is opened from
+   * the table: its schema is read first, with the same credentials.
    */
   createStream(
     tableProperties: TableProperties,
@@ -205,4 +256,16 @@ export declare class ZerobusSdk {
     options?: StreamConfigurationOptions,
     headersProvider?: HeadersProvider | HeadersProviderCallback | (() => Promise<Array<[string, string]>> | Array<[string, string]>),
   ): Promise<ZerobusStream>
+  /**
+   * Reads a table's schema from Unity Catalog (`GET {workspaceUrl}/api/2.1/unity-catalog/tables/{tableName}`)
+   * with the credentials a stream on it uses: OAuth client credentials, or the `authorization`
+   * header `headersProvider` returns. `UNAUTHENTICATED` / `PERMISSION_DENIED` / `NOT_FOUND` as
+   * Unity Catalog answers; retryable failures are retried as a stream's creation is.
+   */
+  getTableSchema(
+    tableName: string,
+    clientId: string,
+    clientSecret: string,
+    headersProvider?: HeadersProvider | HeadersProviderCallback | (() => Promise<Array<[string, string]>> | Array<[string, string]>),
+  ): Promise<TableSchema>
 }

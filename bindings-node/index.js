@@ -90,8 +90,48 @@ function callNative(call) {
   }
 }
 
-// Payload → what the addon takes: a string (JSON text) or a Buffer (proto bytes).
-function toRecord(payload) {
+function base64(bytes) {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
+}
+
+// The `JSON.stringify` replacer of objects given to a stream opened from its table: JavaScript
+// values JSON has no form for become the text forms the core's typed encoder reads by each
+// column's type (PROTOCOL.md §7). `Date` needs nothing here: its `toJSON` already gives RFC 3339
+// text. Primitives come first and cost one `typeof`; objects are checked only for the few types
+// that need it. Everything else (and the whole encoding into proto) is the core's.
+function typedValue(key, value) {
+  if (typeof value !== 'object') {
+    if (typeof value === 'number') return Number.isFinite(value) ? value : String(value) // "NaN", "Infinity", "-Infinity"
+    return typeof value === 'bigint' ? value.toString() : value
+  }
+  if (value === null || Array.isArray(value)) return value
+  // A Buffer has already been through Buffer.prototype.toJSON ({ type: 'Buffer', data: [...] }):
+  // look at what the holder really holds.
+  if (value.type === 'Buffer') {
+    const raw = this[key]
+    if (Buffer.isBuffer(raw)) return base64(raw)
+  }
+  if (value instanceof Uint8Array) return base64(value)
+  if (value instanceof ArrayBuffer) return Buffer.from(value).toString('base64')
+  if (value instanceof Map) return Object.fromEntries(value)
+  if (value instanceof Set) return Array.from(value)
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value)
+  return value
+}
+
+// An object given to a stream opened from its table → its JSON text.
+function typedJson(payload) {
+  const text = JSON.stringify(payload, typedValue)
+  if (typeof text !== 'string') {
+    throw new ZerobusError('INVALID_RECORD', `a record must be an object; got ${typeof payload}`)
+  }
+  return text
+}
+
+// Payload → what the addon takes: a string (JSON text) or a Buffer (proto bytes). `typed`: the
+// stream was opened from its table, so objects become JSON text by `typedValue` and the core
+// encodes that text by the table's schema.
+function toRecord(payload, typed) {
   if (typeof payload === 'string') return payload
   if (payload instanceof Uint8Array) {
     return Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
@@ -108,9 +148,9 @@ function toRecord(payload) {
       if (!(encoded instanceof Uint8Array)) {
         throw new ZerobusError('INVALID_RECORD', 'encode() must return bytes or a writer with finish()')
       }
-      return toRecord(encoded)
+      return toRecord(encoded, false)
     }
-    return JSON.stringify(payload)
+    return typed ? typedJson(payload) : JSON.stringify(payload)
   }
   throw new ZerobusError(
     'INVALID_RECORD',
@@ -118,25 +158,28 @@ function toRecord(payload) {
   )
 }
 
-// A batch that is not all text → one contiguous buffer plus per-record lengths, handed to Rust in
-// one call (faster than converting an array element by element on the Rust side).
-function toBatch(records) {
-  if (!Array.isArray(records)) {
-    throw new ZerobusError('INVALID_ARGUMENT', 'a batch must be an array of records')
-  }
+// Each record of a batch → a string (JSON text) or a Buffer (bytes), and whether all are text.
+function toRecords(records, typed) {
   const n = records.length
   const recs = new Array(n)
-  let upper = 0
   let texts = 0
   for (let i = 0; i < n; i++) {
-    const r = toRecord(records[i])
+    const r = toRecord(records[i], typed)
     recs[i] = r
-    if (typeof r === 'string') {
-      texts++
-      upper += r.length * 3 // UTF-16 code unit → at most 3 UTF-8 bytes
-    } else {
-      upper += r.length
-    }
+    if (typeof r === 'string') texts++
+  }
+  return [recs, texts]
+}
+
+// A batch that is not all text → one contiguous buffer plus per-record lengths, handed to Rust in
+// one call. (An all-text batch goes to the addon's `texts` instead, which converts each string
+// straight into its contiguous buffer: measured faster than `Buffer.write` here.)
+function toBatch(recs, texts) {
+  const n = recs.length
+  let upper = 0
+  for (let i = 0; i < n; i++) {
+    const r = recs[i]
+    upper += typeof r === 'string' ? r.length * 3 : r.length // UTF-16 code unit → at most 3 UTF-8 bytes
   }
   const data = Buffer.allocUnsafe(upper)
   const lengths = new Uint32Array(n)
@@ -200,6 +243,10 @@ class ZerobusStream {
   constructor(nativeStream, events) {
     this._native = nativeStream
     this._events = events
+    // Opened from its table (PROTO, no descriptor): objects become JSON text for the core's
+    // typed encoder.
+    this._schema = toTableSchema(nativeStream.tableSchema())
+    this._typed = this._schema !== null
     // Plain functions bound to the stream, for the calls made once per record (src/fast.rs).
     const fast = nativeStream.fastCalls()
     this._one = fast.one
@@ -210,19 +257,28 @@ class ZerobusStream {
 
   // One record → the native call's answer (see `fastCalls` in src/lib.rs).
   _queueOne(payload, tryOnly) {
-    const record = typeof payload === 'string' ? payload : toRecord(payload)
+    const record = typeof payload === 'string' ? payload : toRecord(payload, this._typed)
     return tryOnly ? this._tryOne(record) : this._one(record)
   }
 
-  // A batch → the native call's answer. An array of JSON strings is read and converted by Rust
-  // in one call; any other batch is packed here (`toBatch`).
+  // A batch → the native call's answer, in one call into the addon. An array of JSON strings is
+  // read and converted by Rust (`texts`); objects become JSON strings here first; a batch with
+  // bytes is packed here (`toBatch`).
   _queueBatch(records, tryOnly) {
     if (!Array.isArray(records)) {
       throw new ZerobusError('INVALID_ARGUMENT', 'a batch must be an array of records')
     }
-    const queued = tryOnly ? this._tryTexts(records) : this._texts(records)
+    const texts = tryOnly ? this._tryTexts : this._texts
+    let queued = texts(records)
     if (queued !== PER_RECORD) return queued
-    const [data, lengths, text, kinds] = toBatch(records)
+    // Objects (JSON.stringify: measured faster than walking them from Rust), protobuf messages,
+    // bytes: each record converted here, then the whole batch handed over in one call.
+    const [recs, textCount] = toRecords(records, this._typed)
+    if (textCount === recs.length) {
+      queued = texts(recs)
+      if (queued !== PER_RECORD) return queued
+    }
+    const [data, lengths, text, kinds] = toBatch(recs, textCount)
     return tryOnly ? this._native.tryIngestBatch(data, lengths, text, kinds) : this._native.queueBatch(data, lengths, text, kinds)
   }
 
@@ -360,6 +416,14 @@ class ZerobusStream {
     return callNative(() => this._native.streamId())
   }
 
+  /**
+   * The table's schema when the stream was opened from it (PROTO with no `descriptorProto`),
+   * else null.
+   */
+  get tableSchema() {
+    return this._schema
+  }
+
   /** Records of every unacknowledged call, in offset order (JSON records as UTF-8 bytes). */
   async getUnackedRecords() {
     return callNative(() => this._native.getUnackedRecords())
@@ -487,6 +551,18 @@ function nativeSdkOptions(options) {
   return out
 }
 
+// The addon's table schema → the `TableSchema` of index.d.ts (null stays null).
+function toTableSchema(n) {
+  if (n == null) return null
+  return {
+    tableName: n.tableName,
+    columns: n.columns.map((c) => ({ name: c.name, typeText: c.typeText, typeName: c.typeName, nullable: c.nullable, position: c.position })),
+    descriptorProto: n.descriptorProto ?? null,
+    protoFile: n.protoFile ?? null,
+    protoError: n.protoError ?? null,
+  }
+}
+
 /** The entry point: one per endpoint; streams of one SDK share its token cache. */
 class ZerobusSdk {
   /**
@@ -530,6 +606,26 @@ class ZerobusSdk {
         headers
       )
       return new ZerobusStream(s, events)
+    } catch (e) {
+      throw toError(e)
+    }
+  }
+
+  /**
+   * Reads `tableName`'s schema from Unity Catalog with the credentials a stream on it would use
+   * (OAuth client credentials, or the `authorization` header of `headersProvider`).
+   */
+  async getTableSchema(tableName, clientId, clientSecret, headersProvider = undefined) {
+    try {
+      if (typeof tableName !== 'string') throw new ZerobusError('INVALID_ARGUMENT', 'tableName must be a string')
+      const headers = headersProvider == null ? undefined : headersFunction(headersProvider)
+      const schema = await this._native.getTableSchema(
+        tableName,
+        clientId == null ? '' : String(clientId),
+        clientSecret == null ? '' : String(clientSecret),
+        headers
+      )
+      return toTableSchema(schema)
     } catch (e) {
       throw toError(e)
     }

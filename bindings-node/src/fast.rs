@@ -11,6 +11,11 @@
 //! Each function returns the offset (a number), `null` for an empty batch, `-1` (try forms) when
 //! the in-flight bounds are reached, `-2` (`texts`) when the batch must be packed in JavaScript
 //! instead, or a `NativePending` holding the call's place in line.
+//!
+//! Text goes to the core as JSON text (`RecordRef::Json`, or a contiguous batch marked as text),
+//! never as bytes: on a JSON stream it is checked and sent as is, on a PROTO stream opened from
+//! its table the core encodes it by the table's schema, and on any other PROTO stream it is the
+//! core's record-type mismatch.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr};
@@ -350,8 +355,9 @@ unsafe fn texts_body<const MODE: u8>(
     // SAFETY: the caller's contract.
     let (stream, [records]) = unsafe { args::<1>(env, info) }?;
     trip("fast.texts");
-    if !matches!(stream.record_type(), RecordType::Json) {
-        // Text on a PROTO stream is a mistake the per-record path reports.
+    if !matches!(stream.record_type(), RecordType::Json) && stream.table_schema().is_none() {
+        // Text on a PROTO stream with a descriptor is a mistake the per-record path reports; a
+        // PROTO stream opened from its table takes text (the core encodes it by the schema).
         // SAFETY: `env` is this callback's.
         return unsafe { per_record(env) };
     }
@@ -390,9 +396,9 @@ unsafe fn texts_body<const MODE: u8>(
             i = end;
         }
         let queued = if MODE == TRY {
-            stream.try_ingest_records_contiguous_offset(buf, &lengths).map(Queued::Offset)
+            stream.try_ingest_records_contiguous_as(RecordType::Json, buf, &lengths).map(Queued::Offset)
         } else {
-            stream.queue_records_contiguous(buf, &lengths)
+            stream.queue_records_contiguous_as(RecordType::Json, buf, &lengths)
         };
         // SAFETY: `env` is this callback's.
         unsafe { outcome(env, queued) }

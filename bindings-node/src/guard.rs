@@ -87,10 +87,11 @@ mod test_hooks {
     use napi_derive::napi;
 
     /// The places that can be armed; `trip(place)` is called at each.
-    pub(crate) const PLACES: [&str; 9] = [
+    pub(crate) const PLACES: [&str; 10] = [
         "errorCodes",
         "NativeSdk.constructor",
         "NativeSdk.createStream",
+        "NativeSdk.getTableSchema",
         "NativeStream.metrics",
         "NativeStream.flush",
         "NativeStream.queueBatch",

@@ -42,8 +42,8 @@ pub(crate) use guard::{drop_quietly, guard_sync, guarded, panic_error, trip};
 pub use options::{NativeOptions, NativeSdkOptions};
 
 use zerobus_core::{
-    ErrorCode, PendingIngest, Queued, RecordRef, RecordType, TableProperties, ZerobusError, ZerobusSdk,
-    ZerobusStream,
+    ErrorCode, PendingIngest, Queued, RecordRef, RecordType, TableProperties, TableSchema, ZerobusError,
+    ZerobusSdk, ZerobusStream,
 };
 
 /// Marks a napi error message that carries a core error (parsed by `index.js`).
@@ -81,6 +81,70 @@ pub struct NativeMetrics {
     pub recoveries: f64,
     /// Token requests made for this stream.
     pub token_fetches: f64,
+}
+
+/// One column of a table, as Unity Catalog describes it.
+#[napi(object)]
+pub struct NativeColumn {
+    /// Column name.
+    pub name: String,
+    /// The SQL type as Unity Catalog's `type_text` spells it (`bigint`, `array<string>`).
+    pub type_text: String,
+    /// Unity Catalog's `type_name` (`LONG`, `STRUCT`, …).
+    pub type_name: String,
+    /// Whether the column may be null (`false` for `NOT NULL`).
+    pub nullable: bool,
+    /// Zero-based position; the proto field number is `position + 1`.
+    pub position: u32,
+}
+
+/// A table's schema and what the core derives from it (`TableSchema` in `index.d.ts`).
+#[napi(object)]
+pub struct NativeTableSchema {
+    /// `catalog.schema.table`.
+    pub table_name: String,
+    /// Columns in position order.
+    pub columns: Vec<NativeColumn>,
+    /// The serialized `DescriptorProto` of the table's record message; absent when a column's
+    /// type has no proto2 form (`proto_error` says which).
+    pub descriptor_proto: Option<Buffer>,
+    /// The record message as a `.proto` (proto2) file; absent when the table has none
+    /// (`proto_error` says why: a column type without a proto2 form, or a column name that is
+    /// not a proto identifier, which the descriptor can still carry).
+    pub proto_file: Option<String>,
+    /// Why `descriptor_proto` or `proto_file` is absent.
+    pub proto_error: Option<String>,
+}
+
+impl NativeTableSchema {
+    fn new(schema: &TableSchema) -> Self {
+        use zerobus_core::schema;
+        let columns = schema
+            .columns
+            .iter()
+            .map(|c| NativeColumn {
+                name: c.name.clone(),
+                type_text: c.data_type.to_string(),
+                type_name: c.data_type.uc_type_name().to_owned(),
+                nullable: c.nullable,
+                position: c.position,
+            })
+            .collect();
+        let (descriptor_proto, proto_file, proto_error) = match schema::descriptor(schema) {
+            Err(e) => (None, None, Some(e.to_string())),
+            Ok(d) => match schema::proto_file(schema) {
+                Ok(file) => (Some(Buffer::from(d.encode_to_vec())), Some(file), None),
+                Err(e) => (Some(Buffer::from(d.encode_to_vec())), None, Some(e.to_string())),
+            },
+        };
+        NativeTableSchema {
+            table_name: schema.full_name(),
+            columns,
+            descriptor_proto,
+            proto_file,
+            proto_error,
+        }
+    }
 }
 
 /// The native SDK handle (`ZerobusSdk` in `index.js`).
@@ -123,8 +187,38 @@ impl NativeSdk {
         })
     }
 
-    /// Opens a stream. `descriptor` is a serialized `DescriptorProto` (PROTO streams); `events`
-    /// receives ack/error events when set; `headers`, when set, replaces OAuth.
+    /// Reads `table_name`'s schema from Unity Catalog with OAuth client credentials, or with the
+    /// `authorization` header `headers` gives when set.
+    #[napi(catch_unwind)]
+    pub async fn get_table_schema(
+        &self,
+        table_name: String,
+        client_id: String,
+        client_secret: String,
+        headers: Option<HeadersFn>,
+    ) -> napi::Result<NativeTableSchema> {
+        guarded(async move {
+            trip("NativeSdk.getTableSchema");
+            let schema = match headers {
+                Some(f) => {
+                    let provider = Arc::new(JsHeaders::new(f));
+                    let schema = self
+                        .inner
+                        .get_table_schema_with_headers_provider(&table_name, provider.clone())
+                        .await;
+                    provider.release();
+                    schema
+                }
+                None => self.inner.get_table_schema(&table_name, client_id, client_secret).await,
+            };
+            Ok(NativeTableSchema::new(&schema.map_err(to_js_error)?))
+        })
+        .await
+    }
+
+    /// Opens a stream. `descriptor` is a serialized `DescriptorProto` (PROTO streams; none on a
+    /// PROTO stream = from the table: the core reads its schema and encodes JSON records by it);
+    /// `events` receives ack/error events when set; `headers`, when set, replaces OAuth.
     #[napi(catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub async fn create_stream(
@@ -282,7 +376,8 @@ impl NativeStream {
     /// `one(record)` queues now (its offset) or returns a `NativePending` holding the call's place
     /// in line, `tryOne(record)` returns -1 instead of waiting; `texts(records)` / `tryTexts` do
     /// the same for a batch of JSON strings under one offset (null when empty), and return -2
-    /// when the batch is not all strings or the stream is PROTO (`queueBatch` takes those).
+    /// when the batch is not all strings or the stream is PROTO with a descriptor (`queueBatch`
+    /// takes those).
     #[napi(
         catch_unwind,
         ts_return_type = "{ one(record: string | Buffer): number | NativePending; tryOne(record: string | Buffer): number; texts(records: unknown[]): number | null | NativePending; tryTexts(records: unknown[]): number | null }"
@@ -393,6 +488,12 @@ impl NativeStream {
     #[napi(catch_unwind)]
     pub fn stream_id(&self) -> String {
         self.inner.stream_id()
+    }
+
+    /// The table's schema when the stream was opened from it (PROTO, no descriptor), else none.
+    #[napi(catch_unwind)]
+    pub fn table_schema(&self) -> Option<NativeTableSchema> {
+        self.inner.table_schema().map(NativeTableSchema::new)
     }
 
     /// The records of every unacknowledged call, in offset order.

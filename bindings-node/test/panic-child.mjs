@@ -50,6 +50,10 @@ switch (place) {
     native.testArmPanic(place)
     result = await outcome(() => open())
     break
+  case 'NativeSdk.getTableSchema':
+    native.testArmPanic(place)
+    result = await outcome(() => sdk.getTableSchema(TABLE, clientId, clientSecret))
+    break
   case 'NativeStream.metrics':
     stream = await open()
     native.testArmPanic(place)
@@ -64,7 +68,9 @@ switch (place) {
   case 'NativeStream.queueBatch':
     stream = await open()
     native.testArmPanic(place)
-    result = await outcome(() => stream.ingestRecordsOffset([{ a: 1 }, { a: 2 }]))
+    // A batch with bytes in it is packed in JavaScript and handed to queueBatch (objects and
+    // text alone go to fast.texts).
+    result = await outcome(() => stream.ingestRecordsOffset([{ a: 1 }, Buffer.from('{"a":2}')]))
     break
   case 'fast.one':
     stream = await open()

@@ -84,6 +84,7 @@ test('a panic in a constructor is thrown as ZerobusError INTERNAL', { skip }, as
 
 test('a panic in an async method rejects its promise with INTERNAL', { skip }, async () => {
   await panicsCleanly('NativeSdk.createStream', internal('NativeSdk.createStream'))
+  await panicsCleanly('NativeSdk.getTableSchema', internal('NativeSdk.getTableSchema'))
   await panicsCleanly('NativeStream.flush', internal('NativeStream.flush'))
 })
 

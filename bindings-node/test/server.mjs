@@ -1,5 +1,6 @@
 // Starts `zerobus serve` (the mock server from conformance/) for a test file and reads its
-// ZEROBUS_* lines. The server stops when this process closes its stdin.
+// ZEROBUS_* lines. The server stops when this process closes its stdin. `args` are more
+// `zerobus serve` flags (e.g. `--table 'main.default.t(id BIGINT NOT NULL)'`).
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -9,8 +10,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 
 export const ZEROBUS_BIN = process.env.ZEROBUS_BIN || path.join(root, 'target', 'debug', 'zerobus')
 
-export async function startServer() {
-  const child = spawn(ZEROBUS_BIN, ['serve', '--exit-on-stdin-close'], { stdio: ['pipe', 'pipe', 'inherit'] })
+export async function startServer(args = []) {
+  const child = spawn(ZEROBUS_BIN, ['serve', '--exit-on-stdin-close', ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
   const env = {}
   const lines = createInterface({ input: child.stdout })
   await new Promise((resolve, reject) => {

@@ -128,9 +128,10 @@ test('error codes are ZerobusError with code, grpcStatus and retryable', async (
     sdk.createStream({ tableName: JSON_TABLE }, server.clientId, 'wrong-secret-1234', { recordType: RecordType.Json, ...fast }),
     (e) => e.code === 'UNAUTHENTICATED' && !e.message.includes('wrong-secret-1234')
   )
+  // PROTO without a descriptor is a stream from the table, and this table has no declared columns.
   await rejectsWith(
-    sdk.createStream({ tableName: PROTO_TABLE }, server.clientId, server.clientSecret, { recordType: RecordType.Proto }),
-    'INVALID_ARGUMENT'
+    sdk.createStream({ tableName: PROTO_TABLE }, server.clientId, server.clientSecret, { recordType: RecordType.Proto, ...fast }),
+    'NOT_FOUND'
   )
   await rejectsWith(jsonStream({ recordType: 7 }), 'INVALID_ARGUMENT')
   await rejectsWith(jsonStream({ maxInflightRequests: -1 }), 'INVALID_ARGUMENT')

@@ -1,5 +1,5 @@
 // Compiled (not run) by test/types.test.mjs: the API as an application uses it.
-import { ZerobusSdk, RecordType, ZerobusError, ErrorCode, type StreamConfigurationOptions, type ZerobusSdkOptions } from '../../index.js'
+import { ZerobusSdk, RecordType, ZerobusError, ErrorCode, type StreamConfigurationOptions, type ZerobusSdkOptions, type TableSchema } from '../../index.js'
 
 async function main(): Promise<void> {
   const sdk = new ZerobusSdk('https://1234.zerobus.example.com', 'https://workspace.example.com')
@@ -33,6 +33,15 @@ async function main(): Promise<void> {
     throw new ZerobusError('UNAUTHENTICATED', 'no credentials')
   })
   await failing.close()
+  const schema: TableSchema = await sdk.getTableSchema('main.default.air_quality', 'id', 'secret')
+  const columns: string[] = schema.columns.map((c) => `${c.position}: ${c.name} ${c.typeText}${c.nullable ? '' : ' NOT NULL'}`)
+  console.log(columns, schema.descriptorProto?.length, schema.protoFile ?? schema.protoError)
+  await using typed = await sdk.createStream({ tableName: 'main.default.air_quality' }, 'id', 'secret', { recordType: RecordType.Proto })
+  const typedOffset: bigint | null = await typed.ingestRecordsOffset([
+    { device_name: 'a', temp: 21, at: new Date(), tags: ['x'], loc: { lat: 1.5, lon: 2 }, big: 2n ** 60n, raw: Buffer.from('hi') },
+    '{"device_name":"b"}',
+  ])
+  console.log(typedOffset, typed.tableSchema?.columns.length)
 }
 
 void main()
