@@ -83,11 +83,31 @@ const OPTIONS = {
   callback_max_wait_time_ms: 'callbackMaxWaitTimeMs',
 }
 
-async function create(req) {
+function newSdk(req) {
   const sdkOptions = {}
   if (typeof req.ca_pem === 'string') sdkOptions.caCertificatesPem = req.ca_pem
   if (typeof req.application_name === 'string') sdkOptions.applicationName = req.application_name
-  const sdk = new ZerobusSdk(req.endpoint || '', req.workspace_url || '', sdkOptions)
+  return new ZerobusSdk(req.endpoint || '', req.workspace_url || '', sdkOptions)
+}
+
+// `auth` → [clientId, clientSecret, headersProvider or undefined].
+function credentials(req) {
+  const auth = req.auth || {}
+  if (auth.kind !== 'headers') return [auth.client_id || '', auth.client_secret || '', undefined]
+  const headers = auth.headers || []
+  const fail = auth.fail
+  const provider = {
+    async getHeaders() {
+      headersCalls++
+      if (fail) throw new ZerobusError(fail.code, fail.message || '')
+      return headers
+    },
+  }
+  return ['', '', provider]
+}
+
+async function create(req) {
+  const sdk = newSdk(req)
   const o = req.options || {}
   const options = {}
   for (const [wire, name] of Object.entries(OPTIONS)) if (o[wire] !== undefined && o[wire] !== null) options[name] = o[wire]
@@ -104,26 +124,23 @@ async function create(req) {
   const table = { tableName: req.table || '' }
   if (req.record_type === 'proto') {
     options.recordType = RecordType.Proto
-    table.descriptorProto = Buffer.from(req.descriptor_hex || '', 'hex')
+    // No descriptor: the stream is created from the table.
+    if (req.descriptor_hex != null) table.descriptorProto = Buffer.from(req.descriptor_hex, 'hex')
   } else {
     options.recordType = RecordType.Json
   }
-  const auth = req.auth || {}
-  if (auth.kind === 'headers') {
-    const headers = auth.headers || []
-    const fail = auth.fail
-    const provider = {
-      async getHeaders() {
-        headersCalls++
-        if (fail) throw new ZerobusError(fail.code, fail.message || '')
-        return headers
-      },
-    }
-    stream = await sdk.createStream(table, '', '', options, provider)
-  } else {
-    stream = await sdk.createStream(table, auth.client_id || '', auth.client_secret || '', options)
-  }
+  const [clientId, clientSecret, provider] = credentials(req)
+  stream = await sdk.createStream(table, clientId, clientSecret, options, provider)
   return {}
+}
+
+async function tableSchema(req) {
+  const [clientId, clientSecret, provider] = credentials(req)
+  const schema = await newSdk(req).getTableSchema(req.table || '', clientId, clientSecret, provider)
+  return {
+    columns: schema.columns.map((c) => ({ name: c.name, type: c.typeText, nullable: c.nullable, position: c.position })),
+    descriptor_hex: schema.descriptorProto === null ? null : schema.descriptorProto.toString('hex'),
+  }
 }
 
 async function ingest(req) {
@@ -167,9 +184,14 @@ async function produce(s, req, seed) {
   return offsets
 }
 
+// `kind`: json → the text as is; proto → bytes; object → the parsed object (the native-object call).
+const RAW = { json: (r) => r, proto: (r) => Buffer.from(r, 'hex'), object: (r) => JSON.parse(r) }
+
 async function ingestRaw(req) {
   const s = current()
-  const records = (req.records || []).map((r) => (req.kind === 'proto' ? Buffer.from(r, 'hex') : r))
+  const convert = RAW[req.kind]
+  if (!convert) throw bad(`unknown ingest_raw kind ${JSON.stringify(req.kind)}`)
+  const records = (req.records || []).map(convert)
   const offsets = []
   if (req.batch === true) {
     const o = await s.ingestRecordsOffset(records)
@@ -194,6 +216,8 @@ async function handle(req) {
     }
     case 'ingest_raw':
       return ingestRaw(req)
+    case 'table_schema':
+      return tableSchema(req)
     case 'wait_for_offset':
       await current().waitForOffset(BigInt(req.offset ?? -1))
       return {}
