@@ -104,7 +104,11 @@ function typedValue(key, value) {
     if (typeof value === 'number') return Number.isFinite(value) ? value : String(value) // "NaN", "Infinity", "-Infinity"
     return typeof value === 'bigint' ? value.toString() : value
   }
-  if (value === null || Array.isArray(value)) return value
+  if (value === null) {
+    // An invalid Date's toJSON gives null; say so, and the core names the column it was for.
+    return this[key] instanceof Date ? 'Invalid Date' : null
+  }
+  if (Array.isArray(value)) return value
   // A Buffer has already been through Buffer.prototype.toJSON ({ type: 'Buffer', data: [...] }):
   // look at what the holder really holds.
   if (value.type === 'Buffer') {

@@ -249,6 +249,7 @@ test('from the table: a bad record fails its call with the record and the column
   await rejectsWith(stream.ingestRecordOffset({ id: 5, tags: [1] }), 'INVALID_RECORD', /tags\[0\]/)
   await rejectsWith(stream.ingestRecordOffset({ id: 6, attrs: new Map([['a', 2 ** 40]]) }), 'INVALID_RECORD', /attrs\[a\]/)
   assert.throws(() => stream.tryIngestRecordsOffset([{ id: 7, ok: 'yes' }]), (e) => e.code === 'INVALID_RECORD' && /ok/.test(e.message))
+  await rejectsWith(stream.ingestRecordOffset({ id: 7, at: new Date(NaN) }), 'INVALID_RECORD', /at: .*"Invalid Date"/)
   await rejectsWith(stream.ingestRecordOffset(null), 'INVALID_RECORD')
   const getter = new Error('getter failed')
   await assert.rejects(
