@@ -408,8 +408,13 @@ impl ZerobusStream {
         }
         let handle = self.supervisor.lock().ok().and_then(|mut h| h.take());
         if let Some(mut handle) = handle {
-            // The server answers END_STREAM by ending the call; don't wait forever for it.
-            let bound = Duration::from_millis(self.shared.opts.recovery_timeout_ms.max(100));
+            // The server answers END_STREAM by ending the call; don't wait forever for it. When
+            // the flush already failed (its timeout passed, or the stream failed) the caller has
+            // its answer: what is unacked stays in `get_unacked_records`, so stop at once.
+            let bound = match result {
+                Ok(()) => Duration::from_millis(self.shared.opts.recovery_timeout_ms.max(100)),
+                Err(_) => Duration::ZERO,
+            };
             if tokio::time::timeout(bound, &mut handle).await.is_err() {
                 handle.abort();
             }
