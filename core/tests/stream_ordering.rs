@@ -104,3 +104,63 @@ async fn a_call_waiting_for_room_fails_when_the_stream_is_dropped() {
         tokio::time::timeout(std::time::Duration::from_secs(2), wait).await.expect("woken, not left hanging");
     assert_eq!(result.unwrap().unwrap_err().code(), ErrorCode::StreamClosed);
 }
+
+/// Room wakes the call whose turn it is, not every waiting call: with thousands waiting, each
+/// waiter is polled a few times in all (waking them all on every ack made admission quadratic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_waiting_calls_are_each_woken_a_few_times() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    /// Counts the polls of the future it wraps.
+    struct Counted<F> {
+        inner: Pin<Box<F>>,
+        polls: Arc<AtomicU64>,
+    }
+    impl<F: Future> Future for Counted<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            self.polls.fetch_add(1, Ordering::Relaxed);
+            self.inner.as_mut().poll(cx)
+        }
+    }
+
+    let server = MockServer::start(MockServerConfig::default()).await.unwrap();
+    let config = MockServerConfig::default();
+    let sdk = ZerobusSdk::new(server.grpc_url(), server.workspace_url()).unwrap();
+    let options = StreamConfigurationOptions {
+        record_type: RecordType::Json,
+        max_inflight_requests: 8,
+        ..Default::default()
+    };
+    let table = TableProperties::new("main.default.events");
+    let stream = sdk.create_stream(table, &config.client_id, &config.client_secret, options).await.unwrap();
+
+    const CALLS: u64 = 5_000;
+    let polls = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    let mut waiters = 0u64;
+    for n in 0..CALLS {
+        match stream.queue_record(format!(r#"{{"n":{n}}}"#).as_str()).unwrap() {
+            Queued::Offset(o) => assert!(o.is_some()),
+            Queued::Waiting(p) => {
+                waiters += 1;
+                tasks.push(tokio::spawn(Counted { inner: Box::pin(p.wait()), polls: polls.clone() }));
+            }
+        }
+    }
+    let mut offsets = Vec::new();
+    for t in tasks {
+        offsets.push(t.await.unwrap().unwrap());
+    }
+    assert!(offsets.windows(2).all(|w| w[0] + 1 == w[1]), "waiting calls keep call order");
+    assert!(waiters > CALLS / 2, "most calls waited ({waiters})");
+    let polls = polls.load(Ordering::Relaxed);
+    assert!(polls <= 4 * waiters, "{polls} polls for {waiters} waiting calls");
+    stream.close().await.unwrap();
+    assert_eq!(server.records("main.default.events").len() as u64, CALLS);
+    server.shutdown().await;
+}

@@ -3,6 +3,7 @@
 //! (a place in line) and wait; the non-blocking form fails with `QUEUE_FULL` instead.
 
 use std::sync::Arc;
+use std::task::Poll;
 
 use super::state::{Shared, State};
 use super::RecordRef;
@@ -42,13 +43,20 @@ impl Shared {
         st.inflight_records += u64::from(call.records);
         st.queue.push_back(call);
         let turn_passed = ticket.is_some();
-        if turn_passed {
+        let next = if let Some(t) = ticket {
+            st.waiting.remove(&t);
             advance_turn(&mut st);
-        }
+            st.take_turn_waker()
+        } else {
+            None
+        };
         let waker = st.take_sender();
         drop(st);
         if turn_passed {
             // The next ticket holder may fit too, and a flush may be waiting for this turn.
+            if let Some(w) = next {
+                w.wake();
+            }
             self.space.notify_waiters();
         }
         if let Some(w) = waker {
@@ -313,32 +321,40 @@ impl PendingIngest {
     /// stream closes or fails first.
     pub async fn wait(mut self) -> ZerobusResult<i64> {
         let shared = self.shared.clone();
-        loop {
-            let notified = shared.space.notified();
-            tokio::pin!(notified);
-            // Register before checking so an ack between the check and the await is not missed.
-            notified.as_mut().enable();
+        std::future::poll_fn(|cx| {
+            // Register before checking, so room that appears between the check and the
+            // return of `Pending` wakes this call.
+            shared.lock().waiting.insert(self.ticket, cx.waker().clone());
             let call = self.call.take().expect("a pending call is queued at most once");
             match shared.admit(call, Some(self.ticket)) {
-                Ok(Ok(offset)) => return Ok(offset),
-                Ok(Err(back)) => self.call = Some(back),
+                Ok(Ok(offset)) => Poll::Ready(Ok(offset)),
+                Ok(Err(back)) => {
+                    self.call = Some(back);
+                    Poll::Pending
+                }
                 Err(e) => {
                     self.give_up();
-                    return Err(e);
+                    Poll::Ready(Err(e))
                 }
             }
-            notified.await;
-        }
+        })
+        .await
     }
 
     fn give_up(&self) {
         let mut st = self.shared.lock();
-        if st.serving == self.ticket {
+        st.waiting.remove(&self.ticket);
+        let next = if st.serving == self.ticket {
             advance_turn(&mut st);
+            st.take_turn_waker()
         } else {
             st.abandoned.insert(self.ticket);
-        }
+            None
+        };
         drop(st);
+        if let Some(w) = next {
+            w.wake();
+        }
         self.shared.space.notify_waiters();
     }
 }

@@ -498,8 +498,12 @@ impl Drop for ZerobusStream {
         // PendingIngest outlives the stream) fails STREAM_CLOSED once woken, instead of hanging.
         st.close_ticket = 0;
         let waker = st.retire_connection();
+        let waiting = st.take_all_waiting();
         drop(st);
         if let Some(w) = waker {
+            w.wake();
+        }
+        for w in waiting {
             w.wake();
         }
         self.shared.space.notify_waiters();

@@ -165,8 +165,13 @@ fn apply_ack(shared: &Shared, wire_offset: i64) -> ZerobusResult<bool> {
     }
     st.cursor -= n;
     st.first_offset = logical + 1;
+    let turn = st.take_turn_waker();
     drop(st);
     drop(done);
+    // Room appeared: the call whose turn it is may fit now (and flush may be waiting).
+    if let Some(w) = turn {
+        w.wake();
+    }
     shared.space.notify_waiters();
     shared.progress.send_modify(|p| p.acked = logical);
     if let Some(cb) = &shared.callbacks {

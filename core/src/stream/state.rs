@@ -2,7 +2,7 @@
 //! channels that wake waiters. One mutex, held only for O(1) bookkeeping, never across an await,
 //! a send or a callback.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
@@ -65,6 +65,10 @@ pub(super) struct State {
     pub serving: u64,
     /// Tickets whose waiters gave up (their future was dropped); skipped when their turn comes.
     pub abandoned: BTreeSet<u64>,
+    /// The waker of each waiting call, by ticket. Only the call whose turn it is can be admitted,
+    /// so room or a passed turn wakes that one call, not every waiter (which made admission
+    /// quadratic in the number of waiting calls).
+    pub waiting: HashMap<u64, Waker>,
     /// Tickets below this were taken before `close()` began: those calls may still be queued.
     pub close_ticket: u64,
     /// When the server was last heard from, or when records started waiting after a silence.
@@ -92,9 +96,20 @@ impl State {
             next_ticket: 0,
             serving: 0,
             abandoned: BTreeSet::new(),
+            waiting: HashMap::new(),
             close_ticket: 0,
             last_heard: Instant::now(),
         }
+    }
+
+    /// The waker of the call whose turn it is, if it waits.
+    pub fn take_turn_waker(&mut self) -> Option<Waker> {
+        self.waiting.remove(&self.serving)
+    }
+
+    /// Every waiting call's waker (the stream failed or closed: they all have their answer).
+    pub fn take_all_waiting(&mut self) -> Vec<Waker> {
+        self.waiting.drain().map(|(_, w)| w).collect()
     }
 
     pub fn take_sender(&mut self) -> Option<Waker> {

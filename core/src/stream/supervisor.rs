@@ -73,7 +73,7 @@ pub(super) async fn supervise(shared: Arc<Shared>, first: Live) {
 
 /// Terminal failure: every pending offset fails, records stay for `get_unacked_*`.
 pub(super) fn fail_stream(shared: &Shared, error: ZerobusError) {
-    let (error, from, to) = {
+    let (error, from, to, waiting) = {
         let mut st = shared.lock();
         if st.failed.is_some() {
             return;
@@ -93,10 +93,14 @@ pub(super) fn fail_stream(shared: &Shared, error: ZerobusError) {
         if let Some(w) = st.retire_connection() {
             w.wake();
         }
-        (error, st.first_offset, st.next_offset - 1)
+        (error, st.first_offset, st.next_offset - 1, st.take_all_waiting())
     };
     tracing::warn!("stream on {} failed: {error}", shared.table.table_name);
     shared.progress.send_modify(|p| p.failed = Some(error.clone()));
+    // Every waiting call fails now.
+    for w in waiting {
+        w.wake();
+    }
     shared.space.notify_waiters();
     if let Some(cb) = &shared.callbacks {
         cb.failed(from, to, error.message());
