@@ -8,7 +8,7 @@
 //! | BOOLEAN | `true` / `false` |
 //! | TINYINT, SMALLINT, INT, BIGINT | an integer, or a string holding one (BIGINT above 2^53); a number with a zero fraction (`3.0`) is taken as the integer; range checked |
 //! | FLOAT, DOUBLE | a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`; FLOAT range checked |
-//! | DATE | integer days since 1970-01-01, or `"YYYY-MM-DD"` |
+//! | DATE | integer days since 1970-01-01, or `"YYYY-MM-DD"`, or an RFC 3339 timestamp at midnight UTC (what a JS `Date` or a Java `Instant` of that day prints) |
 //! | TIMESTAMP | integer µs since the epoch, or RFC 3339 text (`Z` / `±HH:MM`; none = UTC); digits past µs are cut |
 //! | TIMESTAMP_NTZ | integer µs, or RFC 3339 text without an offset |
 //! | STRING | a string |
@@ -485,7 +485,7 @@ impl TypedEncoder {
             }
             (Ty::Date, Next::String) => {
                 let text = sc.string(&mut s.value).map_err(Fail::whole)?;
-                let v = values::parse_date(&text)
+                let v = values::parse_date_or_midnight(&text)
                     .map_err(|why| Fail::at_nothing(format!("{} {why}", shown(&text))))?;
                 put_tag(out, number, WIRE_VARINT);
                 put_varint(out, i64::from(v) as u64);

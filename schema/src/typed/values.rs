@@ -47,6 +47,23 @@ pub(crate) fn parse_date(s: &str) -> Result<i32, &'static str> {
     Ok(days as i32)
 }
 
+/// A DATE given as `YYYY-MM-DD`, or as an RFC 3339 timestamp exactly at midnight UTC (a
+/// JavaScript `Date` or a Java `Instant` of that day, written as text by a binding).
+pub(crate) fn parse_date_or_midnight(s: &str) -> Result<i32, &'static str> {
+    let why = match parse_date(s) {
+        Ok(days) => return Ok(days),
+        Err(why) => why,
+    };
+    if s.len() <= 10 {
+        return Err(why);
+    }
+    match parse_timestamp(s, false) {
+        Ok(us) if us.rem_euclid(86_400_000_000) == 0 => Ok(us.div_euclid(86_400_000_000) as i32),
+        Ok(_) => Err("is a timestamp, not a date: a DATE takes YYYY-MM-DD or a timestamp at midnight UTC"),
+        Err(_) => Err(why),
+    }
+}
+
 /// A TIMESTAMP given as RFC 3339 text (`2024-05-01T12:30:00.123456Z`, `…+02:00`; a space may
 /// stand for `T`; digits past microseconds are cut), in microseconds since the epoch.
 /// `ntz`: TIMESTAMP_NTZ, which takes a local date-time with no offset. A TIMESTAMP without an
@@ -232,6 +249,10 @@ mod tests {
         assert!(parse_date("2024-13-01").is_err());
         assert!(parse_date("2024-1-01").is_err());
         assert!(parse_date("2024-01-01x").is_err());
+        assert_eq!(parse_date_or_midnight("2024-02-29T00:00:00.000Z"), Ok(19782));
+        assert_eq!(parse_date_or_midnight("1969-12-31T00:00:00Z"), Ok(-1));
+        assert!(parse_date_or_midnight("2024-02-29T00:00:01Z").unwrap_err().contains("not a date"));
+        assert!(parse_date_or_midnight("2024-02-30").is_err());
     }
 
     #[test]
