@@ -140,6 +140,27 @@ pub(crate) struct CHeadersProvider {
 }
 
 impl CHeadersProvider {
+    /// The provider a C caller passed (`provider`, `user_data`, `release`). A NULL `provider`
+    /// is an error, and `user_data` is then handed back to `release` at once, since nothing
+    /// will hold it.
+    ///
+    /// # Safety
+    /// `release`, if given, may be called with `user_data`, per the header's contract.
+    pub unsafe fn from_c(
+        provider: zerobus_headers_fn,
+        user_data: *mut c_void,
+        release: zerobus_release_fn,
+    ) -> ZerobusResult<std::sync::Arc<CHeadersProvider>> {
+        let Some(provider) = provider else {
+            if let Some(release) = release {
+                // SAFETY: per this function's contract; user_data goes back to its owner once.
+                unsafe { release(user_data) };
+            }
+            return Err(crate::null("provider"));
+        };
+        Ok(std::sync::Arc::new(CHeadersProvider::new(provider, user_data, release)))
+    }
+
     pub fn new(
         f: unsafe extern "C" fn(*mut c_void, *mut zerobus_headers) -> i32,
         user_data: *mut c_void,

@@ -1,7 +1,7 @@
 //! The SDK handle, its builder, and stream creation.
 
 use std::ffi::{c_char, c_void};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use prost::Message;
 use zerobus_core::{
@@ -13,7 +13,7 @@ use crate::error::zerobus_error;
 use crate::handles::{self, Table};
 use crate::options::zerobus_stream_options;
 use crate::stream::{zerobus_stream, STREAMS};
-use crate::{arg_bytes, arg_str, guard, null, quietly, runtime};
+use crate::{arg_bytes, arg_str, guard, quietly, runtime};
 
 /// One SDK per Zerobus endpoint; streams share its token cache. Thread-safe. Owned by the caller
 /// until `zerobus_sdk_free`; streams created from it do not need it afterwards.
@@ -312,14 +312,7 @@ pub unsafe extern "C" fn zerobus_sdk_create_stream_with_headers_provider(
     // SAFETY: every pointer per this function's contract.
     unsafe {
         guard(err, || {
-            let Some(provider) = provider else {
-                if let Some(release) = release {
-                    // Nothing will hold user_data: hand it back to its owner once.
-                    release(user_data);
-                }
-                return Err(null("provider"));
-            };
-            let provider = Arc::new(CHeadersProvider::new(provider, user_data, release));
+            let provider = CHeadersProvider::from_c(provider, user_data, release)?;
             let sdk = SDKS.get(sdk, "sdk")?;
             let (table, options) = table_and_options(table_name, descriptor, descriptor_len, options)?;
             let stream = runtime()

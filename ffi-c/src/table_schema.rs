@@ -4,7 +4,6 @@
 //! `zerobus_table_schema_free` (a call racing the free keeps the object alive until it returns).
 
 use std::ffi::{c_char, c_void, CString};
-use std::sync::Arc;
 
 use prost::Message;
 use zerobus_core::{ErrorCode, TableSchema, ZerobusError};
@@ -128,15 +127,8 @@ pub unsafe extern "C" fn zerobus_sdk_get_table_schema_with_headers_provider(
     // SAFETY: every pointer per this function's contract.
     unsafe {
         guard(err, || {
-            let Some(provider) = provider else {
-                if let Some(release) = release {
-                    // Nothing will hold user_data: hand it back to its owner once.
-                    release(user_data);
-                }
-                return Err(null("provider"));
-            };
             // Dropped (and user_data released) when this call returns, whatever happens.
-            let provider = Arc::new(CHeadersProvider::new(provider, user_data, release));
+            let provider = CHeadersProvider::from_c(provider, user_data, release)?;
             let sdk = SDKS.get(sdk, "sdk")?;
             let table = arg_str(table_name, "table_name")?;
             let schema =
