@@ -13,6 +13,7 @@ use super::{
     lock, ConnEntry, ConnectionEnd, RecordKind, Shared, State, StoredBatch, TableData,
     MAX_CALL_PAYLOAD_BYTES, MAX_DECODING_MESSAGE_BYTES,
 };
+use arrow_flight::flight_service_server::FlightServiceServer;
 use bytes::Bytes;
 use futures_core::Stream;
 use http::HeaderMap;
@@ -51,17 +52,30 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
+    let flight = FlightServiceServer::new(super::flight::FlightSvc { shared: shared.clone() })
+        .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES)
+        .max_encoding_message_size(usize::MAX);
     let svc = ZerobusServer::new(ZerobusService { shared })
         .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES)
         .max_encoding_message_size(usize::MAX);
     super::accept_loop(listener, "mock gRPC", move |tcp| {
         let _ = tcp.set_nodelay(true);
         let svc = svc.clone();
+        let flight = flight.clone();
         let tls = tls.clone();
         async move {
-            let hyper_svc = hyper::service::service_fn(move |req| {
+            // One endpoint: Arrow Flight calls (PROTOCOL.md §9) go to the Flight service, the
+            // rest to the record stream's.
+            let hyper_svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let mut svc = svc.clone();
-                async move { svc.call(req).await }
+                let mut flight = flight.clone();
+                async move {
+                    if req.uri().path().starts_with("/arrow.flight.protocol.FlightService/") {
+                        flight.call(req).await
+                    } else {
+                        svc.call(req).await
+                    }
+                }
             });
             let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
             http2
@@ -171,7 +185,10 @@ pub(crate) fn grant_allows(grant: &Option<Option<String>>, table: &str) -> bool 
 
 impl Shared {
     /// Registers a call and checks its token, under one lock.
-    fn open_call(&self, headers: &HeaderMap) -> (Arc<ConnEntry>, ConnFaults, Result<Auth, Status>) {
+    pub(crate) fn open_call(
+        &self,
+        headers: &HeaderMap,
+    ) -> (Arc<ConnEntry>, ConnFaults, Result<Auth, Status>) {
         let header =
             |name: &str| headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let mut state = self.state();

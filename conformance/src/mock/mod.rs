@@ -9,6 +9,14 @@
 //! FIELD_NOT_IN_TABLE, MISSING_REQUIRED_COLUMN, TYPE_INCOMPATIBLE, in the message and in a
 //! `google.rpc.ErrorInfo`), and its records must carry every NOT NULL column.
 //!
+//! The gRPC listener also serves Arrow Flight `DoPut` (PROTOCOL.md §9) with the same token,
+//! table and fault handling: the first `FlightData` is the schema (checked against the table's
+//! Arrow schema when its columns are declared; causes as §9 names them, in an `ErrorInfo`), the
+//! ready signal `{"ack_up_to_offset": -1, "ack_up_to_records": 0}` answers it, and each record
+//! batch (`{"offset_id": N}`) is stored ([`MockServer::arrow_batches`]), counted in
+//! [`MockServer::table_stats`] and acked with the cumulative rows. Fault message counts are
+//! record batches there.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use zerobus_conformance::mock::{MockServer, MockServerConfig};
@@ -25,6 +33,7 @@
 mod connect_proxy;
 mod dev_token;
 mod faults;
+mod flight;
 mod grpc;
 mod ledger;
 mod protocheck;
@@ -432,7 +441,20 @@ impl MockServer {
         out
     }
 
-    /// Records and payload bytes received for `table`.
+    /// Every Arrow record batch received for `table` by Flight `DoPut`, in arrival order,
+    /// duplicates included (empty with `keep_payloads` off; the rows are still counted in
+    /// [`table_stats`](Self::table_stats)).
+    pub fn arrow_batches(&self, table: &str) -> Vec<arrow_array::RecordBatch> {
+        self.inner
+            .shared
+            .tables
+            .get(table)
+            .map(|store| lock(store).arrow.iter().map(|a| a.batch.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Records (Arrow rows included) and payload bytes (Arrow batch bodies included) received
+    /// for `table`.
     pub fn table_stats(&self, table: &str) -> TableStats {
         self.inner
             .shared
@@ -533,7 +555,18 @@ pub(crate) struct TableData {
     pub records: u64,
     pub bytes: u64,
     pub batches: Vec<StoredBatch>,
+    /// Arrow record batches received by Flight `DoPut` (with payloads kept).
+    pub arrow: Vec<StoredArrow>,
     pub ledger: ledger::Ledger,
+}
+
+/// One Arrow record batch as received.
+pub(crate) struct StoredArrow {
+    #[allow(dead_code)]
+    pub connection: u32,
+    #[allow(dead_code)]
+    pub wire_offset: i64,
+    pub batch: arrow_array::RecordBatch,
 }
 
 pub(crate) struct StoredBatch {

@@ -28,6 +28,10 @@ pub(crate) enum Cause {
     MissingRequiredColumn,
     /// A field whose type or label the column's type does not allow.
     TypeIncompatible,
+    /// An Arrow field at another position than its column (Arrow streams).
+    FieldOutOfOrder,
+    /// An Arrow schema with another number of fields than the table has columns.
+    FieldCountMismatch,
 }
 
 impl Cause {
@@ -36,6 +40,8 @@ impl Cause {
             Cause::FieldNotInTable => "FIELD_NOT_IN_TABLE",
             Cause::MissingRequiredColumn => "MISSING_REQUIRED_COLUMN",
             Cause::TypeIncompatible => "TYPE_INCOMPATIBLE",
+            Cause::FieldOutOfOrder => "FIELD_OUT_OF_ORDER",
+            Cause::FieldCountMismatch => "FIELD_COUNT_MISMATCH",
         }
     }
 }

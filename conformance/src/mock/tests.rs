@@ -873,3 +873,8 @@ async fn ledger_counts_generated_records() {
 
 #[path = "tests_schema.rs"]
 mod schema;
+
+// ---- Arrow Flight DoPut (PROTOCOL.md §9) ----
+
+#[path = "tests_flight.rs"]
+mod flight;

@@ -1,0 +1,436 @@
+//! Arrow Flight `DoPut` (PROTOCOL.md §9), served on the gRPC listener next to the record
+//! stream, with the same token, table and fault handling.
+//!
+//! The first `FlightData` is the schema message; once it is accepted (checked against the
+//! table's Arrow schema when the table declares its columns) the server sends the ready signal
+//! `{"ack_up_to_offset": -1, "ack_up_to_records": 0}`. Every later `FlightData` is one record
+//! batch with `app_metadata` `{"offset_id": N}`, N counting from 0 on the connection; each stored
+//! batch is answered `{"ack_up_to_offset": N, "ack_up_to_records": <rows so far>}`.
+
+use super::faults::ConnFaults;
+use super::grpc::grant_allows;
+use super::tablecheck::{Cause, Mismatch, Problem};
+use super::{lock, ConnEntry, ConnectionEnd, Shared, StoredArrow, TableData};
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest,
+    HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Code, Request, Response, Status, Streaming};
+
+/// The Flight service; only `DoPut` is real.
+pub(crate) struct FlightSvc {
+    pub shared: Arc<Shared>,
+}
+
+type Unimpl<T> = tokio_stream::Empty<Result<T, Status>>;
+
+fn unimplemented<T>(what: &str) -> Result<T, Status> {
+    Err(Status::unimplemented(format!("{what} is not implemented by the mock server; use DoPut")))
+}
+
+#[tonic::async_trait]
+impl FlightService for FlightSvc {
+    type HandshakeStream = Unimpl<HandshakeResponse>;
+    async fn handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        unimplemented("Handshake")
+    }
+
+    type ListFlightsStream = Unimpl<FlightInfo>;
+    async fn list_flights(
+        &self,
+        _request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        unimplemented("ListFlights")
+    }
+
+    async fn get_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        unimplemented("GetFlightInfo")
+    }
+
+    async fn poll_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
+        unimplemented("PollFlightInfo")
+    }
+
+    async fn get_schema(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
+        unimplemented("GetSchema")
+    }
+
+    type DoGetStream = Unimpl<FlightData>;
+    async fn do_get(&self, _request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+        unimplemented("DoGet")
+    }
+
+    type DoPutStream = ReceiverStream<Result<PutResult, Status>>;
+    async fn do_put(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
+        let (metadata, _, stream) = request.into_parts();
+        let headers = metadata.into_headers();
+        let (entry, faults, auth) = self.shared.open_call(&headers);
+        let opened = auth.and_then(|auth| {
+            let table = entry
+                .table_header
+                .clone()
+                .ok_or_else(|| Status::invalid_argument("missing header x-databricks-zerobus-table-name"))?;
+            lock(&entry.opened).table = Some(table.clone());
+            let store = self
+                .shared
+                .tables
+                .get(&table)
+                .ok_or_else(|| Status::not_found(format!("table {table} does not exist")))?
+                .clone();
+            if !grant_allows(&auth.grant, &table) {
+                return Err(Status::permission_denied(format!(
+                    "the access token was not issued for table {table}"
+                )));
+            }
+            Ok((table, store))
+        });
+        let (table, store) = match opened {
+            Ok(opened) => opened,
+            Err(status) => {
+                entry
+                    .set_end(ConnectionEnd::ServerStatus(status.code() as i32, status.message().to_string()));
+                return Err(status);
+            }
+        };
+        // The reader queues answers with the instant each is due (the ack delay fault); one
+        // forwarder sends them in order.
+        let (tx, mut queued) = mpsc::channel::<Queued>(1024);
+        let (out, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some((due, answer)) = queued.recv().await {
+                if let Some(due) = due {
+                    tokio::time::sleep_until(due).await;
+                }
+                if out.send(answer).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let put = Put {
+            shared: self.shared.clone(),
+            entry,
+            faults,
+            table,
+            store,
+            stream,
+            tx,
+            schema: None,
+            next_offset: 0,
+            rows: 0,
+            close_deadline: None,
+        };
+        tokio::spawn(put.run());
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    type DoExchangeStream = Unimpl<FlightData>;
+    async fn do_exchange(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        unimplemented("DoExchange")
+    }
+
+    type DoActionStream = Unimpl<arrow_flight::Result>;
+    async fn do_action(&self, _request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+        unimplemented("DoAction")
+    }
+
+    type ListActionsStream = Unimpl<ActionType>;
+    async fn list_actions(
+        &self,
+        _request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
+        unimplemented("ListActions")
+    }
+}
+
+/// An answer and when it may go out.
+type Queued = (Option<Instant>, Result<PutResult, Status>);
+
+enum Outcome {
+    HalfClosed,
+    Gone,
+    ServerEnd(String),
+    Status(Status),
+}
+
+fn invalid(message: impl Into<String>) -> Outcome {
+    Outcome::Status(Status::invalid_argument(message))
+}
+
+/// The reader half of one `DoPut` call.
+struct Put {
+    shared: Arc<Shared>,
+    entry: Arc<ConnEntry>,
+    faults: ConnFaults,
+    table: String,
+    store: Arc<Mutex<TableData>>,
+    stream: Streaming<FlightData>,
+    tx: mpsc::Sender<Queued>,
+    schema: Option<SchemaRef>,
+    next_offset: i64,
+    rows: u64,
+    close_deadline: Option<Instant>,
+}
+
+fn put_result(value: serde_json::Value) -> PutResult {
+    PutResult { app_metadata: Bytes::from(value.to_string()) }
+}
+
+impl Put {
+    async fn run(mut self) {
+        let outcome = match self.serve().await {
+            Ok(never) => match never {},
+            Err(outcome) => outcome,
+        };
+        match outcome {
+            Outcome::HalfClosed => self.entry.set_end(ConnectionEnd::ClientHalfClosed),
+            Outcome::ServerEnd(message) => self.entry.set_end(ConnectionEnd::ServerStatus(0, message)),
+            Outcome::Status(status) => {
+                self.entry
+                    .set_end(ConnectionEnd::ServerStatus(status.code() as i32, status.message().to_string()));
+                let _ = self.tx.send((None, Err(status))).await;
+            }
+            Outcome::Gone => self.entry.set_end(ConnectionEnd::ClientGone),
+        }
+    }
+
+    async fn send(&self, result: PutResult) -> Result<(), Outcome> {
+        self.tx.send((None, Ok(result))).await.map_err(|_| Outcome::Gone)
+    }
+
+    async fn next(&mut self) -> Result<Option<FlightData>, Outcome> {
+        let closed = || Outcome::ServerEnd("stream closed after close_stream_duration_ms".into());
+        let result = match self.close_deadline {
+            Some(deadline) => tokio::select! {
+                r = self.stream.message() => r,
+                _ = tokio::time::sleep_until(deadline) => return Err(closed()),
+            },
+            None => self.stream.message().await,
+        };
+        result.map_err(|status| {
+            if std::error::Error::source(&status).is_some() {
+                Outcome::Gone
+            } else {
+                invalid(format!("undecodable request: {}", status.message()))
+            }
+        })
+    }
+
+    async fn serve(&mut self) -> Result<Infallible, Outcome> {
+        let first = self.next().await?.ok_or(Outcome::HalfClosed)?;
+        let schema = Schema::try_from(&first)
+            .map_err(|e| invalid(format!("the first FlightData must be the schema message: {e}")))?;
+        if let Some(declared) = self.shared.schemas.get(&self.table) {
+            let expected = zerobus_schema::arrow_schema(&declared.schema);
+            check_schema(&self.table, &expected, &schema).map_err(|m| Outcome::Status(m.status()))?;
+        }
+        self.schema = Some(Arc::new(schema));
+        if let Some(code) = self.faults.create_status {
+            return Err(Outcome::Status(Status::new(code, "stream open failed (scripted fault)")));
+        }
+        self.entry.acked.store(-1, Ordering::Relaxed);
+        self.send(put_result(serde_json::json!({"ack_up_to_offset": -1, "ack_up_to_records": 0}))).await?;
+        self.after_messages(0).await?;
+        let mut messages = 0u64;
+        loop {
+            let data = self.next().await?.ok_or(Outcome::HalfClosed)?;
+            messages += 1;
+            self.entry.messages.fetch_add(1, Ordering::Relaxed);
+            self.ingest(data).await?;
+            if self.faults.withhold_after.is_none_or(|n| messages <= n) {
+                self.entry.acked.store(self.next_offset - 1, Ordering::Relaxed);
+                let ack = put_result(
+                    serde_json::json!({"ack_up_to_offset": self.next_offset - 1, "ack_up_to_records": self.rows}),
+                );
+                // With the ack delay fault each ack waits its delay after its batch arrived.
+                let due = self.faults.ack_delay.map(|delay| Instant::now() + delay);
+                self.tx.send((due, Ok(ack))).await.map_err(|_| Outcome::Gone)?;
+            }
+            self.after_messages(messages).await?;
+        }
+    }
+
+    async fn ingest(&mut self, data: FlightData) -> Result<(), Outcome> {
+        let meta: serde_json::Value = serde_json::from_slice(&data.app_metadata).map_err(|e| {
+            invalid(format!("record batch app_metadata must be JSON {{\"offset_id\": N}}: {e}"))
+        })?;
+        let offset = meta
+            .get("offset_id")
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| invalid("record batch app_metadata has no integer offset_id"))?;
+        if offset != self.next_offset {
+            return Err(invalid(format!(
+                "offset_id out of order: expected {}, got {offset}",
+                self.next_offset
+            )));
+        }
+        let schema = self.schema.clone().expect("schema read first");
+        let batch = arrow_flight::utils::flight_data_to_arrow_batch(&data, schema, &HashMap::new())
+            .map_err(|e| invalid(format!("record batch at offset_id {offset} does not decode: {e}")))?;
+        let rows = batch.num_rows() as u64;
+        let bytes = data.data_body.len() as u64;
+        self.entry.records.fetch_add(rows, Ordering::Relaxed);
+        {
+            let mut table = lock(&self.store);
+            table.records += rows;
+            table.bytes += bytes;
+            if self.shared.config.keep_payloads {
+                table.arrow.push(StoredArrow { connection: self.entry.index, wire_offset: offset, batch });
+            }
+        }
+        self.rows += rows;
+        self.next_offset += 1;
+        Ok(())
+    }
+
+    /// The record stream's scripted faults, counted in record batches.
+    async fn after_messages(&mut self, messages: u64) -> Result<(), Outcome> {
+        if let Some((n, duration)) = self.faults.close_after {
+            if n == messages && self.close_deadline.is_none() {
+                self.send(put_result(serde_json::json!({
+                    "ack_up_to_offset": self.next_offset - 1,
+                    "ack_up_to_records": self.rows,
+                    "close_stream_duration_ms": duration.as_millis() as u64,
+                })))
+                .await?;
+                self.close_deadline = Some(Instant::now() + duration);
+            }
+        }
+        if let Some((n, code)) = self.faults.status_after {
+            if n == messages {
+                return Err(if code == Code::Ok {
+                    Outcome::ServerEnd(format!("stream ended after {n} messages (scripted)"))
+                } else {
+                    Outcome::Status(Status::new(
+                        code,
+                        format!("stream failed after {n} messages (scripted fault)"),
+                    ))
+                });
+            }
+        }
+        if self.faults.drop_after == Some(messages) {
+            return Err(Outcome::Status(Status::unavailable("connection dropped")));
+        }
+        if self.faults.invalidate_after == Some(messages) {
+            if let Some(token) = self.entry.authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
+                self.shared.state().revoked.insert(token.trim().to_string());
+            }
+            return Err(Outcome::Status(Status::unauthenticated("access token revoked (scripted fault)")));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a stream's Arrow schema against the table's (PROTOCOL.md §9): the same fields in the
+/// same order (names compared case-insensitively), each of a type the column allows, nullable
+/// only where the column is.
+pub(crate) fn check_schema(table: &str, expected: &Schema, got: &Schema) -> Result<(), Mismatch> {
+    let mut problems = Vec::new();
+    let mut problem = |path: &str, cause: Cause, detail: String| {
+        problems.push(Problem { path: path.to_string(), cause, detail })
+    };
+    let position = |name: &str| expected.fields().iter().position(|f| f.name().eq_ignore_ascii_case(name));
+    for (i, field) in got.fields().iter().enumerate() {
+        let Some(at) = position(field.name()) else {
+            problem(field.name(), Cause::FieldNotInTable, "no column of that name".into());
+            continue;
+        };
+        let column = &expected.fields()[at];
+        if at != i {
+            problem(field.name(), Cause::FieldOutOfOrder, format!("field {i} is column {at} of the table"));
+        }
+        if let Err(detail) = field_fits(column, field) {
+            problem(field.name(), Cause::TypeIncompatible, detail);
+        }
+    }
+    for column in expected.fields() {
+        let present = got.fields().iter().any(|f| f.name().eq_ignore_ascii_case(column.name()));
+        if !present && !column.is_nullable() {
+            problem(column.name(), Cause::MissingRequiredColumn, "NOT NULL column has no field".into());
+        }
+    }
+    if got.fields().len() != expected.fields().len() {
+        problem(
+            "*",
+            Cause::FieldCountMismatch,
+            format!(
+                "the batch has {} fields, the table {} columns",
+                got.fields().len(),
+                expected.fields().len()
+            ),
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Mismatch { table: table.to_string(), problems })
+    }
+}
+
+fn field_fits(column: &Field, got: &Field) -> Result<(), String> {
+    if got.is_nullable() && !column.is_nullable() {
+        return Err(format!("nullable, but the column is NOT NULL ({})", column.data_type()));
+    }
+    if type_fits(column.data_type(), got.data_type()) {
+        Ok(())
+    } else {
+        Err(format!("{} where the column wants {}", got.data_type(), column.data_type()))
+    }
+}
+
+fn item_fits(column: &Field, got: &Field) -> bool {
+    (column.is_nullable() || !got.is_nullable()) && type_fits(column.data_type(), got.data_type())
+}
+
+fn type_fits(want: &DataType, got: &DataType) -> bool {
+    use DataType as T;
+    match (want, got) {
+        // STRING (and DECIMAL as text) may come as Utf8.
+        (T::LargeUtf8, T::LargeUtf8 | T::Utf8) => true,
+        (T::Timestamp(TimeUnit::Microsecond, Some(_)), T::Timestamp(TimeUnit::Microsecond, Some(tz))) => {
+            matches!(tz.as_ref(), "UTC" | "+00:00" | "Etc/UTC" | "Z")
+        }
+        // List item names are not compared.
+        (T::List(w), T::List(g)) => item_fits(w, g),
+        (T::Struct(w), T::Struct(g)) => {
+            w.len() == g.len()
+                && w.iter()
+                    .zip(g.iter())
+                    .all(|(w, g)| w.name().eq_ignore_ascii_case(g.name()) && item_fits(w, g))
+        }
+        (T::Map(w, _), T::Map(g, _)) => match (w.data_type(), g.data_type()) {
+            (T::Struct(wkv), T::Struct(gkv)) => {
+                wkv.len() == 2 && gkv.len() == 2 && wkv.iter().zip(gkv.iter()).all(|(w, g)| item_fits(w, g))
+            }
+            _ => false,
+        },
+        _ => want == got,
+    }
+}
