@@ -309,3 +309,56 @@ async fn flight_counts_only_without_payloads() {
     assert_eq!(server.table_stats(EVENTS).records, 7);
     assert!(server.arrow_batches(EVENTS).is_empty());
 }
+
+fn compressed_batch_message(
+    batch: &RecordBatch,
+    offset: i64,
+    codec: arrow_ipc::CompressionType,
+) -> FlightData {
+    let options = arrow_ipc::writer::IpcWriteOptions::default().try_with_compression(Some(codec)).unwrap();
+    let mut tracker = arrow_ipc::writer::DictionaryTracker::new(false);
+    let mut context = arrow_ipc::writer::CompressionContext::default();
+    let (_, encoded) = arrow_ipc::writer::IpcDataGenerator::default()
+        .encode(batch, &mut tracker, &options, &mut context)
+        .unwrap();
+    let mut data = FlightData::from(encoded);
+    data.app_metadata = serde_json::json!({ "offset_id": offset }).to_string().into();
+    data
+}
+
+#[tokio::test]
+async fn flight_decodes_lz4_and_zstd_bodies() {
+    let server = declared_server().await;
+    let mut p = open(&server, CARS, &cars_schema()).await.unwrap();
+    let batch = cars_batch(100);
+    p.send(compressed_batch_message(&batch, 0, arrow_ipc::CompressionType::LZ4_FRAME)).await;
+    p.send(compressed_batch_message(&batch, 1, arrow_ipc::CompressionType::ZSTD)).await;
+    assert_eq!(p.next().await.unwrap().unwrap()["ack_up_to_records"], 100);
+    assert_eq!(p.next().await.unwrap().unwrap()["ack_up_to_records"], 200);
+    assert_eq!(server.arrow_batches(CARS), vec![batch.clone(), batch]);
+}
+
+#[test]
+fn flight_schema_check_ignores_list_item_names_and_takes_utf8_decimals() {
+    let table = parse_table(
+        "main.default.t(tags ARRAY<STRING>, price DECIMAL(10,2), at TIMESTAMP, loc STRUCT<lat: DOUBLE>)",
+    )
+    .unwrap();
+    let expected = zerobus_schema::arrow_schema(&table);
+    let got = Schema::new(vec![
+        Field::new("tags", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), true),
+        Field::new("price", DataType::Utf8, true),
+        Field::new("at", DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into())), true),
+        Field::new("loc", DataType::Struct(vec![Field::new("lat", DataType::Float64, true)].into()), true),
+    ]);
+    crate::mock::flight::check_schema("main.default.t", &expected, &got).unwrap();
+    let wrong = Schema::new(vec![
+        Field::new("tags", DataType::List(Arc::new(Field::new("item", DataType::Int32, true))), true),
+        Field::new("price", DataType::Utf8, true),
+        Field::new("at", DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, None), true),
+        Field::new("loc", DataType::Struct(vec![Field::new("lat", DataType::Float64, true)].into()), true),
+    ]);
+    let mismatch = crate::mock::flight::check_schema("main.default.t", &expected, &wrong).unwrap_err();
+    assert_eq!(mismatch.causes(), "TYPE_INCOMPATIBLE");
+    assert_eq!(mismatch.problems.len(), 2, "{}", mismatch.message());
+}
