@@ -227,3 +227,41 @@ impl ConnFaults {
         f
     }
 }
+
+/// How a call ends by script once `messages` ingest messages were accepted; the record and the
+/// Flight services map it to their own outcomes.
+pub(crate) enum ScriptedEnd {
+    /// The server ends the call cleanly (`status_after` with OK).
+    Clean(String),
+    /// The server ends the call with this status.
+    Status(tonic::Status),
+    /// The connection's token is revoked and the call ends `UNAUTHENTICATED`.
+    RevokeToken(tonic::Status),
+}
+
+impl ConnFaults {
+    /// The scripted end due after `messages` messages, if any (status, drop, token revocation).
+    pub fn end_after(&self, messages: u64) -> Option<ScriptedEnd> {
+        if let Some((n, code)) = self.status_after {
+            if n == messages {
+                return Some(if code == tonic::Code::Ok {
+                    ScriptedEnd::Clean(format!("stream ended after {n} messages (scripted)"))
+                } else {
+                    ScriptedEnd::Status(tonic::Status::new(
+                        code,
+                        format!("stream failed after {n} messages (scripted fault)"),
+                    ))
+                });
+            }
+        }
+        if self.drop_after == Some(messages) {
+            return Some(ScriptedEnd::Status(tonic::Status::unavailable("connection dropped")));
+        }
+        if self.invalidate_after == Some(messages) {
+            return Some(ScriptedEnd::RevokeToken(tonic::Status::unauthenticated(
+                "access token revoked (scripted fault)",
+            )));
+        }
+        None
+    }
+}

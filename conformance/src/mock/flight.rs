@@ -7,7 +7,7 @@
 //! batch with `app_metadata` `{"offset_id": N}`, N counting from 0 on the connection; each stored
 //! batch is answered `{"ack_up_to_offset": N, "ack_up_to_records": <rows so far>}`.
 
-use super::faults::ConnFaults;
+use super::faults::{ConnFaults, ScriptedEnd};
 use super::grpc::grant_allows;
 use super::tablecheck::{Cause, Mismatch, Problem};
 use super::{lock, ConnEntry, ConnectionEnd, Shared, StoredArrow, TableData};
@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Code, Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status, Streaming};
 
 /// The Flight service; only `DoPut` is real.
 pub(crate) struct FlightSvc {
@@ -323,28 +323,19 @@ impl Put {
                 self.close_deadline = Some(Instant::now() + duration);
             }
         }
-        if let Some((n, code)) = self.faults.status_after {
-            if n == messages {
-                return Err(if code == Code::Ok {
-                    Outcome::ServerEnd(format!("stream ended after {n} messages (scripted)"))
-                } else {
-                    Outcome::Status(Status::new(
-                        code,
-                        format!("stream failed after {n} messages (scripted fault)"),
-                    ))
-                });
+        match self.faults.end_after(messages) {
+            None => Ok(()),
+            Some(ScriptedEnd::Clean(why)) => Err(Outcome::ServerEnd(why)),
+            Some(ScriptedEnd::Status(status)) => Err(Outcome::Status(status)),
+            Some(ScriptedEnd::RevokeToken(status)) => {
+                if let Some(token) =
+                    self.entry.authorization.as_deref().and_then(|a| a.strip_prefix("Bearer "))
+                {
+                    self.shared.state().revoked.insert(token.trim().to_string());
+                }
+                Err(Outcome::Status(status))
             }
         }
-        if self.faults.drop_after == Some(messages) {
-            return Err(Outcome::Status(Status::unavailable("connection dropped")));
-        }
-        if self.faults.invalidate_after == Some(messages) {
-            if let Some(token) = self.entry.authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
-                self.shared.state().revoked.insert(token.trim().to_string());
-            }
-            return Err(Outcome::Status(Status::unauthenticated("access token revoked (scripted fault)")));
-        }
-        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 //! one and applies the ack delay. The handler returns the body at once, so response headers go
 //! out before the client's first message (some clients wait for them before sending).
 
-use super::faults::ConnFaults;
+use super::faults::{ConnFaults, ScriptedEnd};
 use super::protocheck::Schema;
 use super::tablecheck;
 use super::{
@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tonic::codegen::Service as _;
-use tonic::{Code, Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status, Streaming};
 use zerobus_proto::ephemeral_stream_request::Payload;
 use zerobus_proto::ingest_record_batch_request::Batch;
 use zerobus_proto::ingest_record_request::Record;
@@ -592,26 +592,15 @@ impl Call {
                 self.close_deadline = Some(Instant::now() + duration);
             }
         }
-        if let Some((n, code)) = self.faults.status_after {
-            if n == messages {
-                return Err(if code == Code::Ok {
-                    Outcome::ServerEnd(format!("stream ended after {n} messages (scripted)"))
-                } else {
-                    Outcome::Status(Status::new(
-                        code,
-                        format!("stream failed after {n} messages (scripted fault)"),
-                    ))
-                });
+        match self.faults.end_after(messages) {
+            None => Ok(()),
+            Some(ScriptedEnd::Clean(why)) => Err(Outcome::ServerEnd(why)),
+            Some(ScriptedEnd::Status(status)) => Err(Outcome::Status(status)),
+            Some(ScriptedEnd::RevokeToken(status)) => {
+                self.shared.state().revoked.insert(self.token.clone());
+                Err(Outcome::Status(status))
             }
         }
-        if self.faults.drop_after == Some(messages) {
-            return Err(Outcome::Status(Status::unavailable("connection dropped")));
-        }
-        if self.faults.invalidate_after == Some(messages) {
-            self.shared.state().revoked.insert(self.token.clone());
-            return Err(Outcome::Status(Status::unauthenticated("access token revoked (scripted fault)")));
-        }
-        Ok(())
     }
 }
 
