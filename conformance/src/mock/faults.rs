@@ -91,6 +91,16 @@ pub enum StreamAction {
         /// Announced duration, and how long until the server ends the call.
         duration_ms: u64,
     },
+    /// Arrow streams only: after N record batches, forget the last `unacked_rows` rows received
+    /// (they are not stored), ack the rest (`ack_up_to_records`), and end the call abruptly with
+    /// `UNAVAILABLE`: the client must resend from its first unacked row, which may sit inside a
+    /// batch.
+    PartialAckAfter {
+        /// Record batches to accept first.
+        messages: u64,
+        /// Rows at the end of what arrived that are left unacked (and unstored).
+        unacked_rows: u64,
+    },
 }
 
 /// Token endpoint faults.
@@ -181,6 +191,7 @@ pub(crate) struct ConnFaults {
     pub drop_after: Option<u64>,
     pub withhold_after: Option<u64>,
     pub close_after: Option<(u64, Duration)>,
+    pub partial_ack_after: Option<(u64, u64)>,
     pub invalidate_after: Option<u64>,
     pub expire_live: bool,
     pub ack_delay: Option<Duration>,
@@ -221,6 +232,9 @@ impl ConnFaults {
                 }
                 StreamAction::CloseSignalAfter { messages, duration_ms } => {
                     f.close_after.get_or_insert((messages, Duration::from_millis(duration_ms)));
+                }
+                StreamAction::PartialAckAfter { messages, unacked_rows } => {
+                    f.partial_ack_after.get_or_insert((messages, unacked_rows));
                 }
             }
         }

@@ -264,6 +264,13 @@ impl Put {
             messages += 1;
             self.entry.messages.fetch_add(1, Ordering::Relaxed);
             self.ingest(data).await?;
+            if let Some((n, unacked)) = self.faults.partial_ack_after.filter(|&(n, _)| n == messages) {
+                self.forget_last_rows(unacked);
+                let ack = serde_json::json!({"ack_up_to_offset": self.next_offset - 1, "ack_up_to_records": self.rows});
+                self.tx.send((None, Ok(put_result(ack)))).await.map_err(|_| Outcome::Gone)?;
+                let why = format!("connection dropped after a partial ack of {n} batches (scripted)");
+                return Err(Outcome::Status(Status::unavailable(why)));
+            }
             if self.faults.withhold_after.is_none_or(|n| messages <= n) {
                 self.entry.acked.store(self.next_offset - 1, Ordering::Relaxed);
                 let ack = put_result(
@@ -308,6 +315,31 @@ impl Put {
         self.rows += rows;
         self.next_offset += 1;
         Ok(())
+    }
+
+    /// Forgets the last `rows` rows received on this connection (the partial ack fault): they
+    /// leave the table's counts and its stored batches, as if never made durable.
+    fn forget_last_rows(&mut self, rows: u64) {
+        let rows = rows.min(self.rows);
+        self.rows -= rows;
+        self.entry.records.fetch_sub(rows, Ordering::Relaxed);
+        let mut table = lock(&self.store);
+        table.records -= rows;
+        let mut left = rows as usize;
+        while left > 0 {
+            let Some(last) = table.arrow.iter().rposition(|a| a.connection == self.entry.index) else {
+                break;
+            };
+            let n = table.arrow[last].batch.num_rows();
+            if n <= left {
+                table.arrow.remove(last);
+                left -= n;
+            } else {
+                let kept = table.arrow[last].batch.slice(0, n - left);
+                table.arrow[last].batch = kept;
+                left = 0;
+            }
+        }
     }
 
     /// The record stream's scripted faults, counted in record batches.
