@@ -21,10 +21,12 @@
 //! ```
 #![warn(missing_docs)]
 
+mod arrow_stream;
 mod auth;
 mod callbacks;
 pub mod encode;
 mod error;
+mod flight;
 mod json_check;
 mod options;
 mod proxy;
@@ -35,9 +37,14 @@ mod table_schema;
 mod transport;
 mod wire;
 
+pub use arrow_stream::{
+    ArrowStreamConfigurationOptions, ArrowTableProperties, ZerobusArrowStream, DEFAULT_CONNECTION_TIMEOUT_MS,
+    DEFAULT_MAX_INFLIGHT_BATCHES,
+};
 pub use auth::HeadersProvider;
 pub use encode::{EncodeError, JsonToProto};
 pub use error::{ErrorCode, ZerobusError, ZerobusResult};
+pub use flight::IpcCompression;
 pub use options::{
     AckCallback, RecordType, StreamConfigurationOptions, TableProperties, DEFAULT_MAX_INFLIGHT_BYTES,
     DEFAULT_MAX_INFLIGHT_REQUESTS, DEFAULT_RECOVERY_BACKOFF_MAX_MS, MAX_CALL_PAYLOAD_BYTES, MAX_OPTION_MS,
@@ -48,6 +55,11 @@ pub use stream::{PendingIngest, Queued, RecordRef, StreamMetrics, ZerobusStream}
 /// Table schemas: Delta types, the proto2 / Arrow mappings, the typed JSON encoder.
 pub use zerobus_schema as schema;
 pub use zerobus_schema::{TableSchema, TypedError};
+
+/// The arrow crates core builds on (one major across the workspace), so callers build batches
+/// with exactly the types [`ZerobusArrowStream`] takes.
+pub use arrow_array::{self, RecordBatch};
+pub use arrow_schema::{self, Schema as ArrowSchema, SchemaRef as ArrowSchemaRef};
 
 /// Re-exported so callers can build descriptors without naming prost-types themselves.
 pub use prost_types::DescriptorProto;

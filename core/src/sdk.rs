@@ -5,6 +5,7 @@ use std::sync::Arc;
 use http::Uri;
 use tonic::transport::{Certificate, ClientTlsConfig};
 
+use crate::arrow_stream::{ArrowStreamConfigurationOptions, ArrowTableProperties, ZerobusArrowStream};
 use crate::auth::{Auth, HeadersProvider, OAuth, Secret, TokenService};
 use crate::options::{parse_table_name, RecordType, StreamConfigurationOptions, TableProperties};
 use crate::proxy::Connector;
@@ -241,6 +242,74 @@ impl ZerobusSdk {
             stream.ingest_records_offset(records).await?;
         }
         Ok(stream)
+    }
+
+    /// Opens an Arrow stream (Flight `DoPut`, PROTOCOL.md §9) authenticated with OAuth client
+    /// credentials. With `table.schema` `None` the schema is read from the table first.
+    pub async fn create_arrow_stream(
+        &self,
+        table: ArrowTableProperties,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        options: ArrowStreamConfigurationOptions,
+    ) -> ZerobusResult<ZerobusArrowStream> {
+        let auth = self.oauth(&table.table_name, client_id.into(), client_secret.into())?;
+        self.open_arrow(table, auth, options).await
+    }
+
+    /// [`create_arrow_stream`](Self::create_arrow_stream) with call metadata from `provider`.
+    pub async fn create_arrow_stream_with_headers_provider(
+        &self,
+        table: ArrowTableProperties,
+        provider: Arc<dyn HeadersProvider>,
+        options: ArrowStreamConfigurationOptions,
+    ) -> ZerobusResult<ZerobusArrowStream> {
+        self.open_arrow(table, Auth::Headers(provider), options).await
+    }
+
+    /// Opens a new Arrow stream on `old`'s table with its schema, credentials and options, and
+    /// queues `old`'s unacknowledged rows on it (from the first unacked row, in order) before it
+    /// returns. `old` must be closed or failed.
+    pub async fn recreate_arrow_stream(&self, old: &ZerobusArrowStream) -> ZerobusResult<ZerobusArrowStream> {
+        if !old.is_closed() {
+            return Err(ZerobusError::invalid_argument(format!(
+                "table {}: recreate_arrow_stream needs a closed or failed stream; close it first",
+                old.table_name()
+            )));
+        }
+        let batches = old.get_unacked_batches()?;
+        let (transport, auth) = old.recreate_parts();
+        let stream = ZerobusArrowStream::open(
+            transport,
+            old.table_name().to_owned(),
+            old.schema().clone(),
+            auth,
+            old.options().clone(),
+        )
+        .await?;
+        for batch in batches {
+            stream.ingest_batch(batch).await?;
+        }
+        Ok(stream)
+    }
+
+    async fn open_arrow(
+        &self,
+        table: ArrowTableProperties,
+        auth: Auth,
+        options: ArrowStreamConfigurationOptions,
+    ) -> ZerobusResult<ZerobusArrowStream> {
+        parse_table_name(&table.table_name)?;
+        options.validate()?;
+        let schema = match table.schema {
+            Some(schema) => schema,
+            None => {
+                let opts = options.stream_options();
+                let schema = table_schema::fetch(&self.inner.tokens, &auth, &table.table_name, &opts).await?;
+                Arc::new(zerobus_schema::arrow_schema(&schema))
+            }
+        };
+        ZerobusArrowStream::open(self.inner.transport.clone(), table.table_name, schema, auth, options).await
     }
 
     async fn open(

@@ -10,6 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message;
 use zerobus_proto::EphemeralStreamResponse;
 
+use crate::flight::FlightPart;
 use crate::options::RecordType;
 
 // EphemeralStreamRequest.payload
@@ -28,14 +29,30 @@ const TAG_BATCH_RECORD: u8 = 0x0a; // field 1, length-delimited
 pub(crate) struct EncodedCall {
     /// The oneof field, tag included.
     pub body: Bytes,
-    /// Records in the call (1 for `ingest_record`).
+    /// Records in the call (1 for `ingest_record`); rows for an Arrow call.
     pub records: u32,
+    /// An Arrow call's physical record batches (`body` is then empty).
+    pub flight: Option<Box<[FlightPart]>>,
 }
 
 impl EncodedCall {
     /// Whether this call goes on the wire as `ingest_record_batch`.
     pub fn is_batch(&self) -> bool {
         self.records != 1
+    }
+
+    /// An Arrow call of `parts`.
+    pub fn arrow(parts: Vec<FlightPart>) -> EncodedCall {
+        let records = parts.iter().map(|p| p.rows).sum();
+        EncodedCall { body: Bytes::new(), records, flight: Some(parts.into_boxed_slice()) }
+    }
+
+    /// The bytes this call holds: what `max_inflight_bytes` bounds.
+    pub fn size(&self) -> usize {
+        match &self.flight {
+            None => self.body.len(),
+            Some(parts) => parts.iter().map(FlightPart::size).sum(),
+        }
     }
 }
 
@@ -118,7 +135,7 @@ where
             put_varint(buf, rec.len() as u64);
             buf.put_slice(rec);
         });
-        return EncodedCall { body, records: 1 };
+        return EncodedCall { body, records: 1, flight: None };
     }
     let mut inner_len = 0usize;
     for rec in records.clone() {
@@ -134,7 +151,7 @@ where
             buf.put_slice(rec);
         }
     });
-    EncodedCall { body, records: count as u32 }
+    EncodedCall { body, records: count as u32, flight: None }
 }
 
 /// The records of an encoded call, each a zero-copy slice of its body.
@@ -162,6 +179,16 @@ pub(crate) enum Outgoing {
     Raw(Bytes),
     /// An ingest call and its offset on this connection.
     Call { wire_offset: i64, batch: bool, body: Bytes },
+    /// One physical Arrow record batch and its `offset_id` on this connection.
+    Flight { offset_id: i64, header: Bytes, body: Bytes },
+}
+
+/// What the server sends: `EphemeralStreamResponse` on a record stream, an ack read from
+/// `PutResult` on an Arrow stream.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    Record(EphemeralStreamResponse),
+    Flight(crate::flight::FlightAck),
 }
 
 /// Encodes the `create_stream` request.
@@ -184,13 +211,16 @@ pub(crate) fn encode_create(
     Bytes::from(request.encode_to_vec())
 }
 
-/// tonic codec: our own encoder for requests, prost for responses.
+/// tonic codec: our own encoder for requests; responses read with prost (record streams) or
+/// as `PutResult` (Arrow streams, `flight`).
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct WireCodec;
+pub(crate) struct WireCodec {
+    pub flight: bool,
+}
 
 impl tonic::codec::Codec for WireCodec {
     type Encode = Outgoing;
-    type Decode = EphemeralStreamResponse;
+    type Decode = Incoming;
     type Encoder = WireEncoder;
     type Decoder = WireDecoder;
 
@@ -199,7 +229,7 @@ impl tonic::codec::Codec for WireCodec {
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        WireDecoder
+        WireDecoder { flight: self.flight }
     }
 }
 
@@ -215,22 +245,34 @@ impl tonic::codec::Encoder for WireEncoder {
         match item {
             Outgoing::Raw(bytes) => dst.put_slice(&bytes),
             Outgoing::Call { wire_offset, batch, body } => write_call(dst, wire_offset, batch, &body),
+            Outgoing::Flight { offset_id, header, body } => {
+                crate::flight::write_part(dst, offset_id, &header, &body)
+            }
         }
         Ok(())
     }
 }
 
-/// Reads `EphemeralStreamResponse` with prost.
+/// Reads [`Incoming`] messages.
 #[derive(Debug)]
-pub(crate) struct WireDecoder;
+pub(crate) struct WireDecoder {
+    flight: bool,
+}
 
 impl tonic::codec::Decoder for WireDecoder {
-    type Item = EphemeralStreamResponse;
+    type Item = Incoming;
     type Error = tonic::Status;
 
     fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Self::Item>, tonic::Status> {
+        use bytes::Buf;
+        if self.flight {
+            let message = src.copy_to_bytes(src.remaining());
+            return crate::flight::decode_put_result(&message)
+                .map(|ack| Some(Incoming::Flight(ack)))
+                .map_err(|e| tonic::Status::internal(format!("malformed PutResult from server: {e}")));
+        }
         EphemeralStreamResponse::decode(src)
-            .map(Some)
+            .map(|m| Some(Incoming::Record(m)))
             .map_err(|e| tonic::Status::internal(format!("malformed response from server: {e}")))
     }
 }
@@ -250,7 +292,7 @@ pub(crate) fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-fn put_varint(buf: &mut impl BufMut, mut v: u64) {
+pub(crate) fn put_varint(buf: &mut impl BufMut, mut v: u64) {
     while v >= 0x80 {
         buf.put_u8((v as u8) | 0x80);
         v >>= 7;

@@ -28,7 +28,7 @@ impl Shared {
             None => st.next_ticket == st.serving,
             Some(t) => t == st.serving,
         };
-        let size = call.body.len();
+        let size = call.size();
         // A call always fits an empty queue, so a bound of 0 or a call larger than the byte bound
         // still makes progress one call at a time.
         let fits = st.queue.is_empty()
@@ -86,7 +86,7 @@ impl Shared {
     }
 
     /// Queues `call` now or fails with `QUEUE_FULL`.
-    pub(super) fn try_enqueue(&self, call: EncodedCall) -> ZerobusResult<i64> {
+    pub(crate) fn try_enqueue(&self, call: EncodedCall) -> ZerobusResult<i64> {
         match self.admit(call, None)? {
             Ok(offset) => Ok(offset),
             Err(_) => Err(ZerobusError::new(
@@ -100,7 +100,7 @@ impl Shared {
     }
 
     /// Queues `call` now, or takes its place in line.
-    pub(super) fn queue(self: &Arc<Self>, call: EncodedCall) -> ZerobusResult<Queued> {
+    pub(crate) fn queue(self: &Arc<Self>, call: EncodedCall) -> ZerobusResult<Queued> {
         match self.admit(call, None)? {
             Ok(offset) => Ok(Queued::Offset(Some(offset))),
             Err(call) => Ok(Queued::Waiting(PendingIngest {
@@ -112,7 +112,7 @@ impl Shared {
     }
 
     /// Queues `call`, waiting for room if needed.
-    pub(super) async fn enqueue(self: &Arc<Self>, call: EncodedCall) -> ZerobusResult<i64> {
+    pub(crate) async fn enqueue(self: &Arc<Self>, call: EncodedCall) -> ZerobusResult<i64> {
         match self.queue(call)? {
             Queued::Offset(Some(offset)) => Ok(offset),
             Queued::Offset(None) => unreachable!("a non-empty call always gets an offset"),

@@ -15,9 +15,10 @@ use crate::auth::Auth;
 use crate::wire;
 use crate::{ErrorCode, ZerobusError, ZerobusResult};
 
-/// An open connection whose `create_stream` was answered.
+/// An open connection whose `create_stream` was answered (on an Arrow stream: whose ready
+/// signal arrived).
 pub(super) struct Live {
-    pub inbound: tonic::Streaming<zerobus_proto::EphemeralStreamResponse>,
+    pub inbound: tonic::Streaming<wire::Incoming>,
     /// Kept so the HTTP/2 connection lives exactly as long as this connection of the stream.
     _channel: Channel,
 }
@@ -79,6 +80,7 @@ pub(super) async fn open_connection(shared: &Arc<Shared>) -> ZerobusResult<Live>
 async fn open_connection_unbounded(shared: &Arc<Shared>) -> ZerobusResult<Live> {
     let headers = call_headers(shared).await?;
     let channel = shared.transport.connect().await?;
+    resend_from_first_unacked_row(shared)?;
     let generation = {
         let mut st = shared.lock();
         let waker = st.retire_connection();
@@ -86,6 +88,10 @@ async fn open_connection_unbounded(shared: &Arc<Shared>) -> ZerobusResult<Live> 
         st.cursor = 0;
         st.ready = false;
         st.paused = false;
+        st.part = 0;
+        st.conn_parts = 0;
+        st.conn_rows_sent = 0;
+        st.conn_rows_acked = 0;
         if let Some(w) = waker {
             w.wake();
         }
@@ -114,26 +120,33 @@ async fn open_connection_unbounded(shared: &Arc<Shared>) -> ZerobusResult<Live> 
     grpc.ready().await.map_err(|e| {
         ZerobusError::connection_lost(&shared.transport.endpoint_str(), &crate::error::error_chain(&e))
     })?;
-    let path = http::uri::PathAndQuery::from_static(zerobus_proto::EPHEMERAL_STREAM_PATH);
-    let response =
-        grpc.streaming(request, path, wire::WireCodec).await.map_err(|s| shared.status_error(&s))?;
+    let flight = shared.flight.is_some();
+    let path = http::uri::PathAndQuery::from_static(if flight {
+        crate::flight::DO_PUT_PATH
+    } else {
+        zerobus_proto::EPHEMERAL_STREAM_PATH
+    });
+    let response = grpc
+        .streaming(request, path, wire::WireCodec { flight })
+        .await
+        .map_err(|s| shared.status_error(&s))?;
     let mut inbound = response.into_inner();
-    let first = inbound.message().await.map_err(|s| shared.status_error(&s))?;
-    let stream_id = match first.and_then(|m| m.payload) {
-        Some(ResponsePayload::CreateStreamResponse(r)) => r.stream_id.unwrap_or_default(),
-        Some(other) => {
-            return Err(ZerobusError::new(
-                ErrorCode::ProtocolError,
-                format!(
-                    "server answered create_stream with {other:?} instead of create_stream_response; report it to the service"
-                ),
-            ))
-        }
-        None => {
-            return Err(ZerobusError::new(
-                ErrorCode::Unavailable,
-                format!("server {} ended the stream before answering create_stream", shared.transport.endpoint_str()),
-            ))
+    let stream_id = match &shared.flight {
+        None => create_stream_answer(shared, inbound.message().await.map_err(|s| shared.status_error(&s))?)?,
+        Some(f) => {
+            let bound = Duration::from_millis(f.connection_timeout_ms);
+            let first = tokio::time::timeout(bound, inbound.message()).await.map_err(|_| {
+                ZerobusError::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "server {} did not send the Arrow stream's ready signal within connection_timeout_ms ({} ms)",
+                        shared.transport.endpoint_str(),
+                        f.connection_timeout_ms
+                    ),
+                )
+            })?;
+            ready_signal(shared, first.map_err(|s| shared.status_error(&s))?)?;
+            String::new()
         }
     };
     if let Ok(mut id) = shared.stream_id.lock() {
@@ -149,4 +162,70 @@ async fn open_connection_unbounded(shared: &Arc<Shared>) -> ZerobusResult<Live> 
         w.wake();
     }
     Ok(Live { inbound, _channel: channel })
+}
+
+/// The record stream's first answer must be `create_stream_response`; it carries the stream id.
+fn create_stream_answer(shared: &Shared, first: Option<wire::Incoming>) -> ZerobusResult<String> {
+    match first {
+        Some(wire::Incoming::Record(m)) => match m.payload {
+            Some(ResponsePayload::CreateStreamResponse(r)) => Ok(r.stream_id.unwrap_or_default()),
+            other => Err(ZerobusError::new(
+                ErrorCode::ProtocolError,
+                format!(
+                    "server answered create_stream with {other:?} instead of create_stream_response; report it to the service"
+                ),
+            )),
+        },
+        Some(wire::Incoming::Flight(_)) => unreachable!("a record stream decodes EphemeralStreamResponse"),
+        None => Err(ZerobusError::new(
+            ErrorCode::Unavailable,
+            format!("server {} ended the stream before answering create_stream", shared.transport.endpoint_str()),
+        )),
+    }
+}
+
+/// An Arrow stream's first answer must be the ready signal: `ack_up_to_offset` -1 and
+/// `ack_up_to_records` 0 (PROTOCOL.md §9).
+fn ready_signal(shared: &Shared, first: Option<wire::Incoming>) -> ZerobusResult<()> {
+    match first {
+        Some(wire::Incoming::Flight(ack)) if ack.ack_up_to_offset == -1 && ack.ack_up_to_records == 0 => Ok(()),
+        Some(other) => Err(ZerobusError::new(
+            ErrorCode::ProtocolError,
+            format!("server answered the Arrow schema message with {other:?} instead of the ready signal; report it to the service"),
+        )),
+        None => Err(ZerobusError::new(
+            ErrorCode::Unavailable,
+            format!("server {} ended the Arrow stream before its ready signal", shared.transport.endpoint_str()),
+        )),
+    }
+}
+
+/// An Arrow call the server acked in part (some of its rows) is replaced, before the next
+/// connection, by the slice of its unacked rows: the server counts rows, so the resend starts at
+/// the first unacked row. Decoding and re-encoding happen outside the lock; only the supervisor
+/// touches the front of the queue between connections.
+fn resend_from_first_unacked_row(shared: &Shared) -> ZerobusResult<()> {
+    let Some(flight) = &shared.flight else { return Ok(()) };
+    let (parts, skip) = {
+        let st = shared.lock();
+        if st.front_rows_acked == 0 {
+            return Ok(());
+        }
+        match st.queue.front().and_then(|c| c.flight.clone()) {
+            Some(parts) => (parts, st.front_rows_acked),
+            None => return Ok(()),
+        }
+    };
+    let table = &shared.table.table_name;
+    let mut rest = Vec::new();
+    for batch in crate::flight::decode_parts(&flight.schema, &parts, skip)? {
+        rest.extend(crate::flight::encode_batch(table, &batch, flight.compression)?);
+    }
+    let call = wire::EncodedCall::arrow(rest);
+    let mut st = shared.lock();
+    let old = std::mem::replace(&mut st.queue[0], call);
+    st.inflight_bytes = st.inflight_bytes - old.size() + st.queue[0].size();
+    st.inflight_records -= skip;
+    st.front_rows_acked = 0;
+    Ok(())
 }

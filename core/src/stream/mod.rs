@@ -29,10 +29,10 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 pub use admission::{PendingIngest, Queued};
-use state::Shared;
+pub(crate) use state::Shared;
 
 use crate::auth::Auth;
-use crate::callbacks::Callbacks;
+use crate::flight::FlightWire;
 use crate::options::{RecordType, StreamConfigurationOptions, TableProperties};
 use crate::transport::Transport;
 use crate::wire;
@@ -143,10 +143,33 @@ impl ZerobusStream {
             RecordType::Json => None,
         };
         let create_message = wire::encode_create(&table.table_name, opts.record_type, descriptor);
-        // The options keep the callback too, so `recreate` can hand it to the new stream.
-        let callbacks = opts.ack_callback.clone().map(Callbacks::spawn);
-        let shared =
-            Arc::new(Shared::new(transport, table, from_table, auth, opts, callbacks, create_message));
+        Self::start(transport, table, from_table, auth, opts, create_message, None).await
+    }
+
+    /// The machine behind an Arrow stream: the same queue, admission and recovery, with calls
+    /// sent as Flight `DoPut` batches after the schema message.
+    pub(crate) async fn open_arrow(
+        transport: Arc<Transport>,
+        table_name: String,
+        auth: Auth,
+        opts: StreamConfigurationOptions,
+        flight: FlightWire,
+    ) -> ZerobusResult<ZerobusStream> {
+        let schema_message = crate::flight::schema_message(&flight.schema);
+        let table = TableProperties::new(table_name);
+        Self::start(transport, table, None, auth, opts, schema_message, Some(flight)).await
+    }
+
+    async fn start(
+        transport: Arc<Transport>,
+        table: TableProperties,
+        from_table: Option<Arc<FromTable>>,
+        auth: Auth,
+        opts: StreamConfigurationOptions,
+        create_message: Bytes,
+        flight: Option<FlightWire>,
+    ) -> ZerobusResult<ZerobusStream> {
+        let shared = Arc::new(Shared::new(transport, table, from_table, auth, opts, create_message, flight));
         let live = supervisor::open_first(&shared).await?;
         let supervisor = tokio::spawn(supervisor::supervise(shared.clone(), live));
         Ok(ZerobusStream {
@@ -154,6 +177,11 @@ impl ZerobusStream {
             supervisor: Mutex::new(Some(supervisor)),
             close_result: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// The state behind the stream, for the Arrow stream built on it.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The table this stream writes to.

@@ -11,7 +11,7 @@ use zerobus_proto::ephemeral_stream_response::Payload as ResponsePayload;
 
 use super::connect::Live;
 use super::state::Shared;
-use crate::wire::EncodedCall;
+use crate::wire::{EncodedCall, Incoming};
 use crate::{ErrorCode, ZerobusError, ZerobusResult};
 
 /// How a connection ended.
@@ -84,52 +84,72 @@ pub(super) async fn run_connection(shared: &Arc<Shared>, live: &mut Live) -> End
             }
             Ok(Ok(Some(m))) => m,
         };
-        match message.payload {
-            Some(ResponsePayload::IngestRecordResponse(ack)) => {
-                let Some(wire_offset) = ack.durability_ack_up_to_offset else { continue };
-                match apply_ack(shared, wire_offset) {
-                    Ok(advanced) => progress |= advanced,
-                    Err(e) => return fail(e, progress),
+        let (ack, close) = match message {
+            Incoming::Record(m) => match m.payload {
+                Some(ResponsePayload::IngestRecordResponse(ack)) => {
+                    let Some(wire_offset) = ack.durability_ack_up_to_offset else { continue };
+                    (Some(Ack::Offset(wire_offset)), None)
                 }
-                if pause_deadline.is_some() && shared.lock().cursor == 0 {
-                    // Everything sent before the close signal is durable: reconnect now.
-                    return paused(progress);
+                Some(ResponsePayload::CloseStreamSignal(signal)) => {
+                    let server_wait = signal
+                        .duration
+                        .map(|d| Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32))
+                        .unwrap_or_default();
+                    (None, Some(server_wait))
                 }
+                Some(ResponsePayload::CreateStreamResponse(_)) => {
+                    return fail(
+                        ZerobusError::new(
+                            ErrorCode::ProtocolError,
+                            "server sent a second create_stream_response; report it to the service",
+                        ),
+                        progress,
+                    );
+                }
+                None => continue,
+            },
+            // An Arrow ack may carry the close signal (`close_stream_duration_ms`).
+            Incoming::Flight(ack) => (
+                Some(Ack::Rows(ack.ack_up_to_records)),
+                ack.close_stream_duration_ms.map(Duration::from_millis),
+            ),
+        };
+        if let Some(ack) = ack {
+            let applied = match ack {
+                Ack::Offset(wire_offset) => apply_ack(shared, wire_offset),
+                Ack::Rows(rows) => apply_rows_ack(shared, rows),
+            };
+            match applied {
+                Ok(advanced) => progress |= advanced,
+                Err(e) => return fail(e, progress),
             }
-            Some(ResponsePayload::CloseStreamSignal(signal)) => {
-                shared.lock().last_heard = Instant::now();
-                if !shared.opts.recovery {
-                    continue; // the server will end the call; that failure is final.
-                }
-                let server_wait = signal
-                    .duration
-                    .map(|d| Duration::new(d.seconds.max(0) as u64, d.nanos.max(0) as u32))
-                    .unwrap_or_default();
-                let wait = shared
-                    .opts
-                    .stream_paused_max_wait_time_ms
-                    .map(Duration::from_millis)
-                    .unwrap_or(server_wait);
-                let mut st = shared.lock();
-                st.paused = true;
-                if st.cursor == 0 || wait.is_zero() {
-                    drop(st);
-                    return paused(progress);
-                }
-                pause_deadline = Some(Instant::now() + wait);
+            if pause_deadline.is_some() && shared.lock().cursor == 0 {
+                // Everything sent before the close signal is durable: reconnect now.
+                return paused(progress);
             }
-            Some(ResponsePayload::CreateStreamResponse(_)) => {
-                return fail(
-                    ZerobusError::new(
-                        ErrorCode::ProtocolError,
-                        "server sent a second create_stream_response; report it to the service",
-                    ),
-                    progress,
-                );
+        }
+        if let Some(server_wait) = close {
+            shared.lock().last_heard = Instant::now();
+            if !shared.opts.recovery {
+                continue; // the server will end the call; that failure is final.
             }
-            None => {}
+            let wait =
+                shared.opts.stream_paused_max_wait_time_ms.map(Duration::from_millis).unwrap_or(server_wait);
+            let mut st = shared.lock();
+            st.paused = true;
+            if st.cursor == 0 || wait.is_zero() {
+                drop(st);
+                return paused(progress);
+            }
+            pause_deadline = Some(Instant::now() + wait);
         }
     }
+}
+
+/// A cumulative ack: a record stream's wire offset, or an Arrow stream's row count.
+enum Ack {
+    Offset(i64),
+    Rows(u64),
 }
 
 fn paused_error() -> ZerobusError {
@@ -156,11 +176,59 @@ fn apply_ack(shared: &Shared, wire_offset: i64) -> ZerobusResult<bool> {
     if logical == last_acked {
         return Ok(false);
     }
-    let n = (logical - last_acked) as usize;
+    ack_calls(shared, st, (logical - last_acked) as usize);
+    Ok(true)
+}
+
+/// Applies an Arrow stream's `ack_up_to_records` (rows durable on this connection): the calls
+/// whose rows are all durable are done; the rows of a call durable in part are remembered, so a
+/// reconnect resends from its first unacked row. Returns whether any row was newly acked.
+fn apply_rows_ack(shared: &Shared, rows: u64) -> ZerobusResult<bool> {
+    let mut st = shared.lock();
+    if rows < st.conn_rows_acked || rows > st.conn_rows_sent {
+        return Err(ZerobusError::new(
+            ErrorCode::ProtocolError,
+            format!(
+                "server acknowledged {rows} rows on this Arrow connection, outside the acked..sent range {}..={}; report it to the service",
+                st.conn_rows_acked, st.conn_rows_sent
+            ),
+        ));
+    }
+    st.last_heard = Instant::now();
+    let mut delta = rows - st.conn_rows_acked;
+    let advanced = delta > 0;
+    st.conn_rows_acked = rows;
+    let mut done = 0usize;
+    let mut partial = st.front_rows_acked;
+    // A fully sent call is done once all its rows are durable (a call of no rows, once sent).
+    while done < st.cursor {
+        let remaining = u64::from(st.queue[done].records) - partial;
+        if remaining > delta {
+            break;
+        }
+        delta -= remaining;
+        partial = 0;
+        done += 1;
+    }
+    if delta > 0 {
+        // Rows of the call being sent (or of the first call not done): durable in part.
+        partial += delta;
+    }
+    st.front_rows_acked = partial;
+    if done > 0 {
+        ack_calls(shared, st, done);
+    }
+    Ok(advanced)
+}
+
+/// Frees the first `n` queued calls (acked), moves the watermark and tells the waiters.
+fn ack_calls(shared: &Shared, mut st: std::sync::MutexGuard<'_, super::state::State>, n: usize) {
+    let last_acked = st.first_offset - 1;
+    let logical = last_acked + n as i64;
     // Freed after the lock is released, so the lock is held only for bookkeeping.
     let done: Vec<EncodedCall> = st.queue.drain(..n).collect();
     for call in &done {
-        st.inflight_bytes -= call.body.len();
+        st.inflight_bytes -= call.size();
         st.inflight_records -= u64::from(call.records);
     }
     st.cursor -= n;
@@ -177,5 +245,4 @@ fn apply_ack(shared: &Shared, wire_offset: i64) -> ZerobusResult<bool> {
     if let Some(cb) = &shared.callbacks {
         cb.acked(last_acked + 1, logical);
     }
-    Ok(true)
 }

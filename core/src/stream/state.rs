@@ -13,6 +13,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::auth::Auth;
 use crate::callbacks::Callbacks;
+use crate::flight::FlightWire;
 use crate::options::{StreamConfigurationOptions, TableProperties};
 use crate::table_schema::FromTable;
 use crate::transport::Transport;
@@ -73,6 +74,15 @@ pub(super) struct State {
     pub close_ticket: u64,
     /// When the server was last heard from, or when records started waiting after a silence.
     pub last_heard: Instant,
+    /// Arrow streams: parts of `queue[cursor]` already sent on this connection.
+    pub part: usize,
+    /// Arrow streams: the next `offset_id` (physical batches sent on this connection).
+    pub conn_parts: i64,
+    /// Arrow streams: rows sent and rows acked (`ack_up_to_records`) on this connection.
+    pub conn_rows_sent: u64,
+    pub conn_rows_acked: u64,
+    /// Arrow streams: rows of `queue[0]` already acked; a reconnect resends from the next one.
+    pub front_rows_acked: u64,
 }
 
 impl State {
@@ -99,6 +109,11 @@ impl State {
             waiting: HashMap::new(),
             close_ticket: 0,
             last_heard: Instant::now(),
+            part: 0,
+            conn_parts: 0,
+            conn_rows_sent: 0,
+            conn_rows_acked: 0,
+            front_rows_acked: 0,
         }
     }
 
@@ -143,6 +158,8 @@ pub(crate) struct Shared {
     pub(super) slabs: Mutex<wire::Slabs>,
     /// The server's id for the current connection.
     pub(super) stream_id: Mutex<String>,
+    /// Set on an Arrow stream: calls go out as Flight `DoPut` record batches.
+    pub(super) flight: Option<FlightWire>,
 }
 
 impl Shared {
@@ -152,9 +169,11 @@ impl Shared {
         from_table: Option<Arc<FromTable>>,
         auth: Auth,
         opts: StreamConfigurationOptions,
-        callbacks: Option<Callbacks>,
         create_message: Bytes,
+        flight: Option<FlightWire>,
     ) -> Shared {
+        // The options keep the callback too, so `recreate` can hand it to the new stream.
+        let callbacks = opts.ack_callback.clone().map(Callbacks::spawn);
         let (progress, _) = watch::channel(Progress { acked: -1, failed: None });
         Shared {
             state: Mutex::new(State::new()),
@@ -170,6 +189,7 @@ impl Shared {
             counters: Counters::default(),
             slabs: Mutex::new(wire::Slabs::new()),
             stream_id: Mutex::new(String::new()),
+            flight,
         }
     }
 
@@ -177,5 +197,14 @@ impl Shared {
         // A panic while holding the lock cannot leave State half-updated in a way that matters
         // more than losing the stream, so poisoning is ignored rather than propagated.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Shared {
+    /// The parts of every unacked Arrow call, in offset order, and the rows of the first already
+    /// acked (cheap clones: the encoded bytes are shared).
+    pub(crate) fn unacked_flight_calls(&self) -> (Vec<Box<[crate::flight::FlightPart]>>, u64) {
+        let st = self.lock();
+        (st.queue.iter().filter_map(|c| c.flight.clone()).collect(), st.front_rows_acked)
     }
 }

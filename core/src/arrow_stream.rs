@@ -1,0 +1,318 @@
+//! Arrow streams: record batches into a table over Arrow Flight `DoPut` (PROTOCOL.md §9).
+//!
+//! An Arrow stream is the same machine as a record stream (the queue of unacked calls, first come
+//! first served admission, the in-flight bounds, flush, close, recovery, callbacks; see
+//! `stream/`) with a different wire: each call is one or more IPC record batches, the server acks
+//! by rows, and a batch acked in part is resent from its first unacked row.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+
+use crate::flight::{self, FlightWire, IpcCompression};
+use crate::options::{AckCallback, StreamConfigurationOptions, DEFAULT_MAX_INFLIGHT_BYTES, MAX_OPTION_MS};
+use crate::stream::{Queued, StreamMetrics, ZerobusStream};
+use crate::wire::EncodedCall;
+use crate::{ZerobusError, ZerobusResult};
+
+/// The table an Arrow stream writes to and the schema of its batches.
+#[derive(Clone, Debug)]
+pub struct ArrowTableProperties {
+    /// Three-part Unity Catalog name, `catalog.schema.table`.
+    pub table_name: String,
+    /// The batches' schema. `None` means "from the table": the SDK reads the table's schema from
+    /// Unity Catalog when it creates the stream and maps it as PROTOCOL.md §9 says
+    /// ([`crate::schema::arrow_schema`]).
+    pub schema: Option<SchemaRef>,
+}
+
+impl ArrowTableProperties {
+    /// Batches of `schema` into `table_name`.
+    pub fn new(table_name: impl Into<String>, schema: SchemaRef) -> Self {
+        ArrowTableProperties { table_name: table_name.into(), schema: Some(schema) }
+    }
+
+    /// The schema comes from the table (read when the stream is created).
+    pub fn from_table(table_name: impl Into<String>) -> Self {
+        ArrowTableProperties { table_name: table_name.into(), schema: None }
+    }
+}
+
+/// Default bound on unacknowledged Arrow calls (the published SDKs' `max_inflight_batches`).
+pub const DEFAULT_MAX_INFLIGHT_BATCHES: usize = 1_000;
+
+/// Default bound on waiting for the server's ready signal after the schema message: 30 s.
+pub const DEFAULT_CONNECTION_TIMEOUT_MS: u64 = 30_000;
+
+/// Options for an Arrow stream: the published SDKs' names, plus the byte bound, the backoff cap
+/// and the ack callback of record streams (the published Arrow streams reject callbacks; ours run
+/// them exactly as record streams do).
+#[derive(Clone)]
+pub struct ArrowStreamConfigurationOptions {
+    /// At most this many ingest calls (a batch, or an IPC stream, each) wait for acks.
+    /// Default [`DEFAULT_MAX_INFLIGHT_BATCHES`].
+    pub max_inflight_batches: usize,
+    /// At most this many encoded IPC bytes wait for acks. Default
+    /// [`DEFAULT_MAX_INFLIGHT_BYTES`], the record streams' bound.
+    pub max_inflight_bytes: usize,
+    /// As [`StreamConfigurationOptions::recovery`].
+    pub recovery: bool,
+    /// As [`StreamConfigurationOptions::recovery_timeout_ms`].
+    pub recovery_timeout_ms: u64,
+    /// As [`StreamConfigurationOptions::recovery_backoff_ms`].
+    pub recovery_backoff_ms: u64,
+    /// As [`StreamConfigurationOptions::recovery_backoff_max_ms`].
+    pub recovery_backoff_max_ms: u64,
+    /// As [`StreamConfigurationOptions::recovery_retries`].
+    pub recovery_retries: u32,
+    /// As [`StreamConfigurationOptions::server_lack_of_ack_timeout_ms`].
+    pub server_lack_of_ack_timeout_ms: u64,
+    /// As [`StreamConfigurationOptions::flush_timeout_ms`].
+    pub flush_timeout_ms: u64,
+    /// Bound on waiting for the ready signal on each connection (within
+    /// `recovery_timeout_ms`). Default [`DEFAULT_CONNECTION_TIMEOUT_MS`].
+    pub connection_timeout_ms: u64,
+    /// Body compression of the IPC batches. Default [`IpcCompression::None`].
+    pub ipc_compression: IpcCompression,
+    /// As [`StreamConfigurationOptions::stream_paused_max_wait_time_ms`].
+    pub stream_paused_max_wait_time_ms: Option<u64>,
+    /// As [`StreamConfigurationOptions::callback_max_wait_time_ms`].
+    pub callback_max_wait_time_ms: Option<u64>,
+    /// Per-offset ack and error notifications (one offset per ingest call). Default none.
+    pub ack_callback: Option<Arc<dyn AckCallback>>,
+}
+
+impl Default for ArrowStreamConfigurationOptions {
+    fn default() -> Self {
+        let d = StreamConfigurationOptions::default();
+        ArrowStreamConfigurationOptions {
+            max_inflight_batches: DEFAULT_MAX_INFLIGHT_BATCHES,
+            max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
+            recovery: d.recovery,
+            recovery_timeout_ms: d.recovery_timeout_ms,
+            recovery_backoff_ms: d.recovery_backoff_ms,
+            recovery_backoff_max_ms: d.recovery_backoff_max_ms,
+            recovery_retries: d.recovery_retries,
+            server_lack_of_ack_timeout_ms: d.server_lack_of_ack_timeout_ms,
+            flush_timeout_ms: d.flush_timeout_ms,
+            connection_timeout_ms: DEFAULT_CONNECTION_TIMEOUT_MS,
+            ipc_compression: IpcCompression::None,
+            stream_paused_max_wait_time_ms: d.stream_paused_max_wait_time_ms,
+            callback_max_wait_time_ms: d.callback_max_wait_time_ms,
+            ack_callback: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ArrowStreamConfigurationOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArrowStreamConfigurationOptions")
+            .field("max_inflight_batches", &self.max_inflight_batches)
+            .field("max_inflight_bytes", &self.max_inflight_bytes)
+            .field("recovery", &self.recovery)
+            .field("recovery_timeout_ms", &self.recovery_timeout_ms)
+            .field("recovery_backoff_ms", &self.recovery_backoff_ms)
+            .field("recovery_backoff_max_ms", &self.recovery_backoff_max_ms)
+            .field("recovery_retries", &self.recovery_retries)
+            .field("server_lack_of_ack_timeout_ms", &self.server_lack_of_ack_timeout_ms)
+            .field("flush_timeout_ms", &self.flush_timeout_ms)
+            .field("connection_timeout_ms", &self.connection_timeout_ms)
+            .field("ipc_compression", &self.ipc_compression)
+            .field("stream_paused_max_wait_time_ms", &self.stream_paused_max_wait_time_ms)
+            .field("callback_max_wait_time_ms", &self.callback_max_wait_time_ms)
+            .field("ack_callback", &self.ack_callback.as_ref().map(|_| "set"))
+            .finish()
+    }
+}
+
+impl ArrowStreamConfigurationOptions {
+    /// The record-stream options the shared machinery runs on.
+    pub(crate) fn stream_options(&self) -> StreamConfigurationOptions {
+        StreamConfigurationOptions {
+            max_inflight_requests: self.max_inflight_batches,
+            max_inflight_bytes: self.max_inflight_bytes,
+            recovery: self.recovery,
+            recovery_timeout_ms: self.recovery_timeout_ms,
+            recovery_backoff_ms: self.recovery_backoff_ms,
+            recovery_backoff_max_ms: self.recovery_backoff_max_ms,
+            recovery_retries: self.recovery_retries,
+            server_lack_of_ack_timeout_ms: self.server_lack_of_ack_timeout_ms,
+            flush_timeout_ms: self.flush_timeout_ms,
+            record_type: crate::RecordType::Proto,
+            stream_paused_max_wait_time_ms: self.stream_paused_max_wait_time_ms,
+            callback_max_wait_time_ms: self.callback_max_wait_time_ms,
+            ack_callback: self.ack_callback.clone(),
+        }
+    }
+
+    /// Checks every option against its range, as [`StreamConfigurationOptions::validate`] does
+    /// (`max_inflight_batches` is checked under that name).
+    pub fn validate(&self) -> ZerobusResult<()> {
+        if self.connection_timeout_ms == 0 || self.connection_timeout_ms > MAX_OPTION_MS {
+            return Err(ZerobusError::invalid_argument(format!(
+                "option connection_timeout_ms is {} ms; it must be between 1 and {MAX_OPTION_MS} ms",
+                self.connection_timeout_ms
+            )));
+        }
+        self.stream_options().validate().map_err(|e| {
+            if e.message().contains("max_inflight_requests") {
+                ZerobusError::invalid_argument(
+                    e.message().replace("max_inflight_requests", "max_inflight_batches"),
+                )
+            } else {
+                e
+            }
+        })
+    }
+}
+
+/// A stream of Arrow record batches into one table. `Send + Sync`: every method takes `&self`.
+///
+/// Each ingest call gets one offset, whatever the number of rows or physical batches it carries;
+/// `wait_for_offset`, `flush` and the callbacks work by those offsets, exactly as on record
+/// streams.
+pub struct ZerobusArrowStream {
+    inner: ZerobusStream,
+    schema: SchemaRef,
+    compression: IpcCompression,
+    options: ArrowStreamConfigurationOptions,
+}
+
+impl std::fmt::Debug for ZerobusArrowStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZerobusArrowStream")
+            .field("table", &self.inner.table_name())
+            .field("columns", &self.schema.fields().len())
+            .field("ipc_compression", &self.compression)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ZerobusArrowStream {
+    pub(crate) async fn open(
+        transport: Arc<crate::transport::Transport>,
+        table_name: String,
+        schema: SchemaRef,
+        auth: crate::auth::Auth,
+        options: ArrowStreamConfigurationOptions,
+    ) -> ZerobusResult<ZerobusArrowStream> {
+        let wire = FlightWire {
+            schema: schema.clone(),
+            compression: options.ipc_compression,
+            connection_timeout_ms: options.connection_timeout_ms,
+        };
+        let inner =
+            ZerobusStream::open_arrow(transport, table_name, auth, options.stream_options(), wire).await?;
+        Ok(ZerobusArrowStream { inner, schema, compression: options.ipc_compression, options })
+    }
+
+    fn encode_batch(&self, batch: &RecordBatch) -> ZerobusResult<EncodedCall> {
+        let table = self.inner.table_name();
+        flight::check_batch(table, &self.schema, batch)?;
+        Ok(EncodedCall::arrow(flight::encode_batch(table, batch, self.compression)?))
+    }
+
+    fn encode_ipc(&self, ipc: &Bytes) -> ZerobusResult<EncodedCall> {
+        Ok(EncodedCall::arrow(flight::split_ipc_stream(self.inner.table_name(), &self.schema, ipc)?))
+    }
+
+    /// Queues one record batch under the next offset, waiting while the in-flight bounds are
+    /// reached, and returns the offset (queued, not yet durable: see
+    /// [`wait_for_offset`](Self::wait_for_offset)). The batch must have the stream's columns, in
+    /// order, with the same types; a NOT NULL column may be declared nullable if it holds no
+    /// nulls. It is encoded to Arrow IPC once, here; a batch larger than one message's limit goes
+    /// as several physical batches under the one offset.
+    pub async fn ingest_batch(&self, batch: RecordBatch) -> ZerobusResult<i64> {
+        let call = self.encode_batch(&batch)?;
+        self.inner.shared().enqueue(call).await
+    }
+
+    /// Queues an Arrow IPC *stream* (schema message, then one or more record batches) under one
+    /// offset. Its record batches are sent as they are, without re-encoding (the body compression
+    /// they were written with is kept): each is checked against the stream's schema first, and
+    /// nothing of a stream that fails the check is queued.
+    pub async fn ingest_ipc_batch(&self, ipc: Bytes) -> ZerobusResult<i64> {
+        let call = self.encode_ipc(&ipc)?;
+        self.inner.shared().enqueue(call).await
+    }
+
+    /// [`ingest_batch`](Self::ingest_batch) that takes its place in line at the moment of the
+    /// call (see [`ZerobusStream::queue_record`]); for bindings.
+    pub fn queue_batch(&self, batch: &RecordBatch) -> ZerobusResult<Queued> {
+        let call = self.encode_batch(batch)?;
+        self.inner.shared().queue(call)
+    }
+
+    /// [`ingest_ipc_batch`](Self::ingest_ipc_batch) that takes its place in line at once.
+    pub fn queue_ipc_batch(&self, ipc: &Bytes) -> ZerobusResult<Queued> {
+        let call = self.encode_ipc(ipc)?;
+        self.inner.shared().queue(call)
+    }
+
+    /// Queues a batch now or fails with `QUEUE_FULL`, queuing nothing.
+    pub fn try_ingest_batch(&self, batch: &RecordBatch) -> ZerobusResult<i64> {
+        let call = self.encode_batch(batch)?;
+        self.inner.shared().try_enqueue(call)
+    }
+
+    /// Waits until `offset` is acknowledged (every row of its call is durable).
+    pub async fn wait_for_offset(&self, offset: i64) -> ZerobusResult<()> {
+        self.inner.wait_for_offset(offset).await
+    }
+
+    /// Waits until every batch ingested before this call is acknowledged.
+    pub async fn flush(&self) -> ZerobusResult<()> {
+        self.inner.flush().await
+    }
+
+    /// Flushes, ends the `DoPut` call and stops; idempotent, as [`ZerobusStream::close`].
+    pub async fn close(&self) -> ZerobusResult<()> {
+        self.inner.close().await
+    }
+
+    /// Whether the stream no longer accepts batches.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The unacknowledged rows, in offset order, as record batches of the stream's schema: one
+    /// per physical batch, the first starting at the first unacknowledged row. After a terminal
+    /// failure, ingest these on a new stream.
+    pub fn get_unacked_batches(&self) -> ZerobusResult<Vec<RecordBatch>> {
+        let (calls, skip) = self.inner.shared().unacked_flight_calls();
+        let mut out = Vec::new();
+        let mut skip = skip;
+        for parts in calls {
+            out.extend(flight::decode_parts(&self.schema, &parts, skip)?);
+            skip = 0;
+        }
+        Ok(out)
+    }
+
+    /// The table this stream writes to.
+    pub fn table_name(&self) -> &str {
+        self.inner.table_name()
+    }
+
+    /// The schema batches must have.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The options the stream was opened with.
+    pub fn options(&self) -> &ArrowStreamConfigurationOptions {
+        &self.options
+    }
+
+    /// The stream's counters; `inflight_records` and `records_sent` count rows.
+    pub fn metrics(&self) -> StreamMetrics {
+        self.inner.metrics()
+    }
+
+    pub(crate) fn recreate_parts(&self) -> (Arc<crate::transport::Transport>, crate::auth::Auth) {
+        let (transport, _, _, auth, _) = self.inner.recreate_parts();
+        (transport, auth)
+    }
+}
