@@ -291,6 +291,12 @@ impl ZerobusArrowStream {
         Ok(out)
     }
 
+    /// [`get_unacked_batches`](Self::get_unacked_batches) as one Arrow IPC stream (the schema
+    /// message, then the batches): for bindings that hand Arrow data over as IPC bytes.
+    pub fn get_unacked_ipc(&self) -> ZerobusResult<Vec<u8>> {
+        flight::batches_to_ipc(&self.schema, &self.get_unacked_batches()?)
+    }
+
     /// The table this stream writes to.
     pub fn table_name(&self) -> &str {
         self.inner.table_name()

@@ -43,7 +43,32 @@ pub enum IpcCompression {
     Zstd,
 }
 
+impl std::str::FromStr for IpcCompression {
+    type Err = ZerobusError;
+
+    /// `none`, `lz4_frame` (or `lz4`) and `zstd`, any case: the names every binding takes.
+    fn from_str(name: &str) -> ZerobusResult<IpcCompression> {
+        match name.to_ascii_lowercase().as_str() {
+            "none" | "" => Ok(IpcCompression::None),
+            "lz4_frame" | "lz4" => Ok(IpcCompression::Lz4Frame),
+            "zstd" => Ok(IpcCompression::Zstd),
+            _ => Err(ZerobusError::invalid_argument(format!(
+                "option ipc_compression is {name:?}; it must be one of none, lz4_frame, zstd"
+            ))),
+        }
+    }
+}
+
 impl IpcCompression {
+    /// The name [`FromStr`](std::str::FromStr) takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            IpcCompression::None => "none",
+            IpcCompression::Lz4Frame => "lz4_frame",
+            IpcCompression::Zstd => "zstd",
+        }
+    }
+
     fn arrow(self) -> Option<arrow_ipc::CompressionType> {
         match self {
             IpcCompression::None => None,
@@ -440,6 +465,31 @@ fn decode_part(schema: &SchemaRef, part: &FlightPart) -> ZerobusResult<RecordBat
         &version,
     )
     .map_err(|e| internal(e.to_string()))
+}
+
+/// The schema an Arrow IPC stream starts with: how bindings without Arrow types of their own (C,
+/// Go, Java) hand a schema over. Only the schema message is read; batches after it are ignored.
+pub fn schema_from_ipc(ipc: &[u8]) -> ZerobusResult<SchemaRef> {
+    let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None).map_err(|e| {
+        ZerobusError::invalid_argument(format!(
+            "the schema is not an Arrow IPC stream ({e}); write it with an IPC stream writer (a schema message, batches optional)"
+        ))
+    })?;
+    Ok(reader.schema())
+}
+
+/// Batches as one Arrow IPC stream (schema message, the batches, end marker), uncompressed.
+pub fn batches_to_ipc(schema: &Schema, batches: &[RecordBatch]) -> ZerobusResult<Vec<u8>> {
+    let mut out = Vec::new();
+    let write = |out: &mut Vec<u8>| -> Result<(), ArrowError> {
+        let mut w = arrow_ipc::writer::StreamWriter::try_new(out, schema)?;
+        for b in batches {
+            w.write(b)?;
+        }
+        w.finish()
+    };
+    write(&mut out).map_err(|e| ZerobusError::internal(format!("writing batches as Arrow IPC: {e}")))?;
+    Ok(out)
 }
 
 #[cfg(test)]

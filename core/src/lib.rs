@@ -44,7 +44,7 @@ pub use arrow_stream::{
 pub use auth::HeadersProvider;
 pub use encode::{EncodeError, JsonToProto};
 pub use error::{ErrorCode, ZerobusError, ZerobusResult};
-pub use flight::IpcCompression;
+pub use flight::{batches_to_ipc, schema_from_ipc, IpcCompression};
 pub use options::{
     AckCallback, RecordType, StreamConfigurationOptions, TableProperties, DEFAULT_MAX_INFLIGHT_BYTES,
     DEFAULT_MAX_INFLIGHT_REQUESTS, DEFAULT_RECOVERY_BACKOFF_MAX_MS, MAX_CALL_PAYLOAD_BYTES, MAX_OPTION_MS,
