@@ -214,6 +214,16 @@ impl ZerobusArrowStream {
         Ok(EncodedCall::arrow(flight::encode_batch(table, batch, self.compression)?))
     }
 
+    fn encode_batches(&self, batches: &[RecordBatch]) -> ZerobusResult<EncodedCall> {
+        let table = self.inner.table_name();
+        let mut parts = Vec::with_capacity(batches.len());
+        for batch in batches {
+            flight::check_batch(table, &self.schema, batch)?;
+            parts.extend(flight::encode_batch(table, batch, self.compression)?);
+        }
+        Ok(EncodedCall::arrow(parts))
+    }
+
     fn encode_ipc(&self, ipc: &Bytes) -> ZerobusResult<EncodedCall> {
         Ok(EncodedCall::arrow(flight::split_ipc_stream(self.inner.table_name(), &self.schema, ipc)?))
     }
@@ -227,6 +237,19 @@ impl ZerobusArrowStream {
     pub async fn ingest_batch(&self, batch: RecordBatch) -> ZerobusResult<i64> {
         let call = self.encode_batch(&batch)?;
         self.inner.shared().enqueue(call).await
+    }
+
+    /// Queues several batches (a table's) as one call under one offset; all or nothing: if one
+    /// batch fails its check, none is queued. An empty list queues a call of no rows.
+    pub async fn ingest_batches(&self, batches: &[RecordBatch]) -> ZerobusResult<i64> {
+        let call = self.encode_batches(batches)?;
+        self.inner.shared().enqueue(call).await
+    }
+
+    /// [`ingest_batches`](Self::ingest_batches) that takes its place in line at once.
+    pub fn queue_batches(&self, batches: &[RecordBatch]) -> ZerobusResult<Queued> {
+        let call = self.encode_batches(batches)?;
+        self.inner.shared().queue(call)
     }
 
     /// Queues an Arrow IPC *stream* (schema message, then one or more record batches) under one
