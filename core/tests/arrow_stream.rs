@@ -97,15 +97,21 @@ async fn each_call_gets_one_offset_and_every_row_arrives() {
     }
     let last = stream.ingest_ipc_batch(Bytes::from(ipc)).await.unwrap();
     assert_eq!(last, 2);
+    // A table's batches go as one call too, and a call of no rows is acked like any other.
+    assert_eq!(stream.ingest_batches(&[cars(20, 1), cars(21, 1)]).await.unwrap(), 3);
+    assert_eq!(stream.ingest_batches(&[]).await.unwrap(), 4);
+    assert_eq!(stream.ingest_batch(cars(22, 0)).await.unwrap(), 5);
+    let last = stream.ingest_batch(cars(22, 2)).await.unwrap();
     stream.wait_for_offset(last).await.unwrap();
     let m = stream.metrics();
-    assert_eq!(m.last_acked_offset, Some(2));
-    assert_eq!(m.records_sent, 20);
+    assert_eq!(m.last_acked_offset, Some(6));
+    assert_eq!(m.records_sent, 24);
     assert_eq!(m.inflight_records, 0);
+    assert_eq!(m.inflight_requests, 0);
     stream.close().await.unwrap();
-    assert_eq!(stored_rows(&server), (0..20).collect::<Vec<_>>());
-    assert_eq!(server.arrow_batches(CARS).len(), 4);
-    assert_eq!(server.table_stats(CARS).records, 20);
+    assert_eq!(stored_rows(&server), (0..24).collect::<Vec<_>>());
+    assert_eq!(server.arrow_batches(CARS).len(), 9);
+    assert_eq!(server.table_stats(CARS).records, 24);
 }
 
 #[tokio::test]
