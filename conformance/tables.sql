@@ -8,3 +8,6 @@ conformance.typed.all_types(b BOOLEAN, y TINYINT, s SMALLINT, i INT NOT NULL, l 
     d DOUBLE, dt DATE, ts TIMESTAMP, tn TIMESTAMP_NTZ, st STRING, bi BINARY, de DECIMAL(10,2),
     v VARIANT, a ARRAY<BIGINT>, m MAP<STRING, DOUBLE>,
     r STRUCT<x: INT NOT NULL, y: ARRAY<STRUCT<z: STRING>>>);
+
+-- Arrow cases (cases/arrow.json) write rows generated from (seed, seq) to this table.
+conformance.arrow.events(seed BIGINT NOT NULL, seq BIGINT NOT NULL, pad STRING);

@@ -66,7 +66,8 @@ pub fn record_descriptor() -> prost_types::DescriptorProto {
 }
 
 /// Padding: a xorshift64 stream seeded from (seed, index), each step mapped to `a`..=`z`.
-fn push_pad(out: &mut String, seed: u64, index: u64, len: usize) {
+/// Appends the pad of record (seed, index), `len` letters.
+pub fn push_pad(out: &mut String, seed: u64, index: u64, len: usize) {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(index).wrapping_add(1);
     for _ in 0..len {
         x ^= x << 13;

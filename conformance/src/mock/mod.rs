@@ -453,6 +453,16 @@ impl MockServer {
             .unwrap_or_default()
     }
 
+    /// [`arrow_batches`](Self::arrow_batches) with the connection (1-based) each arrived on.
+    pub fn arrow_batches_by_connection(&self, table: &str) -> Vec<(u32, arrow_array::RecordBatch)> {
+        self.inner
+            .shared
+            .tables
+            .get(table)
+            .map(|store| lock(store).arrow.iter().map(|a| (a.connection, a.batch.clone())).collect())
+            .unwrap_or_default()
+    }
+
     /// Records (Arrow rows included) and payload bytes (Arrow batch bodies included) received
     /// for `table`.
     pub fn table_stats(&self, table: &str) -> TableStats {
@@ -562,7 +572,6 @@ pub(crate) struct TableData {
 
 /// One Arrow record batch as received.
 pub(crate) struct StoredArrow {
-    #[allow(dead_code)]
     pub connection: u32,
     #[allow(dead_code)]
     pub wire_offset: i64,

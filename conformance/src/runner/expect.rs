@@ -111,6 +111,12 @@ pub(super) fn check_server(
     if spec.is_object() {
         check_records(case, spec, &received).map_err(|e| format!("server: {e}"))?;
     }
+    // `arrow_rows`: the rows of the Arrow batches stored, with the same checks as `records`.
+    let spec = &expect["arrow_rows"];
+    if spec.is_object() {
+        check_arrow_rows(spec, &server.arrow_batches_by_connection(table))
+            .map_err(|e| format!("server: arrow rows: {e}"))?;
+    }
     // `rows`: what arrived, decoded by the declared table's message, in arrival order.
     if let Some(want) = expect["rows"].as_array() {
         let payloads: Vec<&[u8]> = received.iter().map(|r| r.payload.as_ref()).collect();
@@ -221,6 +227,21 @@ fn check_records(case: &Case, spec: &Value, received: &[ReceivedRecord]) -> Resu
     for r in received {
         got.push((r.connection, identify(&case.record_type, &r.payload)?));
     }
+    check_ids(spec, &got)
+}
+
+/// The rows of Arrow batches the server stored, by connection, checked as records are.
+fn check_arrow_rows(spec: &Value, batches: &[(u32, arrow_array::RecordBatch)]) -> Result<(), String> {
+    let mut got = Vec::new();
+    for (connection, batch) in batches {
+        got.extend(super::arrow::row_ids(batch)?.into_iter().map(|id| (*connection, id)));
+    }
+    check_ids(spec, &got)
+}
+
+/// `count`, `exactly`, `per_seed` and `at_least_once` over (connection, (seed, seq)) in arrival
+/// order.
+fn check_ids(spec: &Value, got: &[(u32, (u64, u64))]) -> Result<(), String> {
     if let Some(n) = spec["count"].as_u64() {
         if got.len() as u64 != n {
             return Err(format!("expected {n} records, received {}", got.len()));
@@ -240,7 +261,7 @@ fn check_records(case: &Case, spec: &Value, received: &[ReceivedRecord]) -> Resu
         }
     }
     if !spec["per_seed"].is_null() {
-        check_per_seed(&ranges(&spec["per_seed"]), &got)?;
+        check_per_seed(&ranges(&spec["per_seed"]), got)?;
     }
     if !spec["at_least_once"].is_null() {
         let want = ranges(&spec["at_least_once"]);
@@ -248,7 +269,7 @@ fn check_records(case: &Case, spec: &Value, received: &[ReceivedRecord]) -> Resu
         let mut seen = HashSet::new();
         let mut first_seen = Vec::new();
         let mut last_in_connection: HashMap<u32, (u64, u64)> = HashMap::new();
-        for (conn, id) in &got {
+        for (conn, id) in got {
             if !want_set.contains(id) {
                 return Err(format!("unexpected record {id:?}"));
             }
@@ -447,6 +468,16 @@ pub(super) fn check_reply(case: &Case, step: &Value, reply: &Value, elapsed: Dur
                 return Err(format!("{kind} callbacks {got:?}, expected once per offset in {range}"));
             }
         }
+    }
+    if !expect["unacked_rows"].is_null() {
+        let got = super::arrow::ipc_row_ids(reply["ipc_hex"].as_str().ok_or("the reply has no ipc_hex")?)?;
+        let want = ranges(&expect["unacked_rows"]);
+        if got != want {
+            return Err(format!("unacked rows {got:?}, expected {want:?}"));
+        }
+    }
+    if !expect["offset"].is_null() && reply["offset"] != expect["offset"] {
+        return Err(format!("offset {}, expected {}", reply["offset"], expect["offset"]));
     }
     if let Some(batches) = expect["unacked_batches"].as_array() {
         let got = reply["batches"].as_array().cloned().unwrap_or_default();

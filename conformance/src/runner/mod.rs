@@ -6,8 +6,10 @@
 //! - `testee`: testee processes and outcomes;
 //! - `expect`: the assertions on replies and on what the server received;
 //! - `tables`: the tables declared with columns (`conformance/tables.sql`) and the checks made
-//!   with them.
+//!   with them;
+//! - `arrow`: the record batches of Arrow cases, handed over and read back as Arrow IPC.
 
+mod arrow;
 mod case;
 mod expect;
 mod tables;
@@ -143,14 +145,16 @@ impl Runner {
         let mut request = step.clone();
         if let Some(obj) = request.as_object_mut() {
             // Runner-only fields; the testee sees what they resolve to.
-            for key in ["expect", "via", "ca", "from_table"] {
+            for key in ["expect", "via", "ca", "from_table", "schema_sql"] {
                 obj.remove(key);
             }
         }
         match op {
-            "create_stream" | "table_schema" => {
+            "create_stream" | "table_schema" | "create_arrow_stream" => {
                 if let Some(t) = step["table"].as_str() {
                     *table = t.to_owned();
+                } else if op == "create_arrow_stream" {
+                    *table = arrow::ARROW_TABLE.to_owned();
                 }
                 request["endpoint"] = json!(match step["via"].as_str().unwrap_or("direct") {
                     "direct" => self.server.grpc_url(),
@@ -168,6 +172,16 @@ impl Runner {
                     // `from_table`: no descriptor, so the testee creates the stream from the table.
                     if case.record_type == "proto" && step["from_table"].as_bool() != Some(true) {
                         request["descriptor_hex"] = json!(hex(&records::record_descriptor().encode_to_vec()));
+                    }
+                    if !request["options"].is_object() {
+                        request["options"] = json!({});
+                    }
+                }
+                if op == "create_arrow_stream" {
+                    // `from_table`: no schema, so the testee creates the stream from the table.
+                    if step["from_table"].as_bool() != Some(true) {
+                        let schema = arrow::schema_for(table, step["schema_sql"].as_str())?;
+                        request["schema_hex"] = json!(arrow::schema_hex(&schema)?);
                     }
                     if !request["options"].is_object() {
                         request["options"] = json!({});
@@ -211,6 +225,7 @@ impl Runner {
                 }
             }
             "ingest_raw" if request["batch"].is_null() => request["batch"] = json!(false),
+            "ingest_arrow" => arrow::ingest_request(step, &mut request)?,
             _ => {}
         }
         Ok(request)

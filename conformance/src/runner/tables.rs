@@ -20,7 +20,7 @@ pub(crate) fn declared() -> &'static [TableSchema] {
     })
 }
 
-fn table(name: &str) -> Result<&'static TableSchema, String> {
+pub(super) fn table(name: &str) -> Result<&'static TableSchema, String> {
     declared()
         .iter()
         .find(|t| t.full_name() == name)
