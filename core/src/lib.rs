@@ -59,6 +59,7 @@ pub use zerobus_schema::{TableSchema, TypedError};
 /// The arrow crates core builds on (one major across the workspace), so callers build batches
 /// with exactly the types [`ZerobusArrowStream`] takes.
 pub use arrow_array::{self, RecordBatch};
+pub use arrow_ipc;
 pub use arrow_schema::{self, Schema as ArrowSchema, SchemaRef as ArrowSchemaRef};
 
 /// Re-exported so callers can build descriptors without naming prost-types themselves.

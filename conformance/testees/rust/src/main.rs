@@ -10,8 +10,9 @@ use serde_json::{json, Value};
 use zerobus_conformance::records::{json_record, proto_record};
 use zerobus_conformance::runner::{hex, unhex};
 use zerobus_core::{
-    AckCallback, ErrorCode, HeadersProvider, RecordRef, RecordType, StreamConfigurationOptions,
-    TableProperties, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
+    AckCallback, ArrowStreamConfigurationOptions, ArrowTableProperties, ErrorCode, HeadersProvider,
+    RecordRef, RecordType, StreamConfigurationOptions, StreamMetrics, TableProperties, ZerobusArrowStream,
+    ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
 };
 
 /// Records every callback, and counts those that run after `close()` returned.
@@ -62,6 +63,8 @@ impl HeadersProvider for FixedHeaders {
 #[derive(Default)]
 struct Testee {
     stream: Option<ZerobusStream>,
+    /// The Arrow stream, when it was created last (the stream ops then act on it).
+    arrow: Option<ZerobusArrowStream>,
     callbacks: Arc<Recorded>,
     headers: Option<Arc<FixedHeaders>>,
 }
@@ -80,9 +83,68 @@ impl Testee {
         self.stream.as_ref().ok_or_else(|| bad("no stream was created"))
     }
 
+    fn arrow(&self) -> ZerobusResult<&ZerobusArrowStream> {
+        self.arrow.as_ref().ok_or_else(|| bad("no Arrow stream was created"))
+    }
+
+    async fn wait_for_offset(&self, offset: i64) -> ZerobusResult<()> {
+        match &self.arrow {
+            Some(a) => a.wait_for_offset(offset).await,
+            None => self.stream()?.wait_for_offset(offset).await,
+        }
+    }
+
+    async fn flush(&self) -> ZerobusResult<()> {
+        match &self.arrow {
+            Some(a) => a.flush().await,
+            None => self.stream()?.flush().await,
+        }
+    }
+
+    async fn close(&self) -> ZerobusResult<()> {
+        match &self.arrow {
+            Some(a) => a.close().await,
+            None => self.stream()?.close().await,
+        }
+    }
+
+    fn is_closed(&self) -> ZerobusResult<bool> {
+        match &self.arrow {
+            Some(a) => Ok(a.is_closed()),
+            None => Ok(self.stream()?.is_closed()),
+        }
+    }
+
+    fn metrics(&self) -> ZerobusResult<StreamMetrics> {
+        match &self.arrow {
+            Some(a) => Ok(a.metrics()),
+            None => Ok(self.stream()?.metrics()),
+        }
+    }
+
     async fn handle(&mut self, req: &Value) -> ZerobusResult<Value> {
         match req["op"].as_str().unwrap_or_default() {
             "create_stream" => self.create(req).await,
+            "create_arrow_stream" => self.create_arrow(req).await,
+            "ingest_arrow" => {
+                let ipc =
+                    bytes::Bytes::from(unhex(req["ipc_hex"].as_str().unwrap_or_default()).map_err(bad)?);
+                let stream = self.arrow()?;
+                let offset = if req["form"] == "native" {
+                    // The Rust form: decoded into RecordBatches, one call for all of them.
+                    let reader = zerobus_core::arrow_ipc::reader::StreamReader::try_new(
+                        std::io::Cursor::new(ipc),
+                        None,
+                    )
+                    .map_err(|e| bad(e.to_string()))?;
+                    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| bad(e.to_string()))?;
+                    stream.ingest_batches(&batches).await?
+                } else {
+                    stream.ingest_ipc_batch(ipc).await?
+                };
+                Ok(json!({"offset": offset}))
+            }
+            "arrow_unacked" => Ok(json!({"ipc_hex": hex(&self.arrow()?.get_unacked_ipc()?)})),
             "table_schema" => self.table_schema(req).await,
             "ingest" => self.ingest(req).await,
             "ingest_empty_batch" => {
@@ -92,17 +154,17 @@ impl Testee {
             }
             "ingest_raw" => self.ingest_raw(req).await,
             "wait_for_offset" => {
-                self.stream()?.wait_for_offset(req["offset"].as_i64().unwrap_or(-1)).await?;
+                self.wait_for_offset(req["offset"].as_i64().unwrap_or(-1)).await?;
                 Ok(json!({}))
             }
-            "flush" => self.stream()?.flush().await.map(|_| json!({})),
+            "flush" => self.flush().await.map(|_| json!({})),
             "close" => {
-                let result = self.stream()?.close().await;
+                let result = self.close().await;
                 self.callbacks.closed.store(true, Ordering::SeqCst);
                 result.map(|_| json!({}))
             }
             "ingest_concurrent" => self.ingest_concurrent(req).await,
-            "is_closed" => Ok(json!({"closed": self.stream()?.is_closed()})),
+            "is_closed" => Ok(json!({"closed": self.is_closed()?})),
             "unacked" => {
                 let proto = self.stream()?.record_type() == RecordType::Proto;
                 let batches: Vec<Vec<String>> = self
@@ -118,7 +180,7 @@ impl Testee {
                 Ok(json!({"batches": batches}))
             }
             "metrics" => {
-                let m = self.stream()?.metrics();
+                let m = self.metrics()?;
                 Ok(json!({"metrics": {
                     "inflight_requests": m.inflight_requests, "inflight_records": m.inflight_records,
                     "inflight_bytes": m.inflight_bytes, "last_acked_offset": m.last_acked_offset,
@@ -191,6 +253,71 @@ impl Testee {
         Ok(json!({"columns": columns, "descriptor_hex": hex(&descriptor.encode_to_vec())}))
     }
 
+    async fn create_arrow(&mut self, req: &Value) -> ZerobusResult<Value> {
+        let sdk = Self::sdk(req)?;
+        let mut options = ArrowStreamConfigurationOptions::default();
+        let o = &req["options"];
+        let u64_opt = |k: &str| o[k].as_u64();
+        if let Some(v) = u64_opt("max_inflight_batches") {
+            options.max_inflight_batches = v as usize;
+        }
+        if let Some(v) = u64_opt("max_inflight_bytes") {
+            options.max_inflight_bytes = v as usize;
+        }
+        if let Some(v) = o["recovery"].as_bool() {
+            options.recovery = v;
+        }
+        for (key, slot) in [
+            ("recovery_timeout_ms", &mut options.recovery_timeout_ms),
+            ("recovery_backoff_ms", &mut options.recovery_backoff_ms),
+            ("recovery_backoff_max_ms", &mut options.recovery_backoff_max_ms),
+            ("server_lack_of_ack_timeout_ms", &mut options.server_lack_of_ack_timeout_ms),
+            ("flush_timeout_ms", &mut options.flush_timeout_ms),
+            ("connection_timeout_ms", &mut options.connection_timeout_ms),
+        ] {
+            if let Some(v) = u64_opt(key) {
+                *slot = v;
+            }
+        }
+        if let Some(v) = u64_opt("recovery_retries") {
+            options.recovery_retries = v as u32;
+        }
+        if let Some(v) = u64_opt("stream_paused_max_wait_time_ms") {
+            options.stream_paused_max_wait_time_ms = Some(v);
+        }
+        if let Some(v) = u64_opt("callback_max_wait_time_ms") {
+            options.callback_max_wait_time_ms = Some(v);
+        }
+        if let Some(v) = o["ipc_compression"].as_str() {
+            options.ipc_compression = v.parse()?;
+        }
+        if o["ack_callback"].as_bool() == Some(true) {
+            options.ack_callback = Some(self.callbacks.clone());
+        }
+        let name = req["table"].as_str().unwrap_or_default();
+        let table = match req["schema_hex"].as_str() {
+            Some(h) => {
+                ArrowTableProperties::new(name, zerobus_core::schema_from_ipc(&unhex(h).map_err(bad)?)?)
+            }
+            None => ArrowTableProperties::from_table(name),
+        };
+        let auth = &req["auth"];
+        let stream = if auth["kind"] == "headers" {
+            let provider = self.headers_provider(auth);
+            sdk.create_arrow_stream_with_headers_provider(table, provider, options).await?
+        } else {
+            sdk.create_arrow_stream(
+                table,
+                auth["client_id"].as_str().unwrap_or_default(),
+                auth["client_secret"].as_str().unwrap_or_default(),
+                options,
+            )
+            .await?
+        };
+        self.arrow = Some(stream);
+        Ok(json!({}))
+    }
+
     async fn create(&mut self, req: &Value) -> ZerobusResult<Value> {
         let sdk = Self::sdk(req)?;
         let mut options = StreamConfigurationOptions::default();
@@ -255,6 +382,7 @@ impl Testee {
             .await?
         };
         self.stream = Some(stream);
+        self.arrow = None;
         Ok(json!({}))
     }
 
