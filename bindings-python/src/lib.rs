@@ -9,6 +9,9 @@
 //! - `records`: Python records to the core's records (`str`, `bytes`, protobuf messages, and
 //!   `dict`s written as JSON by `json`, walking the objects once);
 //! - `stream`: the stream class, whose sync methods are the public sync stream;
+//! - `arrow_stream`: the same for Arrow streams (`ZerobusArrowStream`);
+//! - `arrow`: Arrow data in and out through the Arrow PyCapsule interface (arrow-rs's C Data /
+//!   C Stream FFI: no IPC round trip, no pyarrow on this side);
 //! - `sdk`: the SDK class (create and recreate streams);
 //! - `options`: the Python options object to the core's, and the core's defaults for Python;
 //! - `callbacks`: the caller's `AckCallback` and `HeadersProvider` as the core's traits;
@@ -35,6 +38,8 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
+mod arrow;
+mod arrow_stream;
 mod asyncio;
 mod callbacks;
 mod errors;
@@ -151,11 +156,15 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sdk::Sdk>()?;
     m.add_class::<stream::Stream>()?;
     m.add_class::<stream::StreamMetrics>()?;
+    m.add_class::<arrow_stream::ArrowStream>()?;
+    m.add_class::<arrow::ArrowBatch>()?;
+    m.add_class::<arrow::ArrowSchema>()?;
     m.add_class::<schema::TableSchema>()?;
     m.add_class::<schema::Column>()?;
     m.add_class::<asyncio::Pending>()?;
     m.add_class::<asyncio::Task>()?;
     m.add_function(wrap_pyfunction!(options::default_options, m)?)?;
+    m.add_function(wrap_pyfunction!(options::default_arrow_options, m)?)?;
     let shutdown = wrap_pyfunction!(_shutdown, m)?;
     m.py().import("atexit")?.call_method1("register", (shutdown,))?;
     Ok(())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict};
-use zerobus_core::{RecordType, StreamConfigurationOptions};
+use zerobus_core::{ArrowStreamConfigurationOptions, RecordType, StreamConfigurationOptions};
 
 use crate::callbacks::PyAckCallback;
 use crate::errors;
@@ -127,5 +127,86 @@ pub(crate) fn to_core(
             ))
         }
     };
+    Ok(c)
+}
+
+/// The core's default Arrow stream options under their Python names (the core's own).
+#[pyfunction]
+pub(crate) fn default_arrow_options(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = ArrowStreamConfigurationOptions::default();
+    let out = PyDict::new(py);
+    out.set_item("max_inflight_batches", d.max_inflight_batches)?;
+    out.set_item("max_inflight_bytes", d.max_inflight_bytes)?;
+    out.set_item("recovery", d.recovery)?;
+    out.set_item("recovery_timeout_ms", d.recovery_timeout_ms)?;
+    out.set_item("recovery_backoff_ms", d.recovery_backoff_ms)?;
+    out.set_item("recovery_backoff_max_ms", d.recovery_backoff_max_ms)?;
+    out.set_item("recovery_retries", d.recovery_retries)?;
+    out.set_item("server_lack_of_ack_timeout_ms", d.server_lack_of_ack_timeout_ms)?;
+    out.set_item("flush_timeout_ms", d.flush_timeout_ms)?;
+    out.set_item("connection_timeout_ms", d.connection_timeout_ms)?;
+    out.set_item("ipc_compression", d.ipc_compression.name())?;
+    out.set_item("stream_paused_max_wait_time_ms", d.stream_paused_max_wait_time_ms)?;
+    out.set_item("callback_max_wait_time_ms", d.callback_max_wait_time_ms)?;
+    Ok(out)
+}
+
+/// The core's Arrow stream options from `options`
+/// (`zerobus.sdk.shared.ArrowStreamConfigurationOptions`, or anything with its attributes), or
+/// the defaults. `ipc_compression` is a name (`"none"`, `"lz4_frame"`, `"zstd"`) or an
+/// `IpcCompression`, a `str` enum; the core parses it and names the choices when it is none.
+pub(crate) fn arrow_to_core(
+    py: Python<'_>,
+    options: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ArrowStreamConfigurationOptions> {
+    let mut c = ArrowStreamConfigurationOptions::default();
+    let Some(o) = options.filter(|o| !o.is_none()) else { return Ok(c) };
+    let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    if let Some(v) = whole(o, "max_inflight_batches")? {
+        c.max_inflight_batches = size(v);
+    }
+    if let Some(v) = whole(o, "max_inflight_bytes")? {
+        c.max_inflight_bytes = size(v);
+    }
+    if let Some(v) = attr(o, "recovery")? {
+        c.recovery = v
+            .cast::<PyBool>()
+            .map_err(|_| errors::invalid(py, "option recovery must be True or False"))?
+            .is_true();
+    }
+    for (name, slot) in [
+        ("recovery_timeout_ms", &mut c.recovery_timeout_ms),
+        ("recovery_backoff_ms", &mut c.recovery_backoff_ms),
+        ("recovery_backoff_max_ms", &mut c.recovery_backoff_max_ms),
+        ("server_lack_of_ack_timeout_ms", &mut c.server_lack_of_ack_timeout_ms),
+        ("flush_timeout_ms", &mut c.flush_timeout_ms),
+        ("connection_timeout_ms", &mut c.connection_timeout_ms),
+    ] {
+        if let Some(v) = whole(o, name)? {
+            *slot = v;
+        }
+    }
+    if let Some(v) = whole(o, "recovery_retries")? {
+        c.recovery_retries = u32::try_from(v).unwrap_or(u32::MAX);
+    }
+    // Unlike the others, `None` here is a value: wait without a bound.
+    c.stream_paused_max_wait_time_ms = whole(o, "stream_paused_max_wait_time_ms")?;
+    c.callback_max_wait_time_ms = whole(o, "callback_max_wait_time_ms")?;
+    if let Some(v) = attr(o, "ipc_compression")? {
+        let name = v.extract::<String>().map_err(|_| {
+            let shown = v.repr().map(|r| r.to_string()).unwrap_or_default();
+            errors::invalid(
+                py,
+                format!(
+                    "option ipc_compression must be an IpcCompression or one of \"none\", \
+                     \"lz4_frame\", \"zstd\", got {shown}"
+                ),
+            )
+        })?;
+        c.ipc_compression = name.parse().map_err(|e| errors::to_py(py, e))?;
+    }
+    if let Some(cb) = attr(o, "ack_callback")? {
+        c.ack_callback = Some(Arc::new(PyAckCallback::new(cb)?));
+    }
     Ok(c)
 }

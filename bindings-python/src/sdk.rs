@@ -6,15 +6,17 @@ use std::sync::Arc;
 use prost::Message;
 use pyo3::prelude::*;
 use zerobus_core::{
-    DescriptorProto, HeadersProvider, StreamConfigurationOptions, TableProperties, ZerobusResult, ZerobusSdk,
+    ArrowStreamConfigurationOptions, ArrowTableProperties, DescriptorProto, HeadersProvider,
+    StreamConfigurationOptions, TableProperties, ZerobusArrowStream, ZerobusResult, ZerobusSdk,
     ZerobusStream,
 };
 
+use crate::arrow_stream::ArrowStream;
 use crate::asyncio::{self, Task};
 use crate::callbacks::PyHeaders;
 use crate::schema::{schema_py, TableSchema};
 use crate::stream::{Owned, Stream};
-use crate::{errors, options, runtime, wait};
+use crate::{arrow, errors, options, runtime, wait};
 
 /// The native SDK (`zerobus.sdk.sync.ZerobusSdk` and `zerobus.sdk.aio.ZerobusSdk` wrap it).
 #[pyclass(module = "zerobus._core", name = "Sdk", frozen)]
@@ -50,6 +52,31 @@ impl Open {
 
 fn stream_py(py: Python<'_>, s: ZerobusStream) -> PyResult<Py<PyAny>> {
     Ok(Py::new(py, Stream { inner: Owned::new(s) })?.into_any())
+}
+
+/// Everything a new Arrow stream is opened from, converted while the GIL is held.
+struct OpenArrow {
+    sdk: ZerobusSdk,
+    table: ArrowTableProperties,
+    options: ArrowStreamConfigurationOptions,
+    auth: Auth,
+}
+
+impl OpenArrow {
+    async fn run(self) -> ZerobusResult<ZerobusArrowStream> {
+        match self.auth {
+            Auth::OAuth { client_id, client_secret } => {
+                self.sdk.create_arrow_stream(self.table, client_id, client_secret, self.options).await
+            }
+            Auth::Headers(h) => {
+                self.sdk.create_arrow_stream_with_headers_provider(self.table, h, self.options).await
+            }
+        }
+    }
+}
+
+fn arrow_stream_py(py: Python<'_>, s: ZerobusArrowStream) -> PyResult<Py<PyAny>> {
+    Ok(Py::new(py, ArrowStream { inner: Owned::new(s) })?.into_any())
 }
 
 impl Sdk {
@@ -97,6 +124,23 @@ impl Sdk {
                 ))
             }
         })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn open_arrow(
+        &self,
+        py: Python<'_>,
+        table_name: String,
+        schema: Option<&Bound<'_, PyAny>>,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        options: Option<&Bound<'_, PyAny>>,
+        headers_provider: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<OpenArrow> {
+        let table = ArrowTableProperties { table_name, schema: arrow::schema_arg(py, schema)? };
+        let options = options::arrow_to_core(py, options)?;
+        let auth = Self::auth(py, client_id, client_secret, headers_provider)?;
+        Ok(OpenArrow { sdk: self.inner.clone(), table, options, auth })
     }
 
     /// The schema read, converted while the GIL is held.
@@ -254,5 +298,85 @@ impl Sdk {
         let old = Arc::clone(&old.inner);
         let sdk = self.inner.clone();
         asyncio::spawn(event_loop, future, async move { sdk.recreate_stream(&old).await }, stream_py)
+    }
+    /// Opens an Arrow stream (Flight `DoPut`), waiting with the GIL released until the server
+    /// is ready. `schema`: an object with `__arrow_c_schema__` (a pyarrow `Schema`), an Arrow
+    /// IPC stream of the schema (`bytes`), or `None` to read it from the table.
+    #[pyo3(signature = (table_name, schema, client_id, client_secret, options=None, headers_provider=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_arrow_stream(
+        &self,
+        py: Python<'_>,
+        table_name: String,
+        schema: Option<Bound<'_, PyAny>>,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        options: Option<Bound<'_, PyAny>>,
+        headers_provider: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<ArrowStream> {
+        let open = self.open_arrow(
+            py,
+            table_name,
+            schema.as_ref(),
+            client_id,
+            client_secret,
+            options.as_ref(),
+            headers_provider,
+        )?;
+        let stream = wait(py, open.run())?;
+        Ok(ArrowStream { inner: Owned::new(stream) })
+    }
+
+    /// `create_arrow_stream` completing `future` on `event_loop`.
+    #[pyo3(signature = (table_name, schema, client_id, client_secret, options, headers_provider, event_loop, future))]
+    #[allow(clippy::too_many_arguments)]
+    fn _create_arrow_stream_async(
+        &self,
+        py: Python<'_>,
+        table_name: String,
+        schema: Option<Bound<'_, PyAny>>,
+        client_id: Option<String>,
+        client_secret: Option<String>,
+        options: Option<Bound<'_, PyAny>>,
+        headers_provider: Option<Bound<'_, PyAny>>,
+        event_loop: Bound<'_, PyAny>,
+        future: Bound<'_, PyAny>,
+    ) -> PyResult<Task> {
+        let open = self.open_arrow(
+            py,
+            table_name,
+            schema.as_ref(),
+            client_id,
+            client_secret,
+            options.as_ref(),
+            headers_provider,
+        )?;
+        Ok(asyncio::spawn(event_loop, future, open.run(), arrow_stream_py))
+    }
+
+    /// A new Arrow stream on `old`'s table, schema, credentials and options that first queues
+    /// `old`'s unacknowledged rows, in order. `old` must be closed or failed.
+    fn recreate_arrow_stream(&self, py: Python<'_>, old: &ArrowStream) -> PyResult<ArrowStream> {
+        let old = Arc::clone(&old.inner);
+        let sdk = self.inner.clone();
+        let stream = wait(py, async move { sdk.recreate_arrow_stream(&old).await })?;
+        Ok(ArrowStream { inner: Owned::new(stream) })
+    }
+
+    /// `recreate_arrow_stream` completing `future` on `event_loop`.
+    fn _recreate_arrow_stream_async(
+        &self,
+        old: &ArrowStream,
+        event_loop: Bound<'_, PyAny>,
+        future: Bound<'_, PyAny>,
+    ) -> Task {
+        let old = Arc::clone(&old.inner);
+        let sdk = self.inner.clone();
+        asyncio::spawn(
+            event_loop,
+            future,
+            async move { sdk.recreate_arrow_stream(&old).await },
+            arrow_stream_py,
+        )
     }
 }

@@ -13,24 +13,24 @@ use crate::asyncio::{self, Pending, Task};
 use crate::records::{self, Batch};
 use crate::{errors, runtime, wait};
 
-/// The core stream, dropped inside the runtime so its background tasks stop cleanly whichever
-/// thread lets go of it last.
-pub(crate) struct Owned(ManuallyDrop<Arc<ZerobusStream>>);
+/// A core stream (a record stream, or an Arrow stream), dropped inside the runtime so its
+/// background tasks stop cleanly whichever thread lets go of it last.
+pub(crate) struct Owned<S = ZerobusStream>(ManuallyDrop<Arc<S>>);
 
-impl Owned {
-    pub(crate) fn new(s: ZerobusStream) -> Self {
+impl<S> Owned<S> {
+    pub(crate) fn new(s: S) -> Self {
         Owned(ManuallyDrop::new(Arc::new(s)))
     }
 }
 
-impl std::ops::Deref for Owned {
-    type Target = Arc<ZerobusStream>;
-    fn deref(&self) -> &Arc<ZerobusStream> {
+impl<S> std::ops::Deref for Owned<S> {
+    type Target = Arc<S>;
+    fn deref(&self) -> &Arc<S> {
         &self.0
     }
 }
 
-impl Drop for Owned {
+impl<S> Drop for Owned<S> {
     fn drop(&mut self) {
         let _entered = runtime().enter();
         // SAFETY: `self.0` is taken exactly once, here, and never used after.
@@ -59,6 +59,21 @@ pub struct StreamMetrics {
     token_fetches: u64,
 }
 
+impl From<zerobus_core::StreamMetrics> for StreamMetrics {
+    fn from(m: zerobus_core::StreamMetrics) -> Self {
+        StreamMetrics {
+            inflight_requests: m.inflight_requests,
+            inflight_records: m.inflight_records,
+            inflight_bytes: m.inflight_bytes,
+            last_acked_offset: m.last_acked_offset,
+            records_sent: m.records_sent,
+            records_resent: m.records_resent,
+            recoveries: m.recoveries,
+            token_fetches: m.token_fetches,
+        }
+    }
+}
+
 #[pymethods]
 impl StreamMetrics {
     fn __repr__(&self) -> String {
@@ -83,7 +98,7 @@ pub struct Stream {
     pub(crate) inner: Owned,
 }
 
-fn none(py: Python<'_>, (): ()) -> PyResult<Py<PyAny>> {
+pub(crate) fn none(py: Python<'_>, (): ()) -> PyResult<Py<PyAny>> {
     Ok(py.None())
 }
 
@@ -237,17 +252,7 @@ impl Stream {
 
     /// A snapshot of the stream's counters.
     fn metrics(&self) -> StreamMetrics {
-        let m = self.inner.metrics();
-        StreamMetrics {
-            inflight_requests: m.inflight_requests,
-            inflight_records: m.inflight_records,
-            inflight_bytes: m.inflight_bytes,
-            last_acked_offset: m.last_acked_offset,
-            records_sent: m.records_sent,
-            records_resent: m.records_resent,
-            recoveries: m.recoveries,
-            token_fetches: m.token_fetches,
-        }
+        self.inner.metrics().into()
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {

@@ -1,25 +1,30 @@
 """Stubs of the native module (``bindings-python/src``). User code imports ``zerobus.sdk.*``."""
 
 import asyncio
-from typing import Any, Iterable, List, Optional, Sequence, Union, final
+from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union, final
 
 __all__ = [
     "VERSION",
     "ERROR_CODES",
     "Sdk",
     "ZerobusStream",
+    "ZerobusArrowStream",
+    "ArrowBatch",
+    "ArrowSchema",
     "StreamMetrics",
     "TableSchema",
     "Column",
     "Pending",
     "Task",
     "default_options",
+    "default_arrow_options",
 ]
 
 VERSION: str
 ERROR_CODES: List[str]
 
 def default_options() -> dict[str, Any]: ...
+def default_arrow_options() -> dict[str, Any]: ...
 
 @final
 class StreamMetrics:
@@ -111,6 +116,43 @@ class ZerobusStream:
     def _close_async(self, event_loop: asyncio.AbstractEventLoop, future: "asyncio.Future[Any]") -> Task: ...
 
 @final
+class ArrowBatch:
+    def __arrow_c_schema__(self) -> Any: ...
+    def __arrow_c_array__(self, requested_schema: Optional[Any] = None) -> Tuple[Any, Any]: ...
+    @property
+    def num_rows(self) -> int: ...
+
+@final
+class ArrowSchema:
+    def __arrow_c_schema__(self) -> Any: ...
+
+@final
+class ZerobusArrowStream:
+    def ingest_batch(self, data: Any) -> int: ...
+    def ingest_ipc_batch(self, data: Union[bytes, bytearray, memoryview]) -> int: ...
+    def wait_for_offset(self, offset: int) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+    def get_unacked_batches(self) -> List[Any]: ...
+    def get_unacked_ipc(self) -> bytes: ...
+    @property
+    def schema(self) -> Any: ...
+    @property
+    def table_name(self) -> str: ...
+    @property
+    def is_closed(self) -> bool: ...
+    def metrics(self) -> StreamMetrics: ...
+    def __enter__(self) -> "ZerobusArrowStream": ...
+    def __exit__(self, *_exc: object) -> bool: ...
+    def _queue_batch(self, data: Any) -> Union[int, Pending]: ...
+    def _queue_ipc_batch(self, data: Union[bytes, bytearray, memoryview]) -> Union[int, Pending]: ...
+    def _wait_for_offset_async(
+        self, offset: int, event_loop: asyncio.AbstractEventLoop, future: "asyncio.Future[Any]"
+    ) -> Task: ...
+    def _flush_async(self, event_loop: asyncio.AbstractEventLoop, future: "asyncio.Future[Any]") -> Task: ...
+    def _close_async(self, event_loop: asyncio.AbstractEventLoop, future: "asyncio.Future[Any]") -> Task: ...
+
+@final
 class Sdk:
     def __new__(
         cls,
@@ -158,4 +200,28 @@ class Sdk:
     def recreate_stream(self, old: ZerobusStream) -> ZerobusStream: ...
     def _recreate_stream_async(
         self, old: ZerobusStream, event_loop: asyncio.AbstractEventLoop, future: "asyncio.Future[Any]"
+    ) -> Task: ...
+    def create_arrow_stream(
+        self,
+        table_name: str,
+        schema: Optional[Any],
+        client_id: Optional[str],
+        client_secret: Optional[str],
+        options: Optional[Any] = None,
+        headers_provider: Optional[Any] = None,
+    ) -> ZerobusArrowStream: ...
+    def _create_arrow_stream_async(
+        self,
+        table_name: str,
+        schema: Optional[Any],
+        client_id: Optional[str],
+        client_secret: Optional[str],
+        options: Optional[Any],
+        headers_provider: Optional[Any],
+        event_loop: asyncio.AbstractEventLoop,
+        future: "asyncio.Future[Any]",
+    ) -> Task: ...
+    def recreate_arrow_stream(self, old: ZerobusArrowStream) -> ZerobusArrowStream: ...
+    def _recreate_arrow_stream_async(
+        self, old: ZerobusArrowStream, event_loop: asyncio.AbstractEventLoop, future: "asyncio.Future[Any]"
     ) -> Task: ...

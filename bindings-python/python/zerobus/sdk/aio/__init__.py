@@ -13,15 +13,22 @@ Example::
             offset = await stream.ingest_record_offset({"id": 1})
             await stream.ingest_records_offset(rows)
             await stream.wait_for_offset(offset)
+
+        arrow = await sdk.create_arrow_stream("main.default.events", table.schema, client_id, client_secret)
+        async with arrow:
+            await arrow.ingest_batch(table)       # a pyarrow Table: one call, one offset
 """
 
 import weakref
-from typing import Any, Awaitable, Iterable, List, Optional, Sequence
+from typing import Any, Awaitable, Iterable, List, Optional, Sequence, Union
 
 from zerobus import _asyncio, _core
 from zerobus.sdk.shared import (
     AckCallback,
+    ArrowStreamConfigurationOptions,
     HeadersProvider,
+    IPCCompression,
+    IpcCompression,
     NonRetriableException,
     RecordType,
     StreamConfigurationOptions,
@@ -33,13 +40,17 @@ from zerobus.sdk.shared import (
 
 __all__ = [
     "AckCallback",
+    "ArrowStreamConfigurationOptions",
     "HeadersProvider",
+    "IPCCompression",
+    "IpcCompression",
     "NonRetriableException",
     "RecordType",
     "StreamConfigurationOptions",
     "StreamMetrics",
     "TableProperties",
     "TableSchema",
+    "ZerobusArrowStream",
     "ZerobusException",
     "ZerobusSdk",
     "ZerobusStream",
@@ -153,6 +164,84 @@ class ZerobusStream:
         return repr(self._native)
 
 
+class ZerobusArrowStream:
+    """An Arrow stream into one table, for asyncio (see ``zerobus.sdk.sync.ZerobusArrowStream``).
+    Each ``ingest_batch`` is one call and one offset; calls keep their order even when not
+    awaited one by one: each takes its place in line when it is made (the Arrow data is read and
+    encoded then, before the first ``await``)."""
+
+    __slots__ = ("_native", "__weakref__")
+
+    def __init__(self, native: _core.ZerobusArrowStream) -> None:
+        self._native = native
+
+    async def ingest_batch(self, data: Any) -> int:
+        """Queues Arrow data as one call: anything with ``__arrow_c_stream__`` (a pyarrow
+        ``Table`` or ``RecordBatchReader``, Polars, DuckDB) or ``__arrow_c_array__`` (a pyarrow
+        ``RecordBatch``), or an Arrow IPC stream as ``bytes``. Its offset once queued."""
+        queued = self._native._queue_batch(data)
+        if isinstance(queued, int):
+            return queued
+        offset: int = await _asyncio.run(lambda loop, fut: queued._wait_async(loop, fut, True))
+        return offset
+
+    async def ingest_ipc_batch(self, data: Union[bytes, bytearray, memoryview]) -> int:
+        """Queues an Arrow IPC stream (schema, then record batches) as one call, sent as it is."""
+        queued = self._native._queue_ipc_batch(data)
+        if isinstance(queued, int):
+            return queued
+        offset: int = await _asyncio.run(lambda loop, fut: queued._wait_async(loop, fut, True))
+        return offset
+
+    async def wait_for_offset(self, offset: int) -> None:
+        """Waits until ``offset`` is acknowledged."""
+        await _asyncio.run(lambda loop, fut: self._native._wait_for_offset_async(offset, loop, fut))
+
+    async def flush(self) -> None:
+        """Waits until every batch ingested before this call is acknowledged."""
+        await _asyncio.run(self._native._flush_async)
+
+    async def close(self) -> None:
+        """Flushes and closes. Cancelling the wait does not stop the close, which runs to its end."""
+        await _asyncio.run_to_end(self._native._close_async)
+
+    async def get_unacked_batches(self) -> List[Any]:
+        """The unacknowledged rows as ``pyarrow.RecordBatch``es, in offset order (needs pyarrow)."""
+        return self._native.get_unacked_batches()
+
+    async def get_unacked_ipc(self) -> bytes:
+        """The unacknowledged rows as one Arrow IPC stream."""
+        return self._native.get_unacked_ipc()
+
+    @property
+    def schema(self) -> Any:
+        """The schema batches must have, as a ``pyarrow.Schema`` (needs pyarrow)."""
+        return self._native.schema
+
+    @property
+    def table_name(self) -> str:
+        """The table this stream writes to."""
+        return self._native.table_name
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the stream no longer accepts batches."""
+        return self._native.is_closed
+
+    def metrics(self) -> StreamMetrics:
+        """A snapshot of the stream's counters (records are rows)."""
+        return self._native.metrics()
+
+    async def __aenter__(self) -> "ZerobusArrowStream":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+
 class ZerobusSdk:
     """As ``zerobus.sdk.sync.ZerobusSdk``, with awaitables. ``async with`` closes the streams it
     opened that are still open."""
@@ -167,7 +256,7 @@ class ZerobusSdk:
     ) -> None:
         pems = list(ca_certificates_pem) if ca_certificates_pem is not None else None
         self._native = _core.Sdk(host, unity_catalog_url, application_name, pems)
-        self._streams: "weakref.WeakSet[ZerobusStream]" = weakref.WeakSet()
+        self._streams: "weakref.WeakSet[Union[ZerobusStream, ZerobusArrowStream]]" = weakref.WeakSet()
 
     async def create_stream(
         self,
@@ -218,6 +307,54 @@ class ZerobusSdk:
             lambda loop, fut: self._native._recreate_stream_async(old_stream._native, loop, fut)
         )
         stream = ZerobusStream(native)
+        self._streams.add(stream)
+        return stream
+
+    async def create_arrow_stream(
+        self,
+        table_name: str,
+        schema: Any,
+        client_id: str,
+        client_secret: str,
+        options: Optional[ArrowStreamConfigurationOptions] = None,
+    ) -> ZerobusArrowStream:
+        """Opens an Arrow stream (see ``zerobus.sdk.sync.ZerobusSdk.create_arrow_stream``)."""
+        return await self._open_arrow(table_name, schema, client_id, client_secret, options, None)
+
+    async def create_arrow_stream_with_headers_provider(
+        self,
+        table_name: str,
+        schema: Any,
+        headers_provider: HeadersProvider,
+        options: Optional[ArrowStreamConfigurationOptions] = None,
+    ) -> ZerobusArrowStream:
+        """``create_arrow_stream`` authenticated by ``headers_provider`` instead of OAuth."""
+        return await self._open_arrow(table_name, schema, None, None, options, headers_provider)
+
+    async def _open_arrow(
+        self,
+        table_name: str,
+        schema: Any,
+        client_id: Optional[str],
+        client_secret: Optional[str],
+        options: Optional[ArrowStreamConfigurationOptions],
+        headers_provider: Optional[HeadersProvider],
+    ) -> ZerobusArrowStream:
+        native: _core.ZerobusArrowStream = await _asyncio.run(
+            lambda loop, fut: self._native._create_arrow_stream_async(
+                table_name, schema, client_id, client_secret, options, headers_provider, loop, fut
+            )
+        )
+        stream = ZerobusArrowStream(native)
+        self._streams.add(stream)
+        return stream
+
+    async def recreate_arrow_stream(self, old_stream: ZerobusArrowStream) -> ZerobusArrowStream:
+        """A new Arrow stream that first queues again what ``old_stream`` left unacknowledged."""
+        native: _core.ZerobusArrowStream = await _asyncio.run(
+            lambda loop, fut: self._native._recreate_arrow_stream_async(old_stream._native, loop, fut)
+        )
+        stream = ZerobusArrowStream(native)
         self._streams.add(stream)
         return stream
 

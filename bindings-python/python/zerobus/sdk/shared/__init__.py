@@ -1,4 +1,5 @@
-"""What the sync and asyncio SDKs share: table properties, options, callbacks, exceptions.
+"""What the sync and asyncio SDKs share: table properties, options (of record and of Arrow
+streams), callbacks, exceptions.
 
 Defaults are the core's (``zerobus._core.default_options()``), the same in every language: in
 particular the in-flight bounds are 50,000 calls and 64 MiB (the published SDK's 1,000,000 records
@@ -13,8 +14,11 @@ from zerobus._errors import NonRetriableException, ZerobusException
 
 __all__ = [
     "AckCallback",
+    "ArrowStreamConfigurationOptions",
     "Column",
     "HeadersProvider",
+    "IPCCompression",
+    "IpcCompression",
     "NonRetriableException",
     "RecordType",
     "StreamConfigurationOptions",
@@ -187,3 +191,88 @@ class StreamConfigurationOptions:
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"StreamConfigurationOptions({fields})"
+
+
+_ARROW_DEFAULTS = _core.default_arrow_options()
+
+
+class IpcCompression(str, enum.Enum):
+    """Body compression of the Arrow IPC batches an Arrow stream sends. A ``str`` enum: the
+    option also takes the names themselves (``"none"``, ``"lz4_frame"``, ``"zstd"``)."""
+
+    NONE = "none"
+    """Uncompressed (the default): the least client CPU."""
+    LZ4_FRAME = "lz4_frame"
+    """LZ4 frame: fast, about half the bytes on typical columns."""
+    ZSTD = "zstd"
+    """ZSTD: fewer bytes than LZ4 at several times its CPU cost."""
+
+
+#: The published SDK's name for ``IpcCompression``.
+IPCCompression = IpcCompression
+
+
+class ArrowStreamConfigurationOptions:
+    """How an Arrow stream behaves. Every argument is optional and keyword-only; the defaults
+    are the core's, and the names the published SDK's where it has them.
+
+    Args:
+        max_inflight_batches: ingest calls (a batch, a table, an IPC stream: one each) queued and
+            not yet acknowledged before an ingest waits for room. Default 1,000.
+        max_inflight_bytes: encoded IPC bytes held for unacknowledged calls before an ingest
+            waits. Default 64 MiB. Not in the published SDK.
+        recovery: reconnect and resend after a retryable failure. Default True.
+        recovery_timeout_ms: bound on one connection attempt. Default 15,000.
+        recovery_backoff_ms: first wait between failed attempts (doubling). Default 2,000.
+        recovery_backoff_max_ms: the longest wait between attempts. Default 30,000.
+        recovery_retries: failed attempts in a row before the stream fails. Default 4.
+        server_lack_of_ack_timeout_ms: silence from the server, with batches waiting, that counts
+            as a lost connection. Default 60,000.
+        flush_timeout_ms: bound on ``flush`` and ``wait_for_offset``. Default 300,000.
+        connection_timeout_ms: bound on waiting for the server's ready signal on each
+            connection. Default 30,000.
+        ipc_compression: an ``IpcCompression`` or its name. Default ``IpcCompression.NONE``.
+        stream_paused_max_wait_time_ms: after the server's close signal, how long to wait for
+            acks before reconnecting; ``None`` waits as long as the server said.
+        callback_max_wait_time_ms: how long ``close()`` waits for callbacks; ``None`` waits for all.
+            Default 5,000.
+        ack_callback: an ``AckCallback``, told of every call's offset once it is durable (the
+            published SDK's Arrow streams take none).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_inflight_batches: int = _ARROW_DEFAULTS["max_inflight_batches"],
+        recovery: bool = _ARROW_DEFAULTS["recovery"],
+        recovery_timeout_ms: int = _ARROW_DEFAULTS["recovery_timeout_ms"],
+        recovery_backoff_ms: int = _ARROW_DEFAULTS["recovery_backoff_ms"],
+        recovery_retries: int = _ARROW_DEFAULTS["recovery_retries"],
+        server_lack_of_ack_timeout_ms: int = _ARROW_DEFAULTS["server_lack_of_ack_timeout_ms"],
+        flush_timeout_ms: int = _ARROW_DEFAULTS["flush_timeout_ms"],
+        connection_timeout_ms: int = _ARROW_DEFAULTS["connection_timeout_ms"],
+        ipc_compression: Union[IpcCompression, str] = IpcCompression.NONE,
+        stream_paused_max_wait_time_ms: Optional[int] = _ARROW_DEFAULTS["stream_paused_max_wait_time_ms"],
+        callback_max_wait_time_ms: Optional[int] = _ARROW_DEFAULTS["callback_max_wait_time_ms"],
+        ack_callback: Optional[AckCallback] = None,
+        max_inflight_bytes: int = _ARROW_DEFAULTS["max_inflight_bytes"],
+        recovery_backoff_max_ms: int = _ARROW_DEFAULTS["recovery_backoff_max_ms"],
+    ) -> None:
+        self.max_inflight_batches = max_inflight_batches
+        self.recovery = recovery
+        self.recovery_timeout_ms = recovery_timeout_ms
+        self.recovery_backoff_ms = recovery_backoff_ms
+        self.recovery_retries = recovery_retries
+        self.server_lack_of_ack_timeout_ms = server_lack_of_ack_timeout_ms
+        self.flush_timeout_ms = flush_timeout_ms
+        self.connection_timeout_ms = connection_timeout_ms
+        self.ipc_compression = ipc_compression
+        self.stream_paused_max_wait_time_ms = stream_paused_max_wait_time_ms
+        self.callback_max_wait_time_ms = callback_max_wait_time_ms
+        self.ack_callback = ack_callback
+        self.max_inflight_bytes = max_inflight_bytes
+        self.recovery_backoff_max_ms = recovery_backoff_max_ms
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"ArrowStreamConfigurationOptions({fields})"

@@ -12,15 +12,23 @@ Example::
                 stream.ingest_record_nowait(row)
             stream.ingest_records_offset(batch)   # a whole list in one call
             stream.flush()
+
+    # Arrow: a pyarrow Table (or RecordBatch, RecordBatchReader, Polars or DuckDB result) per call
+    with sdk.create_arrow_stream("main.default.events", table.schema, client_id, client_secret) as arrow:
+        arrow.ingest_batch(table)                 # one call, one offset, however many chunks
+        arrow.flush()
 """
 
 import weakref
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 from zerobus import _core
 from zerobus.sdk.shared import (
     AckCallback,
+    ArrowStreamConfigurationOptions,
     HeadersProvider,
+    IPCCompression,
+    IpcCompression,
     NonRetriableException,
     RecordType,
     StreamConfigurationOptions,
@@ -32,13 +40,17 @@ from zerobus.sdk.shared import (
 
 __all__ = [
     "AckCallback",
+    "ArrowStreamConfigurationOptions",
     "HeadersProvider",
+    "IPCCompression",
+    "IpcCompression",
     "NonRetriableException",
     "RecordType",
     "StreamConfigurationOptions",
     "StreamMetrics",
     "TableProperties",
     "TableSchema",
+    "ZerobusArrowStream",
     "ZerobusException",
     "ZerobusSdk",
     "ZerobusStream",
@@ -46,6 +58,8 @@ __all__ = [
 
 #: The stream: the native class itself, so an ingest call is one call into Rust.
 ZerobusStream = _core.ZerobusStream
+#: The Arrow stream: the native class too (``ingest_batch``, ``ingest_ipc_batch``, ...).
+ZerobusArrowStream = _core.ZerobusArrowStream
 
 
 class ZerobusSdk:
@@ -72,7 +86,7 @@ class ZerobusSdk:
     ) -> None:
         pems = list(ca_certificates_pem) if ca_certificates_pem is not None else None
         self._native = _core.Sdk(host, unity_catalog_url, application_name, pems)
-        self._streams: "weakref.WeakSet[_core.ZerobusStream]" = weakref.WeakSet()
+        self._streams: "weakref.WeakSet[Union[_core.ZerobusStream, _core.ZerobusArrowStream]]" = weakref.WeakSet()
 
     def create_stream(
         self,
@@ -114,6 +128,46 @@ class ZerobusSdk:
         again every call ``old_stream`` left unacknowledged, in order. ``old_stream`` must be
         closed or failed."""
         stream = self._native.recreate_stream(old_stream)
+        self._streams.add(stream)
+        return stream
+
+    def create_arrow_stream(
+        self,
+        table_name: str,
+        schema: Any,
+        client_id: str,
+        client_secret: str,
+        options: Optional[ArrowStreamConfigurationOptions] = None,
+    ) -> _core.ZerobusArrowStream:
+        """Opens an Arrow stream (Arrow Flight) into ``table_name`` with the service principal's
+        OAuth credentials; returns once the server is ready for batches.
+
+        ``schema`` is the schema every batch must have: an object with ``__arrow_c_schema__``
+        (a ``pyarrow.Schema``), an Arrow IPC stream of the schema as ``bytes``, or ``None`` to
+        read it from the table (Unity Catalog), mapped as PROTOCOL.md §9 says (``STRING`` is
+        ``large_string``, ``INT`` is ``int32``, ``TIMESTAMP`` is ``timestamp("us", "UTC")``, ...).
+        """
+        stream = self._native.create_arrow_stream(table_name, schema, client_id, client_secret, options)
+        self._streams.add(stream)
+        return stream
+
+    def create_arrow_stream_with_headers_provider(
+        self,
+        table_name: str,
+        schema: Any,
+        headers_provider: HeadersProvider,
+        options: Optional[ArrowStreamConfigurationOptions] = None,
+    ) -> _core.ZerobusArrowStream:
+        """``create_arrow_stream`` authenticated by ``headers_provider`` instead of OAuth."""
+        stream = self._native.create_arrow_stream(table_name, schema, None, None, options, headers_provider)
+        self._streams.add(stream)
+        return stream
+
+    def recreate_arrow_stream(self, old_stream: _core.ZerobusArrowStream) -> _core.ZerobusArrowStream:
+        """A new Arrow stream on ``old_stream``'s table, schema, credentials and options that
+        first queues again every row ``old_stream`` left unacknowledged, in order.
+        ``old_stream`` must be closed or failed."""
+        stream = self._native.recreate_arrow_stream(old_stream)
         self._streams.add(stream)
         return stream
 
