@@ -7,7 +7,10 @@
 // Differences, all deliberate: RecordType values are the wire values; the headers provider is asked
 // on every connect; ack/error callbacks; `ingestRecordNowait` / `ingestRecordsNowait` that never
 // lose data; non-blocking `try` forms; `Symbol.asyncDispose`; errors are `ZerobusError` with
-// `code`, `grpcStatus` and `retryable`.
+// `code`, `grpcStatus` and `retryable`. Arrow streams: the schema is an apache-arrow `Schema`, IPC
+// bytes or the table's (the published `{ tableName, schemaFields }` form works too); `ingestBatch`
+// also takes apache-arrow `Table`s and `RecordBatch`es; `getUnackedBatches()` gives
+// `RecordBatch`es, `getUnackedIpc()` the IPC bytes; callbacks and `metrics()` work on them.
 
 /// <reference types="node" />
 
@@ -231,6 +234,170 @@ export declare class ZerobusStream implements AsyncDisposable {
   metrics(): StreamMetrics
 }
 
+/** Body compression of the IPC batches the core encodes. The values are the core's names. */
+export declare enum IpcCompressionType {
+  None = 'none',
+  Lz4Frame = 'lz4_frame',
+  Zstd = 'zstd',
+}
+
+/** Column types of the published `ArrowTableProperties.schemaFields` (same values). */
+export declare enum ArrowDataType {
+  Boolean = 0,
+  Int8 = 1,
+  Int16 = 2,
+  Int32 = 3,
+  Int64 = 4,
+  UInt8 = 5,
+  UInt16 = 6,
+  UInt32 = 7,
+  UInt64 = 8,
+  Float32 = 9,
+  Float64 = 10,
+  Utf8 = 11,
+  LargeUtf8 = 12,
+  Binary = 13,
+  LargeBinary = 14,
+  Date32 = 15,
+  Date64 = 16,
+  /** Timestamp(µs, "UTC"): a Delta TIMESTAMP. */
+  TimestampMicros = 17,
+  /** Timestamp(ns, "UTC"). */
+  TimestampNanos = 18,
+}
+
+/** One column of the published form's schema. */
+export interface ArrowField {
+  name: string
+  dataType: ArrowDataType
+  /** Default true. */
+  nullable?: boolean
+}
+
+/** The published form's table and schema (`schemaFields` left out: the schema comes from the table). */
+export interface ArrowTableProperties {
+  /** `catalog.schema.table`. */
+  tableName: string
+  schemaFields?: ArrowField[]
+}
+
+// apache-arrow is an optional peer dependency, so these files do not import its types (a project
+// without it would not compile): the Arrow objects are described by the parts the SDK reads,
+// which apache-arrow's `Schema`, `Table` and `RecordBatch` (any recent version) have.
+
+/** An apache-arrow `Schema`. */
+export interface ArrowSchemaLike {
+  readonly fields: ReadonlyArray<unknown>
+  readonly metadata: Map<string, string>
+}
+
+/** An apache-arrow `RecordBatch`. */
+export interface ArrowRecordBatchLike {
+  readonly schema: ArrowSchemaLike
+  readonly data: unknown
+  readonly numRows: number
+}
+
+/** An apache-arrow `Table`. */
+export interface ArrowTableLike {
+  readonly schema: ArrowSchemaLike
+  readonly batches: ReadonlyArray<ArrowRecordBatchLike>
+}
+
+/**
+ * What `createArrowStream` takes as the schema: an apache-arrow `Schema`, the IPC bytes of a
+ * schema-only Arrow stream, or null / undefined for the table's own (read from Unity Catalog when
+ * the stream is created; STRING is LargeUtf8, TIMESTAMP is Timestamp(µs, "UTC"), …, as the SDK
+ * maps Delta types to Arrow).
+ */
+export type ArrowSchemaInput = ArrowSchemaLike | Uint8Array | null | undefined
+
+/**
+ * One `ingestBatch` call's data: an apache-arrow `Table` (all its batches under one offset) or
+ * `RecordBatch`, or the bytes of an Arrow IPC stream (a schema message, then record batches, as
+ * `tableToIPC(table, 'stream')` writes them; sent as they are, not re-encoded).
+ */
+export type ArrowBatchInput = ArrowTableLike | ArrowRecordBatchLike | Uint8Array
+
+/**
+ * Arrow stream options. Every field is optional; the defaults are the core's, which checks every
+ * value against its range when the stream is created (`INVALID_ARGUMENT` naming the option).
+ */
+export interface ArrowStreamConfigurationOptions {
+  /** Unacknowledged `ingestBatch` calls at most. Default 1,000. */
+  maxInflightBatches?: number
+  /** Unacknowledged IPC bytes at most. Default 64 MiB. */
+  maxInflightBytes?: number
+  /** Reconnect and resend unacked rows after a retryable failure. Default true. */
+  recovery?: boolean
+  /** Bound on each connection attempt, ms. Default 15,000. */
+  recoveryTimeoutMs?: number
+  /** Wait before the second connection attempt in a row, ms, doubling up to `recoveryBackoffMaxMs` (plus jitter). Default 2,000. */
+  recoveryBackoffMs?: number
+  /** Cap on the wait between connection attempts, ms. Default 30,000. */
+  recoveryBackoffMaxMs?: number
+  /** Connection attempts in a row without an ack before the stream fails for good. Default 4. */
+  recoveryRetries?: number
+  /** Batches waiting and nothing heard from the server this long: reconnect, ms. Default 60,000. */
+  serverLackOfAckTimeoutMs?: number
+  /** Bound on `flush()`, `waitForOffset()` and `close()`'s flush, ms. Default 300,000. */
+  flushTimeoutMs?: number
+  /** Bound on waiting for the server's ready signal on each connection, ms. Default 30,000. */
+  connectionTimeoutMs?: number
+  /**
+   * Body compression of the batches the core encodes. Default none. IPC bytes (and so the
+   * batches of a `Table` or `RecordBatch`, which apache-arrow writes uncompressed) are sent with
+   * the compression they were written with.
+   */
+  ipcCompression?: IpcCompressionType | 'none' | 'lz4_frame' | 'zstd'
+  /** After a server close signal, wait at most this long for acks before reconnecting, ms. Default: the server's duration. */
+  streamPausedMaxWaitTimeMs?: number
+  /** How long `close()` waits for callbacks still running, ms. Default 5,000. */
+  callbackMaxWaitTimeMs?: number
+  /** Called once per offset, in order, when every row of it (and of every earlier one) is durable. */
+  ackCallback?: (offset: bigint) => void
+  /** Called once per offset that failed for good; its rows stay in `getUnackedBatches()`. */
+  errorCallback?: (offset: bigint, message: string) => void
+}
+
+/**
+ * A stream of Arrow record batches into one table (Arrow Flight `DoPut`). Each `ingestBatch` call
+ * gets one offset, whatever the number of rows or batches it carries.
+ */
+export declare class ZerobusArrowStream implements AsyncDisposable {
+  private constructor()
+  /**
+   * Queues a `Table`, a `RecordBatch` or IPC stream bytes under one offset; resolves to it once
+   * queued (waits while the in-flight bounds are reached). Columns must be the stream's, in
+   * order, with the same types (`INVALID_RECORD` names the column that is not).
+   */
+  ingestBatch(data: ArrowBatchInput): Promise<bigint>
+  /** Waits until `offset` (and every earlier one) is acknowledged. */
+  waitForOffset(offset: bigint | number): Promise<void>
+  /** Waits until every batch queued so far is acknowledged. */
+  flush(): Promise<void>
+  /** Flushes and closes; idempotent. Afterwards no callback runs. */
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+  /** Whether the stream no longer accepts batches (closed or failed for good). */
+  readonly isClosed: boolean
+  /** The table this stream writes to. */
+  readonly tableName: string
+  /** The schema batches must have (the table's, for a stream from the table), an apache-arrow `Schema`. Needs apache-arrow. */
+  readonly schema: ArrowSchemaLike
+  /** The same schema as the IPC bytes of a schema-only Arrow stream. */
+  readonly schemaIpc: Buffer
+  /**
+   * The unacknowledged rows, in offset order, as apache-arrow `RecordBatch`es of the stream's
+   * schema (`getUnackedBatches<RecordBatch>()` for apache-arrow's own type). Needs apache-arrow.
+   */
+  getUnackedBatches<T extends ArrowRecordBatchLike = ArrowRecordBatchLike>(): Promise<T[]>
+  /** The unacknowledged rows as one Arrow IPC stream (the schema, then the batches). */
+  getUnackedIpc(): Promise<Buffer>
+  /** A snapshot of the stream's counters; records are rows. */
+  metrics(): StreamMetrics
+}
+
 /** Options of a `ZerobusSdk`. */
 export interface ZerobusSdkOptions {
   /** CA certificates to trust besides the system roots (private deployments, TLS-inspecting proxies): PEM text or bytes, or a list of them. */
@@ -256,6 +423,26 @@ export declare class ZerobusSdk {
     options?: StreamConfigurationOptions,
     headersProvider?: HeadersProvider | HeadersProviderCallback | (() => Promise<Array<[string, string]>> | Array<[string, string]>),
   ): Promise<ZerobusStream>
+  /**
+   * Opens an Arrow stream to `tableName` with `schema` (see `ArrowSchemaInput`; null = the
+   * table's). OAuth client credentials unless `headersProvider` is given.
+   */
+  createArrowStream(
+    tableName: string,
+    schema: ArrowSchemaInput,
+    clientId: string,
+    clientSecret: string,
+    options?: ArrowStreamConfigurationOptions,
+    headersProvider?: HeadersProvider | HeadersProviderCallback | (() => Promise<Array<[string, string]>> | Array<[string, string]>),
+  ): Promise<ZerobusArrowStream>
+  /** The published form: the schema as `tableProperties.schemaFields` (left out: the table's). */
+  createArrowStream(
+    tableProperties: ArrowTableProperties,
+    clientId: string,
+    clientSecret: string,
+    options?: ArrowStreamConfigurationOptions,
+    headersProvider?: HeadersProvider | HeadersProviderCallback | (() => Promise<Array<[string, string]>> | Array<[string, string]>),
+  ): Promise<ZerobusArrowStream>
   /**
    * Reads a table's schema from Unity Catalog (`GET {workspaceUrl}/api/2.1/unity-catalog/tables/{tableName}`)
    * with the credentials a stream on it uses: OAuth client credentials, or the `authorization`

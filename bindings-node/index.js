@@ -445,6 +445,180 @@ class ZerobusStream {
   }
 }
 
+// ---- Arrow streams ------------------------------------------------------------------------------
+// Arrow data crosses into Rust as IPC *stream* bytes, one buffer per call. apache-arrow is an
+// optional peer dependency: objects are recognised by their shape (so a Table from another copy of
+// apache-arrow works too), and the package is required only when an object has to be written to
+// IPC or IPC read back into objects.
+
+/** IPC body compression names (the core's); `ipcCompression` also takes the strings. */
+const IpcCompressionType = Object.freeze({ None: 'none', Lz4Frame: 'lz4_frame', Zstd: 'zstd' })
+
+/** Column types of the published `ArrowTableProperties.schemaFields` (its values). */
+const ArrowDataType = Object.freeze(Object.fromEntries(
+  ['Boolean', 'Int8', 'Int16', 'Int32', 'Int64', 'UInt8', 'UInt16', 'UInt32', 'UInt64', 'Float32', 'Float64',
+    'Utf8', 'LargeUtf8', 'Binary', 'LargeBinary', 'Date32', 'Date64', 'TimestampMicros', 'TimestampNanos']
+    .flatMap((name, i) => [[name, i], [i, name]])
+))
+
+let apacheArrow = null
+function arrow(why) {
+  if (apacheArrow === null) {
+    try {
+      apacheArrow = require('apache-arrow')
+    } catch (e) {
+      throw new ZerobusError(
+        'INVALID_ARGUMENT',
+        `${why} needs the apache-arrow package, which is not installed (npm install apache-arrow); or use the IPC bytes forms`,
+        null, false, { cause: e }
+      )
+    }
+  }
+  return apacheArrow
+}
+
+function isTable(x) {
+  return Array.isArray(x.batches) && isSchema(x.schema)
+}
+function isRecordBatch(x) {
+  return !Array.isArray(x.batches) && isSchema(x.schema) && x.data != null && typeof x.numRows === 'number'
+}
+function isSchema(x) {
+  return x != null && typeof x === 'object' && Array.isArray(x.fields) && x.metadata instanceof Map
+}
+
+function asBuffer(bytes) {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+// A schema argument → IPC bytes of a schema-only stream, or undefined (from the table).
+function schemaIpc(schema) {
+  if (schema == null) return undefined
+  if (schema instanceof Uint8Array) return asBuffer(schema)
+  if (schema instanceof ArrayBuffer) return Buffer.from(schema)
+  if (isSchema(schema)) {
+    const a = arrow('an apache-arrow Schema')
+    return asBuffer(a.tableToIPC(new a.Table(schema), 'stream'))
+  }
+  throw new ZerobusError('INVALID_ARGUMENT', 'the schema must be an apache-arrow Schema, the IPC bytes of a schema-only Arrow stream (Uint8Array), or null for the table\'s own')
+}
+
+// A batch argument → [IPC stream bytes, whether the binding wrote them (and so owns them)].
+function batchIpc(data) {
+  if (data instanceof Uint8Array) return [data, false]
+  if (data instanceof ArrayBuffer) return [new Uint8Array(data), false]
+  if (data !== null && typeof data === 'object') {
+    if (isTable(data)) return [arrow('an apache-arrow Table').tableToIPC(data, 'stream'), true]
+    if (isRecordBatch(data)) {
+      const a = arrow('an apache-arrow RecordBatch')
+      return [a.tableToIPC(new a.Table(data), 'stream'), true]
+    }
+  }
+  const got = data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data
+  throw new ZerobusError('INVALID_RECORD', `an Arrow batch must be an apache-arrow Table or RecordBatch, or the bytes of an Arrow IPC stream (Uint8Array); got ${got}`)
+}
+
+/**
+ * A stream of Arrow record batches into one table (Arrow Flight). Each `ingestBatch` call gets
+ * one offset (a bigint), whatever the number of rows or batches it carries; calls made without
+ * awaiting keep their order.
+ */
+class ZerobusArrowStream {
+  constructor(nativeStream) {
+    this._native = nativeStream
+    this._schema = undefined
+  }
+
+  /**
+   * Queues an apache-arrow `Table` (all its batches, one offset) or `RecordBatch`, or the bytes
+   * of an Arrow IPC stream (schema message, then record batches); resolves to the offset once
+   * queued (waits while the in-flight bounds are reached).
+   */
+  ingestBatch(data) {
+    try {
+      const [bytes, owned] = batchIpc(data)
+      return settle(this._native.queueIpc(bytes, owned))
+    } catch (e) {
+      return Promise.reject(recordError(e))
+    }
+  }
+
+  /** Waits until `offset` (and every earlier one) is acknowledged: every row of it is durable. */
+  waitForOffset(offset) {
+    try {
+      return this._native.waitForOffset(toNumberOffset(offset)).catch(rethrow)
+    } catch (e) {
+      return Promise.reject(toError(e))
+    }
+  }
+
+  /** Waits until every batch queued so far is acknowledged (bounded by `flushTimeoutMs`). */
+  flush() {
+    try {
+      return this._native.flush().catch(rethrow)
+    } catch (e) {
+      return Promise.reject(toError(e))
+    }
+  }
+
+  /** Flushes and closes. Idempotent. When it resolves no callback runs any more. */
+  close() {
+    try {
+      return this._native.close().catch(rethrow)
+    } catch (e) {
+      return Promise.reject(toError(e))
+    }
+  }
+
+  /** `await using stream = await sdk.createArrowStream(...)` closes the stream at scope exit. */
+  async [Symbol.asyncDispose]() {
+    await this.close()
+  }
+
+  /** Whether the stream no longer accepts batches (closed or failed for good). */
+  get isClosed() {
+    return callNative(() => this._native.isClosed())
+  }
+
+  /** The table this stream writes to. */
+  get tableName() {
+    return callNative(() => this._native.tableName())
+  }
+
+  /** The schema batches must have, as an apache-arrow `Schema` (needs apache-arrow). */
+  get schema() {
+    if (this._schema === undefined) this._schema = arrow('stream.schema').tableFromIPC(this.schemaIpc).schema
+    return this._schema
+  }
+
+  /** The schema batches must have, as the IPC bytes of a schema-only Arrow stream. */
+  get schemaIpc() {
+    return callNative(() => this._native.schemaIpc())
+  }
+
+  /**
+   * The unacknowledged rows, in offset order, as apache-arrow `RecordBatch`es of the stream's
+   * schema (the first starts at the first unacknowledged row). After a failure, give them to a
+   * new stream's `ingestBatch`. Needs apache-arrow; `getUnackedIpc()` does not.
+   */
+  async getUnackedBatches() {
+    const ipc = callNative(() => this._native.getUnackedIpc())
+    // apache-arrow reads an IPC stream without batches as one empty batch: that is no unacked row.
+    return arrow('getUnackedBatches()').tableFromIPC(ipc).batches.filter((b) => b.numRows > 0)
+  }
+
+  /** `getUnackedBatches()` as the bytes of one Arrow IPC stream (the schema, then the batches). */
+  async getUnackedIpc() {
+    return callNative(() => this._native.getUnackedIpc())
+  }
+
+  /** A snapshot of the stream's counters (`inflightRecords`, `recordsSent`, … count rows). */
+  metrics() {
+    const m = callNative(() => this._native.metrics())
+    return { ...m, lastAckedOffset: m.lastAckedOffset === undefined ? null : m.lastAckedOffset }
+  }
+}
+
 function report(what, e) {
   // A throwing user callback is reported, never fatal, and the stream carries on.
   process.emitWarning(`zerobus: the ${what} callback threw: ${e && e.stack ? e.stack : e}`, 'ZerobusCallbackWarning')
@@ -525,6 +699,52 @@ function nativeOptions(options) {
   if (recovery !== undefined && recovery !== null) {
     if (typeof recovery !== 'boolean') throw new ZerobusError('INVALID_ARGUMENT', `option recovery must be a boolean, got ${typeof recovery}`)
     opts.recovery = recovery
+  }
+  for (const k of ['ackCallback', 'errorCallback']) {
+    if (options[k] != null && typeof options[k] !== 'function') {
+      throw new ZerobusError('INVALID_ARGUMENT', `option ${k} must be a function, got ${typeof options[k]}`)
+    }
+  }
+  return opts
+}
+
+// Arrow stream options: numbers converted by the addon, ranges (and the compression name)
+// checked by the core.
+const ARROW_NUMBER_OPTIONS = [
+  'maxInflightBatches',
+  'maxInflightBytes',
+  'recoveryTimeoutMs',
+  'recoveryBackoffMs',
+  'recoveryBackoffMaxMs',
+  'recoveryRetries',
+  'serverLackOfAckTimeoutMs',
+  'flushTimeoutMs',
+  'connectionTimeoutMs',
+  'streamPausedMaxWaitTimeMs',
+  'callbackMaxWaitTimeMs',
+]
+
+function nativeArrowOptions(options) {
+  const opts = {}
+  if (options == null) return opts
+  if (typeof options !== 'object') throw new ZerobusError('INVALID_ARGUMENT', 'options must be an object')
+  for (const k of ARROW_NUMBER_OPTIONS) {
+    const v = options[k]
+    if (v === undefined || v === null) continue
+    if (typeof v === 'number') opts[k] = v
+    else throw new ZerobusError('INVALID_ARGUMENT', `option ${k} must be a number, got ${typeof v}`)
+  }
+  const recovery = options.recovery
+  if (recovery !== undefined && recovery !== null) {
+    if (typeof recovery !== 'boolean') throw new ZerobusError('INVALID_ARGUMENT', `option recovery must be a boolean, got ${typeof recovery}`)
+    opts.recovery = recovery
+  }
+  const compression = options.ipcCompression
+  if (compression !== undefined && compression !== null) {
+    if (typeof compression !== 'string') {
+      throw new ZerobusError('INVALID_ARGUMENT', `option ipcCompression must be 'none', 'lz4_frame' or 'zstd' (IpcCompressionType), got ${typeof compression}`)
+    }
+    opts.ipcCompression = compression
   }
   for (const k of ['ackCallback', 'errorCallback']) {
     if (options[k] != null && typeof options[k] !== 'function') {
@@ -616,6 +836,49 @@ class ZerobusSdk {
   }
 
   /**
+   * Opens an Arrow stream to `tableName`. `schema`: an apache-arrow `Schema`, the IPC bytes of a
+   * schema-only Arrow stream, or null / undefined for the table's own (read from Unity Catalog
+   * with the same credentials, mapped as the SDK maps Delta types to Arrow). OAuth client
+   * credentials unless `headersProvider` is given. The published form
+   * `createArrowStream({ tableName, schemaFields }, clientId, clientSecret, options)` works too.
+   */
+  async createArrowStream(tableName, schema, clientId, clientSecret, options = undefined, headersProvider = undefined) {
+    try {
+      let fields
+      if (tableName !== null && typeof tableName === 'object') {
+        // The published signature: (tableProperties, clientId, clientSecret, options, headersProvider).
+        const props = tableName;
+        [tableName, clientId, clientSecret, options, headersProvider] = [props.tableName, schema, clientId, clientSecret, options]
+        schema = props.schema
+        if (props.schemaFields != null) {
+          if (!Array.isArray(props.schemaFields)) throw new ZerobusError('INVALID_ARGUMENT', 'schemaFields must be an array of { name, dataType, nullable }')
+          fields = props.schemaFields.map((f) => ({ name: String(f.name), dataType: f.dataType, nullable: f.nullable ?? undefined }))
+        }
+      }
+      if (typeof tableName !== 'string') throw new ZerobusError('INVALID_ARGUMENT', 'tableName must be a string')
+      options = options ?? {}
+      const ipc = schemaIpc(schema)
+      const opts = nativeArrowOptions(options)
+      const { ackCallback, errorCallback } = options
+      const events = ackCallback || errorCallback ? eventDispatcher(ackCallback, errorCallback) : undefined
+      const headers = headersProvider == null ? undefined : headersFunction(headersProvider)
+      const s = await this._native.createArrowStream(
+        tableName,
+        ipc,
+        fields,
+        clientId == null ? '' : String(clientId),
+        clientSecret == null ? '' : String(clientSecret),
+        opts,
+        events,
+        headers
+      )
+      return new ZerobusArrowStream(s)
+    } catch (e) {
+      throw toError(e)
+    }
+  }
+
+  /**
    * Reads `tableName`'s schema from Unity Catalog with the credentials a stream on it would use
    * (OAuth client credentials, or the `authorization` header of `headersProvider`).
    */
@@ -636,4 +899,4 @@ class ZerobusSdk {
   }
 }
 
-module.exports = { ZerobusSdk, ZerobusStream, ZerobusError, RecordType, ErrorCode }
+module.exports = { ZerobusSdk, ZerobusStream, ZerobusArrowStream, ZerobusError, RecordType, ErrorCode, IpcCompressionType, ArrowDataType }

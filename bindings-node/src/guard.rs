@@ -87,7 +87,7 @@ mod test_hooks {
     use napi_derive::napi;
 
     /// The places that can be armed; `trip(place)` is called at each.
-    pub(crate) const PLACES: [&str; 10] = [
+    pub(crate) const PLACES: [&str; 12] = [
         "errorCodes",
         "NativeSdk.constructor",
         "NativeSdk.createStream",
@@ -98,6 +98,8 @@ mod test_hooks {
         "NativePending.wait",
         "fast.one",
         "fast.texts",
+        "NativeSdk.createArrowStream",
+        "NativeArrowStream.queueIpc",
     ];
 
     static ANY: AtomicBool = AtomicBool::new(false);

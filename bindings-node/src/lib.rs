@@ -32,18 +32,20 @@ use napi::bindgen_prelude::{Buffer, Either, ObjectFinalize, Uint32Array, Uint8Ar
 use napi::{Env, Status};
 use napi_derive::napi;
 use prost::Message;
+mod arrow;
 mod callbacks;
 mod fast;
 mod guard;
 mod options;
 
+pub use arrow::{NativeArrowField, NativeArrowStream};
 use callbacks::{EventFn, HeadersFn, JsEvents, JsHeaders};
 pub(crate) use guard::{drop_quietly, guard_sync, guarded, panic_error, trip};
-pub use options::{NativeOptions, NativeSdkOptions};
+pub use options::{NativeArrowOptions, NativeOptions, NativeSdkOptions};
 
 use zerobus_core::{
-    ErrorCode, PendingIngest, Queued, RecordRef, RecordType, TableProperties, TableSchema, ZerobusError,
-    ZerobusSdk, ZerobusStream,
+    ErrorCode, PendingIngest, Queued, RecordRef, RecordType, StreamMetrics, TableProperties, TableSchema,
+    ZerobusError, ZerobusSdk, ZerobusStream,
 };
 
 /// Marks a napi error message that carries a core error (parsed by `index.js`).
@@ -81,6 +83,21 @@ pub struct NativeMetrics {
     pub recoveries: f64,
     /// Token requests made for this stream.
     pub token_fetches: f64,
+}
+
+impl NativeMetrics {
+    fn new(m: StreamMetrics) -> Self {
+        NativeMetrics {
+            inflight_requests: m.inflight_requests as f64,
+            inflight_records: m.inflight_records as f64,
+            inflight_bytes: m.inflight_bytes as f64,
+            last_acked_offset: m.last_acked_offset,
+            records_sent: m.records_sent as f64,
+            records_resent: m.records_resent as f64,
+            recoveries: m.recoveries as f64,
+            token_fetches: m.token_fetches as f64,
+        }
+    }
 }
 
 /// One column of a table, as Unity Catalog describes it.
@@ -517,17 +534,7 @@ impl NativeStream {
     pub fn metrics(&self) -> napi::Result<NativeMetrics> {
         guard_sync(|| {
             trip("NativeStream.metrics");
-            let m = self.inner.metrics();
-            Ok(NativeMetrics {
-                inflight_requests: m.inflight_requests as f64,
-                inflight_records: m.inflight_records as f64,
-                inflight_bytes: m.inflight_bytes as f64,
-                last_acked_offset: m.last_acked_offset,
-                records_sent: m.records_sent as f64,
-                records_resent: m.records_resent as f64,
-                recoveries: m.recoveries as f64,
-                token_fetches: m.token_fetches as f64,
-            })
+            Ok(NativeMetrics::new(self.inner.metrics()))
         })
     }
 }

@@ -3,7 +3,7 @@
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use zerobus_core::{RecordType, StreamConfigurationOptions};
+use zerobus_core::{ArrowStreamConfigurationOptions, IpcCompression, RecordType, StreamConfigurationOptions};
 
 use crate::invalid;
 
@@ -129,6 +129,84 @@ impl NativeOptions {
                 )))
             }
         };
+        Ok(o)
+    }
+}
+
+/// Arrow stream options as `index.js` passes them (camelCase, every field optional; defaults and
+/// ranges are the core's `ArrowStreamConfigurationOptions`).
+#[napi(object)]
+pub struct NativeArrowOptions {
+    /// See `ArrowStreamConfigurationOptions::max_inflight_batches`.
+    pub max_inflight_batches: Option<f64>,
+    /// See `ArrowStreamConfigurationOptions::max_inflight_bytes`.
+    pub max_inflight_bytes: Option<f64>,
+    /// See `ArrowStreamConfigurationOptions::recovery`.
+    pub recovery: Option<bool>,
+    /// See `ArrowStreamConfigurationOptions::recovery_timeout_ms`.
+    pub recovery_timeout_ms: Option<f64>,
+    /// See `ArrowStreamConfigurationOptions::recovery_backoff_ms`.
+    pub recovery_backoff_ms: Option<f64>,
+    /// See `ArrowStreamConfigurationOptions::recovery_backoff_max_ms`.
+    pub recovery_backoff_max_ms: Option<f64>,
+    /// See `ArrowStreamConfigurationOptions::recovery_retries`.
+    pub recovery_retries: Option<f64>,
+    /// See `ArrowStreamConfigurationOptions::server_lack_of_ack_timeout_ms`.
+    pub server_lack_of_ack_timeout_ms: Option<f64>,
+    /// See `ArrowStreamConfigurationOptions::flush_timeout_ms`.
+    pub flush_timeout_ms: Option<f64>,
+    /// See `ArrowStreamConfigurationOptions::connection_timeout_ms`.
+    pub connection_timeout_ms: Option<f64>,
+    /// `none`, `lz4_frame` or `zstd` (the core's names, parsed by the core).
+    pub ipc_compression: Option<String>,
+    /// See `ArrowStreamConfigurationOptions::stream_paused_max_wait_time_ms`.
+    pub stream_paused_max_wait_time_ms: Option<f64>,
+    /// See `ArrowStreamConfigurationOptions::callback_max_wait_time_ms`.
+    pub callback_max_wait_time_ms: Option<f64>,
+}
+
+impl NativeArrowOptions {
+    pub(crate) fn to_core(&self) -> napi::Result<ArrowStreamConfigurationOptions> {
+        let mut o = ArrowStreamConfigurationOptions::default();
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        if let Some(v) = unsigned("maxInflightBatches", self.max_inflight_batches, usize::BITS)? {
+            o.max_inflight_batches = size(v);
+        }
+        if let Some(v) = unsigned("maxInflightBytes", self.max_inflight_bytes, usize::BITS)? {
+            o.max_inflight_bytes = size(v);
+        }
+        if let Some(v) = self.recovery {
+            o.recovery = v;
+        }
+        for (name, value, slot) in [
+            ("recoveryTimeoutMs", self.recovery_timeout_ms, &mut o.recovery_timeout_ms),
+            ("recoveryBackoffMs", self.recovery_backoff_ms, &mut o.recovery_backoff_ms),
+            ("recoveryBackoffMaxMs", self.recovery_backoff_max_ms, &mut o.recovery_backoff_max_ms),
+            (
+                "serverLackOfAckTimeoutMs",
+                self.server_lack_of_ack_timeout_ms,
+                &mut o.server_lack_of_ack_timeout_ms,
+            ),
+            ("flushTimeoutMs", self.flush_timeout_ms, &mut o.flush_timeout_ms),
+            ("connectionTimeoutMs", self.connection_timeout_ms, &mut o.connection_timeout_ms),
+        ] {
+            if let Some(v) = whole(name, value)? {
+                *slot = v;
+            }
+        }
+        if let Some(v) = unsigned("recoveryRetries", self.recovery_retries, 32)? {
+            o.recovery_retries = u32::try_from(v).unwrap_or(u32::MAX);
+        }
+        if let Some(v) = whole("streamPausedMaxWaitTimeMs", self.stream_paused_max_wait_time_ms)? {
+            o.stream_paused_max_wait_time_ms = Some(v);
+        }
+        if let Some(v) = whole("callbackMaxWaitTimeMs", self.callback_max_wait_time_ms)? {
+            o.callback_max_wait_time_ms = Some(v);
+        }
+        if let Some(name) = &self.ipc_compression {
+            // The core's message names the option `ipc_compression` and lists the names it takes.
+            o.ipc_compression = name.parse::<IpcCompression>().map_err(crate::to_js_error)?;
+        }
         Ok(o)
     }
 }

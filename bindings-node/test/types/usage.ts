@@ -1,5 +1,6 @@
 // Compiled (not run) by test/types.test.mjs: the API as an application uses it.
-import { ZerobusSdk, RecordType, ZerobusError, ErrorCode, type StreamConfigurationOptions, type ZerobusSdkOptions, type TableSchema } from '../../index.js'
+import { ZerobusSdk, RecordType, ZerobusError, ErrorCode, IpcCompressionType, ArrowDataType, ZerobusArrowStream, type StreamConfigurationOptions, type ZerobusSdkOptions, type TableSchema, type ArrowStreamConfigurationOptions } from '../../index.js'
+import { Schema, Field, LargeUtf8, Int32, RecordBatch, tableFromArrays, tableToIPC, vectorFromArray, Table } from 'apache-arrow'
 
 async function main(): Promise<void> {
   const sdk = new ZerobusSdk('https://1234.zerobus.example.com', 'https://workspace.example.com')
@@ -42,6 +43,33 @@ async function main(): Promise<void> {
     '{"device_name":"b"}',
   ])
   console.log(typedOffset, typed.tableSchema?.columns.length)
+
+  const schema2 = new Schema([new Field('name', new LargeUtf8(), false), new Field('seats', new Int32(), true)])
+  const arrowOptions: ArrowStreamConfigurationOptions = {
+    maxInflightBatches: 100,
+    ipcCompression: IpcCompressionType.Zstd,
+    connectionTimeoutMs: 10_000,
+    ackCallback: (offset: bigint) => console.log(offset),
+  }
+  await using cars: ZerobusArrowStream = await sdk.createArrowStream('main.default.cars', schema2, 'id', 'secret', arrowOptions)
+  const table = new Table({ name: vectorFromArray(['a'], new LargeUtf8()), seats: vectorFromArray([4], new Int32()) })
+  const o1: bigint = await cars.ingestBatch(table)
+  const o2: bigint = await cars.ingestBatch(table.batches[0])
+  const o3: bigint = await cars.ingestBatch(tableToIPC(table, 'stream'))
+  await cars.waitForOffset(o1 > o2 ? o1 : o3)
+  const again: RecordBatch[] = await cars.getUnackedBatches<RecordBatch>()
+  const ipc: Buffer = await cars.getUnackedIpc()
+  console.log(again.length, ipc.length, cars.schema.fields.length, cars.schemaIpc.length, cars.tableName, cars.isClosed, cars.metrics().recordsSent)
+  const fromTable = await sdk.createArrowStream('main.default.cars', null, 'id', 'secret', { ipcCompression: 'lz4_frame' }, async () => [['authorization', 'Bearer x']] as Array<[string, string]>)
+  await fromTable.ingestBatch(tableFromArrays({ seats: Int32Array.from([1]) }))
+  await fromTable.close()
+  const published = await sdk.createArrowStream(
+    { tableName: 'main.default.cars', schemaFields: [{ name: 'name', dataType: ArrowDataType.LargeUtf8, nullable: false }] },
+    'id',
+    'secret',
+    { maxInflightBatches: 10 },
+  )
+  await published.close()
 }
 
 void main()

@@ -1,0 +1,229 @@
+//! Arrow streams (`ZerobusArrowStream` in `index.js`): Arrow data crosses as IPC *stream* bytes,
+//! one buffer per call. `index.js` writes an apache-arrow `Table` / `RecordBatch` to IPC with
+//! apache-arrow itself; here the bytes become a `Bytes` without a copy and go to the core's
+//! `queue_ipc_batch`, which passes the record batch messages through as they are (no decoding into
+//! columns and re-encoding, unlike the published binding). Everything else (schema checks, the
+//! in-flight bounds, offsets, acks, recovery) is the core's.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use napi::bindgen_prelude::{Buffer, Either, ObjectFinalize, Uint8Array};
+use napi::Env;
+use napi_derive::napi;
+use zerobus_core::arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use zerobus_core::{ArrowTableProperties, ZerobusArrowStream};
+
+use crate::callbacks::{EventFn, HeadersFn, JsEvents, JsHeaders};
+use crate::options::NativeArrowOptions;
+use crate::{
+    drop_quietly, guard_sync, guarded, invalid, pending_or_offset, to_js_error, trip, NativeMetrics,
+    NativePending, NativeSdk,
+};
+
+/// One column of the published SDK's `ArrowTableProperties.schemaFields`.
+#[napi(object)]
+pub struct NativeArrowField {
+    /// Column name.
+    pub name: String,
+    /// The published `ArrowDataType` number (see [`published_type`]).
+    pub data_type: i32,
+    /// Default true, as published.
+    pub nullable: Option<bool>,
+}
+
+/// The published TypeScript SDK's `ArrowDataType` values, in its order, as Arrow types. An
+/// unknown value is an error here (the published SDK silently made it `Utf8`).
+fn published_type(name: &str, value: i32) -> napi::Result<DataType> {
+    let utc = || Some(Arc::from("UTC"));
+    Ok(match value {
+        0 => DataType::Boolean,
+        1 => DataType::Int8,
+        2 => DataType::Int16,
+        3 => DataType::Int32,
+        4 => DataType::Int64,
+        5 => DataType::UInt8,
+        6 => DataType::UInt16,
+        7 => DataType::UInt32,
+        8 => DataType::UInt64,
+        9 => DataType::Float32,
+        10 => DataType::Float64,
+        11 => DataType::Utf8,
+        12 => DataType::LargeUtf8,
+        13 => DataType::Binary,
+        14 => DataType::LargeBinary,
+        15 => DataType::Date32,
+        16 => DataType::Date64,
+        17 => DataType::Timestamp(TimeUnit::Microsecond, utc()),
+        18 => DataType::Timestamp(TimeUnit::Nanosecond, utc()),
+        other => {
+            return Err(invalid(format!(
+                "schemaFields: column {name:?} has dataType {other}, which is not an ArrowDataType (0 to 18); pass an apache-arrow Schema for other types"
+            )))
+        }
+    })
+}
+
+fn schema_from_fields(fields: &[NativeArrowField]) -> napi::Result<SchemaRef> {
+    let fields = fields
+        .iter()
+        .map(|f| Ok(Field::new(&f.name, published_type(&f.name, f.data_type)?, f.nullable.unwrap_or(true))))
+        .collect::<napi::Result<Vec<_>>>()?;
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+#[napi]
+impl NativeSdk {
+    /// Opens an Arrow stream. The schema is `schema_ipc` (an IPC stream holding the schema
+    /// message; batches after it are ignored), else `fields` (the published `schemaFields`), else
+    /// none = from the table (the core reads it from Unity Catalog). `events` and `headers` as
+    /// for `createStream`.
+    #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_arrow_stream(
+        &self,
+        table_name: String,
+        schema_ipc: Option<Buffer>,
+        fields: Option<Vec<NativeArrowField>>,
+        client_id: String,
+        client_secret: String,
+        options: NativeArrowOptions,
+        events: Option<EventFn>,
+        headers: Option<HeadersFn>,
+    ) -> napi::Result<NativeArrowStream> {
+        guarded(async move {
+            trip("NativeSdk.createArrowStream");
+            let mut opts = options.to_core()?;
+            let schema = match (schema_ipc, fields) {
+                (Some(ipc), _) => Some(zerobus_core::schema_from_ipc(&ipc).map_err(to_js_error)?),
+                (None, Some(fields)) => Some(schema_from_fields(&fields)?),
+                (None, None) => None,
+            };
+            let table = ArrowTableProperties { table_name, schema };
+            let js_events = Arc::new(JsEvents::default());
+            if let Some(f) = events {
+                *js_events.tsfn.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(f));
+                opts.ack_callback = Some(js_events.clone());
+            }
+            let js_headers = headers.map(|f| Arc::new(JsHeaders::new(f)));
+            let stream = match &js_headers {
+                Some(provider) => {
+                    self.inner.create_arrow_stream_with_headers_provider(table, provider.clone(), opts).await
+                }
+                None => self.inner.create_arrow_stream(table, client_id, client_secret, opts).await,
+            };
+            match stream {
+                Ok(s) => Ok(NativeArrowStream { inner: Arc::new(s), events: js_events, headers: js_headers }),
+                Err(e) => {
+                    js_events.release();
+                    if let Some(h) = &js_headers {
+                        h.release();
+                    }
+                    Err(to_js_error(e))
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// The native Arrow stream handle (`ZerobusArrowStream` in `index.js`).
+#[napi(custom_finalize)]
+pub struct NativeArrowStream {
+    inner: Arc<ZerobusArrowStream>,
+    events: Arc<JsEvents>,
+    headers: Option<Arc<JsHeaders>>,
+}
+
+impl ObjectFinalize for NativeArrowStream {
+    fn finalize(self, _env: Env) -> napi::Result<()> {
+        drop_quietly(self);
+        Ok(())
+    }
+}
+
+#[napi]
+impl NativeArrowStream {
+    /// Queues one Arrow IPC stream (schema message, then record batches) under one offset, in
+    /// line at the moment of the call: its offset, or a `NativePending` holding its place while
+    /// the in-flight bounds are reached.
+    ///
+    /// `owned`: `index.js` wrote these bytes itself (from a `Table` / `RecordBatch`) and keeps
+    /// no reference to them, so the core may hold this very memory until the call is acked (the
+    /// `Uint8Array` keeps its ArrayBuffer alive, and napi-rs releases that reference on the
+    /// JavaScript thread whichever thread drops it). Bytes the caller passed in are copied once
+    /// instead: the caller still holds them and may reuse the buffer while they wait for acks.
+    #[napi(catch_unwind)]
+    pub fn queue_ipc(
+        &self,
+        data: Uint8Array,
+        owned: bool,
+    ) -> napi::Result<Option<Either<i64, NativePending>>> {
+        guard_sync(|| {
+            trip("NativeArrowStream.queueIpc");
+            let bytes = if owned { Bytes::from_owner(data) } else { Bytes::copy_from_slice(&data) };
+            Ok(pending_or_offset(self.inner.queue_ipc_batch(&bytes).map_err(to_js_error)?))
+        })
+    }
+
+    /// Waits until `offset` is acknowledged (every row of its call is durable).
+    #[napi(catch_unwind)]
+    pub async fn wait_for_offset(&self, offset: i64) -> napi::Result<()> {
+        guarded(async move { self.inner.wait_for_offset(offset).await.map_err(to_js_error) }).await
+    }
+
+    /// Waits until every batch queued so far is acknowledged.
+    #[napi(catch_unwind)]
+    pub async fn flush(&self) -> napi::Result<()> {
+        guarded(async move { self.inner.flush().await.map_err(to_js_error) }).await
+    }
+
+    /// Closes the stream; when it resolves every ack/error callback has run and the callback and
+    /// headers functions are released.
+    #[napi(catch_unwind)]
+    pub async fn close(&self) -> napi::Result<()> {
+        guarded(async move {
+            let result = self.inner.close().await;
+            self.events.barrier_and_release().await;
+            if let Some(h) = &self.headers {
+                h.release();
+            }
+            result.map_err(to_js_error)
+        })
+        .await
+    }
+
+    /// Whether the stream no longer accepts batches.
+    #[napi(catch_unwind)]
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The table this stream writes to.
+    #[napi(catch_unwind)]
+    pub fn table_name(&self) -> String {
+        self.inner.table_name().to_owned()
+    }
+
+    /// The schema batches must have, as an IPC stream holding only the schema message.
+    #[napi(catch_unwind)]
+    pub fn schema_ipc(&self) -> napi::Result<Buffer> {
+        guard_sync(|| {
+            let ipc = zerobus_core::batches_to_ipc(self.inner.schema(), &[]).map_err(to_js_error)?;
+            Ok(Buffer::from(ipc))
+        })
+    }
+
+    /// The unacknowledged rows, in offset order, as one IPC stream (the schema, then one record
+    /// batch per physical batch, the first starting at the first unacknowledged row).
+    #[napi(catch_unwind)]
+    pub fn get_unacked_ipc(&self) -> napi::Result<Buffer> {
+        guard_sync(|| Ok(Buffer::from(self.inner.get_unacked_ipc().map_err(to_js_error)?)))
+    }
+
+    /// A snapshot of the stream's counters (records are rows).
+    #[napi(catch_unwind)]
+    pub fn metrics(&self) -> napi::Result<NativeMetrics> {
+        guard_sync(|| Ok(NativeMetrics::new(self.inner.metrics())))
+    }
+}
