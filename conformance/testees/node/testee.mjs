@@ -6,6 +6,10 @@ import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
 const { ZerobusSdk, ZerobusError, RecordType } = require('../../../bindings-node/index.js')
 
+// apache-arrow (the binding's optional peer, a dev dependency of bindings-node) turns the cases'
+// IPC bytes into the objects an application would hand over.
+const arrow = createRequire(new URL('../../../bindings-node/index.js', import.meta.url))('apache-arrow')
+
 // ---- records, exactly as conformance/src/records.rs --------------------------------------------
 const MASK = (1n << 64n) - 1n
 
@@ -83,6 +87,14 @@ const OPTIONS = {
   callback_max_wait_time_ms: 'callbackMaxWaitTimeMs',
 }
 
+const ARROW_OPTIONS = {
+  ...OPTIONS,
+  max_inflight_batches: 'maxInflightBatches',
+  connection_timeout_ms: 'connectionTimeoutMs',
+  ipc_compression: 'ipcCompression',
+}
+delete ARROW_OPTIONS.max_inflight_requests
+
 function newSdk(req) {
   const sdkOptions = {}
   if (typeof req.ca_pem === 'string') sdkOptions.caCertificatesPem = req.ca_pem
@@ -106,11 +118,11 @@ function credentials(req) {
   return ['', '', provider]
 }
 
-async function create(req) {
-  const sdk = newSdk(req)
+// The request's options under the binding's names, with the callbacks when asked for.
+function streamOptions(req, names) {
   const o = req.options || {}
   const options = {}
-  for (const [wire, name] of Object.entries(OPTIONS)) if (o[wire] !== undefined && o[wire] !== null) options[name] = o[wire]
+  for (const [wire, name] of Object.entries(names)) if (o[wire] !== undefined && o[wire] !== null) options[name] = o[wire]
   if (o.ack_callback === true) {
     options.ackCallback = (offset) => {
       noteCallback()
@@ -121,6 +133,12 @@ async function create(req) {
       errors.push(Number(offset))
     }
   }
+  return options
+}
+
+async function create(req) {
+  const sdk = newSdk(req)
+  const options = streamOptions(req, OPTIONS)
   const table = { tableName: req.table || '' }
   if (req.record_type === 'proto') {
     options.recordType = RecordType.Proto
@@ -132,6 +150,24 @@ async function create(req) {
   const [clientId, clientSecret, provider] = credentials(req)
   stream = await sdk.createStream(table, clientId, clientSecret, options, provider)
   return {}
+}
+
+// `schema_hex` → an apache-arrow Schema (absent: null, the schema comes from the table).
+async function createArrow(req) {
+  const sdk = newSdk(req)
+  const options = streamOptions(req, ARROW_OPTIONS)
+  const schema = req.schema_hex == null ? null : arrow.tableFromIPC(Buffer.from(req.schema_hex, 'hex')).schema
+  const [clientId, clientSecret, provider] = credentials(req)
+  stream = await sdk.createArrowStream(req.table || '', schema, clientId, clientSecret, options, provider)
+  return {}
+}
+
+// form `native`: an apache-arrow Table read from the bytes; `ipc`: the bytes themselves.
+async function ingestArrow(req) {
+  if (req.form !== 'native' && req.form !== 'ipc' && req.form != null) throw bad(`unknown ingest_arrow form ${JSON.stringify(req.form)}`)
+  const bytes = new Uint8Array(Buffer.from(req.ipc_hex || '', 'hex'))
+  const data = req.form === 'native' ? arrow.tableFromIPC(bytes) : bytes
+  return { offset: Number(await current().ingestBatch(data)) }
 }
 
 async function tableSchema(req) {
@@ -218,6 +254,12 @@ async function handle(req) {
       return ingestRaw(req)
     case 'table_schema':
       return tableSchema(req)
+    case 'create_arrow_stream':
+      return createArrow(req)
+    case 'ingest_arrow':
+      return ingestArrow(req)
+    case 'arrow_unacked':
+      return { ipc_hex: (await current().getUnackedIpc()).toString('hex') }
     case 'wait_for_offset':
       await current().waitForOffset(BigInt(req.offset ?? -1))
       return {}
