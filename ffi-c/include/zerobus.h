@@ -31,6 +31,50 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+/* The Arrow C Data Interface (https://arrow.apache.org/docs/format/CDataInterface.html),
+ * verbatim, for zerobus_arrow_stream_ingest_arrow. */
+#ifndef ARROW_C_DATA_INTERFACE
+#define ARROW_C_DATA_INTERFACE
+
+#define ARROW_FLAG_DICTIONARY_ORDERED 1
+#define ARROW_FLAG_NULLABLE 2
+#define ARROW_FLAG_MAP_KEYS_SORTED 4
+
+struct ArrowSchema {
+  // Array type description
+  const char* format;
+  const char* name;
+  const char* metadata;
+  int64_t flags;
+  int64_t n_children;
+  struct ArrowSchema** children;
+  struct ArrowSchema* dictionary;
+
+  // Release callback
+  void (*release)(struct ArrowSchema*);
+  // Opaque producer-specific data
+  void* private_data;
+};
+
+struct ArrowArray {
+  // Array data description
+  int64_t length;
+  int64_t null_count;
+  int64_t offset;
+  int64_t n_buffers;
+  int64_t n_children;
+  const void** buffers;
+  struct ArrowArray** children;
+  struct ArrowArray* dictionary;
+
+  // Release callback
+  void (*release)(struct ArrowArray*);
+  // Opaque producer-specific data
+  void* private_data;
+};
+
+#endif  // ARROW_C_DATA_INTERFACE
+
 
 /**
  * Error codes; the same closed list, with the same names, in every language binding.
@@ -113,6 +157,20 @@ typedef enum zerobus_record_type {
 } zerobus_record_type;
 
 /**
+ * An open Arrow stream into one table. Thread-safe: any number of threads may ingest at once.
+ * Owned by the caller until `zerobus_arrow_stream_free`; close it with
+ * `zerobus_arrow_stream_close` first.
+ */
+typedef struct zerobus_arrow_stream zerobus_arrow_stream;
+
+/**
+ * Options for new Arrow streams, starting at the SDK defaults. Reusable for several streams.
+ * Owned by the caller until `zerobus_arrow_stream_options_free`. Values are checked against
+ * their ranges when a stream is created with them (the error names the option and its range).
+ */
+typedef struct zerobus_arrow_stream_options zerobus_arrow_stream_options;
+
+/**
  * Records grouped as they were ingested: batch `i` holds the records of one ingest call. Owned
  * by the caller until `zerobus_batches_free`.
  */
@@ -176,23 +234,6 @@ typedef struct zerobus_stream_options zerobus_stream_options;
 typedef struct zerobus_table_schema zerobus_table_schema;
 
 /**
- * Called once per acknowledged offset, in order, on a library thread.
- */
-typedef void (*zerobus_ack_fn)(void *user_data, int64_t offset);
-
-/**
- * Called once per offset that failed for good, in order, on a library thread. `message` is
- * valid only during the call.
- */
-typedef void (*zerobus_ack_error_fn)(void *user_data, int64_t offset, const char *message);
-
-/**
- * Called once when the library no longer needs `user_data` (after the last stream and options
- * using it are freed), so the caller can release it.
- */
-typedef void (*zerobus_release_fn)(void *user_data);
-
-/**
  * Fills `headers` with the call metadata for the next connection, with `zerobus_headers_add`.
  * Returns `ZEROBUS_OK` (0) on success, or the `zerobus_code` of the failure, which decides what
  * the stream does (e.g. `ZEROBUS_ERROR_UNAVAILABLE` is retried within the recovery budget,
@@ -200,6 +241,12 @@ typedef void (*zerobus_release_fn)(void *user_data);
  * outside the list counts as `ZEROBUS_ERROR_UNAVAILABLE`. `headers` is valid only during the call.
  */
 typedef int32_t (*zerobus_headers_fn)(void *user_data, struct zerobus_headers *headers);
+
+/**
+ * Called once when the library no longer needs `user_data` (after the last stream and options
+ * using it are freed), so the caller can release it.
+ */
+typedef void (*zerobus_release_fn)(void *user_data);
 
 /**
  * A point-in-time view of a stream's counters.
@@ -239,6 +286,17 @@ typedef struct zerobus_metrics {
   uint64_t token_fetches;
 } zerobus_metrics;
 
+/**
+ * Called once per acknowledged offset, in order, on a library thread.
+ */
+typedef void (*zerobus_ack_fn)(void *user_data, int64_t offset);
+
+/**
+ * Called once per offset that failed for good, in order, on a library thread. `message` is
+ * valid only during the call.
+ */
+typedef void (*zerobus_ack_error_fn)(void *user_data, int64_t offset, const char *message);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -248,6 +306,362 @@ extern "C" {
  * life of the process. Never free it.
  */
 const char *zerobus_version(void);
+
+/**
+ * Opens an Arrow stream (Arrow Flight `DoPut`) on `table_name` authenticated with OAuth client
+ * credentials.
+ *
+ * `table_name`, `client_id` and `client_secret` are NUL-terminated UTF-8 strings, copied (the
+ * secret never appears in errors or logs). `schema_ipc` / `schema_len`: the batches' schema as an
+ * Arrow IPC stream holding the schema message (batches after it are ignored), read during the
+ * call; NULL or length 0 means "from the table": the library reads the table's schema from
+ * Unity Catalog with the stream's credentials and maps it to Arrow as PROTOCOL.md §9 says
+ * (STRING → LargeUtf8, INT → Int32, TIMESTAMP → Timestamp(µs, "UTC"), …). `options` may be NULL
+ * for the defaults; it is read, not kept. Blocks until the server sent its ready signal (at most
+ * recovery_timeout_ms per attempt, with backoff between attempts). Returns a new stream the
+ * caller closes with `zerobus_arrow_stream_close` and frees with `zerobus_arrow_stream_free`, or
+ * NULL on error: ZEROBUS_ERROR_INVALID_ARGUMENT for a schema that is not IPC or that the server
+ * refuses (the message names the column), ZEROBUS_ERROR_NOT_FOUND for a table Unity Catalog does
+ * not know (from the table).
+ *
+ * # Safety
+ * The strings are NULL or NUL-terminated and valid for the call; `schema_ipc` points to
+ * `schema_len` readable bytes (any pointer when 0); `err` is NULL or a writable
+ * `zerobus_error *` slot.
+ */
+struct zerobus_arrow_stream *zerobus_sdk_create_arrow_stream(const struct zerobus_sdk *sdk,
+                                                             const char *table_name,
+                                                             const uint8_t *schema_ipc,
+                                                             size_t schema_len,
+                                                             const char *client_id,
+                                                             const char *client_secret,
+                                                             const struct zerobus_arrow_stream_options *options,
+                                                             struct zerobus_error **err);
+
+/**
+ * Opens an Arrow stream whose call metadata comes from `provider(user_data, headers)`, exactly as
+ * `zerobus_sdk_create_stream_with_headers_provider` (called on a library thread before every
+ * connection attempt; it must add `authorization` and `x-databricks-zerobus-table-name`).
+ * `user_data` is owned by the caller; the library only passes it back, and calls
+ * `release(user_data)` (may be NULL) once when the stream no longer needs it, including when
+ * this call fails. From the table (no schema) the schema is read with the `authorization` header
+ * the provider adds. Other arguments as `zerobus_sdk_create_arrow_stream`. NULL on error.
+ *
+ * # Safety
+ * As `zerobus_sdk_create_arrow_stream`; `provider` and `release`, when set, are functions of the
+ * documented signatures, safe to call from any thread with `user_data`.
+ */
+struct zerobus_arrow_stream *zerobus_sdk_create_arrow_stream_with_headers_provider(const struct zerobus_sdk *sdk,
+                                                                                   const char *table_name,
+                                                                                   const uint8_t *schema_ipc,
+                                                                                   size_t schema_len,
+                                                                                   zerobus_headers_fn provider,
+                                                                                   void *user_data,
+                                                                                   zerobus_release_fn release,
+                                                                                   const struct zerobus_arrow_stream_options *options,
+                                                                                   struct zerobus_error **err);
+
+/**
+ * Queues an Arrow IPC *stream* (a schema message, then one or more record batches; `len` bytes,
+ * copied once) as ONE call under ONE offset, stored in `*offset` (may be NULL). The batches are
+ * sent as they are, without re-encoding (keeping the body compression they were written with).
+ * The schema must be the stream's (same columns, in order, same types; a NOT NULL column may be
+ * declared nullable if it holds no nulls): otherwise the call fails with
+ * ZEROBUS_ERROR_INVALID_RECORD naming the column (`table main.default.cars: column seats:
+ * expected Int32, got Int64`), nothing is queued, and the stream carries on. Blocks only while
+ * the in-flight bounds are reached (until acks make room or the stream fails). Returns false on
+ * error.
+ *
+ * # Safety
+ * `ipc` points to `len` readable bytes for the call (any pointer when 0); `offset` is NULL or
+ * points to a writable `int64_t`; `err` is NULL or a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_ingest_ipc(const struct zerobus_arrow_stream *stream,
+                                     const uint8_t *ipc,
+                                     size_t len,
+                                     int64_t *offset,
+                                     struct zerobus_error **err);
+
+/**
+ * Queues one record batch given through the Arrow C Data Interface as ONE call under ONE
+ * offset, stored in `*offset` (may be NULL). `array` is a struct array (format "+s", one child
+ * per column, no null rows at the top level; what a record batch exports, e.g. pyarrow's
+ * `RecordBatch._export_to_c` or arrow-go's `cdata.ExportArrowRecordBatch`) and `schema` its
+ * schema. The columns must be the stream's (as for `zerobus_arrow_stream_ingest_ipc`), else
+ * ZEROBUS_ERROR_INVALID_RECORD naming the column, nothing queued, and the stream carries on.
+ *
+ * Ownership: the library takes both structs the moment it is called, whatever the outcome
+ * (success, any error, a NULL or dead stream handle): it moves them out of `*array` and
+ * `*schema`, leaving both marked released (their `release` set to NULL), so the caller must NOT
+ * call their release callbacks, after success or failure alike; the caller still owns the
+ * memory of the two structs themselves (they may live on its stack). The batch is imported
+ * without copying: the library reads the caller's buffers in place and encodes them to Arrow IPC
+ * once, at admission, before any wait for room. Each release callback (`array->release`,
+ * `schema->release`) is then called exactly once, on the calling thread, before this call
+ * returns — so the caller's buffers may be reused or freed as soon as it returns, and nothing of
+ * them is kept for resends (those come from the encoded copy). A struct already released (NULL
+ * `release`) is ZEROBUS_ERROR_INVALID_RECORD and is not released again. The array is validated
+ * in full (offsets, lengths, UTF-8) before it is encoded. Blocks only while the in-flight bounds
+ * are reached. Returns false on error.
+ *
+ * # Safety
+ * `array` and `schema` are NULL or point to writable `struct ArrowArray` / `struct ArrowSchema`
+ * that follow the Arrow C Data Interface, whose release callbacks may be called from this
+ * thread; `offset` is NULL or points to a writable `int64_t`; `err` is NULL or a writable
+ * `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_ingest_arrow(const struct zerobus_arrow_stream *stream,
+                                       struct ArrowArray *array,
+                                       struct ArrowSchema *schema,
+                                       int64_t *offset,
+                                       struct zerobus_error **err);
+
+/**
+ * Blocks until `offset` is acknowledged (every row of its call durable: true), the stream
+ * fails, or flush_timeout_ms passes.
+ *
+ * # Safety
+ * `err` is NULL or a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_wait_for_offset(const struct zerobus_arrow_stream *stream,
+                                          int64_t offset,
+                                          struct zerobus_error **err);
+
+/**
+ * Blocks until every batch queued so far is acknowledged, at most flush_timeout_ms.
+ *
+ * # Safety
+ * `err` is NULL or a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_flush(const struct zerobus_arrow_stream *stream,
+                                struct zerobus_error **err);
+
+/**
+ * Flushes, ends the `DoPut` call, waits for the server, stops callbacks. Idempotent (a second
+ * call returns the first one's result). Blocks at most flush_timeout_ms + recovery_timeout_ms +
+ * callback_max_wait_time_ms. After it returns no callback runs.
+ *
+ * # Safety
+ * `err` is NULL or a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_close(const struct zerobus_arrow_stream *stream,
+                                struct zerobus_error **err);
+
+/**
+ * Whether the stream no longer accepts batches (closed or failed). False for NULL or a handle
+ * that is not live.
+ */
+bool zerobus_arrow_stream_is_closed(const struct zerobus_arrow_stream *stream);
+
+/**
+ * Fills `*out` (caller-owned) with the stream's counters; `inflight_records` and
+ * `records_sent` / `records_resent` count rows, `inflight_requests` ingest calls. Never blocks.
+ *
+ * # Safety
+ * `out` is NULL or points to a writable `zerobus_metrics`; `err` is NULL or a writable
+ * `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_metrics(const struct zerobus_arrow_stream *stream,
+                                  struct zerobus_metrics *out,
+                                  struct zerobus_error **err);
+
+/**
+ * Every unacknowledged row, in offset order, as ONE Arrow IPC stream: the stream's schema
+ * message, then one record batch per physical batch, the first starting at the first
+ * unacknowledged row (a batch acked in part comes back without its acked rows), uncompressed.
+ * After a terminal failure: what to ingest on a new stream (`zerobus_arrow_stream_ingest_ipc`
+ * takes it as it is). With nothing unacked, a stream holding only the schema. Returns a new
+ * buffer the caller frees with `zerobus_buffer_free`, or NULL on error.
+ *
+ * # Safety
+ * `err` is NULL or a writable `zerobus_error *` slot.
+ */
+struct zerobus_buffer *zerobus_arrow_stream_get_unacked_ipc(const struct zerobus_arrow_stream *stream,
+                                                            struct zerobus_error **err);
+
+/**
+ * Frees an Arrow stream. NULL, or a stream already freed, is a no-op. Call
+ * `zerobus_arrow_stream_close` first: freeing an open stream stops it and abandons
+ * unacknowledged batches. A call on the stream still running in another thread finishes first;
+ * later calls with the handle fail with ZEROBUS_ERROR_INVALID_ARGUMENT.
+ */
+void zerobus_arrow_stream_free(struct zerobus_arrow_stream *stream);
+
+/**
+ * New Arrow stream options with every default (PROTOCOL.md §9: at most 1,000 unacknowledged
+ * calls and 64 MiB, connection_timeout_ms 30,000, ipc_compression "none", no callbacks; the
+ * recovery options as record streams'). Free with `zerobus_arrow_stream_options_free`. NULL
+ * only if the library cannot hold another handle.
+ */
+struct zerobus_arrow_stream_options *zerobus_arrow_stream_options_new(void);
+
+/**
+ * Frees Arrow stream options. NULL, or options already freed, is a no-op. Streams created with
+ * them are unaffected.
+ */
+void zerobus_arrow_stream_options_free(struct zerobus_arrow_stream_options *options);
+
+/**
+ * Bound on unacknowledged ingest calls (a batch, or an IPC stream, each; default 1,000).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_max_inflight_batches(struct zerobus_arrow_stream_options *options,
+                                                           uint64_t value,
+                                                           struct zerobus_error **err);
+
+/**
+ * Bound on unacknowledged encoded IPC bytes (default 64 MiB). A call larger than the bound
+ * still goes alone.
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_max_inflight_bytes(struct zerobus_arrow_stream_options *options,
+                                                         uint64_t value,
+                                                         struct zerobus_error **err);
+
+/**
+ * Reconnect and resend from the first unacknowledged row after retryable failures (default
+ * true).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_recovery(struct zerobus_arrow_stream_options *options,
+                                               bool value,
+                                               struct zerobus_error **err);
+
+/**
+ * Bound on each connection attempt, ms (default 15,000).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_recovery_timeout_ms(struct zerobus_arrow_stream_options *options,
+                                                          uint64_t value,
+                                                          struct zerobus_error **err);
+
+/**
+ * Wait before the second connection attempt in a row, ms (default 2,000); later waits double up
+ * to recovery_backoff_max_ms.
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_recovery_backoff_ms(struct zerobus_arrow_stream_options *options,
+                                                          uint64_t value,
+                                                          struct zerobus_error **err);
+
+/**
+ * Cap on the exponential wait between connection attempts, ms (default 30,000).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_recovery_backoff_max_ms(struct zerobus_arrow_stream_options *options,
+                                                              uint64_t value,
+                                                              struct zerobus_error **err);
+
+/**
+ * Connection attempts in a row without an ack before the stream fails (default 4).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_recovery_retries(struct zerobus_arrow_stream_options *options,
+                                                       uint32_t value,
+                                                       struct zerobus_error **err);
+
+/**
+ * Reconnect when batches wait this long with nothing from the server, ms (default 60,000; 0 =
+ * never).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_server_lack_of_ack_timeout_ms(struct zerobus_arrow_stream_options *options,
+                                                                    uint64_t value,
+                                                                    struct zerobus_error **err);
+
+/**
+ * Bound on flush, wait-for-offset and close's flush, ms (default 300,000).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_flush_timeout_ms(struct zerobus_arrow_stream_options *options,
+                                                       uint64_t value,
+                                                       struct zerobus_error **err);
+
+/**
+ * Bound on waiting for the server's ready signal on each connection, ms (default 30,000;
+ * within recovery_timeout_ms).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_connection_timeout_ms(struct zerobus_arrow_stream_options *options,
+                                                            uint64_t value,
+                                                            struct zerobus_error **err);
+
+/**
+ * Body compression of the IPC batches the library encodes (from
+ * `zerobus_arrow_stream_ingest_arrow`): "none" (the default), "lz4_frame" or "zstd", any case;
+ * a NUL-terminated string, read during the call. IPC streams given to
+ * `zerobus_arrow_stream_ingest_ipc` keep the compression they were written with. Any other name
+ * is a ZEROBUS_ERROR_INVALID_ARGUMENT error that lists the names, and leaves the option as it
+ * was.
+ *
+ * # Safety
+ * `name` is NULL or a NUL-terminated string valid for the call; `err` is NULL or points to a
+ * writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_ipc_compression(struct zerobus_arrow_stream_options *options,
+                                                      const char *name,
+                                                      struct zerobus_error **err);
+
+/**
+ * After a server close signal, wait at most this long for acks before reconnecting, ms
+ * (default: the server's announced duration; 0 = reconnect at once).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_stream_paused_max_wait_time_ms(struct zerobus_arrow_stream_options *options,
+                                                                     uint64_t value,
+                                                                     struct zerobus_error **err);
+
+/**
+ * How long close waits for running ack callbacks, ms (default 5,000).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_options_set_callback_max_wait_time_ms(struct zerobus_arrow_stream_options *options,
+                                                                uint64_t value,
+                                                                struct zerobus_error **err);
+
+/**
+ * Ack and error callbacks for Arrow streams created with these options, exactly as
+ * `zerobus_stream_options_set_ack_callback`: `on_ack(user_data, offset)` once per acknowledged
+ * offset (one offset per ingest call, acknowledged when every row of the call is durable) and
+ * `on_error(user_data, offset, message)` once per offset that failed for good, in offset order,
+ * on a library thread, never after `zerobus_arrow_stream_close` returns. Either may be NULL.
+ * `release(user_data)` (may be NULL) runs once when neither these options nor any stream created
+ * from them needs `user_data` any more (also when this call fails).
+ *
+ * # Safety
+ * `err` is NULL or points to a writable `zerobus_error *` slot; the callbacks, when set, are
+ * functions of the documented signatures, safe to call from any thread with `user_data`.
+ */
+bool zerobus_arrow_stream_options_set_ack_callback(struct zerobus_arrow_stream_options *options,
+                                                   zerobus_ack_fn on_ack,
+                                                   zerobus_ack_error_fn on_error,
+                                                   void *user_data,
+                                                   zerobus_release_fn release,
+                                                   struct zerobus_error **err);
 
 /**
  * Adds one header. `name` and `value` are NUL-terminated UTF-8 strings, copied. Valid only on

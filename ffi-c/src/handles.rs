@@ -23,7 +23,7 @@ use zerobus_handles::Refused;
 compile_error!("libzerobus hands out 64-bit handles as pointers: it needs a 64-bit target");
 
 /// The type tags, and the C type names for messages.
-const TYPE_NAMES: [&str; 11] = [
+const TYPE_NAMES: [&str; 13] = [
     "",
     "zerobus_sdk",
     "zerobus_sdk_builder",
@@ -35,6 +35,8 @@ const TYPE_NAMES: [&str; 11] = [
     "zerobus_error",
     "zerobus_headers",
     "zerobus_table_schema",
+    "zerobus_arrow_stream",
+    "zerobus_arrow_stream_options",
 ];
 
 /// The live objects of one C type (`zerobus_handles::Table` of `Arc`s, with C messages).
@@ -117,6 +119,10 @@ pub(crate) const ERROR: u8 = 8;
 pub(crate) const HEADERS: u8 = 9;
 /// Table schemas read from Unity Catalog.
 pub(crate) const TABLE_SCHEMA: u8 = 10;
+/// The Arrow streams.
+pub(crate) const ARROW_STREAM: u8 = 11;
+/// The Arrow stream options.
+pub(crate) const ARROW_OPTIONS: u8 = 12;
 
 #[cfg(test)]
 mod tests {

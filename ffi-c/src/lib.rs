@@ -11,6 +11,8 @@
 #![allow(non_camel_case_types)]
 #![warn(missing_docs)]
 
+mod arrow;
+mod arrow_options;
 mod callbacks;
 mod encoder;
 mod error;
@@ -22,6 +24,8 @@ mod sdk;
 mod stream;
 mod table_schema;
 
+pub use arrow::*;
+pub use arrow_options::*;
 pub use callbacks::*;
 pub use encoder::*;
 pub use error::*;

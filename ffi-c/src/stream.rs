@@ -65,6 +65,20 @@ pub struct zerobus_metrics {
     pub token_fetches: u64,
 }
 
+/// Core's counters as the C struct (record and Arrow streams alike).
+pub(crate) fn metrics_of(m: &zerobus_core::StreamMetrics) -> zerobus_metrics {
+    zerobus_metrics {
+        inflight_requests: m.inflight_requests,
+        inflight_records: m.inflight_records,
+        inflight_bytes: m.inflight_bytes,
+        last_acked_offset: m.last_acked_offset.unwrap_or(-1),
+        records_sent: m.records_sent,
+        records_resent: m.records_resent,
+        recoveries: m.recoveries,
+        token_fetches: m.token_fetches,
+    }
+}
+
 /// Runs one of the stream's blocking operations on the library runtime.
 ///
 /// # Safety
@@ -216,17 +230,7 @@ pub unsafe extern "C" fn zerobus_stream_metrics(
             if out.is_null() {
                 return Err(null("out"));
             }
-            let value = zerobus_metrics {
-                inflight_requests: m.inflight_requests,
-                inflight_records: m.inflight_records,
-                inflight_bytes: m.inflight_bytes,
-                last_acked_offset: m.last_acked_offset.unwrap_or(-1),
-                records_sent: m.records_sent,
-                records_resent: m.records_resent,
-                recoveries: m.recoveries,
-                token_fetches: m.token_fetches,
-            };
-            write_out(out, value);
+            write_out(out, metrics_of(&m));
             Ok(())
         })
     }

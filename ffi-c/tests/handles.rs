@@ -18,7 +18,7 @@ use zerobus_conformance::mock::{FaultScript, MockServer, MockServerConfig, Strea
 
 /// The C handle types (every `struct zerobus_<name> *` parameter is a handle, except the
 /// `zerobus_error **` out-parameter and the caller-owned `zerobus_metrics`).
-const HANDLE_TYPES: [&str; 10] = [
+const HANDLE_TYPES: [&str; 12] = [
     "zerobus_sdk",
     "zerobus_sdk_builder",
     "zerobus_stream",
@@ -29,6 +29,8 @@ const HANDLE_TYPES: [&str; 10] = [
     "zerobus_error",
     "zerobus_headers",
     "zerobus_table_schema",
+    "zerobus_arrow_stream",
+    "zerobus_arrow_stream_options",
 ];
 
 /// Whether a parameter list takes a handle (a single-pointer parameter of a handle type).

@@ -304,7 +304,13 @@ static void sdk_refused(zerobus_sdk *h, const char *fragment) {
     EXPECT_REFUSED("sdk", fragment,
                    zerobus_sdk_get_table_schema_with_headers_provider(h, g_typed_table, never_headers, &g_releases,
                                                                       count_release, ERRP) == NULL);
-    CHECK(releases() == before + 4); /* user_data handed back by each refused call */
+    EXPECT_REFUSED("sdk", fragment,
+                   zerobus_sdk_create_arrow_stream(h, g_typed_table, NULL, 0, g_id, g_secret, NULL, ERRP) == NULL);
+    EXPECT_REFUSED("sdk", fragment,
+                   zerobus_sdk_create_arrow_stream_with_headers_provider(h, g_typed_table, NULL, 0, never_headers,
+                                                                         &g_releases, count_release, NULL,
+                                                                         ERRP) == NULL);
+    CHECK(releases() == before + 6); /* user_data handed back by each refused call */
     CHECK(g_never_calls == 0);
     zerobus_sdk_free(h); /* a no-op */
 }
@@ -772,6 +778,132 @@ static void test_option_ranges(void) {
     zerobus_stream_options_free(o);
 }
 
+/* ---------------------------------------------------------------- Arrow streams ---- */
+
+static bool arrow_options_live(zerobus_arrow_stream_options *o) {
+    return zerobus_arrow_stream_options_set_callback_max_wait_time_ms(o, 5000, NULL);
+}
+
+static bool arrow_stream_live(const zerobus_arrow_stream *s) {
+    zerobus_metrics m;
+    return zerobus_arrow_stream_metrics(s, &m, NULL);
+}
+
+/* An Arrow stream on the typed table, its schema from the table. */
+static zerobus_arrow_stream *arrow_stream(void) {
+    zerobus_error *err = NULL;
+    zerobus_arrow_stream *s = zerobus_sdk_create_arrow_stream(g_sdk, g_typed_table, NULL, 0, g_id, g_secret, NULL, &err);
+    EXPECT_OK(s != NULL);
+    return s;
+}
+
+/* Every Arrow options entry point with `h`, which is not live options, and `h` as the options of
+ * both create calls (with a live SDK). */
+static void arrow_options_refused(zerobus_arrow_stream_options *h, const char *fragment) {
+    int before = releases();
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_max_inflight_batches(h, 1, ERRP));
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_max_inflight_bytes(h, 1, ERRP));
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_recovery(h, true, ERRP));
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_recovery_timeout_ms(h, 1, ERRP));
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_recovery_backoff_ms(h, 1, ERRP));
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_recovery_backoff_max_ms(h, 1, ERRP));
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_recovery_retries(h, 1, ERRP));
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_server_lack_of_ack_timeout_ms(h, 1, ERRP));
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_flush_timeout_ms(h, 1, ERRP));
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_connection_timeout_ms(h, 1, ERRP));
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_ipc_compression(h, "zstd", ERRP));
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_stream_paused_max_wait_time_ms(h, 1, ERRP));
+    EXPECT_REFUSED("options", fragment, !zerobus_arrow_stream_options_set_callback_max_wait_time_ms(h, 1, ERRP));
+    EXPECT_REFUSED("options", fragment,
+                   !zerobus_arrow_stream_options_set_ack_callback(h, ignore_ack, NULL, &g_releases, count_release,
+                                                                  ERRP));
+    EXPECT_REFUSED("options", fragment,
+                   zerobus_sdk_create_arrow_stream(g_sdk, g_typed_table, NULL, 0, g_id, g_secret, h, ERRP) == NULL);
+    EXPECT_REFUSED("options", fragment,
+                   zerobus_sdk_create_arrow_stream_with_headers_provider(g_sdk, g_typed_table, NULL, 0, never_headers,
+                                                                         &g_releases, count_release, h,
+                                                                         ERRP) == NULL);
+    CHECK(releases() == before + 4); /* set_ack_callback twice, the provider create twice */
+    CHECK(g_never_calls == 0);
+    zerobus_arrow_stream_options_free(h); /* a no-op */
+}
+
+/* Every Arrow stream entry point with `h`, which is not a live Arrow stream. */
+static void arrow_stream_refused(zerobus_arrow_stream *h, const char *fragment) {
+    static const uint8_t junk[] = "not arrow";
+    int64_t offset = 99;
+    zerobus_metrics m, untouched;
+    memset(&m, 0x5a, sizeof m);
+    untouched = m;
+    EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_ingest_ipc(h, junk, sizeof junk, &offset, ERRP));
+    EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_ingest_arrow(h, NULL, NULL, &offset, ERRP));
+    EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_wait_for_offset(h, 0, ERRP));
+    EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_flush(h, ERRP));
+    EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_close(h, ERRP));
+    EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_metrics(h, &m, ERRP));
+    EXPECT_REFUSED("stream", fragment, zerobus_arrow_stream_get_unacked_ipc(h, ERRP) == NULL);
+    CHECK(offset == 99); /* outputs left alone */
+    CHECK(memcmp(&m, &untouched, sizeof m) == 0);
+    CHECK(!zerobus_arrow_stream_is_closed(h)); /* documented default */
+    zerobus_arrow_stream_free(h);              /* a no-op */
+}
+
+static void test_arrow(void) {
+    zerobus_error *err = NULL;
+    zerobus_arrow_stream_options *oa, *ob;
+    zerobus_arrow_stream *a, *b;
+    void *forged[FORGED_MAX];
+    size_t i, n;
+
+    g_section = "arrow_stream_options";
+    oa = zerobus_arrow_stream_options_new();
+    CHECK(arrow_options_live(oa));
+    zerobus_arrow_stream_options_free(oa);
+    arrow_options_refused(oa, FREED);
+    ob = zerobus_arrow_stream_options_new();
+    check_reused(__LINE__, oa, ob);
+    arrow_options_refused(oa, FREED);
+    CHECK(arrow_options_live(ob));
+    /* Another type: record stream options are not Arrow stream options, and the reverse. */
+    arrow_options_refused((zerobus_arrow_stream_options *)g_json, WRONG("zerobus_arrow_stream_options"));
+    CHECK(options_live(g_json));
+    n = forged_from(ob, forged);
+    for (i = 0; i < n; i++) arrow_options_refused(forged[i], NULL);
+    CHECK(arrow_options_live(ob));
+    zerobus_arrow_stream_options_free(ob);
+
+    g_section = "arrow_stream";
+    a = arrow_stream();
+    if (a == NULL) return;
+    EXPECT_OK(zerobus_arrow_stream_close(a, &err));
+    CHECK(zerobus_arrow_stream_is_closed(a));
+    EXPECT_OK(zerobus_arrow_stream_close(a, &err)); /* idempotent */
+    zerobus_arrow_stream_free(a);
+    arrow_stream_refused(a, FREED);
+    b = arrow_stream();
+    if (b == NULL) return;
+    check_reused(__LINE__, a, b);
+    arrow_stream_refused(a, FREED);
+    CHECK(arrow_stream_live(b));
+    /* Another type: a record stream is not an Arrow stream, and the reverse. */
+    {
+        zerobus_stream *rs = json_stream();
+        if (rs != NULL) {
+            arrow_stream_refused((zerobus_arrow_stream *)rs, WRONG("zerobus_arrow_stream"));
+            CHECK(stream_live(rs));
+            stream_refused((zerobus_stream *)b, WRONG("zerobus_stream"));
+            CHECK(arrow_stream_live(b));
+            EXPECT_OK(zerobus_stream_close(rs, &err));
+            zerobus_stream_free(rs);
+        }
+    }
+    n = forged_from(b, forged);
+    for (i = 0; i < n; i++) arrow_stream_refused(forged[i], NULL);
+    CHECK(arrow_stream_live(b));
+    EXPECT_OK(zerobus_arrow_stream_close(b, &err));
+    zerobus_arrow_stream_free(b);
+}
+
 /* ---------------------------------------------------------------- headers ---- */
 
 enum provider_mode {
@@ -1133,6 +1265,7 @@ int main(int argc, char **argv) {
     test_streams();
     test_text_on_proto_stream();
     test_option_ranges();
+    test_arrow();
     test_headers();
     test_free_races_calls();
 

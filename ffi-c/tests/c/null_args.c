@@ -270,6 +270,136 @@ static void test_options(void) {
     CHECK(releases == before + 2);
 }
 
+static void test_arrow_options(void) {
+    zerobus_arrow_stream_options *o = zerobus_arrow_stream_options_new();
+    zerobus_error *err = NULL;
+    int before;
+    CHECK(o != NULL);
+    zerobus_arrow_stream_options_free(NULL);
+
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_max_inflight_batches(NULL, 1, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_max_inflight_bytes(NULL, 1, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_recovery(NULL, true, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_recovery_timeout_ms(NULL, 1, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_recovery_backoff_ms(NULL, 1, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_recovery_backoff_max_ms(NULL, 1, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_recovery_retries(NULL, 1, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_server_lack_of_ack_timeout_ms(NULL, 1, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_flush_timeout_ms(NULL, 1, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_connection_timeout_ms(NULL, 1, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_ipc_compression(NULL, "zstd", ERRP));
+    EXPECT_NULL_ARG("name", !zerobus_arrow_stream_options_set_ipc_compression(o, NULL, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_stream_paused_max_wait_time_ms(NULL, 1, ERRP));
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_callback_max_wait_time_ms(NULL, 1, ERRP));
+
+    /* NULL options: the user data is handed back through release, once per call (two calls). */
+    before = releases;
+    EXPECT_NULL_ARG("options", !zerobus_arrow_stream_options_set_ack_callback(NULL, ignore_ack, ignore_ack_error,
+                                                                              &releases, count_release, ERRP));
+    CHECK(releases == before + 2);
+    /* Callbacks, user data and release are optional; the options release the last user data. */
+    EXPECT_OK(zerobus_arrow_stream_options_set_ack_callback(o, NULL, NULL, NULL, NULL, &err), err);
+    before = releases;
+    err = NULL;
+    EXPECT_OK(zerobus_arrow_stream_options_set_ack_callback(o, ignore_ack, NULL, &releases, count_release, &err), err);
+    zerobus_arrow_stream_options_free(o);
+    CHECK(releases == before + 1);
+}
+
+/* Arrow streams: creation (a stream from the typed table, whose schema comes from the table),
+ * then every stream call with NULL for each handle, buffer and struct parameter. */
+static void test_arrow(const zerobus_sdk *sdk, const char *id, const char *secret) {
+    static const uint8_t junk[] = "not arrow";
+    zerobus_arrow_stream_options *o = zerobus_arrow_stream_options_new();
+    zerobus_arrow_stream *s;
+    zerobus_error *err = NULL;
+    zerobus_metrics m;
+    zerobus_buffer *b;
+    int64_t offset = 99;
+    int before;
+    CHECK(zerobus_arrow_stream_options_set_recovery_retries(o, 1, NULL));
+
+    EXPECT_NULL_ARG("sdk", zerobus_sdk_create_arrow_stream(NULL, g_typed_table, NULL, 0, id, secret, o, ERRP) == NULL);
+    EXPECT_NULL_ARG("table_name", zerobus_sdk_create_arrow_stream(sdk, NULL, NULL, 0, id, secret, o, ERRP) == NULL);
+    EXPECT_NULL_ARG("schema_ipc", zerobus_sdk_create_arrow_stream(sdk, g_typed_table, NULL, 8, id, secret, o,
+                                                                  ERRP) == NULL);
+    EXPECT_NULL_ARG("client_id", zerobus_sdk_create_arrow_stream(sdk, g_typed_table, NULL, 0, NULL, secret, o,
+                                                                 ERRP) == NULL);
+    EXPECT_NULL_ARG("client_secret", zerobus_sdk_create_arrow_stream(sdk, g_typed_table, NULL, 0, id, NULL, o,
+                                                                     ERRP) == NULL);
+    before = releases;
+    EXPECT_NULL_ARG("sdk", zerobus_sdk_create_arrow_stream_with_headers_provider(NULL, g_typed_table, NULL, 0,
+                                                                                 typed_headers, &releases,
+                                                                                 count_release, o, ERRP) == NULL);
+    EXPECT_NULL_ARG("table_name", zerobus_sdk_create_arrow_stream_with_headers_provider(sdk, NULL, NULL, 0,
+                                                                                        typed_headers, &releases,
+                                                                                        count_release, o,
+                                                                                        ERRP) == NULL);
+    EXPECT_NULL_ARG("schema_ipc", zerobus_sdk_create_arrow_stream_with_headers_provider(sdk, g_typed_table, NULL, 8,
+                                                                                        typed_headers, &releases,
+                                                                                        count_release, o,
+                                                                                        ERRP) == NULL);
+    EXPECT_NULL_ARG("provider", zerobus_sdk_create_arrow_stream_with_headers_provider(sdk, g_typed_table, NULL, 0,
+                                                                                      NULL, &releases, count_release,
+                                                                                      o, ERRP) == NULL);
+    CHECK(releases == before + 8);
+    /* From the table with a headers provider, no options: user_data and release optional. */
+    s = zerobus_sdk_create_arrow_stream_with_headers_provider(sdk, g_typed_table, NULL, 0, typed_headers, NULL, NULL,
+                                                              NULL, &err);
+    EXPECT_OK(s != NULL, err);
+    zerobus_arrow_stream_free(s); /* freed open: allowed */
+
+    /* OAuth, NULL options: every default. */
+    err = NULL;
+    s = zerobus_sdk_create_arrow_stream(sdk, g_typed_table, NULL, 0, id, secret, NULL, &err);
+    zerobus_arrow_stream_options_free(o);
+    if (!EXPECT_OK(s != NULL, err)) return;
+
+    EXPECT_NULL_ARG("stream", !zerobus_arrow_stream_ingest_ipc(NULL, junk, sizeof junk, &offset, ERRP));
+    EXPECT_NULL_ARG("ipc", !zerobus_arrow_stream_ingest_ipc(s, NULL, sizeof junk, &offset, ERRP));
+    /* The C Data structs: NULL for either (nothing to release), NULL stream. */
+    EXPECT_NULL_ARG("stream", !zerobus_arrow_stream_ingest_arrow(NULL, NULL, NULL, &offset, ERRP));
+    EXPECT_NULL_ARG("array", !zerobus_arrow_stream_ingest_arrow(s, NULL, NULL, &offset, ERRP));
+    {
+        /* Structs already released (release NULL) are refused and not released again. */
+        struct ArrowArray array;
+        struct ArrowSchema schema;
+        memset(&array, 0, sizeof array);
+        memset(&schema, 0, sizeof schema);
+        EXPECT_NULL_ARG("schema", !zerobus_arrow_stream_ingest_arrow(s, &array, NULL, &offset, ERRP));
+        err = NULL;
+        CHECK(!zerobus_arrow_stream_ingest_arrow(s, &array, &schema, &offset, &err));
+        CHECK(zerobus_error_code(err) == ZEROBUS_ERROR_INVALID_RECORD &&
+              strstr(zerobus_error_message(err), "already released") != NULL);
+        zerobus_error_free(err);
+    }
+    CHECK(offset == 99); /* failed calls leave the output alone */
+
+    EXPECT_NULL_ARG("stream", !zerobus_arrow_stream_wait_for_offset(NULL, 0, ERRP));
+    EXPECT_NULL_ARG("stream", !zerobus_arrow_stream_flush(NULL, ERRP));
+    EXPECT_NULL_ARG("stream", !zerobus_arrow_stream_close(NULL, ERRP));
+    CHECK(!zerobus_arrow_stream_is_closed(NULL));
+    CHECK(!zerobus_arrow_stream_is_closed(s));
+    EXPECT_NULL_ARG("stream", !zerobus_arrow_stream_metrics(NULL, &m, ERRP));
+    EXPECT_NULL_ARG("out", !zerobus_arrow_stream_metrics(s, NULL, ERRP));
+    EXPECT_NULL_ARG("stream", zerobus_arrow_stream_get_unacked_ipc(NULL, ERRP) == NULL);
+    zerobus_arrow_stream_free(NULL);
+
+    /* Nothing was queued: the unacked rows are a schema-only IPC stream, and close succeeds. */
+    err = NULL;
+    b = zerobus_arrow_stream_get_unacked_ipc(s, &err);
+    if (EXPECT_OK(b != NULL, err)) CHECK(zerobus_buffer_len(b) > 0);
+    zerobus_buffer_free(b);
+    err = NULL;
+    if (EXPECT_OK(zerobus_arrow_stream_metrics(s, &m, &err), err)) {
+        CHECK(m.inflight_requests == 0 && m.last_acked_offset == -1);
+    }
+    err = NULL;
+    EXPECT_OK(zerobus_arrow_stream_close(s, &err), err);
+    CHECK(zerobus_arrow_stream_is_closed(s));
+    zerobus_arrow_stream_free(s);
+}
+
 static void test_sdk(const char *endpoint, const char *workspace) {
     zerobus_sdk_builder *b = zerobus_sdk_builder_new();
     zerobus_error *err = NULL;
@@ -566,6 +696,7 @@ int main(int argc, char **argv) {
 
     test_version_and_accessors();
     test_options();
+    test_arrow_options();
     test_sdk(endpoint, workspace);
     test_encoder();
 
@@ -573,6 +704,7 @@ int main(int argc, char **argv) {
     if (!EXPECT_OK(sdk != NULL, err)) return 1;
     test_create(sdk, g_table, id, secret);
     test_table_schema(sdk, id, secret);
+    test_arrow(sdk, id, secret);
 
     /* One live JSON stream for the stream calls' other arguments. Short flush and connection
      * bounds, as the server never acks (close then fails with TIMEOUT). */
