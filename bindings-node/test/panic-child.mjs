@@ -35,8 +35,17 @@ const sdk = new ZerobusSdk(endpoint, workspaceUrl)
 const open = (options = {}) =>
   sdk.createStream({ tableName: TABLE }, clientId, clientSecret, { recordType: RecordType.Json, ...options })
 
+// Arrow: a schema-only IPC stream and one batch of the cars table (name STRING NOT NULL,
+// seats INT), written with apache-arrow.
+const arrow = require('apache-arrow')
+const CARS = 'main.default.cars'
+const carsBatch = () =>
+  new arrow.Table({ name: arrow.vectorFromArray(['a'], new arrow.LargeUtf8()), seats: arrow.vectorFromArray([1], new arrow.Int32()) })
+const openArrow = () => sdk.createArrowStream(CARS, null, clientId, clientSecret)
+
 let result
 let stream = null
+let arrowStream = null
 switch (place) {
   case 'errorCodes':
     native.testArmPanic(place)
@@ -82,6 +91,15 @@ switch (place) {
     native.testArmPanic(place)
     result = await outcome(() => stream.ingestRecordsOffset(['{"a":1}', '{"a":2}']))
     break
+  case 'NativeSdk.createArrowStream':
+    native.testArmPanic(place)
+    result = await outcome(() => openArrow())
+    break
+  case 'NativeArrowStream.queueIpc':
+    arrowStream = await openArrow()
+    native.testArmPanic(place)
+    result = await outcome(() => arrowStream.ingestBatch(carsBatch()))
+    break
   case 'NativePending.wait': {
     // One call in flight at a time: later calls wait (a NativePending each); the first wait to
     // run panics, which drops that call and gives its place in line up. An ack can come back
@@ -122,6 +140,13 @@ try {
   await stream.ingestRecordOffset({ after: true })
   await stream.flush()
   await stream.close()
+  // After a panic in an Arrow call, Arrow streams still work too.
+  if (place.includes('Arrow')) {
+    arrowStream = arrowStream || (await openArrow())
+    await arrowStream.ingestBatch(carsBatch())
+    await arrowStream.flush()
+    await arrowStream.close()
+  }
   after = 'ok'
 } catch (e) {
   after = `failed: ${e && e.code} ${e && e.message}`

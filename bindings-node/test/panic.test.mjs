@@ -19,7 +19,7 @@ const skip = hooks ? false : 'the addon is a release build (test hooks exist in 
 
 let server
 before(async () => {
-  server = await startServer()
+  server = await startServer(['--table', 'main.default.cars(name STRING NOT NULL, seats INT)'])
 })
 after(async () => {
   await server.stop()
@@ -86,11 +86,13 @@ test('a panic in an async method rejects its promise with INTERNAL', { skip }, a
   await panicsCleanly('NativeSdk.createStream', internal('NativeSdk.createStream'))
   await panicsCleanly('NativeSdk.getTableSchema', internal('NativeSdk.getTableSchema'))
   await panicsCleanly('NativeStream.flush', internal('NativeStream.flush'))
+  await panicsCleanly('NativeSdk.createArrowStream', internal('NativeSdk.createArrowStream'))
 })
 
 test('a panic in a class method is thrown as INTERNAL', { skip }, async () => {
   await panicsCleanly('NativeStream.metrics', internal('NativeStream.metrics'))
   await panicsCleanly('NativeStream.queueBatch', internal('NativeStream.queueBatch'))
+  await panicsCleanly('NativeArrowStream.queueIpc', internal('NativeArrowStream.queueIpc'))
 })
 
 test('a panic in the raw N-API ingest functions (fast.rs) rejects with INTERNAL', { skip }, async () => {
