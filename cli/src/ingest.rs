@@ -30,6 +30,9 @@ pub enum Format {
     /// Protobuf records: JSON lines encoded by the SDK to the table's schema (read from Unity
     /// Catalog), or, with `--descriptor`, to that message.
     Proto,
+    /// Arrow record batches over Flight `DoPut` from a Parquet or Arrow IPC `--file` (chosen by
+    /// itself for .parquet, .arrow, .arrows, .ipc and .feather files).
+    Arrow,
 }
 
 /// Options of `zerobus ingest`.
@@ -63,10 +66,10 @@ pub struct IngestArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 100, requires = "generate")]
     pub size: usize,
     /// Records per ingest call (a batch under one offset); 1 sends single-record calls.
-    /// A call also stops short of the 10,420,224-byte service limit.
-    #[arg(long, value_name = "K", default_value_t = 1000,
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub batch_size: u64,
+    /// A call also stops short of the 10,420,224-byte service limit. For Parquet and Arrow
+    /// files: rows per call [default: 1000 records, 10000 rows].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub batch_size: Option<u64>,
     /// Record encoding on the stream.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
@@ -106,6 +109,9 @@ pub struct IngestArgs {
     /// Bound on each connection attempt (token, connect, stream open), ms [default: 15000].
     #[arg(long, value_name = "MS")]
     pub recovery_timeout_ms: Option<u64>,
+    /// Arrow only: body compression of the IPC batches: none, lz4_frame or zstd.
+    #[arg(long, value_name = "NAME", default_value = "none")]
+    pub ipc_compression: String,
     /// Fail at the first lost connection instead of reconnecting and resending.
     #[arg(long, conflicts_with_all = ["recovery_retries", "recovery_backoff_ms", "recovery_backoff_max_ms"])]
     pub no_recovery: bool,
@@ -119,10 +125,24 @@ pub struct IngestArgs {
 impl IngestArgs {
     /// Combinations clap's attributes can't express; reported as usage errors (exit 2).
     pub fn usage_error(&self) -> Option<String> {
-        match (self.format, &self.descriptor) {
-            (Format::Json, Some(_)) => Some("--descriptor only applies to --format proto".into()),
-            _ => None,
+        if self.format != Format::Proto && self.descriptor.is_some() {
+            return Some("--descriptor only applies to --format proto".into());
         }
+        if self.format == Format::Arrow && self.columnar_file().is_none() {
+            return Some("--format arrow reads a Parquet or Arrow IPC file: pass --file PATH".into());
+        }
+        None
+    }
+
+    /// The Parquet / Arrow file to send over an Arrow stream, if that is what this run does.
+    pub fn columnar_file(&self) -> Option<&std::path::Path> {
+        let file = self.file.as_deref().filter(|f| f.as_os_str() != "-")?;
+        (self.format == Format::Arrow || crate::ingest_arrow::is_columnar(file)).then_some(file)
+    }
+
+    /// Records per call of a record stream.
+    fn records_per_call(&self) -> u64 {
+        self.batch_size.unwrap_or(1000)
     }
 
     /// A PROTO stream opened from its table: the SDK fetches the schema and encodes JSON lines.
@@ -139,6 +159,9 @@ impl IngestArgs {
 
 /// Runs `zerobus ingest`.
 pub async fn run(args: IngestArgs) -> CliResult<()> {
+    if let Some(file) = args.columnar_file() {
+        return crate::ingest_arrow::run(&args, file).await;
+    }
     let (encoding, descriptor) = encoding(&args)?;
     let source = match args.generate {
         Some(count) => Source::Generate { count, size: args.size },
@@ -152,7 +175,7 @@ pub async fn run(args: IngestArgs) -> CliResult<()> {
     )?;
     let options = StreamConfigurationOptions {
         record_type: match args.format {
-            Format::Json => RecordType::Json,
+            Format::Json | Format::Arrow => RecordType::Json,
             Format::Proto => RecordType::Proto,
         },
         max_inflight_requests: args.max_inflight_requests.unwrap_or(DEFAULT_MAX_INFLIGHT_REQUESTS),
@@ -207,17 +230,17 @@ pub async fn run(args: IngestArgs) -> CliResult<()> {
         other => (open.await?, other, None, false),
     };
 
-    let per_call = args.batch_size as usize;
+    let per_call = args.records_per_call() as usize;
     let input_name = source.name().to_owned();
     let (tx, rx) = mpsc::channel(4);
     input::spawn_reader(source, encoding.clone(), ChunkLimits::for_calls_of(per_call), prechecked, tx);
 
     let tally = Tally::new(match args.format {
-        Format::Json => Keep::Nothing,
+        Format::Json | Format::Arrow => Keep::Nothing,
         Format::Proto if args.opens_from_table() => Keep::Text,
         Format::Proto => Keep::Lines,
     });
-    let target = Target { input: &input_name, per_call: args.batch_size as usize };
+    let target = Target { input: &input_name, per_call: args.records_per_call() as usize };
     let start = Instant::now();
     let work = async {
         let pumped = pump(&stream, rx, &encoding, &target, &tally).await;
@@ -308,7 +331,7 @@ pub async fn run(args: IngestArgs) -> CliResult<()> {
 }
 
 /// Recovery settings from the flags; unset ones keep the SDK's defaults.
-fn recovery_options(args: &IngestArgs) -> StreamConfigurationOptions {
+pub(crate) fn recovery_options(args: &IngestArgs) -> StreamConfigurationOptions {
     let mut o = StreamConfigurationOptions { recovery: !args.no_recovery, ..Default::default() };
     if let Some(v) = args.recovery_retries {
         o.recovery_retries = v;
@@ -371,7 +394,7 @@ fn encoding(args: &IngestArgs) -> CliResult<(Encoding, Option<DescriptorProto>)>
         return Ok((Encoding::Json, None));
     }
     match args.format {
-        Format::Json => Ok((Encoding::Json, None)),
+        Format::Json | Format::Arrow => Ok((Encoding::Json, None)),
         Format::Proto => {
             let (descriptor, what) = match &args.descriptor {
                 Some(path) => (

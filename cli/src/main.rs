@@ -5,6 +5,7 @@
 //! Exit codes: 0 success, 1 failure (one `error: …` line on stderr), 2 usage error (clap).
 
 mod ingest;
+mod ingest_arrow;
 mod input;
 mod progress;
 mod schema;
