@@ -154,7 +154,8 @@ pub(crate) fn default_arrow_options(py: Python<'_>) -> PyResult<Bound<'_, PyDict
 /// The core's Arrow stream options from `options`
 /// (`zerobus.sdk.shared.ArrowStreamConfigurationOptions`, or anything with its attributes), or
 /// the defaults. `ipc_compression` is a name (`"none"`, `"lz4_frame"`, `"zstd"`) or an
-/// `IpcCompression`, a `str` enum; the core parses it and names the choices when it is none.
+/// `IpcCompression` member (whose value is the name); the core parses the name and lists the
+/// choices when it is none of them.
 pub(crate) fn arrow_to_core(
     py: Python<'_>,
     options: Option<&Bound<'_, PyAny>>,
@@ -193,7 +194,8 @@ pub(crate) fn arrow_to_core(
     c.stream_paused_max_wait_time_ms = whole(o, "stream_paused_max_wait_time_ms")?;
     c.callback_max_wait_time_ms = whole(o, "callback_max_wait_time_ms")?;
     if let Some(v) = attr(o, "ipc_compression")? {
-        let name = v.extract::<String>().map_err(|_| {
+        // The name, or an `IpcCompression` member, whose value is the name.
+        let name = v.extract::<String>().or_else(|_| v.getattr("value")?.extract::<String>()).map_err(|_: PyErr| {
             let shown = v.repr().map(|r| r.to_string()).unwrap_or_default();
             errors::invalid(
                 py,

@@ -13,7 +13,7 @@ _MISSING = (
 
 def _pyarrow(what: str) -> Any:
     try:
-        import pyarrow  # type: ignore[import-not-found,unused-ignore]
+        import pyarrow  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError as e:
         raise ImportError(_MISSING.format(what=what)) from e
     return pyarrow

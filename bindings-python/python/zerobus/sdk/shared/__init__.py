@@ -196,9 +196,9 @@ class StreamConfigurationOptions:
 _ARROW_DEFAULTS = _core.default_arrow_options()
 
 
-class IpcCompression(str, enum.Enum):
-    """Body compression of the Arrow IPC batches an Arrow stream sends. A ``str`` enum: the
-    option also takes the names themselves (``"none"``, ``"lz4_frame"``, ``"zstd"``)."""
+class IpcCompression(enum.Enum):
+    """Body compression of the Arrow IPC batches an Arrow stream sends. The option also takes
+    the values themselves (``"none"``, ``"lz4_frame"``, ``"zstd"``)."""
 
     NONE = "none"
     """Uncompressed (the default): the least client CPU."""
