@@ -22,11 +22,12 @@ use std::sync::{Arc, OnceLock};
 use prost::Message;
 use zerobus_core::{
     schema, AckCallback, DescriptorProto, ErrorCode, HeadersProvider, RecordType, StreamConfigurationOptions,
-    TableProperties, TableSchema, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
+    StreamMetrics, TableProperties, TableSchema, ZerobusError, ZerobusResult, ZerobusSdk, ZerobusStream,
 };
 
 uniffi::setup_scaffolding!();
 
+mod arrow;
 mod fast;
 mod handles;
 
@@ -325,6 +326,21 @@ pub struct FfiMetrics {
     pub recoveries: u64,
     /// Token endpoint requests made by this stream.
     pub token_fetches: u64,
+}
+
+impl From<StreamMetrics> for FfiMetrics {
+    fn from(m: StreamMetrics) -> Self {
+        FfiMetrics {
+            inflight_requests: m.inflight_requests,
+            inflight_records: m.inflight_records,
+            inflight_bytes: m.inflight_bytes,
+            last_acked_offset: m.last_acked_offset,
+            records_sent: m.records_sent,
+            records_resent: m.records_resent,
+            recoveries: m.recoveries,
+            token_fetches: m.token_fetches,
+        }
+    }
 }
 
 /// One column of a table (`TableSchema::columns`).
@@ -651,19 +667,7 @@ impl FfiStream {
 
     /// A snapshot of the stream's counters.
     pub fn metrics(&self) -> Result<FfiMetrics, FfiError> {
-        guard(|| {
-            let m = self.inner.metrics();
-            Ok(FfiMetrics {
-                inflight_requests: m.inflight_requests,
-                inflight_records: m.inflight_records,
-                inflight_bytes: m.inflight_bytes,
-                last_acked_offset: m.last_acked_offset,
-                records_sent: m.records_sent,
-                records_resent: m.records_resent,
-                recoveries: m.recoveries,
-                token_fetches: m.token_fetches,
-            })
-        })
+        guard(|| Ok(FfiMetrics::from(self.inner.metrics())))
     }
 }
 

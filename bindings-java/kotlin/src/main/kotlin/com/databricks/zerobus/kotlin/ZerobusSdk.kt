@@ -84,6 +84,50 @@ class ZerobusSdk @JvmOverloads constructor(
     }
 
     /**
+     * Opens an Arrow stream (Arrow Flight) on [tableName] authenticated with OAuth client
+     * credentials. [schemaIpc] is the batches' schema as an Arrow IPC stream (its schema message;
+     * batches after it are ignored), e.g. what Arrow Java's `ArrowStreamWriter` writes after
+     * `start()`; `null` reads the schema from the table (STRING → `LargeUtf8`, INT → `Int32`, …;
+     * [ArrowStream.schemaIpc] returns it). A schema that is not Arrow IPC fails with
+     * [ZerobusException.InvalidArgument].
+     */
+    suspend fun createArrowStream(
+        tableName: String,
+        schemaIpc: ByteArray?,
+        clientId: String,
+        clientSecret: String,
+        options: ArrowStreamConfigurationOptions = ArrowStreamConfigurationOptions(),
+    ): ArrowStream {
+        val opts = options.toFfi()
+        val ack = options.ackCallback?.let(::AckBridge)
+        val stream = call { ffi.createArrowStream(tableName, schemaIpc, clientId, clientSecret, opts, ack) }
+        return ArrowStream(stream, options.ackCallback)
+    }
+
+    /** [createArrowStream] whose call metadata comes from [headersProvider], asked on every connect. */
+    suspend fun createArrowStream(
+        tableName: String,
+        schemaIpc: ByteArray?,
+        headersProvider: HeadersProvider,
+        options: ArrowStreamConfigurationOptions = ArrowStreamConfigurationOptions(),
+    ): ArrowStream {
+        val opts = options.toFfi()
+        val ack = options.ackCallback?.let(::AckBridge)
+        val stream = call {
+            ffi.createArrowStreamWithHeadersProvider(tableName, schemaIpc, HeadersBridge(headersProvider), opts, ack)
+        }
+        return ArrowStream(stream, options.ackCallback)
+    }
+
+    /**
+     * Opens a new Arrow stream on [old]'s table with its schema, credentials and options (its ack
+     * callback included) and queues [old]'s unacknowledged rows on it, in order, before it
+     * returns. [old] must be closed or failed ([ZerobusException.InvalidArgument] otherwise).
+     */
+    suspend fun recreateArrowStream(old: ArrowStream): ArrowStream =
+        ArrowStream(call { ffi.recreateArrowStream(old.ffi) }, old.callback)
+
+    /**
      * Reads [table]'s schema from Unity Catalog (`GET {unityCatalogUrl}/api/2.1/unity-catalog/tables/{table}`)
      * with OAuth client credentials, the token a stream on the table uses. Fails with
      * [ZerobusException.NotFound] for an unknown table, [ZerobusException.Unauthenticated] /

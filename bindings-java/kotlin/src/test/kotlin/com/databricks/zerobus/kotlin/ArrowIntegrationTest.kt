@@ -1,0 +1,217 @@
+package com.databricks.zerobus.kotlin
+
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.runBlocking
+import org.apache.arrow.memory.BufferAllocator
+import org.apache.arrow.memory.RootAllocator
+import org.apache.arrow.vector.IntVector
+import org.apache.arrow.vector.LargeVarCharVector
+import org.apache.arrow.vector.VarCharVector
+import org.apache.arrow.vector.VectorSchemaRoot
+import org.apache.arrow.vector.ipc.ArrowStreamReader
+import org.apache.arrow.vector.ipc.ArrowStreamWriter
+import org.apache.arrow.vector.types.pojo.ArrowType
+import org.apache.arrow.vector.types.pojo.Field
+import org.apache.arrow.vector.types.pojo.FieldType
+import org.apache.arrow.vector.types.pojo.Schema
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+import java.io.ByteArrayInputStream
+import java.io.ByteArrayOutputStream
+import java.nio.channels.Channels
+
+/** Arrow streams (IPC bytes and Arrow Java batches through the C Data Interface) against `zerobus serve`. */
+class ArrowIntegrationTest {
+    private val table = "main.default.cars"
+    private val definition = "$table(name STRING NOT NULL, seats INT)"
+
+    /** The schema the table maps to (PROTOCOL.md §9): STRING NOT NULL → LargeUtf8, INT → Int32. */
+    private val carsSchema = Schema(
+        listOf(
+            Field("name", FieldType.notNullable(ArrowType.LargeUtf8()), null),
+            Field("seats", FieldType.nullable(ArrowType.Int(32, true)), null),
+        ),
+    )
+
+    /** Rows from..from+rows-1 of the cars table into [root]. */
+    private fun fill(root: VectorSchemaRoot, from: Int, rows: Int) {
+        val names = root.getVector("name") as LargeVarCharVector
+        val seats = root.getVector("seats") as IntVector
+        names.allocateNew(rows)
+        seats.allocateNew(rows)
+        for (i in 0 until rows) {
+            names.setSafe(i, "car-${from + i}".toByteArray())
+            seats.setSafe(i, from + i)
+        }
+        root.rowCount = rows
+    }
+
+    /** An IPC stream of [root]'s schema and one batch per entry of [batches] (from, rows). */
+    private fun ipc(root: VectorSchemaRoot, vararg batches: Pair<Int, Int>): ByteArray {
+        val out = ByteArrayOutputStream()
+        ArrowStreamWriter(root, null, Channels.newChannel(out)).use { w ->
+            w.start()
+            for ((from, rows) in batches) {
+                fill(root, from, rows)
+                w.writeBatch()
+            }
+            w.end()
+        }
+        return out.toByteArray()
+    }
+
+    /** The schema and the `seats` column of every batch of an IPC stream. */
+    private fun read(allocator: BufferAllocator, ipc: ByteArray): Pair<Schema, List<Int>> {
+        ArrowStreamReader(ByteArrayInputStream(ipc), allocator).use { r ->
+            val root = r.vectorSchemaRoot
+            val seats = ArrayList<Int>()
+            while (r.loadNextBatch()) {
+                val v = root.getVector("seats") as IntVector
+                for (i in 0 until root.rowCount) seats.add(v.get(i))
+            }
+            return root.schema to seats
+        }
+    }
+
+    @Test
+    fun fromTheTableIpcAndVectorSchemaRootsEachGetOneOffset(): Unit = runBlocking {
+        Serve("--table", definition).use { serve ->
+            RootAllocator().use { allocator ->
+                serve.sdk().use { sdk ->
+                    val acks = AckFlow()
+                    val options = ArrowStreamConfigurationOptions(ackCallback = acks)
+                    sdk.createArrowStream(table, null, serve.clientId(), serve.clientSecret(), options).use { s ->
+                        assertEquals(table, s.tableName)
+                        val (schema, none) = read(allocator, s.schemaIpc)
+                        assertEquals(carsSchema, schema)
+                        assertTrue(none.isEmpty())
+
+                        VectorSchemaRoot.create(carsSchema, allocator).use { root ->
+                            // An IPC stream of two batches: one call, one offset.
+                            assertEquals(0L, s.ingestIpc(ipc(root, 0 to 3, 3 to 2)))
+                            fill(root, 5, 4)
+                            assertEquals(1L, s.ingestBatch(root))
+                            // The root can be refilled at once: the batch was read before the call returned.
+                            fill(root, 9, 1)
+                            val last = s.ingestBatch(root)
+                            assertEquals(2L, last)
+                            s.waitForOffset(last)
+                        }
+                        s.flush()
+                        val m = s.metrics()
+                        assertEquals(2L, m.lastAckedOffset)
+                        assertEquals(10L, m.recordsSent, "metrics count rows")
+                        assertEquals(0L, m.inflightRecords)
+                        // Nothing unacked: the schema alone.
+                        val (unackedSchema, unacked) = read(allocator, s.getUnackedIpc())
+                        assertEquals(carsSchema, unackedSchema)
+                        assertTrue(unacked.isEmpty())
+                        assertFalse(s.isClosed)
+                    }
+                    assertEquals(listOf(0L, 1L, 2L), acks.events.take(3).toList().map { it.offset })
+                }
+            }
+        }
+    }
+
+    @Test
+    fun aGivenSchemaWithCompressionAndBatchesThatDoNotFit(): Unit = runBlocking {
+        Serve("--table", definition).use { serve ->
+            RootAllocator().use { allocator ->
+                serve.sdk().use { sdk ->
+                    val schemaIpc = VectorSchemaRoot.create(carsSchema, allocator).use { ipc(it) }
+                    val options = ArrowStreamConfigurationOptions(
+                        ipcCompression = IpcCompression.LZ4_FRAME,
+                        maxInflightBatches = 4,
+                        connectionTimeoutMs = 10_000,
+                    )
+                    val s = sdk.createArrowStream(table, schemaIpc, serve.clientId(), serve.clientSecret(), options)
+                    // A Utf8 name column (VarCharVector) is not the stream's LargeUtf8: refused, naming the column.
+                    val wrong = Schema(
+                        listOf(
+                            Field("name", FieldType.notNullable(ArrowType.Utf8()), null),
+                            Field("seats", FieldType.nullable(ArrowType.Int(32, true)), null),
+                        ),
+                    )
+                    VectorSchemaRoot.create(wrong, allocator).use { root ->
+                        (root.getVector("name") as VarCharVector).setSafe(0, "x".toByteArray())
+                        (root.getVector("seats") as IntVector).setSafe(0, 1)
+                        root.rowCount = 1
+                        var e = assertThrows<ZerobusException.InvalidRecord> { runBlocking { s.ingestBatch(root) } }
+                        assertTrue(e.detail.contains("name"), e.detail)
+                        val out = ByteArrayOutputStream()
+                        ArrowStreamWriter(root, null, Channels.newChannel(out)).use { w ->
+                            w.start()
+                            w.writeBatch()
+                            w.end()
+                        }
+                        e = assertThrows { runBlocking { s.ingestIpc(out.toByteArray()) } }
+                        assertTrue(e.detail.contains("name"), e.detail)
+                    }
+                    assertThrows<ZerobusException> { runBlocking { s.ingestIpc(byteArrayOf(1, 2, 3)) } }
+                    // The stream carries on after refused calls; offsets start at 0.
+                    VectorSchemaRoot.create(carsSchema, allocator).use { root ->
+                        fill(root, 0, 100)
+                        assertEquals(0L, s.ingestBatch(root))
+                    }
+                    // Recreating needs a closed or failed stream.
+                    val e = assertThrows<ZerobusException.InvalidArgument> { runBlocking { sdk.recreateArrowStream(s) } }
+                    assertTrue(e.detail.contains("close it first"), e.detail)
+                    s.close()
+                    assertTrue(s.isClosed)
+                    s.close()
+                    assertEquals(100L, s.metrics().recordsSent)
+                    assertThrows<ZerobusException.StreamClosed> { runBlocking { s.ingestIpc(schemaIpc) } }
+                    // A closed stream's recreation opens a new one with nothing to resend.
+                    sdk.recreateArrowStream(s).use { again ->
+                        assertEquals(table, again.tableName)
+                        assertEquals(carsSchema, read(allocator, again.schemaIpc).first)
+                        again.flush()
+                        assertEquals(0L, again.metrics().recordsSent)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    fun creationErrorsNameTheProblem(): Unit = runBlocking {
+        Serve("--table", definition).use { serve ->
+            serve.sdk().use { sdk ->
+                var e: ZerobusException = assertThrows<ZerobusException.InvalidArgument> {
+                    runBlocking { sdk.createArrowStream(table, byteArrayOf(9, 9), serve.clientId(), serve.clientSecret()) }
+                }
+                assertTrue(e.detail.contains("Arrow IPC"), e.detail)
+                e = assertThrows<ZerobusException.InvalidArgument> {
+                    runBlocking {
+                        sdk.createArrowStream(
+                            table, null, serve.clientId(), serve.clientSecret(),
+                            ArrowStreamConfigurationOptions(connectionTimeoutMs = 0),
+                        )
+                    }
+                }
+                assertTrue(e.detail.contains("connection_timeout_ms"), e.detail)
+                e = assertThrows<ZerobusException.InvalidArgument> {
+                    runBlocking {
+                        sdk.createArrowStream(
+                            table, null, serve.clientId(), serve.clientSecret(),
+                            ArrowStreamConfigurationOptions(maxInflightBatches = 200_000_000),
+                        )
+                    }
+                }
+                assertTrue(e.detail.contains("max_inflight_batches"), e.detail)
+                assertThrows<ZerobusException.NotFound> {
+                    runBlocking { sdk.createArrowStream("main.default.missing", null, serve.clientId(), serve.clientSecret()) }
+                }
+                // With a headers provider, its headers are the credential.
+                assertThrows<ZerobusException.Unauthenticated> {
+                    runBlocking { sdk.createArrowStream(table, null, { listOf("authorization" to "Bearer nope") }) }
+                }
+            }
+        }
+    }
+}
