@@ -349,6 +349,10 @@ static provider *provider_new(const json_value *headers, const json_value *fail)
 
 static zerobus_stream *g_stream;
 static bool g_stream_proto;
+/* The Arrow stream, and whether it was created after the record stream: wait_for_offset, flush,
+ * close, is_closed and metrics act on the stream created last (TESTEE.md). */
+static zerobus_arrow_stream *g_arrow;
+static bool g_arrow_last;
 
 /* One reply: result fields (",\"key\":value" fragments) or an error. */
 typedef struct reply {
@@ -384,6 +388,58 @@ static bool failed(reply *r, zerobus_error *err) {
 
 static bool need_stream(reply *r) {
     return g_stream != NULL || bad(r, "no stream was created");
+}
+
+static bool need_arrow(reply *r) {
+    return g_arrow != NULL || bad(r, "no Arrow stream was created");
+}
+
+static bool set_arrow_options(zerobus_arrow_stream_options *options, const json_value *o, zerobus_error **err) {
+    uint64_t v;
+    bool b;
+    const char *name;
+    if (json_as_u64(json_get(o, "max_inflight_batches"), &v) &&
+        !zerobus_arrow_stream_options_set_max_inflight_batches(options, v, err))
+        return false;
+    if (json_as_u64(json_get(o, "max_inflight_bytes"), &v) &&
+        !zerobus_arrow_stream_options_set_max_inflight_bytes(options, v, err))
+        return false;
+    if (json_as_bool(json_get(o, "recovery"), &b) && !zerobus_arrow_stream_options_set_recovery(options, b, err))
+        return false;
+    if (json_as_u64(json_get(o, "recovery_timeout_ms"), &v) &&
+        !zerobus_arrow_stream_options_set_recovery_timeout_ms(options, v, err))
+        return false;
+    if (json_as_u64(json_get(o, "recovery_backoff_ms"), &v) &&
+        !zerobus_arrow_stream_options_set_recovery_backoff_ms(options, v, err))
+        return false;
+    if (json_as_u64(json_get(o, "recovery_backoff_max_ms"), &v) &&
+        !zerobus_arrow_stream_options_set_recovery_backoff_max_ms(options, v, err))
+        return false;
+    if (json_as_u64(json_get(o, "recovery_retries"), &v) &&
+        !zerobus_arrow_stream_options_set_recovery_retries(options, (uint32_t)v, err))
+        return false;
+    if (json_as_u64(json_get(o, "server_lack_of_ack_timeout_ms"), &v) &&
+        !zerobus_arrow_stream_options_set_server_lack_of_ack_timeout_ms(options, v, err))
+        return false;
+    if (json_as_u64(json_get(o, "flush_timeout_ms"), &v) &&
+        !zerobus_arrow_stream_options_set_flush_timeout_ms(options, v, err))
+        return false;
+    if (json_as_u64(json_get(o, "connection_timeout_ms"), &v) &&
+        !zerobus_arrow_stream_options_set_connection_timeout_ms(options, v, err))
+        return false;
+    if ((name = json_as_str(json_get(o, "ipc_compression"), NULL)) != NULL &&
+        !zerobus_arrow_stream_options_set_ipc_compression(options, name, err))
+        return false;
+    if (json_as_u64(json_get(o, "stream_paused_max_wait_time_ms"), &v) &&
+        !zerobus_arrow_stream_options_set_stream_paused_max_wait_time_ms(options, v, err))
+        return false;
+    if (json_as_u64(json_get(o, "callback_max_wait_time_ms"), &v) &&
+        !zerobus_arrow_stream_options_set_callback_max_wait_time_ms(options, v, err))
+        return false;
+    if (json_as_bool(json_get(o, "ack_callback"), &b) && b &&
+        !zerobus_arrow_stream_options_set_ack_callback(options, on_ack, on_error, &g_recorded, NULL, err))
+        return false;
+    return true;
 }
 
 static bool set_options(zerobus_stream_options *options, const json_value *o, zerobus_error **err) {
@@ -515,6 +571,7 @@ static bool op_create_stream(reply *r, const json_value *req) {
     if (g_stream != NULL) zerobus_stream_free(g_stream); /* replaced, as the reference drops it */
     g_stream = stream;
     g_stream_proto = proto;
+    g_arrow_last = false;
     ok = true;
 done:
     free(descriptor);
@@ -905,6 +962,96 @@ done:
     return ok;
 }
 
+static bool op_create_arrow_stream(reply *r, const json_value *req) {
+    zerobus_error *err = NULL;
+    zerobus_sdk *sdk;
+    zerobus_arrow_stream_options *options;
+    zerobus_arrow_stream *stream = NULL;
+    unsigned char *schema = NULL;
+    size_t schema_len = 0, hex_len = 0;
+    const json_value *auth = json_get(req, "auth");
+    const char *table = str_or_empty(json_get(req, "table"));
+    const char *hex = json_as_str(json_get(req, "schema_hex"), &hex_len);
+    char msg[256];
+    bool ok = false;
+
+    /* No schema_hex: no schema (NULL, 0), which creates the stream from the table. */
+    if (hex != NULL && !unhex(hex, hex_len, &schema, &schema_len, msg, sizeof msg)) return bad(r, "%s", msg);
+    sdk = build_sdk(req, &err);
+    if (sdk == NULL) {
+        free(schema);
+        return err != NULL ? failed(r, err) : bad(r, "out of memory");
+    }
+    options = zerobus_arrow_stream_options_new();
+    if (options == NULL) {
+        bad(r, "out of memory");
+        goto done;
+    }
+    if (!set_arrow_options(options, json_get(req, "options"), &err)) {
+        failed(r, err);
+        goto done;
+    }
+    if (json_str_eq(json_get(auth, "kind"), "headers")) {
+        provider *p = current_provider(auth);
+        if (p == NULL) {
+            bad(r, "out of memory");
+            goto done;
+        }
+        stream = zerobus_sdk_create_arrow_stream_with_headers_provider(sdk, table, schema, schema_len,
+                                                                       provide_headers, p, NULL, options, &err);
+    } else {
+        stream = zerobus_sdk_create_arrow_stream(sdk, table, schema, schema_len,
+                                                 str_or_empty(json_get(auth, "client_id")),
+                                                 str_or_empty(json_get(auth, "client_secret")), options, &err);
+    }
+    if (stream == NULL) {
+        failed(r, err);
+        goto done;
+    }
+    if (g_arrow != NULL) zerobus_arrow_stream_free(g_arrow); /* replaced, as the reference drops it */
+    g_arrow = stream;
+    g_arrow_last = true;
+    ok = true;
+done:
+    free(schema);
+    zerobus_arrow_stream_options_free(options);
+    zerobus_sdk_free(sdk);
+    return ok;
+}
+
+/* Both forms go through the IPC call: this testee has no Arrow library to decode the bytes into
+ * C Data Interface structs (TESTEE.md lets testees without a native form use the IPC call; the
+ * C Data call is tested in ffi-c/tests/arrow.rs). */
+static bool op_ingest_arrow(reply *r, const json_value *req) {
+    zerobus_error *err = NULL;
+    unsigned char *ipc = NULL;
+    size_t ipc_len = 0, hex_len = 0;
+    int64_t offset = -1;
+    const char *hex = json_as_str(json_get(req, "ipc_hex"), &hex_len);
+    char msg[256];
+    bool ok;
+    if (!need_arrow(r)) return false;
+    if (hex == NULL) return bad(r, "ingest_arrow needs ipc_hex");
+    if (!unhex(hex, hex_len, &ipc, &ipc_len, msg, sizeof msg)) return bad(r, "%s", msg);
+    ok = zerobus_arrow_stream_ingest_ipc(g_arrow, ipc, ipc_len, &offset, &err);
+    free(ipc);
+    if (!ok) return failed(r, err);
+    json_buf_printf(&r->fields, ",\"offset\":%" PRId64, offset);
+    return true;
+}
+
+static bool op_arrow_unacked(reply *r) {
+    zerobus_error *err = NULL;
+    zerobus_buffer *ipc;
+    if (!need_arrow(r)) return false;
+    ipc = zerobus_arrow_stream_get_unacked_ipc(g_arrow, &err);
+    if (ipc == NULL) return failed(r, err);
+    json_buf_puts(&r->fields, ",\"ipc_hex\":");
+    buf_hex(&r->fields, zerobus_buffer_data(ipc), zerobus_buffer_len(ipc));
+    zerobus_buffer_free(ipc);
+    return true;
+}
+
 static bool op_unacked(reply *r) {
     zerobus_error *err = NULL;
     zerobus_batches *batches;
@@ -941,8 +1088,13 @@ static bool op_unacked(reply *r) {
 static bool op_metrics(reply *r) {
     zerobus_error *err = NULL;
     zerobus_metrics m;
-    if (!need_stream(r)) return false;
-    if (!zerobus_stream_metrics(g_stream, &m, &err)) return failed(r, err);
+    if (g_arrow_last) {
+        if (!need_arrow(r)) return false;
+        if (!zerobus_arrow_stream_metrics(g_arrow, &m, &err)) return failed(r, err);
+    } else {
+        if (!need_stream(r)) return false;
+        if (!zerobus_stream_metrics(g_stream, &m, &err)) return failed(r, err);
+    }
     json_buf_printf(&r->fields,
                     ",\"metrics\":{\"inflight_requests\":%" PRIu64 ",\"inflight_records\":%" PRIu64
                     ",\"inflight_bytes\":%" PRIu64 ",\"last_acked_offset\":",
@@ -1004,15 +1156,30 @@ static void handle(reply *r, const json_value *req) {
         op_ingest_raw(r, req);
     } else if (strcmp(op, "table_schema") == 0) {
         op_table_schema(r, req);
+    } else if (strcmp(op, "create_arrow_stream") == 0) {
+        op_create_arrow_stream(r, req);
+    } else if (strcmp(op, "ingest_arrow") == 0) {
+        op_ingest_arrow(r, req);
+    } else if (strcmp(op, "arrow_unacked") == 0) {
+        op_arrow_unacked(r);
     } else if (strcmp(op, "wait_for_offset") == 0) {
         int64_t offset = -1;
         json_as_i64(json_get(req, "offset"), &offset);
-        if (need_stream(r) && !zerobus_stream_wait_for_offset(g_stream, offset, &err)) failed(r, err);
+        if (g_arrow_last) {
+            if (need_arrow(r) && !zerobus_arrow_stream_wait_for_offset(g_arrow, offset, &err)) failed(r, err);
+        } else if (need_stream(r) && !zerobus_stream_wait_for_offset(g_stream, offset, &err)) {
+            failed(r, err);
+        }
     } else if (strcmp(op, "flush") == 0) {
-        if (need_stream(r) && !zerobus_stream_flush(g_stream, &err)) failed(r, err);
+        if (g_arrow_last) {
+            if (need_arrow(r) && !zerobus_arrow_stream_flush(g_arrow, &err)) failed(r, err);
+        } else if (need_stream(r) && !zerobus_stream_flush(g_stream, &err)) {
+            failed(r, err);
+        }
     } else if (strcmp(op, "close") == 0) {
-        if (need_stream(r)) {
-            bool closed = zerobus_stream_close(g_stream, &err);
+        if (g_arrow_last ? need_arrow(r) : need_stream(r)) {
+            bool closed =
+                g_arrow_last ? zerobus_arrow_stream_close(g_arrow, &err) : zerobus_stream_close(g_stream, &err);
             /* From here on a callback is late, whatever close returned. */
             pthread_mutex_lock(&g_recorded.lock);
             g_recorded.closed = true;
@@ -1020,8 +1187,9 @@ static void handle(reply *r, const json_value *req) {
             if (!closed) failed(r, err);
         }
     } else if (strcmp(op, "is_closed") == 0) {
-        if (need_stream(r)) {
-            json_buf_puts(&r->fields, zerobus_stream_is_closed(g_stream) ? ",\"closed\":true" : ",\"closed\":false");
+        if (g_arrow_last ? need_arrow(r) : need_stream(r)) {
+            bool closed = g_arrow_last ? zerobus_arrow_stream_is_closed(g_arrow) : zerobus_stream_is_closed(g_stream);
+            json_buf_puts(&r->fields, closed ? ",\"closed\":true" : ",\"closed\":false");
         }
     } else if (strcmp(op, "unacked") == 0) {
         op_unacked(r);
@@ -1149,6 +1317,13 @@ int main(void) {
         zerobus_error_free(err);
         zerobus_stream_free(g_stream);
         g_stream = NULL;
+    }
+    if (g_arrow != NULL) {
+        err = NULL;
+        zerobus_arrow_stream_close(g_arrow, &err);
+        zerobus_error_free(err);
+        zerobus_arrow_stream_free(g_arrow);
+        g_arrow = NULL;
     }
     while ((p = g_providers) != NULL) {
         g_providers = p->next;
