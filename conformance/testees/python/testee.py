@@ -1,6 +1,7 @@
 """Conformance testee for the Python binding (see conformance/TESTEE.md): one request per stdin
 line, one response per stdout line, no logic beyond mapping requests to the package's public API
-(``zerobus.sdk.sync`` and ``zerobus.sdk.shared``). Standard library only."""
+(``zerobus.sdk.sync`` and ``zerobus.sdk.shared``). Standard library only, but for the Arrow
+``native`` form, which decodes the case's IPC bytes with pyarrow."""
 
 import json
 import sys
@@ -9,6 +10,7 @@ import traceback
 
 from zerobus.sdk.shared import (
     AckCallback,
+    ArrowStreamConfigurationOptions,
     HeadersProvider,
     NonRetriableException,
     RecordType,
@@ -187,6 +189,64 @@ def create(req):
     return {}
 
 
+# Protocol option names of Arrow streams: ArrowStreamConfigurationOptions takes them as they are.
+ARROW_OPTIONS = (
+    "max_inflight_batches",
+    "max_inflight_bytes",
+    "recovery",
+    "recovery_timeout_ms",
+    "recovery_backoff_ms",
+    "recovery_backoff_max_ms",
+    "recovery_retries",
+    "server_lack_of_ack_timeout_ms",
+    "flush_timeout_ms",
+    "connection_timeout_ms",
+    "stream_paused_max_wait_time_ms",
+    "callback_max_wait_time_ms",
+    "ipc_compression",
+)
+
+
+def create_arrow(req):
+    """An Arrow stream; the stream ops act on it from now on. No `schema_hex`: from the table."""
+    global stream
+    sdk = new_sdk(req)
+    o = req.get("options") or {}
+    kwargs = {name: o[name] for name in ARROW_OPTIONS if o.get(name) is not None}
+    if o.get("ack_callback") is True:
+        kwargs["ack_callback"] = Callbacks()
+    options = ArrowStreamConfigurationOptions(**kwargs)
+    schema_hex = req.get("schema_hex")
+    # The binding takes the schema as IPC bytes too, so no pyarrow is needed here.
+    schema = bytes.fromhex(schema_hex) if schema_hex else None
+    table = req.get("table") or ""
+    auth = req.get("auth") or {}
+    if auth.get("kind") == "headers":
+        provider = Headers(auth.get("headers") or [], auth.get("fail"))
+        stream = sdk.create_arrow_stream_with_headers_provider(table, schema, provider, options)
+    else:
+        stream = sdk.create_arrow_stream(
+            table, schema, auth.get("client_id") or "", auth.get("client_secret") or "", options
+        )
+    return {}
+
+
+def ingest_arrow(req):
+    s = current()
+    data = bytes.fromhex(req.get("ipc_hex") or "")
+    if req.get("form") == "native":
+        import pyarrow  # only this form needs it
+
+        offset = s.ingest_batch(pyarrow.ipc.open_stream(data).read_all())
+    else:
+        offset = s.ingest_ipc_batch(data)
+    return {"offset": int(offset)}
+
+
+def arrow_unacked(_req):
+    return {"ipc_hex": current().get_unacked_ipc().hex()}
+
+
 def produce(s, req, seed):
     """One producer: records start…start+count−1 of `seed` in calls of `batch`; the offsets."""
     start = req.get("start") or 0
@@ -343,6 +403,9 @@ HANDLERS = {
     "callbacks": callbacks,
     "headers_provider_calls": headers_provider_calls,
     "table_schema": table_schema,
+    "create_arrow_stream": create_arrow,
+    "ingest_arrow": ingest_arrow,
+    "arrow_unacked": arrow_unacked,
 }
 
 
