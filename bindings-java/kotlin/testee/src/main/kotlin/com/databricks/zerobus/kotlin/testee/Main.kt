@@ -4,6 +4,11 @@
 package com.databricks.zerobus.kotlin.testee
 
 import com.databricks.zerobus.kotlin.AckCallback
+import com.databricks.zerobus.kotlin.ArrowStream
+import com.databricks.zerobus.kotlin.ArrowStreamConfigurationOptions
+import com.databricks.zerobus.kotlin.IpcCompression
+import com.databricks.zerobus.kotlin.StreamMetrics
+import com.databricks.zerobus.kotlin.ingestBatch
 import com.databricks.zerobus.kotlin.HeadersProvider
 import com.databricks.zerobus.kotlin.RecordType
 import com.databricks.zerobus.kotlin.StreamConfigurationOptions
@@ -29,6 +34,9 @@ import kotlinx.serialization.json.jsonPrimitive
 import kotlinx.serialization.json.longOrNull
 import kotlinx.serialization.json.put
 import com.databricks.zerobus.kotlin.ErrorCode
+import org.apache.arrow.memory.RootAllocator
+import org.apache.arrow.vector.ipc.ArrowStreamReader
+import java.io.ByteArrayInputStream
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicLong
 
@@ -108,10 +116,17 @@ private fun offsets(list: List<Long?>): JsonArray = JsonArray(list.map { if (it 
 
 private class Testee {
     var stream: ZerobusStream? = null
+    var arrow: ArrowStream? = null
+    /** Whether the stream created last is [arrow]: the shared stream ops act on that one. */
+    var arrowLast = false
     val callbacks = Recorded()
     var headers: FixedHeaders? = null
+    /** Arrow Java's memory for the `native` form's decoded batches. */
+    val allocator by lazy { RootAllocator() }
 
     fun stream(): ZerobusStream = stream ?: throw bad("no stream was created")
+
+    fun arrow(): ArrowStream = arrow ?: throw bad("no Arrow stream was created")
 
     suspend fun handle(req: JsonObject): JsonObject = when (val op = req.str("op")) {
         "create_stream" -> create(req)
@@ -120,24 +135,30 @@ private class Testee {
         "ingest_empty_batch" -> result { put("offsets", offsets(listOf(stream().ingestRecordsOffset(emptyList<ByteArray>())))) }
         "ingest_raw" -> ingestRaw(req)
         "table_schema" -> tableSchema(req)
+        "create_arrow_stream" -> createArrow(req)
+        "ingest_arrow" -> ingestArrow(req)
+        "arrow_unacked" -> result { put("ipc_hex", hex(arrow().getUnackedIpc())) }
         "wait_for_offset" -> {
-            stream().waitForOffset(req.long("offset") ?: -1)
+            val offset = req.long("offset") ?: -1
+            if (arrowLast) arrow().waitForOffset(offset) else stream().waitForOffset(offset)
             result {}
         }
         "flush" -> {
-            stream().flush()
+            if (arrowLast) arrow().flush() else stream().flush()
             result {}
         }
         "close" -> {
-            val s = stream()
+            val a = if (arrowLast) arrow() else null
+            val s = if (arrowLast) null else stream()
             try {
-                s.close()
+                a?.close()
+                s?.close()
             } finally {
                 callbacks.closeReturned.set(true)
             }
             result {}
         }
-        "is_closed" -> result { put("closed", stream().isClosed) }
+        "is_closed" -> result { put("closed", if (arrowLast) arrow().isClosed else stream().isClosed) }
         "unacked" -> {
             val s = stream()
             val proto = s.recordType == RecordType.PROTO
@@ -147,7 +168,7 @@ private class Testee {
             result { put("batches", JsonArray(batches)) }
         }
         "metrics" -> {
-            val m = stream().metrics()
+            val m: StreamMetrics = if (arrowLast) arrow().metrics() else stream().metrics()
             result {
                 put(
                     "metrics",
@@ -220,7 +241,58 @@ private class Testee {
         } else {
             sdk.createStream(table, auth.str("client_id"), auth.str("client_secret"), options)
         }
+        arrowLast = false
         return result {}
+    }
+
+    suspend fun createArrow(req: JsonObject): JsonObject {
+        val sdk = sdk(req)
+        val o = req["options"] as? JsonObject ?: JsonObject(emptyMap())
+        val compression = (o["ipc_compression"] as? JsonPrimitive)?.contentOrNull?.let { name ->
+            IpcCompression.entries.firstOrNull { it.name.equals(name, ignoreCase = true) }
+                ?: throw bad("ipc_compression \"$name\" is none of none, lz4_frame, zstd")
+        }
+        val options = ArrowStreamConfigurationOptions(
+            maxInflightBatches = o.long("max_inflight_batches"),
+            maxInflightBytes = o.long("max_inflight_bytes"),
+            recovery = o.bool("recovery"),
+            recoveryTimeoutMs = o.long("recovery_timeout_ms"),
+            recoveryBackoffMs = o.long("recovery_backoff_ms"),
+            recoveryBackoffMaxMs = o.long("recovery_backoff_max_ms"),
+            recoveryRetries = o.long("recovery_retries")?.toInt(),
+            serverLackOfAckTimeoutMs = o.long("server_lack_of_ack_timeout_ms"),
+            flushTimeoutMs = o.long("flush_timeout_ms"),
+            connectionTimeoutMs = o.long("connection_timeout_ms"),
+            ipcCompression = compression,
+            streamPausedMaxWaitTimeMs = o.long("stream_paused_max_wait_time_ms"),
+            callbackMaxWaitTimeMs = o.long("callback_max_wait_time_ms"),
+            ackCallback = if (o.bool("ack_callback") == true) callbacks else null,
+        )
+        // No schema_hex: the schema comes from the table (a null schema).
+        val schema = (req["schema_hex"] as? JsonPrimitive)?.contentOrNull?.let(::unhex)
+        val auth = req["auth"] as? JsonObject ?: JsonObject(emptyMap())
+        arrow = if (auth.str("kind") == "headers") {
+            sdk.createArrowStream(req.str("table"), schema, headersProvider(auth), options)
+        } else {
+            sdk.createArrowStream(req.str("table"), schema, auth.str("client_id"), auth.str("client_secret"), options)
+        }
+        arrowLast = true
+        return result {}
+    }
+
+    /** `ipc`: the bytes to ingestIpc; `native`: decoded by Arrow Java, its one batch to ingestBatch(VectorSchemaRoot). */
+    suspend fun ingestArrow(req: JsonObject): JsonObject {
+        val s = arrow()
+        val ipc = unhex(req.str("ipc_hex"))
+        val offset = if (req.str("form") == "native") {
+            ArrowStreamReader(ByteArrayInputStream(ipc), allocator).use { reader ->
+                if (!reader.loadNextBatch()) throw bad("the native form needs one record batch; the IPC stream has none")
+                s.ingestBatch(reader.vectorSchemaRoot)
+            }
+        } else {
+            s.ingestIpc(ipc)
+        }
+        return result { put("offset", offset) }
     }
 
     /** `producers` coroutines at once (on Dispatchers.Default) on the one stream, producer k with seed + k. */
@@ -390,5 +462,6 @@ fun main() {
         }
         // Close explicitly so a stream left open by a case is shut down before the JVM goes.
         testee.stream?.let { s -> runCatching { s.close() } }
+        testee.arrow?.let { s -> runCatching { s.close() } }
     }
 }
