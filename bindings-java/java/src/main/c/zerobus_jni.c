@@ -849,3 +849,234 @@ JNIEXPORT jbyteArray JNICALL FN(streamId)(JNIEnv *env, jclass cls, jlong h) {
     free(heap);
     return out;
 }
+
+/* ---------- Arrow streams ---------- */
+
+#define ARROW(h) ((const zerobus_arrow_stream *)(intptr_t)(h))
+
+/* Arrow option slots, in the order of ArrowStreamConfigurationOptions.toNative(), then AOPT_SET:
+ * the bit mask of the slots that were set. Passed through as they are, as for record streams. */
+enum {
+    AOPT_MAX_INFLIGHT_BATCHES, AOPT_MAX_INFLIGHT_BYTES, AOPT_RECOVERY, AOPT_RECOVERY_TIMEOUT_MS,
+    AOPT_RECOVERY_BACKOFF_MS, AOPT_RECOVERY_BACKOFF_MAX_MS, AOPT_RECOVERY_RETRIES,
+    AOPT_SERVER_LACK_OF_ACK_TIMEOUT_MS, AOPT_FLUSH_TIMEOUT_MS, AOPT_CONNECTION_TIMEOUT_MS,
+    AOPT_STREAM_PAUSED_MAX_WAIT_TIME_MS, AOPT_CALLBACK_MAX_WAIT_TIME_MS, AOPT_SET, AOPT_COUNT
+};
+
+static bool apply_arrow_options(zerobus_arrow_stream_options *o, const jlong *v, const char *compression,
+                                zerobus_error **err) {
+    bool ok = true;
+    uint64_t set = (uint64_t)v[AOPT_SET];
+#define SET(slot, call) if (ok && (set & ((uint64_t)1 << (slot))) != 0) ok = (call)
+#define U64(slot) ((uint64_t)v[slot])
+    SET(AOPT_MAX_INFLIGHT_BATCHES, zerobus_arrow_stream_options_set_max_inflight_batches(o, U64(AOPT_MAX_INFLIGHT_BATCHES), err));
+    SET(AOPT_MAX_INFLIGHT_BYTES, zerobus_arrow_stream_options_set_max_inflight_bytes(o, U64(AOPT_MAX_INFLIGHT_BYTES), err));
+    SET(AOPT_RECOVERY, zerobus_arrow_stream_options_set_recovery(o, v[AOPT_RECOVERY] != 0, err));
+    SET(AOPT_RECOVERY_TIMEOUT_MS, zerobus_arrow_stream_options_set_recovery_timeout_ms(o, U64(AOPT_RECOVERY_TIMEOUT_MS), err));
+    SET(AOPT_RECOVERY_BACKOFF_MS, zerobus_arrow_stream_options_set_recovery_backoff_ms(o, U64(AOPT_RECOVERY_BACKOFF_MS), err));
+    SET(AOPT_RECOVERY_BACKOFF_MAX_MS, zerobus_arrow_stream_options_set_recovery_backoff_max_ms(o, U64(AOPT_RECOVERY_BACKOFF_MAX_MS), err));
+    SET(AOPT_RECOVERY_RETRIES, zerobus_arrow_stream_options_set_recovery_retries(o, (uint32_t)v[AOPT_RECOVERY_RETRIES], err));
+    SET(AOPT_SERVER_LACK_OF_ACK_TIMEOUT_MS, zerobus_arrow_stream_options_set_server_lack_of_ack_timeout_ms(o, U64(AOPT_SERVER_LACK_OF_ACK_TIMEOUT_MS), err));
+    SET(AOPT_FLUSH_TIMEOUT_MS, zerobus_arrow_stream_options_set_flush_timeout_ms(o, U64(AOPT_FLUSH_TIMEOUT_MS), err));
+    SET(AOPT_CONNECTION_TIMEOUT_MS, zerobus_arrow_stream_options_set_connection_timeout_ms(o, U64(AOPT_CONNECTION_TIMEOUT_MS), err));
+    SET(AOPT_STREAM_PAUSED_MAX_WAIT_TIME_MS, zerobus_arrow_stream_options_set_stream_paused_max_wait_time_ms(o, U64(AOPT_STREAM_PAUSED_MAX_WAIT_TIME_MS), err));
+    SET(AOPT_CALLBACK_MAX_WAIT_TIME_MS, zerobus_arrow_stream_options_set_callback_max_wait_time_ms(o, U64(AOPT_CALLBACK_MAX_WAIT_TIME_MS), err));
+#undef U64
+#undef SET
+    if (ok && compression != NULL) ok = zerobus_arrow_stream_options_set_ipc_compression(o, compression, err);
+    return ok;
+}
+
+/*
+ * Creates an Arrow stream (blocking), as createStream does a record stream: `schema` NULL (or
+ * empty) reads the schema from the table; `compression` NULL keeps the default. refs_out as for
+ * createStream.
+ */
+JNIEXPORT jlong JNICALL FN(createArrowStream)(JNIEnv *env, jclass cls, jlong sdk, jbyteArray table,
+                                              jbyteArray schema, jbyteArray client_id, jbyteArray client_secret,
+                                              jobject headers_bridge, jlongArray options, jbyteArray compression,
+                                              jobject ack_bridge, jlongArray refs_out) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    zerobus_arrow_stream *stream = NULL;
+    zj_ref *ack_ref = NULL, *headers_ref = NULL;
+    jlong opts[AOPT_COUNT];
+    if (options == NULL || (*env)->GetArrayLength(env, options) != AOPT_COUNT || refs_out == NULL ||
+        (*env)->GetArrayLength(env, refs_out) != 2) {
+        (*env)->ThrowNew(env, g_illegal_class, "zerobus: bad option or refs array");
+        return 0;
+    }
+    (*env)->GetLongArrayRegion(env, options, 0, AOPT_COUNT, opts);
+
+    char *tbl = cstr(env, table), *id = cstr(env, client_id), *secret = cstr(env, client_secret),
+         *comp = cstr(env, compression);
+    jsize schema_len = schema != NULL ? (*env)->GetArrayLength(env, schema) : 0;
+    uint8_t *sch = NULL;
+    if (schema_len > 0) {
+        sch = malloc((size_t)schema_len);
+        if (sch != NULL) (*env)->GetByteArrayRegion(env, schema, 0, schema_len, (jbyte *)sch);
+    }
+
+    zerobus_arrow_stream_options *o = zerobus_arrow_stream_options_new();
+    bool ok = o != NULL && (schema_len == 0 || sch != NULL) && apply_arrow_options(o, opts, comp, &err);
+    if (ok && ack_bridge != NULL) {
+        ack_ref = zj_ref_new(env, ack_bridge);
+        if (ack_ref == NULL) {
+            ok = false;
+        } else if (!zerobus_arrow_stream_options_set_ack_callback(o, ack_tramp, ack_error_tramp, ack_ref,
+                                                                 release_tramp, &err)) {
+            /* The library released its share already. */
+            zj_ref_drop(env, ack_ref);
+            ack_ref = NULL;
+            ok = false;
+        }
+    }
+    if (ok) {
+        if (headers_bridge != NULL) {
+            headers_ref = zj_ref_new(env, headers_bridge);
+            if (headers_ref != NULL) {
+                stream = zerobus_sdk_create_arrow_stream_with_headers_provider(
+                    (const zerobus_sdk *)(intptr_t)sdk, tbl, sch, (size_t)schema_len, headers_tramp,
+                    headers_ref, release_tramp, o, &err);
+            }
+        } else {
+            stream = zerobus_sdk_create_arrow_stream((const zerobus_sdk *)(intptr_t)sdk, tbl, sch,
+                                                     (size_t)schema_len, id, secret, o, &err);
+        }
+    }
+    /* Frees the library's share of ack_ref unless the stream holds it. */
+    zerobus_arrow_stream_options_free(o);
+    free(tbl);
+    free(id);
+    free(secret);
+    free(comp);
+    free(sch);
+    if (stream == NULL) {
+        zj_ref_drop(env, ack_ref);
+        zj_ref_drop(env, headers_ref);
+        if (err != NULL) throw_error(env, err);
+        else if (!(*env)->ExceptionCheck(env)) throw_npe(env, "zerobus: out of memory creating an Arrow stream");
+        return 0;
+    }
+    jlong refs[2] = {(jlong)(intptr_t)ack_ref, (jlong)(intptr_t)headers_ref};
+    (*env)->SetLongArrayRegion(env, refs_out, 0, 2, refs);
+    return (jlong)(intptr_t)stream;
+}
+
+static jlong arrow_ingest_ipc(JNIEnv *env, jlong h, const uint8_t *data, size_t len) {
+    zerobus_error *err = NULL;
+    int64_t offset = -1;
+    if (!zerobus_arrow_stream_ingest_ipc(ARROW(h), data, len, &offset, &err)) {
+        throw_error(env, err);
+        return -1;
+    }
+    return (jlong)offset;
+}
+
+/* An IPC stream from a byte[] range: copied out of the heap first (the call may block for room,
+ * so the array is not pinned meanwhile). */
+JNIEXPORT jlong JNICALL FN(arrowIngestIpc)(JNIEnv *env, jclass cls, jlong h, jbyteArray data, jint off,
+                                           jint len) {
+    (void)cls;
+    uint8_t stack[STACK_COPY];
+    uint8_t *buf = len <= STACK_COPY ? stack : malloc((size_t)len);
+    if (buf == NULL) {
+        throw_npe(env, "zerobus: out of memory");
+        return -1;
+    }
+    if (len > 0) (*env)->GetByteArrayRegion(env, data, off, len, (jbyte *)buf);
+    jlong r = (*env)->ExceptionCheck(env) ? -1 : arrow_ingest_ipc(env, h, buf, (size_t)len);
+    if (buf != stack) free(buf);
+    return r;
+}
+
+/* An IPC stream read in place from a direct ByteBuffer (Java checked the range). */
+JNIEXPORT jlong JNICALL FN(arrowIngestIpcDirect)(JNIEnv *env, jclass cls, jlong h, jobject buffer, jint off,
+                                                 jint len) {
+    (void)cls;
+    uint8_t *base = (*env)->GetDirectBufferAddress(env, buffer);
+    if (base == NULL) {
+        (*env)->ThrowNew(env, g_illegal_class, "zerobus: the ByteBuffer is not direct");
+        return -1;
+    }
+    return arrow_ingest_ipc(env, h, base + off, (size_t)len);
+}
+
+/* A batch Arrow Java exported to the C Data Interface structs at `array` and `schema` (their
+ * memory addresses). The library takes both structs whatever the outcome and releases them before
+ * it returns (leaving them marked released), so Java only frees the structs' own memory. */
+JNIEXPORT jlong JNICALL FN(arrowIngestCData)(JNIEnv *env, jclass cls, jlong h, jlong array, jlong schema) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    int64_t offset = -1;
+    if (!zerobus_arrow_stream_ingest_arrow(ARROW(h), (struct ArrowArray *)(intptr_t)array,
+                                           (struct ArrowSchema *)(intptr_t)schema, &offset, &err)) {
+        throw_error(env, err);
+        return -1;
+    }
+    return (jlong)offset;
+}
+
+JNIEXPORT void JNICALL FN(arrowWaitForOffset)(JNIEnv *env, jclass cls, jlong h, jlong offset) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    if (!zerobus_arrow_stream_wait_for_offset(ARROW(h), (int64_t)offset, &err)) throw_error(env, err);
+}
+
+JNIEXPORT void JNICALL FN(arrowFlush)(JNIEnv *env, jclass cls, jlong h) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    if (!zerobus_arrow_stream_flush(ARROW(h), &err)) throw_error(env, err);
+}
+
+JNIEXPORT void JNICALL FN(arrowClose)(JNIEnv *env, jclass cls, jlong h) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    if (!zerobus_arrow_stream_close(ARROW(h), &err)) throw_error(env, err);
+}
+
+JNIEXPORT jboolean JNICALL FN(arrowIsClosed)(JNIEnv *env, jclass cls, jlong h) {
+    (void)env;
+    (void)cls;
+    return zerobus_arrow_stream_is_closed(ARROW(h)) ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT void JNICALL FN(arrowFree)(JNIEnv *env, jclass cls, jlong h) {
+    (void)env;
+    (void)cls;
+    zerobus_arrow_stream_free((zerobus_arrow_stream *)(intptr_t)h);
+}
+
+JNIEXPORT jlongArray JNICALL FN(arrowMetrics)(JNIEnv *env, jclass cls, jlong h) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    zerobus_metrics m;
+    if (!zerobus_arrow_stream_metrics(ARROW(h), &m, &err)) {
+        throw_error(env, err);
+        return NULL;
+    }
+    jlong v[8] = {(jlong)m.inflight_requests, (jlong)m.inflight_records, (jlong)m.inflight_bytes,
+                  (jlong)m.last_acked_offset, (jlong)m.records_sent, (jlong)m.records_resent,
+                  (jlong)m.recoveries, (jlong)m.token_fetches};
+    jlongArray out = (*env)->NewLongArray(env, 8);
+    if (out != NULL) (*env)->SetLongArrayRegion(env, out, 0, 8, v);
+    return out;
+}
+
+/* The unacknowledged rows as one Arrow IPC stream (a new byte[]). */
+JNIEXPORT jbyteArray JNICALL FN(arrowUnackedIpc)(JNIEnv *env, jclass cls, jlong h) {
+    (void)cls;
+    zerobus_error *err = NULL;
+    zerobus_buffer *b = zerobus_arrow_stream_get_unacked_ipc(ARROW(h), &err);
+    if (b == NULL) {
+        if (err != NULL) throw_error(env, err);
+        else throw_npe(env, "zerobus: out of memory");
+        return NULL;
+    }
+    jbyteArray out = (*env)->NewByteArray(env, (jsize)zerobus_buffer_len(b));
+    if (out != NULL && zerobus_buffer_len(b) > 0) {
+        (*env)->SetByteArrayRegion(env, out, 0, (jsize)zerobus_buffer_len(b), (const jbyte *)zerobus_buffer_data(b));
+    }
+    zerobus_buffer_free(b);
+    return out;
+}

@@ -87,4 +87,31 @@ final class NativeBindings {
 
     /** The stream's current server-side id, UTF-8 (empty when the stream is not live). */
     static native byte[] streamId(long stream);
+
+    // ---------- Arrow streams ----------
+
+    static native long createArrowStream(long sdk, byte[] table, byte[] schemaIpc, byte[] clientId,
+            byte[] clientSecret, HeadersBridge headers, long[] options, byte[] compression, AckBridge ack,
+            long[] refsOut) throws ZerobusException;
+
+    static native long arrowIngestIpc(long stream, byte[] data, int off, int len) throws ZerobusException;
+
+    static native long arrowIngestIpcDirect(long stream, ByteBuffer data, int off, int len) throws ZerobusException;
+
+    /** The addresses of an exported ArrowArray / ArrowSchema pair; the library takes (releases) both. */
+    static native long arrowIngestCData(long stream, long array, long schema) throws ZerobusException;
+
+    static native void arrowWaitForOffset(long stream, long offset) throws ZerobusException;
+
+    static native void arrowFlush(long stream) throws ZerobusException;
+
+    static native void arrowClose(long stream) throws ZerobusException;
+
+    static native boolean arrowIsClosed(long stream);
+
+    static native void arrowFree(long stream);
+
+    static native long[] arrowMetrics(long stream) throws ZerobusException;
+
+    static native byte[] arrowUnackedIpc(long stream) throws ZerobusException;
 }

@@ -204,6 +204,59 @@ public final class ZerobusSdk implements AutoCloseable {
         return async(() -> create(tableName, descriptorProto, null, null, headersProvider, options, RecordType.PROTO));
     }
 
+    /**
+     * Opens an Arrow stream (Arrow Flight) on {@code tableName} authenticated with OAuth client
+     * credentials, with the default options. {@code schemaIpc} is the batches' schema as an Arrow
+     * IPC stream (its schema message; batches after it are ignored), e.g. what Arrow Java's
+     * {@code ArrowStreamWriter} writes after {@code start()}; null or empty reads the schema
+     * from the table (STRING → {@code LargeUtf8}, INT → {@code Int32}, …). A schema that is not
+     * Arrow IPC, or that the server refuses, fails with {@link ErrorCode#INVALID_ARGUMENT}; an
+     * unknown table with {@link ErrorCode#NOT_FOUND}.
+     */
+    public CompletableFuture<ZerobusArrowStream> createArrowStream(String tableName, byte[] schemaIpc,
+            String clientId, String clientSecret) {
+        return createArrowStream(tableName, schemaIpc, clientId, clientSecret,
+                ArrowStreamConfigurationOptions.getDefault());
+    }
+
+    /** {@link #createArrowStream(String, byte[], String, String)} with options. */
+    public CompletableFuture<ZerobusArrowStream> createArrowStream(String tableName, byte[] schemaIpc,
+            String clientId, String clientSecret, ArrowStreamConfigurationOptions options) {
+        return async(() -> createArrow(tableName, schemaIpc, clientId, clientSecret, null, options));
+    }
+
+    /**
+     * {@link #createArrowStream(String, byte[], String, String)} whose call metadata comes from
+     * {@code headersProvider} (its {@code authorization} header also reads a table's schema).
+     */
+    public CompletableFuture<ZerobusArrowStream> createArrowStream(String tableName, byte[] schemaIpc,
+            HeadersProvider headersProvider, ArrowStreamConfigurationOptions options) {
+        Objects.requireNonNull(headersProvider, "headersProvider");
+        return async(() -> createArrow(tableName, schemaIpc, null, null, headersProvider, options));
+    }
+
+    /** Opens an Arrow stream on the calling thread (blocks until the server sent its ready signal). */
+    ZerobusArrowStream createArrow(String table, byte[] schemaIpc, String clientId, String clientSecret,
+            HeadersProvider headersProvider, ArrowStreamConfigurationOptions options) throws ZerobusException {
+        ArrowStreamConfigurationOptions o = options != null ? options : ArrowStreamConfigurationOptions.getDefault();
+        lock.readLock().lock();
+        try {
+            synchronized (handle) {
+                if (handle.sdk == 0) {
+                    throw new NonRetriableException(ErrorCode.INVALID_ARGUMENT, "the ZerobusSdk is closed");
+                }
+            }
+            long[] refs = new long[2];
+            long stream = NativeBindings.createArrowStream(handle.sdk, NativeBindings.cstr(table), schemaIpc,
+                    NativeBindings.cstr(clientId), NativeBindings.cstr(clientSecret),
+                    headersProvider != null ? new HeadersBridge(headersProvider) : null, o.toNative(),
+                    o.compressionNative(), o.ackCallback().map(AckBridge::new).orElse(null), refs);
+            return new ZerobusArrowStream(stream, refs[0], refs[1], table);
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
     @FunctionalInterface
     private interface Blocking<T> {
         T call() throws ZerobusException;
