@@ -229,7 +229,9 @@ impl ZerobusArrowStream {
     }
 
     fn encode_ipc(&self, ipc: &Bytes) -> ZerobusResult<EncodedCall> {
-        Ok(EncodedCall::arrow(flight::split_ipc_stream(self.inner.table_name(), &self.schema, ipc)?))
+        let table = self.inner.table_name();
+        let parts = flight::split_ipc_stream(table, &self.schema, ipc)?;
+        Ok(EncodedCall::arrow(flight::compress_parts(table, &self.schema, parts, self.compression)?))
     }
 
     /// Queues one record batch under the next offset, waiting while the in-flight bounds are
@@ -257,9 +259,10 @@ impl ZerobusArrowStream {
     }
 
     /// Queues an Arrow IPC *stream* (schema message, then one or more record batches) under one
-    /// offset. Its record batches are sent as they are, without re-encoding (the body compression
-    /// they were written with is kept): each is checked against the stream's schema first, and
-    /// nothing of a stream that fails the check is queued.
+    /// offset. Its record batches are sent as they are, without re-encoding, unless the stream's
+    /// `ipc_compression` is set and a batch was written uncompressed: that batch is compressed
+    /// here (a batch already compressed keeps its codec). Each is checked against the stream's
+    /// schema first, and nothing of a stream that fails the check is queued.
     pub async fn ingest_ipc_batch(&self, ipc: Bytes) -> ZerobusResult<i64> {
         let call = self.encode_ipc(&ipc)?;
         self.inner.shared().enqueue(call).await

@@ -309,7 +309,13 @@ impl Put {
             table.records += rows;
             table.bytes += bytes;
             if self.shared.config.keep_payloads {
-                table.arrow.push(StoredArrow { connection: self.entry.index, wire_offset: offset, batch });
+                let compression = body_compression(&data.data_header);
+                table.arrow.push(StoredArrow {
+                    connection: self.entry.index,
+                    wire_offset: offset,
+                    batch,
+                    compression,
+                });
             }
         }
         self.rows += rows;
@@ -368,6 +374,21 @@ impl Put {
                 Err(Outcome::Status(status))
             }
         }
+    }
+}
+
+/// The body compression a record batch message declares: `none`, `lz4_frame` or `zstd`.
+fn body_compression(header: &[u8]) -> &'static str {
+    let codec = arrow_ipc::root_as_message(header)
+        .ok()
+        .and_then(|m| m.header_as_record_batch())
+        .and_then(|b| b.compression())
+        .map(|c| c.codec());
+    match codec {
+        None => "none",
+        Some(arrow_ipc::CompressionType::LZ4_FRAME) => "lz4_frame",
+        Some(arrow_ipc::CompressionType::ZSTD) => "zstd",
+        Some(_) => "unknown",
     }
 }
 

@@ -453,6 +453,16 @@ impl MockServer {
             .unwrap_or_default()
     }
 
+    /// The body compression of each stored Arrow batch of `table`, in arrival order.
+    pub fn arrow_compressions(&self, table: &str) -> Vec<&'static str> {
+        self.inner
+            .shared
+            .tables
+            .get(table)
+            .map(|store| lock(store).arrow.iter().map(|a| a.compression).collect())
+            .unwrap_or_default()
+    }
+
     /// [`arrow_batches`](Self::arrow_batches) with the connection (1-based) each arrived on.
     pub fn arrow_batches_by_connection(&self, table: &str) -> Vec<(u32, arrow_array::RecordBatch)> {
         self.inner
@@ -576,6 +586,8 @@ pub(crate) struct StoredArrow {
     #[allow(dead_code)]
     pub wire_offset: i64,
     pub batch: arrow_array::RecordBatch,
+    /// The body compression its message declared (`none`, `lz4_frame`, `zstd`).
+    pub compression: &'static str,
 }
 
 pub(crate) struct StoredBatch {

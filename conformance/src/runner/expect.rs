@@ -111,6 +111,13 @@ pub(super) fn check_server(
     if spec.is_object() {
         check_records(case, spec, &received).map_err(|e| format!("server: {e}"))?;
     }
+    // `arrow_compression`: the body compression every stored Arrow batch declared.
+    if let Some(want) = expect["arrow_compression"].as_str() {
+        let got = server.arrow_compressions(table);
+        if got.is_empty() || got.iter().any(|c| *c != want) {
+            return err(format!("Arrow batch bodies were compressed {got:?}, expected all {want}"));
+        }
+    }
     // `arrow_rows`: the rows of the Arrow batches stored, with the same checks as `records`.
     let spec = &expect["arrow_rows"];
     if spec.is_object() {
