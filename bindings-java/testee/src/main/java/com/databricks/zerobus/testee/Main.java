@@ -1,6 +1,9 @@
 package com.databricks.zerobus.testee;
 
 import com.databricks.zerobus.AckCallback;
+import com.databricks.zerobus.ArrowStreamConfigurationOptions;
+import com.databricks.zerobus.IpcCompression;
+import com.databricks.zerobus.ZerobusArrowStream;
 import com.databricks.zerobus.ErrorCode;
 import com.databricks.zerobus.HeadersProvider;
 import com.databricks.zerobus.NonRetriableException;
@@ -12,6 +15,8 @@ import com.databricks.zerobus.ZerobusException;
 import com.databricks.zerobus.ZerobusSdk;
 import com.databricks.zerobus.ZerobusStream;
 import java.io.BufferedReader;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -24,6 +29,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.RootAllocator;
+import org.apache.arrow.vector.ipc.ArrowStreamReader;
 
 /**
  * Conformance testee for the Java API (conformance/TESTEE.md): one request per stdin line, one
@@ -33,6 +41,11 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class Main {
     private ZerobusSdk sdk;
     private ZerobusStream stream;
+    private ZerobusArrowStream arrow;
+    /** Whether the stream created last is {@link #arrow}: the shared stream ops act on that one. */
+    private boolean arrowLast;
+    /** Arrow Java's memory for the `native` form's decoded batches (created on first use). */
+    private BufferAllocator allocator;
     private final List<Long> acks = new ArrayList<>();
     private final List<Long> errors = new ArrayList<>();
     /** Set when the `close` op's close() returned (whatever its result); callbacks after it are late. */
@@ -49,6 +62,13 @@ public final class Main {
             throw bad("no stream was created");
         }
         return stream;
+    }
+
+    private ZerobusArrowStream arrow() throws ZerobusException {
+        if (arrow == null) {
+            throw bad("no Arrow stream was created");
+        }
+        return arrow;
     }
 
     private static Map<String, Object> obj(Object... kv) {
@@ -93,23 +113,42 @@ public final class Main {
                 return ingestRaw(req);
             case "table_schema":
                 return tableSchema(req);
+            case "create_arrow_stream":
+                return createArrow(req);
+            case "ingest_arrow":
+                return ingestArrow(req);
+            case "arrow_unacked":
+                return obj("ipc_hex", hex(arrow().getUnackedIpc()));
             case "wait_for_offset":
-                stream().waitForOffset(num(req, "offset", -1));
+                if (arrowLast) {
+                    arrow().waitForOffset(num(req, "offset", -1));
+                } else {
+                    stream().waitForOffset(num(req, "offset", -1));
+                }
                 return obj();
             case "flush":
-                stream().flush();
+                if (arrowLast) {
+                    arrow().flush();
+                } else {
+                    stream().flush();
+                }
                 return obj();
             case "close": {
-                ZerobusStream s = stream();
+                ZerobusArrowStream a = arrowLast ? arrow() : null;
+                ZerobusStream s = arrowLast ? null : stream();
                 try {
-                    s.close();
+                    if (a != null) {
+                        a.close();
+                    } else {
+                        s.close();
+                    }
                 } finally {
                     closeReturned.set(true);
                 }
                 return obj();
             }
             case "is_closed":
-                return obj("closed", stream().isClosed());
+                return obj("closed", arrowLast ? arrow().isClosed() : stream().isClosed());
             case "unacked": {
                 boolean proto = stream().getRecordType() == RecordType.PROTO;
                 List<Object> batches = new ArrayList<>();
@@ -123,7 +162,7 @@ public final class Main {
                 return obj("batches", batches);
             }
             case "metrics": {
-                StreamMetrics m = stream().getMetrics();
+                StreamMetrics m = arrowLast ? arrow().getMetrics() : stream().getMetrics();
                 return obj("metrics", obj("inflight_requests", m.inflightRequests(),
                         "inflight_records", m.inflightRecords(), "inflight_bytes", m.inflightBytes(),
                         "last_acked_offset", m.lastAckedOffset() < 0 ? null : m.lastAckedOffset(),
@@ -239,29 +278,7 @@ public final class Main {
             b.setCallbackMaxWaitTimeMs(num(o, "callback_max_wait_time_ms", 0));
         }
         if (Boolean.TRUE.equals(o.get("ack_callback"))) {
-            b.setAckCallback(new AckCallback() {
-                @Override
-                public void onAck(long offset) {
-                    note();
-                    synchronized (acks) {
-                        acks.add(offset);
-                    }
-                }
-
-                @Override
-                public void onError(long offset, String message) {
-                    note();
-                    synchronized (acks) {
-                        errors.add(offset);
-                    }
-                }
-
-                private void note() {
-                    if (closeReturned.get()) {
-                        late.incrementAndGet();
-                    }
-                }
-            });
+            b.setAckCallback(recorder());
         }
         StreamConfigurationOptions options = b.build();
         String table = str(req, "table");
@@ -284,7 +301,121 @@ public final class Main {
                     : sdk.createJsonStream(table, id, secret, options);
         }
         stream = join(future);
+        arrowLast = false;
         return obj();
+    }
+
+    /** Callbacks that record every ack and error, and count those after the `close` op returned. */
+    private AckCallback recorder() {
+        return new AckCallback() {
+            @Override
+            public void onAck(long offset) {
+                note();
+                synchronized (acks) {
+                    acks.add(offset);
+                }
+            }
+
+            @Override
+            public void onError(long offset, String message) {
+                note();
+                synchronized (acks) {
+                    errors.add(offset);
+                }
+            }
+
+            private void note() {
+                if (closeReturned.get()) {
+                    late.incrementAndGet();
+                }
+            }
+        };
+    }
+
+    private Map<String, Object> createArrow(Map<String, Object> req) throws ZerobusException {
+        if (sdk != null) {
+            sdk.close();
+        }
+        sdk = newSdk(req);
+        Map<String, Object> o = map(req.get("options"));
+        ArrowStreamConfigurationOptions.Builder b = ArrowStreamConfigurationOptions.builder();
+        if (o.get("max_inflight_batches") instanceof Number) {
+            b.setMaxInflightBatches(num(o, "max_inflight_batches", 0));
+        }
+        if (o.get("max_inflight_bytes") instanceof Number) {
+            b.setMaxInflightBytes(num(o, "max_inflight_bytes", 0));
+        }
+        if (o.get("recovery") instanceof Boolean) {
+            b.setRecovery((Boolean) o.get("recovery"));
+        }
+        if (o.get("recovery_timeout_ms") instanceof Number) {
+            b.setRecoveryTimeoutMs(num(o, "recovery_timeout_ms", 0));
+        }
+        if (o.get("recovery_backoff_ms") instanceof Number) {
+            b.setRecoveryBackoffMs(num(o, "recovery_backoff_ms", 0));
+        }
+        if (o.get("recovery_backoff_max_ms") instanceof Number) {
+            b.setRecoveryBackoffMaxMs(num(o, "recovery_backoff_max_ms", 0));
+        }
+        if (o.get("recovery_retries") instanceof Number) {
+            b.setRecoveryRetries((int) num(o, "recovery_retries", 0));
+        }
+        if (o.get("server_lack_of_ack_timeout_ms") instanceof Number) {
+            b.setServerLackOfAckTimeoutMs(num(o, "server_lack_of_ack_timeout_ms", 0));
+        }
+        if (o.get("flush_timeout_ms") instanceof Number) {
+            b.setFlushTimeoutMs(num(o, "flush_timeout_ms", 0));
+        }
+        if (o.get("connection_timeout_ms") instanceof Number) {
+            b.setConnectionTimeoutMs(num(o, "connection_timeout_ms", 0));
+        }
+        if (o.get("stream_paused_max_wait_time_ms") instanceof Number) {
+            b.setStreamPausedMaxWaitTimeMs(num(o, "stream_paused_max_wait_time_ms", 0));
+        }
+        if (o.get("callback_max_wait_time_ms") instanceof Number) {
+            b.setCallbackMaxWaitTimeMs(num(o, "callback_max_wait_time_ms", 0));
+        }
+        if (o.get("ipc_compression") instanceof String) {
+            String name = (String) o.get("ipc_compression");
+            try {
+                b.setIpcCompression(IpcCompression.valueOf(name.toUpperCase(java.util.Locale.ROOT)));
+            } catch (IllegalArgumentException e) {
+                throw bad("ipc_compression \"" + name + "\" is none of none, lz4_frame, zstd");
+            }
+        }
+        if (Boolean.TRUE.equals(o.get("ack_callback"))) {
+            b.setAckCallback(recorder());
+        }
+        // No schema_hex: the schema comes from the table (a null schema).
+        byte[] schema = req.get("schema_hex") instanceof String ? unhex(str(req, "schema_hex")) : null;
+        String table = str(req, "table");
+        Map<String, Object> auth = map(req.get("auth"));
+        CompletableFuture<ZerobusArrowStream> future = "headers".equals(auth.get("kind"))
+                ? sdk.createArrowStream(table, schema, headersProvider(auth), b.build())
+                : sdk.createArrowStream(table, schema, str(auth, "client_id"), str(auth, "client_secret"), b.build());
+        arrow = join(future);
+        arrowLast = true;
+        return obj();
+    }
+
+    /** `ipc`: the bytes to ingestIpc; `native`: decoded by Arrow Java, its one batch to ingestBatch(VectorSchemaRoot). */
+    private Map<String, Object> ingestArrow(Map<String, Object> req) throws ZerobusException {
+        ZerobusArrowStream s = arrow();
+        byte[] ipc = unhex(str(req, "ipc_hex"));
+        if (!"native".equals(req.get("form"))) {
+            return obj("offset", s.ingestIpc(ipc));
+        }
+        if (allocator == null) {
+            allocator = new RootAllocator();
+        }
+        try (ArrowStreamReader reader = new ArrowStreamReader(new ByteArrayInputStream(ipc), allocator)) {
+            if (!reader.loadNextBatch()) {
+                throw bad("the native form needs one record batch; the IPC stream has none");
+            }
+            return obj("offset", s.ingestBatch(reader.getVectorSchemaRoot()));
+        } catch (IOException e) {
+            throw bad("Arrow Java cannot read the IPC stream: " + e);
+        }
     }
 
     private static ErrorCode code(String name) {
@@ -507,6 +638,13 @@ public final class Main {
         if (testee.stream != null) {
             try {
                 testee.stream.close();
+            } catch (ZerobusException e) {
+                // reported by the case that failed the stream
+            }
+        }
+        if (testee.arrow != null) {
+            try {
+                testee.arrow.close();
             } catch (ZerobusException e) {
                 // reported by the case that failed the stream
             }
