@@ -29,12 +29,19 @@ pub enum Format {
     Taxi,
     /// The same rows on a PROTO stream created from the table: core encodes them by its types.
     TaxiTyped,
+    /// The same rows as Arrow record batches of `--batch` rows on an Arrow stream (`batch` mode).
+    TaxiArrow,
 }
 
 impl Format {
     /// Whether the pool holds text (JSON rows).
     pub fn is_text(self) -> bool {
-        self != Format::Proto
+        matches!(self, Format::Json | Format::Taxi | Format::TaxiTyped)
+    }
+
+    /// Whether the rows are the taxi table's.
+    pub fn is_taxi(self) -> bool {
+        matches!(self, Format::Taxi | Format::TaxiTyped | Format::TaxiArrow)
     }
 }
 
@@ -67,7 +74,7 @@ impl DriverArgs {
                 eprintln!("driver: {e}");
                 eprintln!(
                     "usage: DRIVER --mode single|nowait|batch|fill --size BYTES --records N [--batch B] \
-                     [--format json|proto] [--seconds S] [--max-inflight-requests N]  (env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, \
+                     [--format json|proto|taxi|taxi-typed|taxi-arrow] [--seconds S] [--max-inflight-requests N]  (env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, \
                      ZEROBUS_CLIENT_ID, ZEROBUS_CLIENT_SECRET, ZEROBUS_TABLE)"
                 );
                 std::process::exit(2);
@@ -110,6 +117,7 @@ impl DriverArgs {
                         "proto" => Format::Proto,
                         "taxi" => Format::Taxi,
                         "taxi-typed" => Format::TaxiTyped,
+                        "taxi-arrow" => Format::TaxiArrow,
                         other => return Err(format!("unknown format {other:?}")),
                     }
                 }
@@ -124,7 +132,13 @@ impl DriverArgs {
                 other => return Err(format!("unknown option {other}")),
             }
         }
-        if args.size < 20 && !matches!(args.format, Format::Taxi | Format::TaxiTyped) {
+        if args.format == Format::TaxiArrow {
+            if args.mode != Mode::Batch {
+                return Err("--format taxi-arrow runs in --mode batch (rows per call: --batch)".into());
+            }
+            return Ok(args);
+        }
+        if args.size < 20 && !args.format.is_taxi() {
             return Err(format!("--size {} is below the 20-byte minimum", args.size));
         }
         if !POOL.is_multiple_of(args.batch) && args.mode != Mode::Single && args.mode != Mode::Nowait {
@@ -169,7 +183,7 @@ impl RecordPool {
                     data.resize(data.len() + size.saturating_sub(head.len() + 2), b'x');
                     data.extend_from_slice(b"\"}");
                 }
-                Format::Taxi | Format::TaxiTyped => {
+                Format::Taxi | Format::TaxiTyped | Format::TaxiArrow => {
                     data.extend_from_slice(crate::taxi::row(k as u64).as_bytes())
                 }
                 Format::Proto => {

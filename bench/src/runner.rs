@@ -925,6 +925,8 @@ fn targets(w: &mut String, res: &Results) {
     if let Some(typed) = &res.typed {
         let (what, measured, holds) = typed.target();
         row(what, measured, holds);
+        let (what, measured, holds) = typed.arrow_target();
+        row(what, measured, holds);
     }
     let limit_kib = (INFLIGHT_BYTES + (64 << 20)) / 1024;
     match res.memory.iter().find(|(s, _)| s == "rust") {

@@ -24,8 +24,29 @@ const ZONES: [&str; 6] = [
     "Times Sq/Theatre District",
 ];
 
-/// Row `i` as one JSON line (about 500 bytes).
-pub fn row(i: u64) -> String {
+/// The values of row `i`, drawn from a generator seeded by `i`.
+struct Trip {
+    vendor_id: i32,
+    pickup: i64,
+    dropoff: i64,
+    passenger_count: i16,
+    distance: f64,
+    rate_code_id: i32,
+    store_and_fwd_flag: &'static str,
+    pickup_location_id: i32,
+    dropoff_location_id: i32,
+    payment_type: i32,
+    fare: f64,
+    tip: f64,
+    tolls: f64,
+    zone: &'static str,
+    total: f64,
+    congestion: Option<f64>,
+    airport_fee: f64,
+    trip_id: i64,
+}
+
+fn trip(i: u64) -> Trip {
     let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
     let mut next = move |m: u64| {
         x ^= x << 13;
@@ -40,7 +61,42 @@ pub fn row(i: u64) -> String {
     let tip = next(2000) as f64 / 100.0;
     let tolls = if next(5) == 0 { 6.94 } else { 0.0 };
     let total = fare + 1.0 + 0.5 + tip + tolls + 1.0;
-    let congestion = if i.is_multiple_of(3) { "null".to_string() } else { "2.5".to_string() };
+    // The draws below keep the order the JSON rows have always used.
+    let vendor_id = 1 + next(2) as i32;
+    let passenger_count = 1 + next(4) as i16;
+    let rate_code_id = 1 + next(6) as i32;
+    let store_and_fwd_flag = if next(50) == 0 { "Y" } else { "N" };
+    let pickup_location_id = 1 + next(265) as i32;
+    let dropoff_location_id = 1 + next(265) as i32;
+    let payment_type = 1 + next(4) as i32;
+    let zone = ZONES[next(ZONES.len() as u64) as usize];
+    let airport_fee = if next(10) == 0 { 1.75 } else { 0.0 };
+    Trip {
+        vendor_id,
+        pickup: pickup as i64,
+        dropoff: dropoff as i64,
+        passenger_count,
+        distance,
+        rate_code_id,
+        store_and_fwd_flag,
+        pickup_location_id,
+        dropoff_location_id,
+        payment_type,
+        fare,
+        tip,
+        tolls,
+        zone,
+        total,
+        congestion: if i.is_multiple_of(3) { None } else { Some(2.5) },
+        airport_fee,
+        trip_id: 4_000_000_000 + i as i64,
+    }
+}
+
+/// Row `i` as one JSON line (about 500 bytes).
+pub fn row(i: u64) -> String {
+    let t = trip(i);
+    let congestion = t.congestion.map_or("null".to_string(), |c| format!("{c:.1}"));
     format!(
         concat!(
             r#"{{"vendor_id":{},"pickup_at":{},"dropoff_at":{},"passenger_count":{},"trip_distance":{:.2},"#,
@@ -49,23 +105,72 @@ pub fn row(i: u64) -> String {
             r#""tolls_amount":{:.2},"pickup_zone":"{}","total_amount":"{:.2}","congestion_surcharge":{},"#,
             r#""airport_fee":{},"trip_id":{}}}"#
         ),
-        1 + next(2),
-        pickup,
-        dropoff,
-        1 + next(4),
-        distance,
-        1 + next(6),
-        if next(50) == 0 { "Y" } else { "N" },
-        1 + next(265),
-        1 + next(265),
-        1 + next(4),
-        fare,
-        tip,
-        tolls,
-        ZONES[next(ZONES.len() as u64) as usize],
-        total,
+        t.vendor_id,
+        t.pickup,
+        t.dropoff,
+        t.passenger_count,
+        t.distance,
+        t.rate_code_id,
+        t.store_and_fwd_flag,
+        t.pickup_location_id,
+        t.dropoff_location_id,
+        t.payment_type,
+        t.fare,
+        t.tip,
+        t.tolls,
+        t.zone,
+        t.total,
         congestion,
-        if next(10) == 0 { "1.75" } else { "0.0" },
-        4_000_000_000u64 + i,
+        if t.airport_fee > 0.0 { "1.75" } else { "0.0" },
+        t.trip_id,
     )
+}
+
+/// The table's Arrow schema, as PROTOCOL.md §9 maps it (the decimal as text).
+pub fn arrow_schema() -> zerobus_core::ArrowSchemaRef {
+    let table = zerobus_core::schema::parse_table(DEFINITION).expect("the taxi definition parses");
+    std::sync::Arc::new(zerobus_core::schema::arrow_schema(&table))
+}
+
+/// Rows `start..start + rows` as one record batch of [`arrow_schema`]: the same values as
+/// [`row`] gives as JSON.
+pub fn arrow_batch(start: u64, rows: usize) -> zerobus_core::RecordBatch {
+    use std::sync::Arc;
+    use zerobus_core::arrow_array::{
+        ArrayRef, Float64Array, Int16Array, Int32Array, Int64Array, LargeStringArray,
+        TimestampMicrosecondArray,
+    };
+    let trips: Vec<Trip> = (start..start + rows as u64).map(trip).collect();
+    let int = |f: fn(&Trip) -> i32| Arc::new(Int32Array::from_iter_values(trips.iter().map(f))) as ArrayRef;
+    let dbl = |f: fn(&Trip) -> f64| Arc::new(Float64Array::from_iter_values(trips.iter().map(f))) as ArrayRef;
+    let ts = |f: fn(&Trip) -> i64| {
+        Arc::new(TimestampMicrosecondArray::from_iter_values(trips.iter().map(f)).with_timezone("UTC"))
+            as ArrayRef
+    };
+    let text = |f: fn(&Trip) -> String| {
+        Arc::new(LargeStringArray::from_iter_values(trips.iter().map(f))) as ArrayRef
+    };
+    let columns = vec![
+        int(|t| t.vendor_id),
+        ts(|t| t.pickup),
+        ts(|t| t.dropoff),
+        Arc::new(Int16Array::from_iter_values(trips.iter().map(|t| t.passenger_count))) as ArrayRef,
+        dbl(|t| (t.distance * 100.0).round() / 100.0),
+        int(|t| t.rate_code_id),
+        text(|t| t.store_and_fwd_flag.to_owned()),
+        int(|t| t.pickup_location_id),
+        int(|t| t.dropoff_location_id),
+        int(|t| t.payment_type),
+        dbl(|t| (t.fare * 100.0).round() / 100.0),
+        dbl(|_| 1.0),
+        dbl(|_| 0.5),
+        dbl(|t| t.tip),
+        dbl(|t| t.tolls),
+        text(|t| t.zone.to_owned()),
+        text(|t| format!("{:.2}", t.total)),
+        Arc::new(Float64Array::from(trips.iter().map(|t| t.congestion).collect::<Vec<_>>())) as ArrayRef,
+        dbl(|t| t.airport_fee),
+        Arc::new(Int64Array::from_iter_values(trips.iter().map(|t| t.trip_id))) as ArrayRef,
+    ];
+    zerobus_core::RecordBatch::try_new(arrow_schema(), columns).expect("taxi columns match the schema")
 }

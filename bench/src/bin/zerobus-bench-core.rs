@@ -1,9 +1,14 @@
-//! Bench driver for the Rust core (`bench/DRIVER.md`): JSON or proto records, default options.
+//! Bench driver for the Rust core (`bench/DRIVER.md`): JSON or proto records, or taxi rows as
+//! JSON, typed PROTO or Arrow batches; default options.
 
 use zerobus_bench::driver::{
     bench_descriptor, run_calls, Clock, DriverArgs, Format, Mode, RecordPool, STALL,
 };
-use zerobus_core::{ErrorCode, RecordType, StreamConfigurationOptions, TableProperties, ZerobusSdk};
+use zerobus_bench::taxi;
+use zerobus_core::{
+    ArrowStreamConfigurationOptions, ArrowTableProperties, ErrorCode, RecordType, StreamConfigurationOptions,
+    TableProperties, ZerobusSdk,
+};
 
 #[tokio::main]
 async fn main() {
@@ -15,10 +20,13 @@ async fn main() {
 }
 
 async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.format == Format::TaxiArrow {
+        return run_arrow(args).await;
+    }
     let pool = RecordPool::new(args.size, args.format);
     let sdk = ZerobusSdk::new(args.endpoint.clone(), args.workspace_url.clone())?;
     let (record_type, descriptor_proto) = match args.format {
-        Format::Json | Format::Taxi => (RecordType::Json, None),
+        Format::Json | Format::Taxi | Format::TaxiArrow => (RecordType::Json, None),
         Format::Proto => (RecordType::Proto, Some(bench_descriptor())),
         // No descriptor: the stream is created from the table and core encodes the JSON rows.
         Format::TaxiTyped => (RecordType::Proto, None),
@@ -97,6 +105,38 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(0);
         }
     };
+    stream.flush().await?;
+    clock.report(done);
+    stream.close().await?;
+    Ok(())
+}
+
+/// Distinct batches the Arrow run cycles through (built before the clock starts, as the record
+/// pool is).
+const ARROW_POOL: usize = 4;
+
+/// Taxi rows as Arrow batches of `--batch` rows on an Arrow stream, one call per batch.
+async fn run_arrow(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let sdk = ZerobusSdk::new(args.endpoint.clone(), args.workspace_url.clone())?;
+    let pool: Vec<_> =
+        (0..ARROW_POOL).map(|j| taxi::arrow_batch((j * args.batch) as u64, args.batch)).collect();
+    let stream = sdk
+        .create_arrow_stream(
+            ArrowTableProperties::new(args.table.clone(), taxi::arrow_schema()),
+            args.client_id.clone(),
+            args.client_secret.clone(),
+            ArrowStreamConfigurationOptions::default(),
+        )
+        .await?;
+    let clock = Clock::start(&args);
+    let (stream, pool) = (&stream, &pool);
+    let mut j = 0usize;
+    let done = run_calls(&args, &clock, |_, n| {
+        let batch = pool[j % ARROW_POOL].slice(0, n);
+        j += 1;
+        async move { stream.ingest_batch(batch).await.map(drop) }
+    })
+    .await?;
     stream.flush().await?;
     clock.report(done);
     stream.close().await?;

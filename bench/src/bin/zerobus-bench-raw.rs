@@ -65,7 +65,7 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
         let texts = || records.clone().map(|r| String::from_utf8_lossy(r).into_owned());
         let protos = || records.clone().map(Bytes::copy_from_slice);
         messages.push(match (n, args.format) {
-            (1, Format::Json | Format::Taxi | Format::TaxiTyped) => {
+            (1, Format::Json | Format::Taxi | Format::TaxiTyped | Format::TaxiArrow) => {
                 request(Payload::IngestRecord(IngestRecordRequest {
                     offset_id: Some(offset),
                     record: texts().next().map(Record::JsonRecord),
@@ -75,7 +75,7 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
                 offset_id: Some(offset),
                 record: protos().next().map(Record::ProtoEncodedRecord),
             })),
-            (_, Format::Json | Format::Taxi | Format::TaxiTyped) => {
+            (_, Format::Json | Format::Taxi | Format::TaxiTyped | Format::TaxiArrow) => {
                 request(Payload::IngestRecordBatch(IngestRecordBatchRequest {
                     offset_id: Some(offset),
                     batch: Some(Batch::JsonBatch(JsonRecordBatch { records: texts().collect() })),
