@@ -616,6 +616,18 @@ mod tests {
     }
 
     #[test]
+    fn compression_names() {
+        assert_eq!("LZ4_FRAME".parse::<IpcCompression>().unwrap(), IpcCompression::Lz4Frame);
+        assert_eq!("zstd".parse::<IpcCompression>().unwrap().name(), "zstd");
+        let e = "gzip".parse::<IpcCompression>().unwrap_err();
+        assert!(
+            e.message()
+                .contains("option ipc_compression is \"gzip\"; it must be one of none, lz4_frame, zstd"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn put_results_are_read() {
         let meta = br#"{"ack_up_to_offset": 3, "ack_up_to_records": 40, "close_stream_duration_ms": 5}"#;
         let mut msg = vec![0x0a];
