@@ -364,7 +364,8 @@ struct zerobus_arrow_stream *zerobus_sdk_create_arrow_stream_with_headers_provid
 /**
  * Queues an Arrow IPC *stream* (a schema message, then one or more record batches; `len` bytes,
  * copied once) as ONE call under ONE offset, stored in `*offset` (may be NULL). The batches are
- * sent as they are, without re-encoding (keeping the body compression they were written with).
+ * sent as they are, without re-encoding, except that a batch written uncompressed is compressed
+ * when the stream's ipc_compression is set (a batch already compressed keeps its codec).
  * The schema must be the stream's (same columns, in order, same types; a NOT NULL column may be
  * declared nullable if it holds no nulls): otherwise the call fails with
  * ZEROBUS_ERROR_INVALID_RECORD naming the column (`table main.default.cars: column seats:
@@ -607,10 +608,11 @@ bool zerobus_arrow_stream_options_set_connection_timeout_ms(struct zerobus_arrow
                                                             struct zerobus_error **err);
 
 /**
- * Body compression of the IPC batches the library encodes (from
- * `zerobus_arrow_stream_ingest_arrow`): "none" (the default), "lz4_frame" or "zstd", any case;
- * a NUL-terminated string, read during the call. IPC streams given to
- * `zerobus_arrow_stream_ingest_ipc` keep the compression they were written with. Any other name
+ * Body compression of the IPC batches sent: "none" (the default), "lz4_frame" or "zstd", any
+ * case; a NUL-terminated string, read during the call. Batches from
+ * `zerobus_arrow_stream_ingest_arrow` are encoded with it; batches of an IPC stream given to
+ * `zerobus_arrow_stream_ingest_ipc` that were written uncompressed are compressed with it, and
+ * those already compressed keep their codec. Any other name
  * is a ZEROBUS_ERROR_INVALID_ARGUMENT error that lists the names, and leaves the option as it
  * was.
  *

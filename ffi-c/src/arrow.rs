@@ -3,8 +3,8 @@
 //!
 //! Two ways in, both one call per batch:
 //! - `zerobus_arrow_stream_ingest_ipc`: an IPC *stream* (schema message, then record batches),
-//!   copied once into a `Bytes`; core checks its schema and passes its batches through without
-//!   re-encoding.
+//!   copied once into a `Bytes`; core checks its schema and passes its batches through (only
+//!   compressing uncompressed bodies when the stream's `ipc_compression` asks for it).
 //! - `zerobus_arrow_stream_ingest_arrow`: a struct array (`struct ArrowArray` + `struct
 //!   ArrowSchema`) imported without copying (`arrow_array::ffi::from_ffi`); core encodes it to IPC
 //!   at admission, after which nothing refers to the caller's memory, so both release callbacks
@@ -178,7 +178,8 @@ fn settle(queued: Queued) -> ZerobusResult<i64> {
 
 /// Queues an Arrow IPC *stream* (a schema message, then one or more record batches; `len` bytes,
 /// copied once) as ONE call under ONE offset, stored in `*offset` (may be NULL). The batches are
-/// sent as they are, without re-encoding (keeping the body compression they were written with).
+/// sent as they are, without re-encoding, except that a batch written uncompressed is compressed
+/// when the stream's ipc_compression is set (a batch already compressed keeps its codec).
 /// The schema must be the stream's (same columns, in order, same types; a NOT NULL column may be
 /// declared nullable if it holds no nulls): otherwise the call fails with
 /// ZEROBUS_ERROR_INVALID_RECORD naming the column (`table main.default.cars: column seats:

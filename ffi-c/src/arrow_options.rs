@@ -270,10 +270,11 @@ pub unsafe extern "C" fn zerobus_arrow_stream_options_set_connection_timeout_ms(
     }
 }
 
-/// Body compression of the IPC batches the library encodes (from
-/// `zerobus_arrow_stream_ingest_arrow`): "none" (the default), "lz4_frame" or "zstd", any case;
-/// a NUL-terminated string, read during the call. IPC streams given to
-/// `zerobus_arrow_stream_ingest_ipc` keep the compression they were written with. Any other name
+/// Body compression of the IPC batches sent: "none" (the default), "lz4_frame" or "zstd", any
+/// case; a NUL-terminated string, read during the call. Batches from
+/// `zerobus_arrow_stream_ingest_arrow` are encoded with it; batches of an IPC stream given to
+/// `zerobus_arrow_stream_ingest_ipc` that were written uncompressed are compressed with it, and
+/// those already compressed keep their codec. Any other name
 /// is a ZEROBUS_ERROR_INVALID_ARGUMENT error that lists the names, and leaves the option as it
 /// was.
 ///
