@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -99,8 +100,32 @@ func codeNamed(name string) zerobus.ErrorCode {
 
 type testee struct {
 	stream    *zerobus.ZerobusStream
+	arrow     *zerobus.ArrowStream
+	arrowLast bool // the Arrow stream was created after the record stream: the stream ops act on it
 	callbacks recorded
 	headers   *fixedHeaders
+}
+
+// lastStream is what wait_for_offset, flush, close, is_closed and metrics act on: the stream
+// created last, a record stream or an Arrow stream (TESTEE.md).
+type lastStream interface {
+	Close() error
+	IsClosed() bool
+	Metrics() (zerobus.Metrics, error)
+}
+
+func (t *testee) last() (lastStream, error) {
+	if t.arrowLast {
+		return t.needArrow()
+	}
+	return t.need()
+}
+
+func (t *testee) needArrow() (*zerobus.ArrowStream, error) {
+	if t.arrow == nil {
+		return nil, bad("no Arrow stream was created")
+	}
+	return t.arrow, nil
 }
 
 func bad(format string, args ...any) error {
@@ -140,20 +165,62 @@ func (t *testee) handle(req request) (map[string]any, error) {
 		return t.ingestRaw(req)
 	case "table_schema":
 		return t.tableSchema(req)
+	case "create_arrow_stream":
+		return nil, t.createArrow(req)
+	case "ingest_arrow":
+		a, err := t.needArrow()
+		if err != nil {
+			return nil, err
+		}
+		// Both forms go through IngestIPC: the binding takes IPC bytes and no Arrow library
+		// (TESTEE.md lets testees without a native form use the IPC call).
+		ipc, err := hex.DecodeString(req.str("ipc_hex"))
+		if err != nil {
+			return nil, bad("ipc_hex: %v", err)
+		}
+		off, err := a.IngestIPC(context.Background(), ipc)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"offset": off}, nil
+	case "arrow_unacked":
+		a, err := t.needArrow()
+		if err != nil {
+			return nil, err
+		}
+		ipc, err := a.GetUnackedIPC()
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"ipc_hex": hex.EncodeToString(ipc)}, nil
 	case "wait_for_offset":
+		if t.arrowLast {
+			a, err := t.needArrow()
+			if err != nil {
+				return nil, err
+			}
+			return nil, a.WaitForOffset(context.Background(), req.i64("offset", -1))
+		}
 		s, err := t.need()
 		if err != nil {
 			return nil, err
 		}
 		return nil, s.WaitForOffset(req.i64("offset", -1))
 	case "flush":
+		if t.arrowLast {
+			a, err := t.needArrow()
+			if err != nil {
+				return nil, err
+			}
+			return nil, a.Flush(context.Background())
+		}
 		s, err := t.need()
 		if err != nil {
 			return nil, err
 		}
 		return nil, s.Flush()
 	case "close":
-		s, err := t.need()
+		s, err := t.last()
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +228,7 @@ func (t *testee) handle(req request) (map[string]any, error) {
 		t.callbacks.closed.Store(true)
 		return nil, err
 	case "is_closed":
-		s, err := t.need()
+		s, err := t.last()
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +255,7 @@ func (t *testee) handle(req request) (map[string]any, error) {
 		}
 		return map[string]any{"batches": out}, nil
 	case "metrics":
-		s, err := t.need()
+		s, err := t.last()
 		if err != nil {
 			return nil, err
 		}
@@ -324,19 +391,7 @@ func (t *testee) create(req request) error {
 		options.CallbackMaxWaitTimeMs = &v
 	}
 	if v, _ := o.boolean("ack_callback"); v {
-		cb := &t.callbacks
-		options.AckCallback = func(offset int64) {
-			cb.note()
-			cb.mu.Lock()
-			cb.acks = append(cb.acks, offset)
-			cb.mu.Unlock()
-		}
-		options.ErrorCallback = func(offset int64, _ string) {
-			cb.note()
-			cb.mu.Lock()
-			cb.errors = append(cb.errors, offset)
-			cb.mu.Unlock()
-		}
+		options.AckCallback, options.ErrorCallback = t.callbacks.onAck, t.callbacks.onError
 	}
 	table := zerobus.TableProperties{TableName: req.str("table")}
 	if req.str("record_type") == "proto" {
@@ -363,6 +418,88 @@ func (t *testee) create(req request) error {
 		return err
 	}
 	t.stream = stream
+	t.arrowLast = false
+	return nil
+}
+
+func (r *recorded) onAck(offset int64) {
+	r.note()
+	r.mu.Lock()
+	r.acks = append(r.acks, offset)
+	r.mu.Unlock()
+}
+
+func (r *recorded) onError(offset int64, _ string) {
+	r.note()
+	r.mu.Lock()
+	r.errors = append(r.errors, offset)
+	r.mu.Unlock()
+}
+
+// createArrow opens an Arrow stream: schema_hex is its schema as IPC; none means from the table
+// (a nil schema).
+func (t *testee) createArrow(req request) error {
+	sdk, err := sdk(req)
+	if err != nil {
+		return err
+	}
+	defer sdk.Free()
+	var schema []byte
+	if h, ok := req["schema_hex"].(string); ok {
+		if schema, err = hex.DecodeString(h); err != nil {
+			return bad("schema_hex: %v", err)
+		}
+	}
+	options := zerobus.DefaultArrowStreamOptions()
+	o := req.obj("options")
+	if v, ok := o.boolean("recovery"); ok {
+		options.Recovery = v
+	}
+	for key, slot := range map[string]*uint64{
+		"max_inflight_batches":          &options.MaxInflightBatches,
+		"max_inflight_bytes":            &options.MaxInflightBytes,
+		"recovery_timeout_ms":           &options.RecoveryTimeoutMs,
+		"recovery_backoff_ms":           &options.RecoveryBackoffMs,
+		"recovery_backoff_max_ms":       &options.RecoveryBackoffMaxMs,
+		"server_lack_of_ack_timeout_ms": &options.ServerLackOfAckTimeoutMs,
+		"flush_timeout_ms":              &options.FlushTimeoutMs,
+		"connection_timeout_ms":         &options.ConnectionTimeoutMs,
+	} {
+		if v, ok := o.u64(key, 0); ok {
+			*slot = v
+		}
+	}
+	if v, ok := o.u64("recovery_retries", 0); ok {
+		options.RecoveryRetries = uint32(v)
+	}
+	if v, ok := o.u64("stream_paused_max_wait_time_ms", 0); ok {
+		options.StreamPausedMaxWaitTimeMs = &v
+	}
+	if v, ok := o.u64("callback_max_wait_time_ms", 0); ok {
+		options.CallbackMaxWaitTimeMs = &v
+	}
+	if v, ok := o["ipc_compression"].(string); ok {
+		options.IpcCompression = v
+	}
+	if v, _ := o.boolean("ack_callback"); v {
+		options.AckCallback, options.ErrorCallback = t.callbacks.onAck, t.callbacks.onError
+	}
+	auth := req.obj("auth")
+	ctx := context.Background()
+	var stream *zerobus.ArrowStream
+	if auth.str("kind") == "headers" {
+		stream, err = sdk.CreateArrowStreamWithHeadersProvider(ctx, req.str("table"), schema, t.headersProvider(auth), options)
+	} else {
+		stream, err = sdk.CreateArrowStream(ctx, req.str("table"), schema, auth.str("client_id"), auth.str("client_secret"), options)
+	}
+	if err != nil {
+		return err
+	}
+	if t.arrow != nil {
+		_ = t.arrow.Close() // replaced, as the reference drops it
+	}
+	t.arrow = stream
+	t.arrowLast = true
 	return nil
 }
 
