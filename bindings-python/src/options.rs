@@ -195,16 +195,20 @@ pub(crate) fn arrow_to_core(
     c.callback_max_wait_time_ms = whole(o, "callback_max_wait_time_ms")?;
     if let Some(v) = attr(o, "ipc_compression")? {
         // The name, or an `IpcCompression` member, whose value is the name.
-        let name = v.extract::<String>().or_else(|_| v.getattr("value")?.extract::<String>()).map_err(|_: PyErr| {
+        let name = match v.extract::<String>() {
+            Ok(name) => Some(name),
+            Err(_) => v.getattr("value").ok().and_then(|n| n.extract::<String>().ok()),
+        };
+        let Some(name) = name else {
             let shown = v.repr().map(|r| r.to_string()).unwrap_or_default();
-            errors::invalid(
+            return Err(errors::invalid(
                 py,
                 format!(
-                    "option ipc_compression must be an IpcCompression or one of \"none\", \
-                     \"lz4_frame\", \"zstd\", got {shown}"
+                    "option ipc_compression must be an IpcCompression or one of \"none\", \"lz4_frame\", \
+                     \"zstd\", got {shown}"
                 ),
-            )
-        })?;
+            ));
+        };
         c.ipc_compression = name.parse().map_err(|e| errors::to_py(py, e))?;
     }
     if let Some(cb) = attr(o, "ack_callback")? {
