@@ -154,6 +154,17 @@ def test_a_wrong_column_type_names_the_column_and_queues_nothing(cars_server: Se
         assert stream.metrics().records_sent == 2, "nothing of a failed call was sent"
 
 
+def test_pyarrow_default_strings_are_widened_to_the_tables_large_strings(cars_server: Server) -> None:
+    # pa.table infers `string` (Utf8); the table maps STRING to large_string. Core widens it.
+    small = pa.table({"name": pa.array(["a", "b"]), "seats": pa.array([1, 2], pa.int32())})
+    assert small.schema.field("name").type == pa.string()
+    with open_stream(cars_server) as stream:
+        assert stream.ingest_batch(small) == 0
+        assert stream.ingest_batch(small.to_batches()[0]) == 1
+        stream.flush()
+        assert stream.metrics().records_sent == 4
+
+
 def test_what_is_not_arrow_data_is_refused_by_its_type(cars_server: Server) -> None:
     with open_stream(cars_server) as stream:
         with pytest.raises(NonRetriableException) as caught:

@@ -210,8 +210,8 @@ impl ZerobusArrowStream {
 
     fn encode_batch(&self, batch: &RecordBatch) -> ZerobusResult<EncodedCall> {
         let table = self.inner.table_name();
-        flight::check_batch(table, &self.schema, batch)?;
-        Ok(EncodedCall::arrow(flight::encode_batch(table, batch, self.compression)?))
+        let batch = flight::fit_batch(table, &self.schema, batch)?;
+        Ok(EncodedCall::arrow(flight::encode_batch(table, &batch, self.compression)?))
     }
 
     fn encode_batches(&self, batches: &[RecordBatch]) -> ZerobusResult<EncodedCall> {
@@ -222,23 +222,23 @@ impl ZerobusArrowStream {
             return self.encode_batch(&RecordBatch::new_empty(self.schema.clone()));
         }
         for batch in batches {
-            flight::check_batch(table, &self.schema, batch)?;
-            parts.extend(flight::encode_batch(table, batch, self.compression)?);
+            let batch = flight::fit_batch(table, &self.schema, batch)?;
+            parts.extend(flight::encode_batch(table, &batch, self.compression)?);
         }
         Ok(EncodedCall::arrow(parts))
     }
 
     fn encode_ipc(&self, ipc: &Bytes) -> ZerobusResult<EncodedCall> {
-        let table = self.inner.table_name();
-        let parts = flight::split_ipc_stream(table, &self.schema, ipc)?;
-        Ok(EncodedCall::arrow(flight::compress_parts(table, &self.schema, parts, self.compression)?))
+        let parts = flight::ipc_parts(self.inner.table_name(), &self.schema, ipc, self.compression)?;
+        Ok(EncodedCall::arrow(parts))
     }
 
     /// Queues one record batch under the next offset, waiting while the in-flight bounds are
     /// reached, and returns the offset (queued, not yet durable: see
     /// [`wait_for_offset`](Self::wait_for_offset)). The batch must have the stream's columns, in
-    /// order, with the same types; a NOT NULL column may be declared nullable if it holds no
-    /// nulls. It is encoded to Arrow IPC once, here; a batch larger than one message's limit goes
+    /// order, with the same types (`Utf8` / `Binary` columns are widened to the `LargeUtf8` /
+    /// `LargeBinary` the table mapping uses); a NOT NULL column may be declared nullable if it
+    /// holds no nulls. It is encoded to Arrow IPC once, here; a batch larger than one message's limit goes
     /// as several physical batches under the one offset.
     pub async fn ingest_batch(&self, batch: RecordBatch) -> ZerobusResult<i64> {
         let call = self.encode_batch(&batch)?;

@@ -232,6 +232,39 @@ pub(crate) fn check_batch(table: &str, schema: &Schema, batch: &RecordBatch) -> 
     Ok(())
 }
 
+/// [`check_batch`] that also widens what the table's mapping spells larger: a `Utf8` column
+/// becomes `LargeUtf8` and `Binary` becomes `LargeBinary` (pyarrow, Polars and most writers use
+/// the small forms; PROTOCOL.md §9 maps STRING and BINARY to the large ones). Only the offsets
+/// are rewritten; anything else that differs is refused as `check_batch` refuses it.
+pub(crate) fn fit_batch(table: &str, schema: &Schema, batch: &RecordBatch) -> ZerobusResult<RecordBatch> {
+    let got = batch.schema();
+    let widen = |want: &DataType, have: &DataType| {
+        matches!(
+            (want, have),
+            (DataType::LargeUtf8, DataType::Utf8) | (DataType::LargeBinary, DataType::Binary)
+        )
+    };
+    let casts: Vec<usize> = (0..got.fields().len().min(schema.fields().len()))
+        .filter(|&i| widen(schema.field(i).data_type(), got.field(i).data_type()))
+        .collect();
+    if casts.is_empty() {
+        check_batch(table, schema, batch)?;
+        return Ok(batch.clone());
+    }
+    let mut columns = batch.columns().to_vec();
+    let mut fields: Vec<arrow_schema::FieldRef> = got.fields().iter().cloned().collect();
+    for i in casts {
+        let want = schema.field(i).data_type();
+        columns[i] =
+            arrow_cast::cast(&columns[i], want).map_err(|e| arrow_error(table, "widening a column", e))?;
+        fields[i] = Arc::new(got.field(i).clone().with_data_type(want.clone()));
+    }
+    let widened = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| arrow_error(table, "widening a column", e))?;
+    check_batch(table, schema, &widened)?;
+    Ok(widened)
+}
+
 fn names(schema: &Schema) -> String {
     schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
 }
@@ -328,12 +361,13 @@ fn arrow_error(table: &str, doing: &str, e: ArrowError) -> ZerobusError {
 /// Splits an Arrow IPC *stream* (a schema message, then record batch messages, optionally the
 /// end-of-stream marker) into parts without re-encoding: each record batch's header and body are
 /// slices of `ipc`. The schema must match the stream's, and each batch is decoded once (without
-/// copying its buffers) to check it before anything is queued.
+/// copying its buffers) to check it before anything is queued. `None`: the input's schema needs
+/// widening, so its batches cannot pass through (see [`ipc_parts`]).
 pub(crate) fn split_ipc_stream(
     table: &str,
     schema: &SchemaRef,
     ipc: &Bytes,
-) -> ZerobusResult<Vec<FlightPart>> {
+) -> ZerobusResult<Option<Vec<FlightPart>>> {
     let bad = |message: String| {
         ZerobusError::invalid_record(format!(
             "table {table}: the Arrow IPC stream {message}; nothing of this call was queued"
@@ -376,6 +410,9 @@ pub(crate) fn split_ipc_stream(
                 let fb =
                     message.header_as_schema().ok_or_else(|| bad("has an empty schema message".into()))?;
                 let got = arrow_ipc::convert::fb_to_schema(fb);
+                if needs_widening(schema, &got) {
+                    return Ok(None);
+                }
                 check_schema_fits(table, schema, &got)?;
                 seen_schema = true;
             }
@@ -417,7 +454,7 @@ pub(crate) fn split_ipc_stream(
     if !seen_schema {
         return Err(bad("has no schema message".into()));
     }
-    Ok(parts)
+    Ok(Some(parts))
 }
 
 /// Parts of IPC input whose bodies were written uncompressed are compressed with `compression`
@@ -444,6 +481,46 @@ pub(crate) fn compress_parts(
         }
     }
     Ok(out)
+}
+
+/// Whether IPC input spells a column small (`Utf8`, `Binary`) where the stream's schema has the
+/// large form: its batches cannot pass through and are widened and encoded again.
+fn needs_widening(schema: &Schema, got: &Schema) -> bool {
+    schema.fields().iter().zip(got.fields()).any(|(w, g)| {
+        matches!(
+            (w.data_type(), g.data_type()),
+            (DataType::LargeUtf8, DataType::Utf8) | (DataType::LargeBinary, DataType::Binary)
+        )
+    })
+}
+
+/// The parts of an IPC stream: passed through ([`split_ipc_stream`]) when its schema is the
+/// stream's, else decoded, widened ([`fit_batch`]) and encoded again with `compression`.
+pub(crate) fn ipc_parts(
+    table: &str,
+    schema: &SchemaRef,
+    ipc: &Bytes,
+    compression: IpcCompression,
+) -> ZerobusResult<Vec<FlightPart>> {
+    if let Some(parts) = split_ipc_stream(table, schema, ipc)? {
+        return compress_parts(table, schema, parts, compression);
+    }
+    let reader =
+        arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc.as_ref()), None).map_err(|e| {
+            ZerobusError::invalid_record(format!(
+                "table {table}: the Arrow IPC stream does not read ({e}); nothing of this call was queued"
+            ))
+        })?;
+    let mut parts = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| {
+            ZerobusError::invalid_record(format!(
+                "table {table}: the Arrow IPC stream has a record batch that does not decode: {e}; nothing of this call was queued"
+            ))
+        })?;
+        parts.extend(encode_batch(table, &fit_batch(table, schema, &batch)?, compression)?);
+    }
+    Ok(parts)
 }
 
 /// The schema of IPC input against the stream's, with the same rules as [`check_batch`].
@@ -566,7 +643,7 @@ mod tests {
             w.finish().unwrap();
         }
         let ipc = Bytes::from(ipc);
-        let parts = split_ipc_stream("t", &schema(), &ipc).unwrap();
+        let parts = split_ipc_stream("t", &schema(), &ipc).unwrap().unwrap();
         assert_eq!(parts.iter().map(|p| p.rows).collect::<Vec<_>>(), vec![3, 5]);
         let range = ipc.as_ptr() as usize..ipc.as_ptr() as usize + ipc.len();
         assert!(

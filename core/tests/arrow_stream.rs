@@ -214,6 +214,47 @@ async fn bad_batches_fail_their_call_and_name_the_column() {
     assert_eq!(server.table_stats(CARS).records, 1);
 }
 
+/// pyarrow and most writers give strings as `Utf8`; the table maps STRING to `LargeUtf8`.
+#[tokio::test]
+async fn small_string_columns_are_widened_to_the_tables_large_ones() {
+    let (server, config) = server().await;
+    let stream = open(&server, &config, Default::default()).await;
+    let small = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, true),
+        Field::new("seats", DataType::Int32, true),
+    ]));
+    let batch = |from: i32| {
+        RecordBatch::try_new(
+            small.clone(),
+            vec![
+                Arc::new(arrow_array::StringArray::from_iter_values([format!("car-{from}")])) as ArrayRef,
+                Arc::new(Int32Array::from(vec![from])) as ArrayRef,
+            ],
+        )
+        .unwrap()
+    };
+    assert_eq!(stream.ingest_batch(batch(0)).await.unwrap(), 0);
+    let mut ipc = Vec::new();
+    {
+        let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut ipc, &small).unwrap();
+        w.write(&batch(1)).unwrap();
+        w.write(&batch(2)).unwrap();
+        w.finish().unwrap();
+    }
+    assert_eq!(stream.ingest_ipc_batch(Bytes::from(ipc)).await.unwrap(), 1);
+    stream.close().await.unwrap();
+    assert_eq!(stored_rows(&server), vec![0, 1, 2]);
+    let names: Vec<String> = server
+        .arrow_batches(CARS)
+        .iter()
+        .flat_map(|b| {
+            let col = b.column(0).as_any().downcast_ref::<LargeStringArray>().expect("sent as LargeUtf8");
+            col.iter().map(|v| v.unwrap().to_owned()).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(names, ["car-0", "car-1", "car-2"]);
+}
+
 #[tokio::test]
 async fn the_server_refuses_a_schema_that_does_not_fit_the_table() {
     let (server, config) = server().await;
