@@ -255,44 +255,31 @@ impl Testee {
 
     async fn create_arrow(&mut self, req: &Value) -> ZerobusResult<Value> {
         let sdk = Self::sdk(req)?;
-        let mut options = ArrowStreamConfigurationOptions::default();
         let o = &req["options"];
-        let u64_opt = |k: &str| o[k].as_u64();
-        if let Some(v) = u64_opt("max_inflight_batches") {
+        // The options both stream kinds share, read once; then the Arrow ones.
+        let s = self.stream_options(o);
+        let mut options = ArrowStreamConfigurationOptions {
+            max_inflight_bytes: s.max_inflight_bytes,
+            recovery: s.recovery,
+            recovery_timeout_ms: s.recovery_timeout_ms,
+            recovery_backoff_ms: s.recovery_backoff_ms,
+            recovery_backoff_max_ms: s.recovery_backoff_max_ms,
+            recovery_retries: s.recovery_retries,
+            server_lack_of_ack_timeout_ms: s.server_lack_of_ack_timeout_ms,
+            flush_timeout_ms: s.flush_timeout_ms,
+            stream_paused_max_wait_time_ms: s.stream_paused_max_wait_time_ms,
+            callback_max_wait_time_ms: s.callback_max_wait_time_ms,
+            ack_callback: s.ack_callback,
+            ..Default::default()
+        };
+        if let Some(v) = o["max_inflight_batches"].as_u64() {
             options.max_inflight_batches = v as usize;
         }
-        if let Some(v) = u64_opt("max_inflight_bytes") {
-            options.max_inflight_bytes = v as usize;
-        }
-        if let Some(v) = o["recovery"].as_bool() {
-            options.recovery = v;
-        }
-        for (key, slot) in [
-            ("recovery_timeout_ms", &mut options.recovery_timeout_ms),
-            ("recovery_backoff_ms", &mut options.recovery_backoff_ms),
-            ("recovery_backoff_max_ms", &mut options.recovery_backoff_max_ms),
-            ("server_lack_of_ack_timeout_ms", &mut options.server_lack_of_ack_timeout_ms),
-            ("flush_timeout_ms", &mut options.flush_timeout_ms),
-            ("connection_timeout_ms", &mut options.connection_timeout_ms),
-        ] {
-            if let Some(v) = u64_opt(key) {
-                *slot = v;
-            }
-        }
-        if let Some(v) = u64_opt("recovery_retries") {
-            options.recovery_retries = v as u32;
-        }
-        if let Some(v) = u64_opt("stream_paused_max_wait_time_ms") {
-            options.stream_paused_max_wait_time_ms = Some(v);
-        }
-        if let Some(v) = u64_opt("callback_max_wait_time_ms") {
-            options.callback_max_wait_time_ms = Some(v);
+        if let Some(v) = o["connection_timeout_ms"].as_u64() {
+            options.connection_timeout_ms = v;
         }
         if let Some(v) = o["ipc_compression"].as_str() {
             options.ipc_compression = v.parse()?;
-        }
-        if o["ack_callback"].as_bool() == Some(true) {
-            options.ack_callback = Some(self.callbacks.clone());
         }
         let name = req["table"].as_str().unwrap_or_default();
         let table = match req["schema_hex"].as_str() {
@@ -318,10 +305,9 @@ impl Testee {
         Ok(json!({}))
     }
 
-    async fn create(&mut self, req: &Value) -> ZerobusResult<Value> {
-        let sdk = Self::sdk(req)?;
+    /// Record-stream options from a request's `options` (PROTOCOL.md §6 names).
+    fn stream_options(&self, o: &Value) -> StreamConfigurationOptions {
         let mut options = StreamConfigurationOptions::default();
-        let o = &req["options"];
         let u64_opt = |k: &str| o[k].as_u64();
         if let Some(v) = u64_opt("max_inflight_requests") {
             options.max_inflight_requests = v as usize;
@@ -355,6 +341,12 @@ impl Testee {
         if o["ack_callback"].as_bool() == Some(true) {
             options.ack_callback = Some(self.callbacks.clone());
         }
+        options
+    }
+
+    async fn create(&mut self, req: &Value) -> ZerobusResult<Value> {
+        let sdk = Self::sdk(req)?;
+        let mut options = self.stream_options(&req["options"]);
         let mut table = TableProperties::new(req["table"].as_str().unwrap_or_default());
         if req["record_type"] == "proto" {
             options.record_type = RecordType::Proto;
