@@ -38,7 +38,9 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
         Format::Json | Format::Taxi => builder.json(),
         Format::Proto => builder.compiled_proto(bench_descriptor()),
         Format::TaxiTyped => return Err("the published crate has no streams from the table".into()),
-        Format::TaxiArrow => return Err("this driver runs record streams only; taxi-arrow is not driven here".into()),
+        Format::TaxiArrow => {
+            return Err("this driver runs record streams only; taxi-arrow is not driven here".into())
+        }
     };
     if let Some(n) = args.max_inflight_requests {
         builder = builder.max_inflight_requests(n);
