@@ -16,6 +16,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
+import org.apache.arrow.vector.BigIntVector;
 import org.apache.arrow.vector.IntVector;
 import org.apache.arrow.vector.LargeVarCharVector;
 import org.apache.arrow.vector.VarCharVector;
@@ -163,7 +164,7 @@ class ArrowIntegrationTest {
     void batchesThatDoNotFitFailTheirCallOnly() throws Exception {
         Schema wrong = new Schema(List.of(
                 new Field("name", FieldType.notNullable(new ArrowType.Utf8()), null),
-                new Field("seats", FieldType.nullable(new ArrowType.Int(32, true)), null)));
+                new Field("seats", FieldType.nullable(new ArrowType.Int(64, true)), null)));
         try (BufferAllocator allocator = new RootAllocator(); ZerobusSdk sdk = srv.sdk();
                 VectorSchemaRoot bad = VectorSchemaRoot.create(wrong, allocator);
                 VectorSchemaRoot good = VectorSchemaRoot.create(CARS, allocator);
@@ -171,12 +172,13 @@ class ArrowIntegrationTest {
                         ArrowStreamConfigurationOptions.builder().setMaxInflightBatches(4)
                                 .setIpcCompression(IpcCompression.LZ4_FRAME).build()).join()) {
             ((VarCharVector) bad.getVector("name")).setSafe(0, "x".getBytes(StandardCharsets.UTF_8));
-            ((IntVector) bad.getVector("seats")).setSafe(0, 1);
+            ((BigIntVector) bad.getVector("seats")).setSafe(0, 1L);
             bad.setRowCount(1);
-            // A Utf8 name (VarCharVector) is not the stream's LargeUtf8: refused, naming the column.
+            // A Utf8 name is widened to the stream's LargeUtf8, but a BIGINT seats is not the
+            // table's INT: refused, naming the column.
             ZerobusException e = assertThrows(ZerobusException.class, () -> s.ingestBatch(bad));
             assertEquals(ErrorCode.INVALID_RECORD, e.getCode());
-            assertTrue(e.getMessage().contains("name"), e.getMessage());
+            assertTrue(e.getMessage().contains("seats"), e.getMessage());
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             try (ArrowStreamWriter w = new ArrowStreamWriter(bad, null, Channels.newChannel(out))) {
                 w.start();
@@ -185,7 +187,7 @@ class ArrowIntegrationTest {
             }
             e = assertThrows(ZerobusException.class, () -> s.ingestIpc(out.toByteArray()));
             assertEquals(ErrorCode.INVALID_RECORD, e.getCode());
-            assertTrue(e.getMessage().contains("name"), e.getMessage());
+            assertTrue(e.getMessage().contains("seats"), e.getMessage());
             assertThrows(ZerobusException.class, () -> s.ingestIpc(new byte[] {1, 2, 3}));
             // The stream carries on; offsets start at 0.
             fill(good, 0, 100);
