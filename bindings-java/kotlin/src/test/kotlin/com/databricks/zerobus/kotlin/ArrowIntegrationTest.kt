@@ -5,6 +5,7 @@ import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
 import org.apache.arrow.memory.BufferAllocator
 import org.apache.arrow.memory.RootAllocator
+import org.apache.arrow.vector.BigIntVector
 import org.apache.arrow.vector.IntVector
 import org.apache.arrow.vector.LargeVarCharVector
 import org.apache.arrow.vector.VarCharVector
@@ -130,19 +131,20 @@ class ArrowIntegrationTest {
                         connectionTimeoutMs = 10_000,
                     )
                     val s = sdk.createArrowStream(table, schemaIpc, serve.clientId(), serve.clientSecret(), options)
-                    // A Utf8 name column (VarCharVector) is not the stream's LargeUtf8: refused, naming the column.
+                    // A Utf8 name is widened to the stream's LargeUtf8 by core, but a BIGINT seats is
+                    // not the table's INT: refused, naming the column.
                     val wrong = Schema(
                         listOf(
                             Field("name", FieldType.notNullable(ArrowType.Utf8()), null),
-                            Field("seats", FieldType.nullable(ArrowType.Int(32, true)), null),
+                            Field("seats", FieldType.nullable(ArrowType.Int(64, true)), null),
                         ),
                     )
                     VectorSchemaRoot.create(wrong, allocator).use { root ->
                         (root.getVector("name") as VarCharVector).setSafe(0, "x".toByteArray())
-                        (root.getVector("seats") as IntVector).setSafe(0, 1)
+                        (root.getVector("seats") as BigIntVector).setSafe(0, 1L)
                         root.rowCount = 1
                         var e = assertThrows<ZerobusException.InvalidRecord> { runBlocking { s.ingestBatch(root) } }
-                        assertTrue(e.detail.contains("name"), e.detail)
+                        assertTrue(e.detail.contains("seats"), e.detail)
                         val out = ByteArrayOutputStream()
                         ArrowStreamWriter(root, null, Channels.newChannel(out)).use { w ->
                             w.start()
@@ -150,7 +152,7 @@ class ArrowIntegrationTest {
                             w.end()
                         }
                         e = assertThrows { runBlocking { s.ingestIpc(out.toByteArray()) } }
-                        assertTrue(e.detail.contains("name"), e.detail)
+                        assertTrue(e.detail.contains("seats"), e.detail)
                     }
                     assertThrows<ZerobusException> { runBlocking { s.ingestIpc(byteArrayOf(1, 2, 3)) } }
                     // The stream carries on after refused calls; offsets start at 0.
