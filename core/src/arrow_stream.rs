@@ -176,7 +176,6 @@ impl ArrowStreamConfigurationOptions {
 pub struct ZerobusArrowStream {
     inner: ZerobusStream,
     schema: SchemaRef,
-    compression: IpcCompression,
     options: ArrowStreamConfigurationOptions,
 }
 
@@ -185,7 +184,7 @@ impl std::fmt::Debug for ZerobusArrowStream {
         f.debug_struct("ZerobusArrowStream")
             .field("table", &self.inner.table_name())
             .field("columns", &self.schema.fields().len())
-            .field("ipc_compression", &self.compression)
+            .field("ipc_compression", &self.options.ipc_compression)
             .finish_non_exhaustive()
     }
 }
@@ -205,13 +204,13 @@ impl ZerobusArrowStream {
         };
         let inner =
             ZerobusStream::open_arrow(transport, table_name, auth, options.stream_options(), wire).await?;
-        Ok(ZerobusArrowStream { inner, schema, compression: options.ipc_compression, options })
+        Ok(ZerobusArrowStream { inner, schema, options })
     }
 
     fn encode_batch(&self, batch: &RecordBatch) -> ZerobusResult<EncodedCall> {
         let table = self.inner.table_name();
         let batch = flight::fit_batch(table, &self.schema, batch)?;
-        Ok(EncodedCall::arrow(flight::encode_batch(table, &batch, self.compression)?))
+        Ok(EncodedCall::arrow(flight::encode_batch(table, &batch, self.options.ipc_compression)?))
     }
 
     fn encode_batches(&self, batches: &[RecordBatch]) -> ZerobusResult<EncodedCall> {
@@ -223,13 +222,14 @@ impl ZerobusArrowStream {
         }
         for batch in batches {
             let batch = flight::fit_batch(table, &self.schema, batch)?;
-            parts.extend(flight::encode_batch(table, &batch, self.compression)?);
+            parts.extend(flight::encode_batch(table, &batch, self.options.ipc_compression)?);
         }
         Ok(EncodedCall::arrow(parts))
     }
 
     fn encode_ipc(&self, ipc: &Bytes) -> ZerobusResult<EncodedCall> {
-        let parts = flight::ipc_parts(self.inner.table_name(), &self.schema, ipc, self.compression)?;
+        let parts =
+            flight::ipc_parts(self.inner.table_name(), &self.schema, ipc, self.options.ipc_compression)?;
         Ok(EncodedCall::arrow(parts))
     }
 

@@ -360,13 +360,15 @@ fn arrow_error(table: &str, doing: &str, e: ArrowError) -> ZerobusError {
 
 /// Splits an Arrow IPC *stream* (a schema message, then record batch messages, optionally the
 /// end-of-stream marker) into parts without re-encoding: each record batch's header and body are
-/// slices of `ipc`. The schema must match the stream's, and each batch is decoded once (without
+/// slices of `ipc`, unless `compression` is asked for and the batch was written uncompressed (it
+/// is then encoded with it). The schema must match the stream's, and each batch is decoded once (without
 /// copying its buffers) to check it before anything is queued. `None`: the input's schema needs
 /// widening, so its batches cannot pass through (see [`ipc_parts`]).
 pub(crate) fn split_ipc_stream(
     table: &str,
     schema: &SchemaRef,
     ipc: &Bytes,
+    compression: IpcCompression,
 ) -> ZerobusResult<Option<Vec<FlightPart>>> {
     let bad = |message: String| {
         ZerobusError::invalid_record(format!(
@@ -425,7 +427,8 @@ pub(crate) fn split_ipc_stream(
                     .ok_or_else(|| bad("has an empty record batch message".into()))?;
                 let rows = u32::try_from(fb.length())
                     .map_err(|_| bad(format!("has a batch of {} rows; split it", fb.length())))?;
-                arrow_ipc::reader::read_record_batch(
+                let written_compressed = fb.compression().is_some();
+                let batch = arrow_ipc::reader::read_record_batch(
                     &Buffer::from(body.clone()),
                     fb,
                     schema.clone(),
@@ -443,6 +446,12 @@ pub(crate) fn split_ipc_stream(
                         ),
                     ));
                 }
+                if compression != IpcCompression::None && !written_compressed {
+                    // Asked to compress what was written uncompressed: encode the batch just
+                    // decoded (the one decode this batch gets).
+                    parts.extend(encode_batch(table, &batch, compression)?);
+                    continue;
+                }
                 parts.push(FlightPart { header, body, rows });
             }
             MessageHeader::DictionaryBatch => {
@@ -455,32 +464,6 @@ pub(crate) fn split_ipc_stream(
         return Err(bad("has no schema message".into()));
     }
     Ok(Some(parts))
-}
-
-/// Parts of IPC input whose bodies were written uncompressed are compressed with `compression`
-/// (decoded and encoded again); the others pass through. With no compression, nothing changes.
-pub(crate) fn compress_parts(
-    table: &str,
-    schema: &SchemaRef,
-    parts: Vec<FlightPart>,
-    compression: IpcCompression,
-) -> ZerobusResult<Vec<FlightPart>> {
-    if compression == IpcCompression::None {
-        return Ok(parts);
-    }
-    let mut out = Vec::with_capacity(parts.len());
-    for part in parts {
-        let compressed = arrow_ipc::root_as_message(&part.header)
-            .ok()
-            .and_then(|m| m.header_as_record_batch())
-            .is_some_and(|b| b.compression().is_some());
-        if compressed {
-            out.push(part);
-        } else {
-            out.extend(encode_batch(table, &decode_part(schema, &part)?, compression)?);
-        }
-    }
-    Ok(out)
 }
 
 /// Whether IPC input spells a column small (`Utf8`, `Binary`) where the stream's schema has the
@@ -502,8 +485,8 @@ pub(crate) fn ipc_parts(
     ipc: &Bytes,
     compression: IpcCompression,
 ) -> ZerobusResult<Vec<FlightPart>> {
-    if let Some(parts) = split_ipc_stream(table, schema, ipc)? {
-        return compress_parts(table, schema, parts, compression);
+    if let Some(parts) = split_ipc_stream(table, schema, ipc, compression)? {
+        return Ok(parts);
     }
     let reader =
         arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc.as_ref()), None).map_err(|e| {
@@ -643,7 +626,7 @@ mod tests {
             w.finish().unwrap();
         }
         let ipc = Bytes::from(ipc);
-        let parts = split_ipc_stream("t", &schema(), &ipc).unwrap().unwrap();
+        let parts = split_ipc_stream("t", &schema(), &ipc, IpcCompression::None).unwrap().unwrap();
         assert_eq!(parts.iter().map(|p| p.rows).collect::<Vec<_>>(), vec![3, 5]);
         let range = ipc.as_ptr() as usize..ipc.as_ptr() as usize + ipc.len();
         assert!(
@@ -652,7 +635,7 @@ mod tests {
         );
         assert_eq!(decode_parts(&schema(), &parts, 4).unwrap(), vec![batch(5).slice(1, 4)]);
         // Asked for compression, uncompressed input is compressed; the rows stay the same.
-        let zstd = compress_parts("t", &schema(), parts.clone(), IpcCompression::Zstd).unwrap();
+        let zstd = split_ipc_stream("t", &schema(), &ipc, IpcCompression::Zstd).unwrap().unwrap();
         let codec = |p: &FlightPart| {
             arrow_ipc::root_as_message(&p.header)
                 .unwrap()
@@ -665,7 +648,8 @@ mod tests {
         assert_eq!(decode_parts(&schema(), &zstd, 0).unwrap(), vec![batch(3), batch(5)]);
         assert!(parts.iter().all(|p| codec(p).is_none()));
         // A truncated stream fails and names the problem.
-        let e = split_ipc_stream("t", &schema(), &ipc.slice(..ipc.len() - 20)).unwrap_err();
+        let e =
+            split_ipc_stream("t", &schema(), &ipc.slice(..ipc.len() - 20), IpcCompression::None).unwrap_err();
         assert!(e.message().contains("past its end") || e.message().contains("truncated"), "{e}");
     }
 
