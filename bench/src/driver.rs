@@ -74,7 +74,7 @@ impl DriverArgs {
                 eprintln!("driver: {e}");
                 eprintln!(
                     "usage: DRIVER --mode single|nowait|batch|fill --size BYTES --records N [--batch B] \
-                     [--format json|proto|taxi|taxi-typed|taxi-arrow] [--seconds S] [--max-inflight-requests N]  (env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, \
+                     [--format json|proto|taxi|taxi-typed|taxi-arrow] [--seconds S] [--max-inflight-requests N] [--pool DIR]  (env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, \
                      ZEROBUS_CLIENT_ID, ZEROBUS_CLIENT_SECRET, ZEROBUS_TABLE)"
                 );
                 std::process::exit(2);
@@ -129,6 +129,9 @@ impl DriverArgs {
                         Some(value.parse().map_err(|_| format!("--seconds {value:?} is not a number"))?)
                 }
                 "--max-inflight-requests" => args.max_inflight_requests = Some(number(&value)? as usize),
+                // The taxi pool directory (bench/DRIVER.md): the Rust drivers build the same rows
+                // themselves, so they take it and ignore it.
+                "--pool" => {}
                 other => return Err(format!("unknown option {other}")),
             }
         }

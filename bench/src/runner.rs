@@ -155,6 +155,27 @@ fn parse_options() -> Result<Options, String> {
     Ok(o)
 }
 
+/// `zerobus-bench --write-pool DIR [--batch B]`: the taxi pool directory alone, to run a driver by
+/// hand (`bench/DRIVER.md`).
+fn write_pool_command(args: &[String]) -> i32 {
+    let (dir, rows) = match args {
+        [dir] => (dir, Ok(10_000)),
+        [dir, flag, rows] if flag == "--batch" => (dir, rows.parse::<usize>()),
+        _ => {
+            eprintln!("usage: zerobus-bench --write-pool DIR [--batch ROWS]");
+            return 2;
+        }
+    };
+    let Ok(rows) = rows.map_err(|_| eprintln!("--batch: expected a number of rows")) else { return 2 };
+    match crate::taxi::write_pool(std::path::Path::new(dir), rows) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("zerobus-bench: cannot write the pool to {dir}: {e}");
+            1
+        }
+    }
+}
+
 /// A running `zerobus serve`; stops when dropped (its stdin closes).
 pub(crate) struct Server {
     child: Child,
@@ -434,6 +455,10 @@ impl Results {
 
 /// Entry point of `zerobus-bench`.
 pub fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--write-pool") {
+        std::process::exit(write_pool_command(&argv[2..]));
+    }
     let options = match parse_options() {
         Ok(o) => o,
         Err(e) => {

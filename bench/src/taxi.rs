@@ -174,3 +174,27 @@ pub fn arrow_batch(start: u64, rows: usize) -> zerobus_core::RecordBatch {
     ];
     zerobus_core::RecordBatch::try_new(arrow_schema(), columns).expect("taxi columns match the schema")
 }
+
+/// Batches in the pool a driver cycles through (`bench/DRIVER.md`, "Taxi rows from the pool").
+pub const POOL_BATCHES: usize = 4;
+
+/// Writes the pool directory of `bench/DRIVER.md`: `0.arrows` … one IPC stream per batch of
+/// `rows` rows (batch `j` = rows `j*rows ..`), and `rows.jsonl` with the same rows as JSON lines.
+pub fn write_pool(dir: &std::path::Path, rows: usize) -> std::io::Result<()> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir)?;
+    let schema = arrow_schema();
+    for j in 0..POOL_BATCHES {
+        let batch = arrow_batch((j * rows) as u64, rows);
+        let file = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{j}.arrows")))?);
+        let mut writer = zerobus_core::arrow_ipc::writer::StreamWriter::try_new(file, &schema)
+            .map_err(std::io::Error::other)?;
+        writer.write(&batch).map_err(std::io::Error::other)?;
+        writer.finish().map_err(std::io::Error::other)?;
+    }
+    let mut lines = std::io::BufWriter::new(std::fs::File::create(dir.join("rows.jsonl"))?);
+    for k in 0..(POOL_BATCHES * rows) as u64 {
+        writeln!(lines, "{}", row(k))?;
+    }
+    lines.flush()
+}
