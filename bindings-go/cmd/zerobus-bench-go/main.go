@@ -1,15 +1,22 @@
 // Command zerobus-bench-go is the Go binding's driver for `make bench` (bench/DRIVER.md): one
 // process per run, JSON records, default options, one "RESULT records=N seconds=S" line on stdout.
+// With --format taxi-arrow it reads the taxi pool directory (--pool DIR: DIR/0.arrows, 1.arrows, …,
+// each an Arrow IPC stream of one batch of --batch rows), opens an Arrow stream with the schema of
+// 0.arrows and passes each file's bytes as they are to IngestIPC, batch j%K on call j.
 //
 // `make go-bench` builds it with the build tag zerobus_release, which links
 // target/release/libzerobus.a instead of the debug library `make go-test` uses.
 //
-//	zerobus-bench-go --mode single|nowait|batch [--format json] --size BYTES --records N [--batch B] [--seconds S]
+//	zerobus-bench-go --mode single|nowait|batch [--format json|taxi-arrow] --size BYTES --records N [--batch B] [--seconds S] [--pool DIR]
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -25,17 +32,19 @@ var nativeLib string
 
 type args struct {
 	mode    string
+	format  string // "json" or "taxi-arrow"
+	pool    string // --pool DIR (taxi-arrow)
 	size    int
 	records int
 	batch   int
 	seconds float64 // 0: no cap
 }
 
-const usage = "usage: zerobus-bench-go --mode single|nowait|batch [--format json] --size BYTES --records N [--batch B] [--seconds S] " +
+const usage = "usage: zerobus-bench-go --mode single|nowait|batch [--format json|taxi-arrow] --size BYTES --records N [--batch B] [--seconds S] [--pool DIR] " +
 	"(env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, ZEROBUS_CLIENT_ID, ZEROBUS_CLIENT_SECRET, ZEROBUS_TABLE)"
 
 func parse(argv []string) (args, error) {
-	a := args{mode: "single", size: 220, records: 100_000, batch: 1000}
+	a := args{mode: "single", format: "json", size: 220, records: 100_000, batch: 1000}
 	for i := 0; i < len(argv); i += 2 {
 		if i+1 >= len(argv) {
 			return a, fmt.Errorf("%s needs a value", argv[i])
@@ -56,10 +65,14 @@ func parse(argv []string) (args, error) {
 			}
 			a.mode = value
 		case "--format":
-			// JSON only: proto records are for the drivers the runner names in --proto-surfaces.
-			if value != "json" {
-				return a, fmt.Errorf("--format %q: this driver takes json only", value)
+			// JSON and the taxi pool's Arrow batches: proto records are for the drivers the runner
+			// names in --proto-surfaces.
+			if value != "json" && value != "taxi-arrow" {
+				return a, fmt.Errorf("--format %q: this driver takes json or taxi-arrow", value)
 			}
+			a.format = value
+		case "--pool":
+			a.pool = value
 		case "--size":
 			a.size, err = number()
 		case "--records":
@@ -80,6 +93,18 @@ func parse(argv []string) (args, error) {
 	}
 	if a.size < 20 {
 		return a, fmt.Errorf("--size %d is below the 20-byte minimum", a.size)
+	}
+	if a.format == "taxi-arrow" {
+		switch {
+		case a.mode != "batch":
+			return a, fmt.Errorf("--format taxi-arrow runs in --mode batch (rows per call: --batch)")
+		case a.pool == "":
+			return a, fmt.Errorf("--format taxi-arrow needs --pool DIR")
+		case a.records%a.batch != 0:
+			// A short last call would mean slicing an IPC stream; the runner never asks for one.
+			return a, fmt.Errorf("--records must be a multiple of --batch for taxi-arrow (%d, %d)", a.records, a.batch)
+		}
+		return a, nil
 	}
 	if a.mode == "batch" && pool%a.batch != 0 {
 		return a, fmt.Errorf("--batch %d does not divide the pool of %d", a.batch, pool)
@@ -102,6 +127,26 @@ func records(size int) [][]byte {
 	return out
 }
 
+// arrowPool reads DIR/0.arrows, DIR/1.arrows, … until the next number is missing: each file's
+// bytes, an IPC stream of one batch, as IngestIPC takes them.
+func arrowPool(dir string) ([][]byte, error) {
+	var out [][]byte
+	for k := 0; ; k++ {
+		b, err := os.ReadFile(filepath.Join(dir, strconv.Itoa(k)+".arrows"))
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--pool %s: no 0.arrows", dir)
+	}
+	return out, nil
+}
+
 func env(name string) string {
 	v := os.Getenv(name)
 	if v == "" {
@@ -122,13 +167,17 @@ func main() {
 	}
 	endpoint, workspace := env("ZEROBUS_ENDPOINT"), env("ZEROBUS_WORKSPACE_URL")
 	clientID, secret, table := env("ZEROBUS_CLIENT_ID"), env("ZEROBUS_CLIENT_SECRET"), env("ZEROBUS_TABLE")
-	recs := records(a.size)
 
 	sdk, err := zerobus.NewZerobusSdk(endpoint, workspace)
 	if err != nil {
 		fail(1, "%v", err)
 	}
 	defer sdk.Free()
+	if a.format == "taxi-arrow" {
+		runArrow(a, sdk, table, clientID, secret)
+		return
+	}
+	recs := records(a.size)
 	options := zerobus.DefaultStreamConfigurationOptions()
 	options.RecordType = zerobus.RecordTypeJson
 	stream, err := sdk.CreateStream(zerobus.TableProperties{TableName: table}, clientID, secret, options)
@@ -136,12 +185,8 @@ func main() {
 		fail(1, "%v", err)
 	}
 
-	var limit time.Duration
-	if a.seconds > 0 {
-		limit = time.Duration(a.seconds * float64(time.Second))
-	}
 	start := time.Now()
-	expired := func(j int) bool { return limit > 0 && j%1024 == 0 && time.Since(start) >= limit }
+	expired := deadline(a, start)
 	done := 0
 	switch a.mode {
 	case "single":
@@ -169,7 +214,9 @@ func main() {
 			data = append(data, r...)
 		}
 		starts[pool] = len(data)
-		for j := 0; done < a.records && !expired(j); j++ {
+		// The cap is checked before every batch call: a call holds up to 1000 records, and
+		// DRIVER.md asks for a check at least every 1024 records.
+		for j := 0; done < a.records && !expired(0); j++ {
 			n := min(a.batch, a.records-done)
 			q := (j * a.batch) % pool
 			if _, err = stream.IngestRecordsContiguousOffset(data[starts[q]:starts[q+n]], lengths[q:q+n]); err != nil {
@@ -179,6 +226,46 @@ func main() {
 		}
 	}
 	if err := stream.Flush(); err != nil {
+		fail(1, "%v", err)
+	}
+	fmt.Printf("RESULT records=%d seconds=%.6f\n", done, time.Since(start).Seconds())
+	if err := stream.Close(); err != nil {
+		fail(1, "%v", err)
+	}
+}
+
+// deadline returns the --seconds check: expired(j) is true once the cap has passed, looked at when
+// j is a multiple of 1024 (single records: j is the record number; batch calls pass 0).
+func deadline(a args, start time.Time) func(j int) bool {
+	if a.seconds <= 0 {
+		return func(int) bool { return false }
+	}
+	limit := time.Duration(a.seconds * float64(time.Second))
+	return func(j int) bool { return j%1024 == 0 && time.Since(start) >= limit }
+}
+
+// runArrow is --format taxi-arrow: an Arrow stream with the schema of 0.arrows (default options),
+// then records/batch IngestIPC calls, call j passing pool file j%K's bytes as they are.
+func runArrow(a args, sdk *zerobus.ZerobusSdk, table, clientID, secret string) {
+	batches, err := arrowPool(a.pool)
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	ctx := context.Background()
+	stream, err := sdk.CreateArrowStream(ctx, table, batches[0], clientID, secret, zerobus.DefaultArrowStreamOptions())
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	start := time.Now()
+	expired := deadline(a, start)
+	done := 0
+	for j := 0; done < a.records && !expired(0); j++ {
+		if _, err := stream.IngestIPC(ctx, batches[j%len(batches)]); err != nil {
+			fail(1, "%v", err)
+		}
+		done += a.batch
+	}
+	if err := stream.Flush(ctx); err != nil {
 		fail(1, "%v", err)
 	}
 	fmt.Printf("RESULT records=%d seconds=%.6f\n", done, time.Since(start).Seconds())
