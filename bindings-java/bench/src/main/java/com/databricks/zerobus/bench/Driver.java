@@ -12,7 +12,8 @@ import java.util.Locale;
  * The Java bench driver: bench/DRIVER.md is the contract (command line, records, clock, output).
  * single: {@code ingestRecordOffset(String)}; nowait: {@code ingestRecordNowait(String)}; batch:
  * {@code ingestRecordsOffset(ByteBuffer, int[])} with a direct buffer, the documented fastest
- * batch call (one JNI crossing, no copy on the Java side).
+ * batch call (one JNI crossing, no copy on the Java side). {@code --format taxi-arrow --pool DIR}:
+ * {@code ZerobusArrowStream.ingestBatch(VectorSchemaRoot)} of the pool's Arrow batches ({@link TaxiArrow}).
  */
 public final class Driver {
     private static final int POOL = 1000;
@@ -110,6 +111,8 @@ public final class Driver {
         long records = -1;
         int batch = 1000;
         double seconds = 0;
+        String format = "json";
+        String poolDir = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (i + 1 >= args.length) {
@@ -123,18 +126,30 @@ public final class Driver {
                 case "--batch": batch = Integer.parseInt(v); break;
                 case "--seconds": seconds = Double.parseDouble(v); break;
                 case "--format":
-                    if (!v.equals("json")) {
-                        throw new IllegalArgumentException("--format " + v + ": this driver ingests json only");
+                    if (!v.equals("json") && !v.equals("taxi-arrow")) {
+                        throw new IllegalArgumentException("--format " + v + ": this driver takes json or taxi-arrow");
                     }
+                    format = v;
                     break;
+                case "--pool": poolDir = v; break;
                 // Honoured only by the published-SDK driver; every binding runs with its defaults.
                 case "--max-inflight-requests": break;
                 default: throw new IllegalArgumentException("unknown argument " + a);
             }
         }
+        if (format.equals("taxi-arrow")) {
+            if (!"batch".equals(mode) || poolDir == null || records < 0 || batch < 1) {
+                throw new IllegalArgumentException(
+                        "usage: --mode batch --format taxi-arrow --batch B --records N --pool DIR [--seconds S]");
+            }
+            TaxiArrow.run(poolDir, records, batch, seconds, env("ZEROBUS_ENDPOINT"), env("ZEROBUS_WORKSPACE_URL"),
+                    env("ZEROBUS_TABLE"), env("ZEROBUS_CLIENT_ID"), env("ZEROBUS_CLIENT_SECRET"));
+            return;
+        }
         if (mode == null || size < 20 || records < 0) {
             throw new IllegalArgumentException(
-                    "usage: --mode single|nowait|batch [--format json] --size BYTES(>=20) --records N [--batch B] [--seconds S]");
+                    "usage: --mode single|nowait|batch [--format json] --size BYTES(>=20) --records N [--batch B] [--seconds S]"
+                    + " | --mode batch --format taxi-arrow --batch B --records N --pool DIR [--seconds S]");
         }
         if (!mode.equals("single") && !mode.equals("nowait") && !mode.equals("batch")) {
             throw new IllegalArgumentException("unknown mode " + mode);
