@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: zerobus-bench --surface NAME=COMMAND... [--out FILE] [--serve PATH] \
 [--filter TEXT] [--rounds N] [--target-rounds N] [--seconds S] [--scale F] [--sizes 20,220,750,10240] [--formats json,proto] \
-[--proto-surfaces NAME,...] [--no-memory] [--no-every-ack]";
+[--proto-surfaces NAME,...] [--arrow-surfaces NAME,...] [--no-memory] [--no-every-ack] [--no-typed]
+       zerobus-bench --write-pool DIR [--batch ROWS]";
 
 /// Default in-flight byte bound of the core (`max_inflight_bytes`), for the memory case's check.
 const INFLIGHT_BYTES: u64 = zerobus_core::DEFAULT_MAX_INFLIGHT_BYTES as u64;
@@ -77,8 +78,10 @@ struct Options {
     memory: bool,
     /// Also run the Rust surfaces against a server that acks every message.
     every_ack: bool,
-    /// The typed-encoding bench binary; `None` skips the typed runs (`--no-typed`).
+    /// The typed-encoding bench binary; `None` skips the typed and Arrow runs (`--no-typed`).
     typed: Option<String>,
+    /// Surfaces whose drivers take `--format taxi-arrow --pool DIR`.
+    arrow_surfaces: Vec<String>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -99,6 +102,7 @@ fn parse_options() -> Result<Options, String> {
         memory: true,
         every_ack: true,
         typed: Some("target/release/zerobus-bench-typed".into()),
+        arrow_surfaces: crate::arrow::SURFACES.map(String::from).to_vec(),
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
@@ -146,6 +150,7 @@ fn parse_options() -> Result<Options, String> {
                     .collect::<Result<_, _>>()?
             }
             "--proto-surfaces" => o.proto_surfaces = value.split(',').map(|s| s.trim().to_owned()).collect(),
+            "--arrow-surfaces" => o.arrow_surfaces = value.split(',').map(|s| s.trim().to_owned()).collect(),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -382,6 +387,8 @@ struct Results {
     runs: BTreeMap<Key, Run>,
     /// The typed-encoding runs, when they ran.
     typed: Option<crate::typed::TypedResults>,
+    /// The Arrow runs, when they ran.
+    arrow: Option<crate::arrow::ArrowResults>,
     memory: Vec<(String, Run)>,
     /// 220-byte JSON runs against a server that acks every message.
     every_ack: BTreeMap<(String, Call), Run>,
@@ -484,8 +491,13 @@ fn run(o: Options) -> Result<(), String> {
             })
     };
     let server = Server::start(&o.serve, &[])?;
-    let mut results =
-        Results { runs: BTreeMap::new(), typed: None, memory: Vec::new(), every_ack: BTreeMap::new() };
+    let mut results = Results {
+        runs: BTreeMap::new(),
+        typed: None,
+        arrow: None,
+        memory: Vec::new(),
+        every_ack: BTreeMap::new(),
+    };
     let timeout = Duration::from_secs_f64(o.seconds + 90.0);
     let mut all: BTreeMap<Key, Vec<Run>> = BTreeMap::new();
     for &size in &o.sizes {
@@ -584,9 +596,22 @@ fn run(o: Options) -> Result<(), String> {
     }
 
     if let Some(bin) = &o.typed {
+        // One server declaring the taxi table for the typed and the Arrow runs.
+        let server = Server::start(&o.serve, &["--table", crate::taxi::DEFINITION]).map(|mut server| {
+            server.env.retain(|(k, _)| k != "ZEROBUS_TABLE");
+            server.env.push(("ZEROBUS_TABLE".into(), crate::taxi::TABLE.into()));
+            server
+        });
         let rust = o.surfaces.iter().find(|(s, _)| s == "rust").map(|(_, c)| c.as_str());
-        results.typed =
-            Some(crate::typed::run(bin, &o.serve, rust, o.rounds.max(o.target_rounds), o.seconds));
+        let rounds = o.rounds.max(o.target_rounds);
+        results.typed = Some(crate::typed::run(bin, server.as_ref(), rust, rounds, o.seconds));
+        match &server {
+            Ok(server) => {
+                results.arrow =
+                    Some(crate::arrow::run(server, &o.surfaces, &o.arrow_surfaces, rounds, o.seconds))
+            }
+            Err(e) => eprintln!("arrow: {e}"),
+        }
     }
 
     let report = report(&o, &results, load_before, started.elapsed());
@@ -613,6 +638,7 @@ fn run(o: Options) -> Result<(), String> {
                 .map(|((s, c), _)| format!("{s}/every-ack/{}", c.label())),
         )
         .chain(results.typed.iter().flat_map(|t| t.failures()))
+        .chain(results.arrow.iter().flat_map(|a| a.failures()))
         .collect();
     if !failed.is_empty() {
         return Err(format!("{} run(s) failed: {}", failed.len(), failed.join(", ")));
@@ -828,6 +854,9 @@ fn report(o: &Options, res: &Results, load_before: String, elapsed: Duration) ->
     if let Some(typed) = &res.typed {
         typed.report(w);
     }
+    if let Some(arrow) = &res.arrow {
+        arrow.report(w);
+    }
     md
 }
 
@@ -950,8 +979,11 @@ fn targets(w: &mut String, res: &Results) {
     if let Some(typed) = &res.typed {
         let (what, measured, holds) = typed.target();
         row(what, measured, holds);
-        let (what, measured, holds) = typed.arrow_target();
-        row(what, measured, holds);
+    }
+    if let Some(arrow) = &res.arrow {
+        for (what, measured, holds) in arrow.targets(res.typed.as_ref().and_then(|t| t.json_batch_rate())) {
+            row(what, measured, holds);
+        }
     }
     let limit_kib = (INFLIGHT_BYTES + (64 << 20)) / 1024;
     match res.memory.iter().find(|(s, _)| s == "rust") {

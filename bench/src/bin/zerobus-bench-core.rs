@@ -111,15 +111,12 @@ async fn run(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Distinct batches the Arrow run cycles through (built before the clock starts, as the record
-/// pool is).
-const ARROW_POOL: usize = 4;
-
-/// Taxi rows as Arrow batches of `--batch` rows on an Arrow stream, one call per batch.
+/// Taxi rows as Arrow batches of `--batch` rows on an Arrow stream, one call per batch: the pool
+/// of `bench/DRIVER.md` (batch `j` = rows `j*B ..`), built here rather than read from `--pool`.
 async fn run_arrow(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
     let sdk = ZerobusSdk::new(args.endpoint.clone(), args.workspace_url.clone())?;
     let pool: Vec<_> =
-        (0..ARROW_POOL).map(|j| taxi::arrow_batch((j * args.batch) as u64, args.batch)).collect();
+        (0..taxi::POOL_BATCHES).map(|j| taxi::arrow_batch((j * args.batch) as u64, args.batch)).collect();
     let stream = sdk
         .create_arrow_stream(
             ArrowTableProperties::new(args.table.clone(), taxi::arrow_schema()),
@@ -132,7 +129,7 @@ async fn run_arrow(args: DriverArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (stream, pool) = (&stream, &pool);
     let mut j = 0usize;
     let done = run_calls(&args, &clock, |_, n| {
-        let batch = pool[j % ARROW_POOL].slice(0, n);
+        let batch = pool[j % taxi::POOL_BATCHES].slice(0, n);
         j += 1;
         async move { stream.ingest_batch(batch).await.map(drop) }
     })
