@@ -32,6 +32,8 @@ TEST_PREREQS += node-test
 
 ## node-bench-build: release addon for bench/driver.mjs. --output-dir keeps it (and its generated
 ## native.d.ts) out of the package directory that node-test uses.
+## Its npm ci also installs apache-arrow (a dev dependency), which --format taxi-arrow reads the
+## pool with.
 node-bench-build: $(NODE_DIR)/node_modules/.package-lock.json
 	cd $(NODE_DIR) && ./node_modules/.bin/napi build --release --output-dir ../target/node-release --dts native.d.ts
 

@@ -1,12 +1,15 @@
 // What bench/DRIVER.md fixes for every driver, shared by the Node drivers (ours and the
-// published SDK's): the command line, the environment and the record pool.
+// published SDK's): the command line, the environment, the record pool and the taxi pool
+// directory (`--pool DIR`, read by the `taxi-arrow` format).
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
 
 /** Records in the pool. */
 export const POOL = 1000
 
 const USAGE =
-  'usage: DRIVER --mode single|nowait|batch [--format json] --size BYTES --records N [--batch B] [--seconds S] ' +
-  '[--max-inflight-requests N]  (env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, ZEROBUS_CLIENT_ID, ' +
+  'usage: DRIVER --mode single|nowait|batch [--format FORMAT] --size BYTES --records N [--batch B] [--seconds S] ' +
+  '[--pool DIR] [--max-inflight-requests N]  (env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, ZEROBUS_CLIENT_ID, ' +
   'ZEROBUS_CLIENT_SECRET, ZEROBUS_TABLE)'
 
 function fail(message) {
@@ -15,11 +18,16 @@ function fail(message) {
   process.exit(2)
 }
 
-/** The command line and the ZEROBUS_* environment; exits 2 with the usage on a mistake. */
-export function parseArgs(argv) {
+/**
+ * The command line and the ZEROBUS_* environment; exits 2 with the usage on a mistake. `formats`:
+ * the `--format` values the driver takes (`json`, and `taxi-arrow` for ours).
+ */
+export function parseArgs(argv, { formats = ['json'] } = {}) {
   const env = (k) => process.env[k] || fail(`${k} is not set`)
   const args = {
     mode: 'single',
+    format: 'json',
+    pool: undefined,
     size: 220,
     records: 100_000,
     batch: 1000,
@@ -42,8 +50,12 @@ export function parseArgs(argv) {
         args.mode = value
         break
       case '--format':
-        // JSON only: proto records are for the drivers the runner names in --proto-surfaces.
-        if (value !== 'json') fail(`--format ${JSON.stringify(value)}: this driver takes json only`)
+        // Proto records are for the drivers the runner names in --proto-surfaces.
+        if (!formats.includes(value)) fail(`--format ${JSON.stringify(value)}: this driver takes ${formats.join(', ')}`)
+        args.format = value
+        break
+      case '--pool':
+        args.pool = value
         break
       case '--size':
         args.size = whole(flag, value)
@@ -65,9 +77,38 @@ export function parseArgs(argv) {
         fail(`unknown option ${flag}`)
     }
   }
+  if (args.format === 'taxi-arrow') {
+    // --size is ignored: the rows are the pool directory's.
+    if (args.mode !== 'batch') fail(`--format taxi-arrow takes --mode batch only`)
+    if (args.pool === undefined) fail(`--format taxi-arrow needs --pool DIR`)
+    return args
+  }
   if (args.size < 20) fail(`--size ${args.size} is below the 20-byte minimum`)
   if (args.mode === 'batch' && POOL % args.batch !== 0) fail(`--batch ${args.batch} does not divide the pool of ${POOL}`)
   return args
+}
+
+/**
+ * The pool directory's Arrow batches: `DIR/0.arrows`, `DIR/1.arrows`, … read until the next
+ * number is missing, each an IPC stream of one batch of exactly `--batch` rows, read with
+ * apache-arrow's `tableFromIPC` (passed in, so this file needs no apache-arrow). Returns the
+ * schema of `0.arrows` and one `RecordBatch` per file; throws on a pool that is not that.
+ */
+export function arrowPool(args, tableFromIPC) {
+  const batches = []
+  let schema
+  for (let k = 0; existsSync(path.join(args.pool, `${k}.arrows`)); k++) {
+    const file = path.join(args.pool, `${k}.arrows`)
+    const table = tableFromIPC(readFileSync(file))
+    if (table.batches.length !== 1 || table.batches[0].numRows !== args.batch) {
+      const rows = table.batches.map((b) => b.numRows).join(', ')
+      throw new Error(`${file}: expected one record batch of --batch ${args.batch} rows, found [${rows}]`)
+    }
+    if (k === 0) schema = table.schema
+    batches.push(table.batches[0])
+  }
+  if (batches.length === 0) throw new Error(`${path.join(args.pool, '0.arrows')} is missing (--pool ${args.pool})`)
+  return { schema, batches }
 }
 
 /** Record k is `{"i":K,"p":"x…x"}`, exactly `size` bytes (ASCII, so bytes = characters). */
@@ -116,6 +157,32 @@ export async function runCalls(args, pool, calls) {
       if ((j & 1023) === 0 && expired()) break
       await one(pool[j % POOL])
     }
+  }
+  await calls.flush()
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+  process.stdout.write(`RESULT records=${done} seconds=${seconds.toFixed(6)}\n`)
+}
+
+/**
+ * DRIVER.md's `taxi-arrow` loop and clock: call `j` is `calls.batch(batches[j % K])`, awaited,
+ * the last call, if short, the first rows of its batch (`RecordBatch.slice`, cut before the clock
+ * starts); until `args.records` rows are ingested or the time cap passes; then `calls.flush()`,
+ * which stops the clock, and the RESULT line.
+ */
+export async function runArrowCalls(args, batches, calls) {
+  const B = args.batch
+  const K = batches.length
+  const rest = args.records % B
+  const last = rest === 0 ? null : batches[Math.floor(args.records / B) % K].slice(0, rest)
+  const capNs = args.seconds === undefined ? null : BigInt(Math.round(args.seconds * 1e9))
+  const t0 = process.hrtime.bigint()
+  const expired = () => capNs !== null && process.hrtime.bigint() - t0 >= capNs
+  let done = 0
+  for (let j = 0; done < args.records; j++) {
+    if ((j & 1023) === 0 && expired()) break
+    const n = Math.min(B, args.records - done)
+    await calls.batch(n === B ? batches[j % K] : last)
+    done += n
   }
   await calls.flush()
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9

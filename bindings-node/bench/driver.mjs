@@ -1,8 +1,10 @@
-// Bench driver for the Node binding (bench/DRIVER.md): one process per run, JSON records, default
-// options, one `RESULT records=N seconds=S` line on stdout.
+// Bench driver for the Node binding (bench/DRIVER.md): one process per run, JSON records (or the
+// taxi pool directory's Arrow batches), default options, one `RESULT records=N seconds=S` line on
+// stdout.
 //
-//   make node-bench-build      # release addon → target/node-release/zerobus.node
+//   make node-bench-build      # release addon → target/node-release/zerobus.node (and npm ci: apache-arrow)
 //   node bindings-node/bench/driver.mjs --mode single|nowait|batch --size 220 --records 100000 [--batch 1000] [--seconds S]
+//   node bindings-node/bench/driver.mjs --mode batch --format taxi-arrow --batch 10000 --records 200000 --pool DIR
 //
 // The release addon is loaded unless ZEROBUS_NODE_ADDON names another one, so a benchmark never
 // measures the debug build that `make node-test` uses.
@@ -10,7 +12,7 @@ import { createRequire } from 'node:module'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
-import { parseArgs, recordPool, runCalls } from './contract.mjs'
+import { arrowPool, parseArgs, recordPool, runArrowCalls, runCalls } from './contract.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const release = path.resolve(here, '..', '..', 'target', 'node-release', 'zerobus.node')
@@ -21,13 +23,15 @@ if (!process.env.ZEROBUS_NODE_ADDON) {
   }
   process.env.ZEROBUS_NODE_ADDON = release
 }
-const { ZerobusSdk, RecordType } = createRequire(import.meta.url)('../index.js')
+const require = createRequire(import.meta.url)
+const { ZerobusSdk, RecordType } = require('../index.js')
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2))
-  const pool = recordPool(args.size)
-
+  const args = parseArgs(process.argv.slice(2), { formats: ['json', 'taxi-arrow'] })
   const sdk = new ZerobusSdk(args.endpoint, args.workspaceUrl)
+  if (args.format === 'taxi-arrow') return taxiArrow(args, sdk)
+
+  const pool = recordPool(args.size)
   const stream = await sdk.createStream({ tableName: args.table }, args.clientId, args.clientSecret, {
     recordType: RecordType.Json,
   })
@@ -36,6 +40,27 @@ async function main() {
     single: (r) => stream.ingestRecordOffset(r),
     nowait: (r) => stream.ingestRecordNowait(r),
     batch: (rs) => stream.ingestRecordsOffset(rs),
+    flush: () => stream.flush(),
+  })
+  await stream.close()
+}
+
+// `--format taxi-arrow`: an Arrow stream with the schema of the pool's 0.arrows, and per call one
+// apache-arrow RecordBatch (the binding's native Arrow form), read from the pool before the clock.
+async function taxiArrow(args, sdk) {
+  let tableFromIPC
+  try {
+    // The binding's optional peer: a dev dependency of bindings-node, installed by its `npm ci`
+    // (make node-bench-build), found here in bindings-node/node_modules.
+    tableFromIPC = require('apache-arrow').tableFromIPC
+  } catch (e) {
+    throw new Error(`--format taxi-arrow needs apache-arrow (make node-bench-build runs npm ci in bindings-node): ${e.message}`)
+  }
+  const { schema, batches } = arrowPool(args, tableFromIPC)
+
+  const stream = await sdk.createArrowStream(args.table, schema, args.clientId, args.clientSecret)
+  await runArrowCalls(args, batches, {
+    batch: (b) => stream.ingestBatch(b),
     flush: () => stream.flush(),
   })
   await stream.close()
