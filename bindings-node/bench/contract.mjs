@@ -141,8 +141,10 @@ export async function runCalls(args, pool, calls) {
   let done = 0
   if (args.mode === 'batch') {
     const B = args.batch
+    // The clock is read at least every 1024 records: every call once a call carries that many.
+    const every = Math.max(1, Math.floor(1024 / B))
     for (let j = 0; done < args.records; j++) {
-      if ((j & 1023) === 0 && expired()) break
+      if (j % every === 0 && expired()) break
       const n = Math.min(B, args.records - done)
       const q = (j * B) % POOL
       // The last call may be shorter: sliced then, outside the steady loop.
@@ -177,9 +179,10 @@ export async function runArrowCalls(args, batches, calls) {
   const capNs = args.seconds === undefined ? null : BigInt(Math.round(args.seconds * 1e9))
   const t0 = process.hrtime.bigint()
   const expired = () => capNs !== null && process.hrtime.bigint() - t0 >= capNs
+  const every = Math.max(1, Math.floor(1024 / B))
   let done = 0
   for (let j = 0; done < args.records; j++) {
-    if ((j & 1023) === 0 && expired()) break
+    if (j % every === 0 && expired()) break
     const n = Math.min(B, args.records - done)
     await calls.batch(n === B ? batches[j % K] : last)
     done += n
