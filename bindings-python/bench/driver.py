@@ -4,10 +4,17 @@ default options, one ``RESULT records=N seconds=S`` line on stdout.
     make python-bench-build     # release wheel → target/python-bench-venv
     target/python-bench-venv/bin/python bindings-python/bench/driver.py \\
         --mode single|nowait|batch --size 220 --records 100000 [--batch 1000] [--seconds S]
+    target/python-bench-venv/bin/python bindings-python/bench/driver.py \\
+        --mode batch --format taxi|taxi-arrow --pool DIR --records N --batch B [--seconds S]
 
 Records are dicts (see contract.py), written as JSON in Rust: ``single`` is
 ``stream.ingest_record_offset(dict)``, ``nowait`` is ``stream.ingest_record_nowait(dict)``, ``batch``
 is ``stream.ingest_records_offset(list of dicts)`` (one call into the core per batch).
+``--format taxi`` is that batch call too, on the taxi rows of ``DIR/rows.jsonl`` as dicts.
+``--format taxi-arrow`` opens an Arrow stream (``sdk.create_arrow_stream``, the schema of
+``DIR/0.arrows``, default options) and makes one ``stream.ingest_batch(table)`` per call, each
+``DIR/{j}.arrows`` read into a pyarrow ``Table`` before the clock (handed to the core through the
+Arrow PyCapsule interface, no copy).
 
 Run it with the bench virtualenv's interpreter: the test virtualenv (target/python-venv) holds the
 debug build.
@@ -15,7 +22,7 @@ debug build.
 
 import sys
 
-from contract import parse_args, record_pool, run_calls
+from contract import arrow_tables, parse_args, record_pool, run_batches, run_calls, taxi_dicts
 
 try:
     from zerobus.sdk.shared import TableProperties
@@ -27,11 +34,24 @@ except ImportError as e:
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
-    pool = record_pool(args.size)
-
     sdk = ZerobusSdk(args.endpoint, args.workspace_url)
-    stream = sdk.create_stream(args.client_id, args.client_secret, TableProperties(args.table))
 
+    if args.format == "taxi-arrow":
+        tables = arrow_tables(args)
+        arrow = sdk.create_arrow_stream(args.table, tables[0].schema, args.client_id, args.client_secret)
+        run_batches(args, tables, arrow.ingest_batch, arrow.flush)
+        arrow.close()
+        return
+
+    if args.format == "taxi":
+        dicts = taxi_dicts(args)
+        stream = sdk.create_stream(args.client_id, args.client_secret, TableProperties(args.table))
+        run_batches(args, dicts, stream.ingest_records_offset, stream.flush)
+        stream.close()
+        return
+
+    pool = record_pool(args.size)
+    stream = sdk.create_stream(args.client_id, args.client_secret, TableProperties(args.table))
     run_calls(
         args,
         pool,

@@ -11,6 +11,12 @@ Same command line, environment, dict records and loop as ../driver.py (../contra
   clock would stop before the records are in, and records may be lost uncounted. The published
   Node driver does the same (its SDK has no fire-and-forget call at all).
 - ``batch``: ``stream.ingest_records_offset(list of dicts)``.
+- ``--format taxi``: that batch call on the taxi rows of ``DIR/rows.jsonl`` as dicts.
+- ``--format taxi-arrow``: ``sdk.create_arrow_stream(table, schema, client_id, client_secret)``
+  (its ``[arrow]`` extra: pyarrow, pinned in requirements.txt; the schema of ``DIR/0.arrows``,
+  default options) and one ``stream.ingest_batch(table)`` per call on the same pyarrow
+  ``Table``s as ../driver.py. Its ``ingest_batch`` writes each Table to Arrow IPC bytes in Python
+  (``pyarrow.ipc.new_stream``) and hands those to its core: part of the call, so inside the clock.
 
 It takes dicts as they are (it writes them as JSON itself, with ``json.dumps``'s default
 separators, so ``{"i": 1, "p": "x…"}`` is 3 bytes longer on the wire than our compact text;
@@ -19,8 +25,9 @@ the rates are records/s of the same dicts).
 Plaintext to ``zerobus serve``: the endpoint is passed as printed, with ``http://`` (without a
 scheme it dials TLS whatever ``set_use_tls`` says, and fails with ``InvalidContentType``), and
 ``sdk._inner.set_use_tls(False)`` is called as the SDK's stub says to "for testing with local mock
-servers". Default options; it has no ``max_inflight_requests`` option (only records), so
-``--max-inflight-requests`` is refused.
+servers"; the Arrow stream goes through the same SDK object, so the same switch. Default options;
+it has no ``max_inflight_requests`` option (only records), so ``--max-inflight-requests`` is
+refused.
 """
 
 import os
@@ -28,7 +35,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from contract import fail, parse_args, record_pool, run_calls  # noqa: E402
+from contract import (  # noqa: E402
+    arrow_tables,
+    fail,
+    parse_args,
+    record_pool,
+    run_batches,
+    run_calls,
+    taxi_dicts,
+)
 
 try:
     from zerobus.sdk.shared import TableProperties  # noqa: E402
@@ -45,12 +60,25 @@ def main() -> None:
     args = parse_args(sys.argv[1:])
     if args.max_inflight_requests is not None:
         fail("the published Python SDK has no max_inflight_requests option")
-    pool = record_pool(args.size)
-
     sdk = ZerobusSdk(args.endpoint, args.workspace_url)
     sdk._inner.set_use_tls(False)
-    stream = sdk.create_stream(args.client_id, args.client_secret, TableProperties(args.table))
 
+    if args.format == "taxi-arrow":
+        tables = arrow_tables(args)
+        arrow = sdk.create_arrow_stream(args.table, tables[0].schema, args.client_id, args.client_secret)
+        run_batches(args, tables, arrow.ingest_batch, arrow.flush)
+        arrow.close()
+        return
+
+    if args.format == "taxi":
+        dicts = taxi_dicts(args)
+        stream = sdk.create_stream(args.client_id, args.client_secret, TableProperties(args.table))
+        run_batches(args, dicts, stream.ingest_records_offset, stream.flush)
+        stream.close()
+        return
+
+    pool = record_pool(args.size)
+    stream = sdk.create_stream(args.client_id, args.client_secret, TableProperties(args.table))
     run_calls(
         args,
         pool,
