@@ -48,6 +48,8 @@ TEST_PREREQS += python-test
 ## the published wheel from PyPI into another, for bench/driver.py and bench/published/driver.py.
 PY_BENCH_VENV := target/python-bench-venv
 PY_PUBLISHED_VENV := target/python-bench-published-venv
+# pyarrow for --format taxi-arrow (the pyarrow Tables the driver passes): the test virtualenv's pin.
+PY_BENCH_PYARROW := $(shell grep -m1 '^pyarrow==' $(PY_DIR)/requirements-dev.txt)
 
 .PHONY: python-bench-build python-bench-published
 
@@ -58,7 +60,9 @@ python-bench-build: $(PY_VENV)/.installed
 	test -x $(PY_BENCH_VENV)/bin/python || $(PYTHON) -m venv $(PY_BENCH_VENV)
 	$(PY_BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps --force-reinstall \
 		target/wheels-release/zerobus_ingest-*-abi3-*.whl
+	$(PY_BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check "$(PY_BENCH_PYARROW)"
 
+# requirements.txt pins the published SDK with its [arrow] extra and the pyarrow that allows.
 $(PY_PUBLISHED_VENV)/.installed: $(PY_DIR)/bench/published/requirements.txt
 	$(PYTHON) -m venv $(PY_PUBLISHED_VENV)
 	$(PY_PUBLISHED_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $<
