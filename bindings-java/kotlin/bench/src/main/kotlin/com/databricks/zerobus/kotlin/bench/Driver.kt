@@ -1,7 +1,8 @@
 // The Kotlin bench driver: bench/DRIVER.md is the contract (command line, records, clock, output).
 // single: ingestRecordOffset(String); nowait: ingestRecordNowait(String); batch:
 // ingestRecordsOffset(ByteArray, IntArray), the documented fastest batch call (one buffer plus
-// lengths, one native call).
+// lengths, one native call). --format taxi-arrow --pool DIR: ArrowStream.ingestBatch(VectorSchemaRoot)
+// of the pool's Arrow batches (TaxiArrow.kt).
 package com.databricks.zerobus.kotlin.bench
 
 import com.databricks.zerobus.kotlin.RecordType
@@ -29,6 +30,8 @@ private class Args(
     val records: Long,
     val batch: Int,
     val seconds: Double,
+    val format: String,
+    val pool: String?,
 )
 
 private fun parse(args: Array<String>): Args {
@@ -37,6 +40,8 @@ private fun parse(args: Array<String>): Args {
     var records = -1L
     var batch = 1000
     var seconds = 0.0
+    var format = "json"
+    var pool: String? = null
     var i = 0
     while (i < args.size) {
         val a = args[i]
@@ -48,19 +53,30 @@ private fun parse(args: Array<String>): Args {
             "--records" -> records = v.toLong()
             "--batch" -> batch = v.toInt()
             "--seconds" -> seconds = v.toDouble()
-            "--format" -> require(v == "json") { "--format $v: this driver ingests json only" }
+            "--format" -> {
+                require(v == "json" || v == "taxi-arrow") { "--format $v: this driver takes json or taxi-arrow" }
+                format = v
+            }
+            "--pool" -> pool = v
             // Honoured only by the published-SDK driver; every binding runs with its defaults.
             "--max-inflight-requests" -> {}
             else -> throw IllegalArgumentException("unknown argument $a")
         }
         i += 2
     }
+    if (format == "taxi-arrow") {
+        require(mode == "batch" && pool != null && records >= 0 && batch >= 1) {
+            "usage: --mode batch --format taxi-arrow --batch B --records N --pool DIR [--seconds S]"
+        }
+        return Args(mode, size, records, batch, seconds, format, pool)
+    }
     require(mode != null && size >= 20 && records >= 0) {
-        "usage: --mode single|nowait|batch [--format json] --size BYTES(>=20) --records N [--batch B] [--seconds S]"
+        "usage: --mode single|nowait|batch [--format json] --size BYTES(>=20) --records N [--batch B] [--seconds S]" +
+            " | --mode batch --format taxi-arrow --batch B --records N --pool DIR [--seconds S]"
     }
     require(mode in setOf("single", "nowait", "batch")) { "unknown mode $mode" }
     require(mode != "batch" || (batch >= 1 && POOL % batch == 0)) { "--batch must divide $POOL, got $batch" }
-    return Args(mode, size, records, batch, seconds)
+    return Args(mode, size, records, batch, seconds, format, pool)
 }
 
 private fun env(name: String): String =
@@ -150,12 +166,19 @@ fun main(args: Array<String>) {
         val a = parse(args)
         runBlocking {
             ZerobusSdk(env("ZEROBUS_ENDPOINT"), env("ZEROBUS_WORKSPACE_URL")).use { sdk ->
-                sdk.createStream(
-                    env("ZEROBUS_TABLE"),
-                    env("ZEROBUS_CLIENT_ID"),
-                    env("ZEROBUS_CLIENT_SECRET"),
-                    StreamConfigurationOptions(recordType = RecordType.JSON),
-                ).use { stream -> ingest(stream, a) }
+                if (a.format == "taxi-arrow") {
+                    taxiArrow(
+                        a.pool!!, a.records, a.batch, a.seconds, sdk,
+                        env("ZEROBUS_TABLE"), env("ZEROBUS_CLIENT_ID"), env("ZEROBUS_CLIENT_SECRET"),
+                    )
+                } else {
+                    sdk.createStream(
+                        env("ZEROBUS_TABLE"),
+                        env("ZEROBUS_CLIENT_ID"),
+                        env("ZEROBUS_CLIENT_SECRET"),
+                        StreamConfigurationOptions(recordType = RecordType.JSON),
+                    ).use { stream -> ingest(stream, a) }
+                }
             }
         }
     } catch (t: Throwable) {

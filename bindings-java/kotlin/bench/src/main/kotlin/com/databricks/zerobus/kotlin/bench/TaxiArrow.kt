@@ -1,0 +1,114 @@
+// `--format taxi-arrow` (bench/DRIVER.md, "Taxi rows from the pool directory"): the pool files
+// DIR/0.arrows, 1.arrows, … are each read with ArrowStreamReader into their own VectorSchemaRoot
+// before the clock, an Arrow stream is created with the schema of 0.arrows, and call j is
+// ingestBatch(VectorSchemaRoot) of pool batch j % K. Its own file (class TaxiArrowKt), so the JSON
+// runs never load Arrow Java.
+package com.databricks.zerobus.kotlin.bench
+
+import com.databricks.zerobus.kotlin.ArrowStream
+import com.databricks.zerobus.kotlin.ZerobusSdk
+import com.databricks.zerobus.kotlin.ingestBatch
+import com.databricks.zerobus.kotlin.use
+import org.apache.arrow.memory.BufferAllocator
+import org.apache.arrow.memory.RootAllocator
+import org.apache.arrow.vector.VectorSchemaRoot
+import org.apache.arrow.vector.ipc.ArrowStreamReader
+import org.apache.arrow.vector.ipc.ArrowStreamWriter
+import java.io.ByteArrayOutputStream
+import java.nio.channels.Channels
+import java.nio.channels.FileChannel
+import java.nio.file.Files
+import java.nio.file.Path
+import java.nio.file.Paths
+import java.nio.file.StandardOpenOption
+import java.util.Locale
+
+/** One pool file, read once: the reader owns the root, so both are kept until the end. */
+private class PoolBatch(val reader: ArrowStreamReader, val root: VectorSchemaRoot)
+
+private fun load(allocator: BufferAllocator, file: Path, batch: Int): PoolBatch {
+    val reader = ArrowStreamReader(FileChannel.open(file, StandardOpenOption.READ), allocator)
+    try {
+        require(reader.loadNextBatch()) { "$file holds no record batch" }
+        val root = reader.vectorSchemaRoot
+        require(root.rowCount == batch) { "$file holds a batch of ${root.rowCount} rows, not --batch $batch" }
+        return PoolBatch(reader, root)
+    } catch (t: Throwable) {
+        reader.close()
+        throw t
+    }
+}
+
+/** The schema as an IPC stream of just the schema message (what createArrowStream takes). */
+private fun schemaIpc(root: VectorSchemaRoot): ByteArray {
+    val out = ByteArrayOutputStream()
+    ArrowStreamWriter(root, null, Channels.newChannel(out)).use { w ->
+        w.start()
+        w.end()
+    }
+    return out.toByteArray()
+}
+
+private suspend fun calls(
+    stream: ArrowStream,
+    pool: Array<VectorSchemaRoot>,
+    tail: VectorSchemaRoot?,
+    records: Long,
+    batch: Int,
+    start: Long, cap: Long,
+): Long {
+    var done = 0L
+    var j = 0
+    while (done < records) {
+        if (System.nanoTime() - start >= cap) break
+        val root = if (records - done >= batch) pool[j] else tail!!
+        stream.ingestBatch(root)
+        done += root.rowCount
+        j = if (j + 1 == pool.size) 0 else j + 1
+    }
+    return done
+}
+
+internal suspend fun taxiArrow(
+    dir: String,
+    records: Long,
+    batch: Int,
+    seconds: Double,
+    sdk: ZerobusSdk,
+    table: String,
+    clientId: String,
+    clientSecret: String,
+) {
+    val files = ArrayList<PoolBatch>()
+    var tail: VectorSchemaRoot? = null
+    RootAllocator().use { allocator ->
+        try {
+            var k = 0
+            while (true) {
+                val file = Paths.get(dir, "$k.arrows")
+                if (!Files.exists(file)) break
+                files.add(load(allocator, file, batch))
+                k++
+            }
+            require(files.isNotEmpty()) { "--pool $dir has no 0.arrows" }
+            val pool = Array(files.size) { files[it].root }
+            // The last call, if short, is the first records % B rows of its pool batch.
+            val rest = (records % batch).toInt()
+            if (rest > 0) tail = pool[((records / batch) % pool.size).toInt()].slice(0, rest)
+            val schema = schemaIpc(pool[0])
+            val cap = if (seconds > 0) (seconds * 1e9).toLong() else Long.MAX_VALUE
+
+            sdk.createArrowStream(table, schema, clientId, clientSecret).use { stream ->
+                val start = System.nanoTime()
+                val done = calls(stream, pool, tail, records, batch, start, cap)
+                stream.flush()
+                val s = (System.nanoTime() - start) / 1e9
+                println(String.format(Locale.ROOT, "RESULT records=%d seconds=%.6f", done, s))
+                System.out.flush()
+            }
+        } finally {
+            tail?.close()
+            files.forEach { it.reader.close() }
+        }
+    }
+}
