@@ -1,11 +1,14 @@
 // What bench/DRIVER.md fixes for every driver, shared by the Node drivers (ours and the
 // published SDK's): the command line, the environment, the record pool and the taxi pool
-// directory (`--pool DIR`, read by the `taxi-arrow` format).
+// directory (`--pool DIR`, read by the `taxi-arrow`, `taxi` and `taxi-typed` formats).
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 
 /** Records in the pool. */
 export const POOL = 1000
+
+/** The formats whose rows are the pool directory's (`--pool DIR`, batch mode only). */
+const TAXI_FORMATS = ['taxi-arrow', 'taxi', 'taxi-typed']
 
 const USAGE =
   'usage: DRIVER --mode single|nowait|batch [--format FORMAT] --size BYTES --records N [--batch B] [--seconds S] ' +
@@ -77,10 +80,10 @@ export function parseArgs(argv, { formats = ['json'] } = {}) {
         fail(`unknown option ${flag}`)
     }
   }
-  if (args.format === 'taxi-arrow') {
+  if (TAXI_FORMATS.includes(args.format)) {
     // --size is ignored: the rows are the pool directory's.
-    if (args.mode !== 'batch') fail(`--format taxi-arrow takes --mode batch only`)
-    if (args.pool === undefined) fail(`--format taxi-arrow needs --pool DIR`)
+    if (args.mode !== 'batch') fail(`--format ${args.format} takes --mode batch only`)
+    if (args.pool === undefined) fail(`--format ${args.format} needs --pool DIR`)
     return args
   }
   if (args.size < 20) fail(`--size ${args.size} is below the 20-byte minimum`)
@@ -109,6 +112,34 @@ export function arrowPool(args, tableFromIPC) {
   }
   if (batches.length === 0) throw new Error(`${path.join(args.pool, '0.arrows')} is missing (--pool ${args.pool})`)
   return { schema, batches }
+}
+
+/**
+ * The `taxi` / `taxi-typed` records: the R lines of `DIR/rows.jsonl` as JSON strings (the form
+ * the binding's batch call takes fastest: an array of strings, converted by Rust in one call),
+ * cut before the clock starts into the calls' arrays. Record k is line `k % R`; call `j` passes
+ * records `(j*B) % R .. +B`, wrapping round the pool. The starts repeat after
+ * `L = R / gcd(R, B)` calls, so only `min(L, calls)` distinct arrays are built (`batches[j % L]`,
+ * as `runPoolCalls` takes them); a short last call is the first rows of its array.
+ */
+export function taxiRowBatches(args) {
+  const file = path.join(args.pool, 'rows.jsonl')
+  if (!existsSync(file)) throw new Error(`${file} is missing (--pool ${args.pool})`)
+  const rows = readFileSync(file, 'utf8').split('\n')
+  if (rows.length > 0 && rows[rows.length - 1] === '') rows.pop()
+  const R = rows.length
+  if (R === 0) throw new Error(`${file} holds no rows`)
+  const B = args.batch
+  const gcd = (a, b) => (b === 0 ? a : gcd(b, a % b))
+  const cycle = R / gcd(R, B)
+  const calls = Math.ceil(args.records / B)
+  const batches = []
+  for (let j = 0; j < Math.min(cycle, calls); j++) {
+    const batch = new Array(B)
+    for (let i = 0, k = (j * B) % R; i < B; i++, k = k + 1 === R ? 0 : k + 1) batch[i] = rows[k]
+    batches.push(batch)
+  }
+  return batches
 }
 
 /** Record k is `{"i":K,"p":"x…x"}`, exactly `size` bytes (ASCII, so bytes = characters). */
@@ -166,12 +197,13 @@ export async function runCalls(args, pool, calls) {
 }
 
 /**
- * DRIVER.md's `taxi-arrow` loop and clock: call `j` is `calls.batch(batches[j % K])`, awaited,
- * the last call, if short, the first rows of its batch (`RecordBatch.slice`, cut before the clock
- * starts); until `args.records` rows are ingested or the time cap passes; then `calls.flush()`,
- * which stops the clock, and the RESULT line.
+ * DRIVER.md's loop and clock for the pool directory's formats: call `j` is
+ * `calls.batch(batches[j % K])`, awaited, the last call, if short, the first rows of its batch
+ * (`slice(0, rest)`: `RecordBatch.slice` for `taxi-arrow`, `Array.slice` for `taxi` /
+ * `taxi-typed`, cut before the clock starts); until `args.records` rows are ingested or the time
+ * cap passes; then `calls.flush()`, which stops the clock, and the RESULT line.
  */
-export async function runArrowCalls(args, batches, calls) {
+export async function runPoolCalls(args, batches, calls) {
   const B = args.batch
   const K = batches.length
   const rest = args.records % B

@@ -1,10 +1,11 @@
 // Bench driver for the Node binding (bench/DRIVER.md): one process per run, JSON records (or the
-// taxi pool directory's Arrow batches), default options, one `RESULT records=N seconds=S` line on
-// stdout.
+// taxi pool directory's Arrow batches or JSON rows), default options, one
+// `RESULT records=N seconds=S` line on stdout.
 //
 //   make node-bench-build      # release addon → target/node-release/zerobus.node (and npm ci: apache-arrow)
 //   node bindings-node/bench/driver.mjs --mode single|nowait|batch --size 220 --records 100000 [--batch 1000] [--seconds S]
 //   node bindings-node/bench/driver.mjs --mode batch --format taxi-arrow --batch 10000 --records 200000 --pool DIR
+//   node bindings-node/bench/driver.mjs --mode batch --format taxi|taxi-typed --batch 1000 --records 100000 --pool DIR
 //
 // The release addon is loaded unless ZEROBUS_NODE_ADDON names another one, so a benchmark never
 // measures the debug build that `make node-test` uses.
@@ -12,7 +13,7 @@ import { createRequire } from 'node:module'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
-import { arrowPool, parseArgs, recordPool, runArrowCalls, runCalls } from './contract.mjs'
+import { arrowPool, parseArgs, recordPool, runCalls, runPoolCalls, taxiRowBatches } from './contract.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const release = path.resolve(here, '..', '..', 'target', 'node-release', 'zerobus.node')
@@ -27,9 +28,10 @@ const require = createRequire(import.meta.url)
 const { ZerobusSdk, RecordType } = require('../index.js')
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2), { formats: ['json', 'taxi-arrow'] })
+  const args = parseArgs(process.argv.slice(2), { formats: ['json', 'taxi-arrow', 'taxi', 'taxi-typed'] })
   const sdk = new ZerobusSdk(args.endpoint, args.workspaceUrl)
   if (args.format === 'taxi-arrow') return taxiArrow(args, sdk)
+  if (args.format === 'taxi' || args.format === 'taxi-typed') return taxiRows(args, sdk)
 
   const pool = recordPool(args.size)
   const stream = await sdk.createStream({ tableName: args.table }, args.clientId, args.clientSecret, {
@@ -59,8 +61,26 @@ async function taxiArrow(args, sdk) {
   const { schema, batches } = arrowPool(args, tableFromIPC)
 
   const stream = await sdk.createArrowStream(args.table, schema, args.clientId, args.clientSecret)
-  await runArrowCalls(args, batches, {
+  await runPoolCalls(args, batches, {
     batch: (b) => stream.ingestBatch(b),
+    flush: () => stream.flush(),
+  })
+  await stream.close()
+}
+
+// `--format taxi`: the pool's rows.jsonl lines as JSON strings on a JSON stream. `taxi-typed`:
+// the same strings on a PROTO stream opened from the table (no descriptorProto: the binding reads
+// the table's schema and the core encodes each JSON record by the columns' types). Either way one
+// `ingestRecordsOffset(array of strings)` per call, the arrays cut before the clock.
+async function taxiRows(args, sdk) {
+  const batches = taxiRowBatches(args)
+  const recordType = args.format === 'taxi' ? RecordType.Json : RecordType.Proto
+  const stream = await sdk.createStream({ tableName: args.table }, args.clientId, args.clientSecret, { recordType })
+  if (args.format === 'taxi-typed' && stream.tableSchema === null) {
+    throw new Error('--format taxi-typed: the PROTO stream was not opened from the table (no tableSchema)')
+  }
+  await runPoolCalls(args, batches, {
+    batch: (rs) => stream.ingestRecordsOffset(rs),
     flush: () => stream.flush(),
   })
   await stream.close()
