@@ -2,15 +2,20 @@
 // process per run, JSON records, default options, one "RESULT records=N seconds=S" line on stdout.
 // With --format taxi-arrow it reads the taxi pool directory (--pool DIR: DIR/0.arrows, 1.arrows, …,
 // each an Arrow IPC stream of one batch of --batch rows), opens an Arrow stream with the schema of
-// 0.arrows and passes each file's bytes as they are to IngestIPC, batch j%K on call j.
+// 0.arrows and passes each file's bytes as they are to IngestIPC, batch j%K on call j. With
+// --format taxi it reads DIR/rows.jsonl into one buffer plus lengths (record k is line k%R) and
+// passes --batch of them per IngestRecordsContiguousOffset call on a JSON stream; --format
+// taxi-typed passes the same to IngestJSONRecordsContiguousOffset on a Proto stream created from
+// the table (no descriptor: the library reads the table's schema and encodes the rows by it).
 //
 // `make go-bench` builds it with the build tag zerobus_release, which links
 // target/release/libzerobus.a instead of the debug library `make go-test` uses.
 //
-//	zerobus-bench-go --mode single|nowait|batch [--format json|taxi-arrow] --size BYTES --records N [--batch B] [--seconds S] [--pool DIR]
+//	zerobus-bench-go --mode single|nowait|batch [--format json|taxi|taxi-typed|taxi-arrow] --size BYTES --records N [--batch B] [--seconds S] [--pool DIR]
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,15 +37,15 @@ var nativeLib string
 
 type args struct {
 	mode    string
-	format  string // "json" or "taxi-arrow"
-	pool    string // --pool DIR (taxi-arrow)
+	format  string // "json", "taxi", "taxi-typed" or "taxi-arrow"
+	pool    string // --pool DIR (the taxi formats)
 	size    int
 	records int
 	batch   int
 	seconds float64 // 0: no cap
 }
 
-const usage = "usage: zerobus-bench-go --mode single|nowait|batch [--format json|taxi-arrow] --size BYTES --records N [--batch B] [--seconds S] [--pool DIR] " +
+const usage = "usage: zerobus-bench-go --mode single|nowait|batch [--format json|taxi|taxi-typed|taxi-arrow] --size BYTES --records N [--batch B] [--seconds S] [--pool DIR] " +
 	"(env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, ZEROBUS_CLIENT_ID, ZEROBUS_CLIENT_SECRET, ZEROBUS_TABLE)"
 
 func parse(argv []string) (args, error) {
@@ -65,10 +70,10 @@ func parse(argv []string) (args, error) {
 			}
 			a.mode = value
 		case "--format":
-			// JSON and the taxi pool's Arrow batches: proto records are for the drivers the runner
-			// names in --proto-surfaces.
-			if value != "json" && value != "taxi-arrow" {
-				return a, fmt.Errorf("--format %q: this driver takes json or taxi-arrow", value)
+			// JSON and the taxi pool's rows: proto records are for the drivers the runner names in
+			// --proto-surfaces.
+			if value != "json" && value != "taxi" && value != "taxi-typed" && value != "taxi-arrow" {
+				return a, fmt.Errorf("--format %q: this driver takes json, taxi, taxi-typed or taxi-arrow", value)
 			}
 			a.format = value
 		case "--pool":
@@ -91,20 +96,21 @@ func parse(argv []string) (args, error) {
 			return a, err
 		}
 	}
-	if a.size < 20 {
-		return a, fmt.Errorf("--size %d is below the 20-byte minimum", a.size)
-	}
-	if a.format == "taxi-arrow" {
+	if a.format != "json" {
+		// The taxi formats: --size is ignored.
 		switch {
 		case a.mode != "batch":
-			return a, fmt.Errorf("--format taxi-arrow runs in --mode batch (rows per call: --batch)")
+			return a, fmt.Errorf("--format %s runs in --mode batch (rows per call: --batch)", a.format)
 		case a.pool == "":
-			return a, fmt.Errorf("--format taxi-arrow needs --pool DIR")
-		case a.records%a.batch != 0:
+			return a, fmt.Errorf("--format %s needs --pool DIR", a.format)
+		case a.format == "taxi-arrow" && a.records%a.batch != 0:
 			// A short last call would mean slicing an IPC stream; the runner never asks for one.
 			return a, fmt.Errorf("--records must be a multiple of --batch for taxi-arrow (%d, %d)", a.records, a.batch)
 		}
 		return a, nil
+	}
+	if a.size < 20 {
+		return a, fmt.Errorf("--size %d is below the 20-byte minimum", a.size)
 	}
 	if a.mode == "batch" && pool%a.batch != 0 {
 		return a, fmt.Errorf("--batch %d does not divide the pool of %d", a.batch, pool)
@@ -147,6 +153,37 @@ func arrowPool(dir string) ([][]byte, error) {
 	return out, nil
 }
 
+// jsonPool is DIR/rows.jsonl as the contiguous batch calls take it: the R lines without their
+// newlines back to back in data, twice over, lengths[k] and starts[k] the length and start of
+// record k (k < 2R, starts[2R] = len(data)), so that records q .. q+n of any call (q < R, n <= R)
+// are one slice.
+type jsonPool struct {
+	data            []byte
+	lengths, starts []int
+	rows            int
+}
+
+func readJSONPool(dir string) (*jsonPool, error) {
+	text, err := os.ReadFile(filepath.Join(dir, "rows.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	if len(text) == 0 {
+		return nil, fmt.Errorf("--pool %s: rows.jsonl is empty", dir)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(text, []byte("\n")), []byte("\n"))
+	p := &jsonPool{data: make([]byte, 0, 2*len(text)), rows: len(lines)}
+	for pass := 0; pass < 2; pass++ {
+		for _, line := range lines {
+			p.starts = append(p.starts, len(p.data))
+			p.lengths = append(p.lengths, len(line))
+			p.data = append(p.data, line...)
+		}
+	}
+	p.starts = append(p.starts, len(p.data))
+	return p, nil
+}
+
 func env(name string) string {
 	v := os.Getenv(name)
 	if v == "" {
@@ -173,8 +210,12 @@ func main() {
 		fail(1, "%v", err)
 	}
 	defer sdk.Free()
-	if a.format == "taxi-arrow" {
+	switch a.format {
+	case "taxi-arrow":
 		runArrow(a, sdk, table, clientID, secret)
+		return
+	case "taxi", "taxi-typed":
+		runTaxi(a, sdk, table, clientID, secret)
 		return
 	}
 	recs := records(a.size)
@@ -266,6 +307,58 @@ func runArrow(a args, sdk *zerobus.ZerobusSdk, table, clientID, secret string) {
 		done += a.batch
 	}
 	if err := stream.Flush(ctx); err != nil {
+		fail(1, "%v", err)
+	}
+	fmt.Printf("RESULT records=%d seconds=%.6f\n", done, time.Since(start).Seconds())
+	if err := stream.Close(); err != nil {
+		fail(1, "%v", err)
+	}
+}
+
+// runTaxi is --format taxi (a JSON stream, IngestRecordsContiguousOffset) and taxi-typed (a Proto
+// stream created from the table, IngestJSONRecordsContiguousOffset: the library encodes the JSON
+// text by the table's columns): call j passes records (j*B)%R .. +B of rows.jsonl, read before the
+// stream is created and the clock starts.
+func runTaxi(a args, sdk *zerobus.ZerobusSdk, table, clientID, secret string) {
+	p, err := readJSONPool(a.pool)
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	if a.batch > p.rows {
+		fail(2, "--batch %d is above the pool's %d rows", a.batch, p.rows)
+	}
+	typed := a.format == "taxi-typed"
+	options := zerobus.DefaultStreamConfigurationOptions()
+	if typed {
+		// RecordTypeProto (the default) and no descriptor: the stream is created from the table.
+		options.RecordType = zerobus.RecordTypeProto
+	} else {
+		options.RecordType = zerobus.RecordTypeJson
+	}
+	stream, err := sdk.CreateStream(zerobus.TableProperties{TableName: table}, clientID, secret, options)
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	start := time.Now()
+	expired := deadline(a, start)
+	done := 0
+	// The cap is checked before every call, which is at least every 1024 records for B <= 1024
+	// and what DRIVER.md asks above that.
+	for j := 0; done < a.records && !expired(0); j++ {
+		n := min(a.batch, a.records-done)
+		q := (j * a.batch) % p.rows
+		data, lengths := p.data[p.starts[q]:p.starts[q+n]], p.lengths[q:q+n]
+		if typed {
+			_, err = stream.IngestJSONRecordsContiguousOffset(data, lengths)
+		} else {
+			_, err = stream.IngestRecordsContiguousOffset(data, lengths)
+		}
+		if err != nil {
+			fail(1, "%v", err)
+		}
+		done += n
+	}
+	if err := stream.Flush(); err != nil {
 		fail(1, "%v", err)
 	}
 	fmt.Printf("RESULT records=%d seconds=%.6f\n", done, time.Since(start).Seconds())
