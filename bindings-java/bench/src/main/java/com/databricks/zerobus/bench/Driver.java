@@ -13,7 +13,9 @@ import java.util.Locale;
  * single: {@code ingestRecordOffset(String)}; nowait: {@code ingestRecordNowait(String)}; batch:
  * {@code ingestRecordsOffset(ByteBuffer, int[])} with a direct buffer, the documented fastest
  * batch call (one JNI crossing, no copy on the Java side). {@code --format taxi-arrow --pool DIR}:
- * {@code ZerobusArrowStream.ingestBatch(VectorSchemaRoot)} of the pool's Arrow batches ({@link TaxiArrow}).
+ * {@code ZerobusArrowStream.ingestBatch(VectorSchemaRoot)} of the pool's Arrow batches ({@link TaxiArrow});
+ * {@code --format taxi|taxi-typed --pool DIR}: the pool's JSON rows on a JSON stream or a stream from
+ * the table ({@link TaxiJson}).
  */
 public final class Driver {
     private static final int POOL = 1000;
@@ -126,8 +128,9 @@ public final class Driver {
                 case "--batch": batch = Integer.parseInt(v); break;
                 case "--seconds": seconds = Double.parseDouble(v); break;
                 case "--format":
-                    if (!v.equals("json") && !v.equals("taxi-arrow")) {
-                        throw new IllegalArgumentException("--format " + v + ": this driver takes json or taxi-arrow");
+                    if (!v.equals("json") && !v.equals("taxi-arrow") && !v.equals("taxi") && !v.equals("taxi-typed")) {
+                        throw new IllegalArgumentException(
+                                "--format " + v + ": this driver takes json, taxi, taxi-typed or taxi-arrow");
                     }
                     format = v;
                     break;
@@ -137,10 +140,16 @@ public final class Driver {
                 default: throw new IllegalArgumentException("unknown argument " + a);
             }
         }
-        if (format.equals("taxi-arrow")) {
+        if (!format.equals("json")) {
             if (!"batch".equals(mode) || poolDir == null || records < 0 || batch < 1) {
-                throw new IllegalArgumentException(
-                        "usage: --mode batch --format taxi-arrow --batch B --records N --pool DIR [--seconds S]");
+                throw new IllegalArgumentException("usage: --mode batch --format " + format
+                        + " --batch B --records N --pool DIR [--seconds S]");
+            }
+            if (!format.equals("taxi-arrow")) {
+                TaxiJson.run(poolDir, format.equals("taxi-typed"), records, batch, seconds, env("ZEROBUS_ENDPOINT"),
+                        env("ZEROBUS_WORKSPACE_URL"), env("ZEROBUS_TABLE"), env("ZEROBUS_CLIENT_ID"),
+                        env("ZEROBUS_CLIENT_SECRET"));
+                return;
             }
             TaxiArrow.run(poolDir, records, batch, seconds, env("ZEROBUS_ENDPOINT"), env("ZEROBUS_WORKSPACE_URL"),
                     env("ZEROBUS_TABLE"), env("ZEROBUS_CLIENT_ID"), env("ZEROBUS_CLIENT_SECRET"));
@@ -149,7 +158,7 @@ public final class Driver {
         if (mode == null || size < 20 || records < 0) {
             throw new IllegalArgumentException(
                     "usage: --mode single|nowait|batch [--format json] --size BYTES(>=20) --records N [--batch B] [--seconds S]"
-                    + " | --mode batch --format taxi-arrow --batch B --records N --pool DIR [--seconds S]");
+                    + " | --mode batch --format taxi|taxi-typed|taxi-arrow --batch B --records N --pool DIR [--seconds S]");
         }
         if (!mode.equals("single") && !mode.equals("nowait") && !mode.equals("batch")) {
             throw new IllegalArgumentException("unknown mode " + mode);
