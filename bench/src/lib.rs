@@ -5,12 +5,12 @@
 //! - [`runner`]: starts the server, runs each driver per case, measures CPU, RSS and the server's
 //!   CPU from outside, and writes the report;
 //! - [`taxi`]: the taxi-shaped table and rows of the typed-encoding runs;
-//! - `typed`: the typed-encoding runs (encoder against prost-reflect, JSON vs typed ingest);
-//! - `arrow`: the taxi rows as Arrow batches on every surface (and dict batches in Python).
+//! - `typed`: the typed encoder against prost-reflect;
+//! - `taxi_surfaces`: the taxi rows on every surface as JSON, typed PROTO and Arrow.
 #![allow(missing_docs)]
 
-mod arrow;
 pub mod driver;
 pub mod runner;
 pub mod taxi;
+mod taxi_surfaces;
 mod typed;

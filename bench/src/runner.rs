@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: zerobus-bench --surface NAME=COMMAND... [--out FILE] [--serve PATH] \
 [--filter TEXT] [--rounds N] [--target-rounds N] [--seconds S] [--scale F] [--sizes 20,220,750,10240] [--formats json,proto] \
-[--proto-surfaces NAME,...] [--arrow-surfaces NAME,...] [--no-memory] [--no-every-ack] [--no-typed]
+[--proto-surfaces NAME,...] [--taxi-surfaces NAME,...] [--no-memory] [--no-every-ack] [--no-typed]
        zerobus-bench --write-pool DIR [--batch ROWS]";
 
 /// Default in-flight byte bound of the core (`max_inflight_bytes`), for the memory case's check.
@@ -80,8 +80,8 @@ struct Options {
     every_ack: bool,
     /// The typed-encoding bench binary; `None` skips the typed and Arrow runs (`--no-typed`).
     typed: Option<String>,
-    /// Surfaces whose drivers take `--format taxi-arrow --pool DIR`.
-    arrow_surfaces: Vec<String>,
+    /// Surfaces whose drivers take the taxi formats with `--pool DIR`.
+    taxi_surfaces: Vec<String>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -102,7 +102,7 @@ fn parse_options() -> Result<Options, String> {
         memory: true,
         every_ack: true,
         typed: Some("target/release/zerobus-bench-typed".into()),
-        arrow_surfaces: crate::arrow::SURFACES.map(String::from).to_vec(),
+        taxi_surfaces: crate::taxi_surfaces::SURFACES.map(String::from).to_vec(),
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
@@ -150,7 +150,7 @@ fn parse_options() -> Result<Options, String> {
                     .collect::<Result<_, _>>()?
             }
             "--proto-surfaces" => o.proto_surfaces = value.split(',').map(|s| s.trim().to_owned()).collect(),
-            "--arrow-surfaces" => o.arrow_surfaces = value.split(',').map(|s| s.trim().to_owned()).collect(),
+            "--taxi-surfaces" => o.taxi_surfaces = value.split(',').map(|s| s.trim().to_owned()).collect(),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -388,7 +388,7 @@ struct Results {
     /// The typed-encoding runs, when they ran.
     typed: Option<crate::typed::TypedResults>,
     /// The Arrow runs, when they ran.
-    arrow: Option<crate::arrow::ArrowResults>,
+    taxi: Option<crate::taxi_surfaces::TaxiResults>,
     memory: Vec<(String, Run)>,
     /// 220-byte JSON runs against a server that acks every message.
     every_ack: BTreeMap<(String, Call), Run>,
@@ -494,7 +494,7 @@ fn run(o: Options) -> Result<(), String> {
     let mut results = Results {
         runs: BTreeMap::new(),
         typed: None,
-        arrow: None,
+        taxi: None,
         memory: Vec::new(),
         every_ack: BTreeMap::new(),
     };
@@ -596,21 +596,22 @@ fn run(o: Options) -> Result<(), String> {
     }
 
     if let Some(bin) = &o.typed {
-        // One server declaring the taxi table for the typed and the Arrow runs.
-        let server = Server::start(&o.serve, &["--table", crate::taxi::DEFINITION]).map(|mut server| {
-            server.env.retain(|(k, _)| k != "ZEROBUS_TABLE");
-            server.env.push(("ZEROBUS_TABLE".into(), crate::taxi::TABLE.into()));
-            server
-        });
-        let rust = o.surfaces.iter().find(|(s, _)| s == "rust").map(|(_, c)| c.as_str());
-        let rounds = o.rounds.max(o.target_rounds);
-        results.typed = Some(crate::typed::run(bin, server.as_ref(), rust, rounds, o.seconds));
-        match &server {
-            Ok(server) => {
-                results.arrow =
-                    Some(crate::arrow::run(server, &o.surfaces, &o.arrow_surfaces, rounds, o.seconds))
+        results.typed = Some(crate::typed::run(bin));
+        // One server declaring the taxi table for the taxi runs of every surface.
+        match Server::start(&o.serve, &["--table", crate::taxi::DEFINITION]) {
+            Ok(mut server) => {
+                server.env.retain(|(k, _)| k != "ZEROBUS_TABLE");
+                server.env.push(("ZEROBUS_TABLE".into(), crate::taxi::TABLE.into()));
+                results.taxi = Some(crate::taxi_surfaces::run(
+                    &server,
+                    &o.surfaces,
+                    &o.taxi_surfaces,
+                    o.rounds,
+                    o.target_rounds,
+                    o.seconds,
+                ));
             }
-            Err(e) => eprintln!("arrow: {e}"),
+            Err(e) => eprintln!("taxi: {e}"),
         }
     }
 
@@ -638,7 +639,7 @@ fn run(o: Options) -> Result<(), String> {
                 .map(|((s, c), _)| format!("{s}/every-ack/{}", c.label())),
         )
         .chain(results.typed.iter().flat_map(|t| t.failures()))
-        .chain(results.arrow.iter().flat_map(|a| a.failures()))
+        .chain(results.taxi.iter().flat_map(|t| t.failures()))
         .collect();
     if !failed.is_empty() {
         return Err(format!("{} run(s) failed: {}", failed.len(), failed.join(", ")));
@@ -854,8 +855,8 @@ fn report(o: &Options, res: &Results, load_before: String, elapsed: Duration) ->
     if let Some(typed) = &res.typed {
         typed.report(w);
     }
-    if let Some(arrow) = &res.arrow {
-        arrow.report(w);
+    if let Some(taxi) = &res.taxi {
+        taxi.report(w);
     }
     md
 }
@@ -980,8 +981,8 @@ fn targets(w: &mut String, res: &Results) {
         let (what, measured, holds) = typed.target();
         row(what, measured, holds);
     }
-    if let Some(arrow) = &res.arrow {
-        for (what, measured, holds) in arrow.targets(res.typed.as_ref().and_then(|t| t.json_batch_rate())) {
+    if let Some(taxi) = &res.taxi {
+        for (what, measured, holds) in taxi.targets() {
             row(what, measured, holds);
         }
     }

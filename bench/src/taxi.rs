@@ -126,6 +126,11 @@ pub fn row(i: u64) -> String {
     )
 }
 
+/// The mean length of a row's JSON text in bytes (over the first 1,000 rows).
+pub fn mean_row_bytes() -> usize {
+    (0..1000).map(|i| row(i).len()).sum::<usize>() / 1000
+}
+
 /// The table's Arrow schema, as PROTOCOL.md §9 maps it (the decimal as text).
 pub fn arrow_schema() -> zerobus_core::ArrowSchemaRef {
     let table = zerobus_core::schema::parse_table(DEFINITION).expect("the taxi definition parses");

@@ -1,10 +1,12 @@
-//! The Arrow part of `make bench`: the taxi-shaped rows ([`crate::taxi`]) as Arrow record batches
-//! of 10,000 rows on every surface that takes `--format taxi-arrow`, against a server that declares
-//! the table; and, on the Python surfaces, the same rows as dict batches (what a Python user
-//! without Arrow passes, and the published wheel's fastest record path).
+//! The taxi part of `make bench`: the taxi-shaped rows ([`crate::taxi`]) on every surface that
+//! takes them, against a server that declares the table, as JSON (batches of 1,000), as typed PROTO
+//! on a stream from the table (batches of 1,000, core encoding each row by the table's types) and
+//! as Arrow record batches of 10,000 rows on an Arrow stream (Flight `DoPut`). The Python drivers
+//! pass dicts where the others pass JSON text (what a Python user holds), and the published wheel
+//! runs JSON and Arrow (it has no typed stream from a table).
 //!
 //! The drivers read the rows from a pool directory the runner writes first (`bench/DRIVER.md`,
-//! "Taxi rows from the pool directory"), so every surface ingests the same bytes.
+//! "Taxi rows from the pool directory"), so every surface ingests the same rows.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -13,24 +15,52 @@ use std::time::Duration;
 use crate::runner::{fmt_rate, fmt_ratio, median, ratio, run_driver, Run, Server};
 use crate::taxi;
 
-/// Rows per Arrow call (the issue's batches of 10,000).
-pub(crate) const ARROW_BATCH: usize = 10_000;
-/// Rows an Arrow run offers: the issue's 10 M-row table (runs stop earlier at `--seconds`).
+/// Rows per Arrow call (the issue's batches of 10,000; the pool's batch size).
+const ARROW_BATCH: usize = 10_000;
+/// Rows a run offers: the issue's 10 M-row table (runs stop earlier at `--seconds`).
 const ROWS: u64 = 10_000_000;
-/// Dicts per call in the Python dict runs (the published wheel's batch form).
-const DICT_BATCH: usize = 1000;
 
-/// The surfaces whose drivers take `--format taxi-arrow --pool DIR` (others are skipped).
+/// The surfaces whose drivers take the taxi formats with `--pool DIR` (others are skipped).
 pub(crate) const SURFACES: [&str; 8] =
     ["rust", "go", "java", "kotlin", "node", "c", "python", "published-python"];
-/// The surfaces that also run `--format taxi` (dicts from the pool) in batches of 1,000.
-const DICT_SURFACES: [&str; 2] = ["python", "published-python"];
 
-/// One measured case: (surface, format, median run).
-type Case = (String, &'static str, Run);
+/// A format and call the section runs: (format, label, driver arguments).
+#[derive(Clone, Copy)]
+struct Form {
+    format: &'static str,
+    label: &'static str,
+    args: &'static str,
+}
 
-/// What the Arrow runs measured.
-pub(crate) struct ArrowResults {
+const JSON: Form = Form { format: "taxi", label: "JSON, 1,000 a call", args: "--mode batch --batch 1000" };
+const TYPED: Form =
+    Form { format: "taxi-typed", label: "typed PROTO, 1,000 a call", args: "--mode batch --batch 1000" };
+const ARROW: Form =
+    Form { format: "taxi-arrow", label: "Arrow, 10,000 rows a call", args: "--mode batch --batch 10000" };
+/// The Rust core's single-record calls (only it runs them: they show the per-row cost of each path).
+const JSON_SINGLE: Form = Form { format: "taxi", label: "JSON, single", args: "--mode single" };
+const TYPED_SINGLE: Form = Form { format: "taxi-typed", label: "typed PROTO, single", args: "--mode single" };
+
+/// The forms `surface` runs.
+fn forms(surface: &str) -> Vec<Form> {
+    match surface {
+        "rust" => vec![JSON, TYPED, ARROW, JSON_SINGLE, TYPED_SINGLE],
+        "published-python" => vec![JSON, ARROW],
+        _ => vec![JSON, TYPED, ARROW],
+    }
+}
+
+/// Whether a target row reads this case (those get the target rounds, the others the rounds).
+fn is_target(surface: &str, form: &Form) -> bool {
+    form.format == "taxi-arrow"
+        || (form.label == JSON.label && (surface == "rust" || surface == "published-python"))
+}
+
+/// One measured case: (surface, form, median run).
+type Case = (String, Form, Run);
+
+/// What the taxi runs measured.
+pub(crate) struct TaxiResults {
     runs: Vec<Case>,
     /// Mean JSON row length in bytes (MB/s counts the rows' JSON size, so the columns compare).
     row_bytes: usize,
@@ -47,43 +77,46 @@ impl Drop for Pool {
     }
 }
 
-/// Runs every surface in `surfaces` that is named in `arrow_surfaces` against `server` (which
-/// declares the taxi table), `rounds` times each, surfaces taking turns within a round.
+/// Runs every surface in `surfaces` that is named in `taxi_surfaces` against `server` (which
+/// declares the taxi table): `target_rounds` times for the cases the targets read, `rounds` times
+/// for the others, surfaces and forms taking turns within a round.
 pub(crate) fn run(
     server: &Server,
     surfaces: &[(String, String)],
-    arrow_surfaces: &[String],
+    taxi_surfaces: &[String],
     rounds: u32,
+    target_rounds: u32,
     seconds: f64,
-) -> ArrowResults {
-    let row_bytes = (0..1000).map(|i| taxi::row(i).len()).sum::<usize>() / 1000;
+) -> TaxiResults {
+    let row_bytes = taxi::mean_row_bytes();
     let pool = Pool(std::env::temp_dir().join(format!("zerobus-bench-pool-{}", std::process::id())));
     if let Err(e) = taxi::write_pool(&pool.0, ARROW_BATCH) {
         let error = format!("cannot write the taxi pool to {}: {e}", pool.0.display());
-        eprintln!("arrow: {error}");
-        return ArrowResults { runs: Vec::new(), row_bytes, error: Some(error) };
+        eprintln!("taxi: {error}");
+        return TaxiResults { runs: Vec::new(), row_bytes, error: Some(error) };
     }
-    let cases: Vec<(&str, &str, &'static str, String)> = surfaces
+    let cases: Vec<(&str, &str, Form)> = surfaces
         .iter()
-        .filter(|(s, _)| arrow_surfaces.iter().any(|a| a == s))
-        .flat_map(|(surface, command)| {
-            let arrow = (surface.as_str(), command.as_str(), "taxi-arrow", format!("--batch {ARROW_BATCH}"));
-            let dicts = DICT_SURFACES
-                .contains(&surface.as_str())
-                .then(|| (surface.as_str(), command.as_str(), "taxi", format!("--batch {DICT_BATCH}")));
-            std::iter::once(arrow).chain(dicts)
-        })
+        .filter(|(s, _)| taxi_surfaces.iter().any(|t| t == s))
+        .flat_map(|(s, c)| forms(s).into_iter().map(move |f| (s.as_str(), c.as_str(), f)))
         .collect();
     let mut runs: Vec<Vec<Run>> = cases.iter().map(|_| Vec::new()).collect();
-    for round in 0..rounds.max(1) {
-        for (i, (surface, command, format, batch)) in cases.iter().enumerate() {
+    for round in 0..rounds.max(target_rounds).max(1) {
+        for (i, (surface, command, form)) in cases.iter().enumerate() {
+            let wanted = if is_target(surface, form) { target_rounds } else { rounds };
+            if round >= wanted.max(1) {
+                continue;
+            }
             let args = format!(
-                "--mode batch {batch} --format {format} --records {ROWS} --seconds {seconds} --pool {}",
+                "{} --format {} --records {ROWS} --seconds {seconds} --pool {}",
+                form.args,
+                form.format,
                 pool.0.display()
             );
             let run = run_driver(command, &args, server, row_bytes, Duration::from_secs_f64(seconds + 120.0));
             eprintln!(
-                "{surface:>24} {format:<10} {batch:<13} round {}: {}",
+                "{surface:>24} taxi {:<26} round {}: {}",
+                form.label,
                 round + 1,
                 run.error
                     .as_deref()
@@ -93,61 +126,58 @@ pub(crate) fn run(
             runs[i].push(run);
         }
     }
-    let runs = cases.into_iter().zip(runs).map(|((s, _, f, _), r)| (s.to_owned(), f, median(r))).collect();
-    ArrowResults { runs, row_bytes, error: None }
+    let runs = cases.into_iter().zip(runs).map(|((s, _, f), r)| (s.to_owned(), f, median(r))).collect();
+    TaxiResults { runs, row_bytes, error: None }
 }
 
-impl ArrowResults {
-    fn rate(&self, surface: &str, format: &str) -> Option<f64> {
+impl TaxiResults {
+    fn rate(&self, surface: &str, form: Form) -> Option<f64> {
         self.runs
             .iter()
-            .find(|(s, f, r)| s == surface && *f == format && r.error.is_none())
+            .find(|(s, f, r)| s == surface && f.label == form.label && r.error.is_none())
             .map(|(_, _, r)| r.rate())
     }
 
-    /// The target rows, given the Rust core's taxi JSON rate (batches of 1,000) from the typed
-    /// runs: (what, measured, holds).
-    pub(crate) fn targets(&self, rust_json: Option<f64>) -> Vec<(String, String, Option<bool>)> {
+    /// The target rows: (what, measured, holds).
+    pub(crate) fn targets(&self) -> Vec<(String, String, Option<bool>)> {
         let mut rows = Vec::new();
-        let core = self.rate("rust", "taxi-arrow");
-        let x = ratio(core, rust_json);
-        rows.push((
-            "Rust core, taxi rows: Arrow (batches of 10,000) ≥ 3× JSON (batches of 1,000) in rows/s".into(),
+        let versus = |x: Option<f64>, a: Option<f64>, b: Option<f64>| {
             format!(
                 "{}× ({} vs {} rows/s)",
                 fmt_ratio(x),
-                core.map(fmt_rate).unwrap_or_default(),
-                rust_json.map(fmt_rate).unwrap_or_default()
-            ),
+                a.map(fmt_rate).unwrap_or_default(),
+                b.map(fmt_rate).unwrap_or_default()
+            )
+        };
+        let (core, core_json) = (self.rate("rust", ARROW), self.rate("rust", JSON));
+        let x = ratio(core, core_json);
+        rows.push((
+            "Rust core, taxi rows: Arrow (batches of 10,000) ≥ 3× JSON (batches of 1,000) in rows/s".into(),
+            versus(x, core, core_json),
             x.map(|x| x >= 3.0),
         ));
-        for (surface, _, _) in self
+        let bindings = self
             .runs
             .iter()
-            .filter(|(s, f, _)| *f == "taxi-arrow" && s != "rust" && !s.starts_with("published"))
-        {
-            let x = ratio(self.rate(surface, "taxi-arrow"), core);
+            .filter(|(s, f, _)| f.label == ARROW.label && s != "rust" && !s.starts_with("published"));
+        for (surface, _, _) in bindings {
+            let x = ratio(self.rate(surface, ARROW), core);
             rows.push((
                 format!("`{surface}` Arrow, taxi rows in batches of 10,000: ≥ 0.80 of the Rust core's Arrow"),
                 fmt_ratio(x),
                 x.map(|x| x >= 0.8),
             ));
         }
-        let ours = self.rate("python", "taxi-arrow");
-        for (format, what, at_least) in [
-            ("taxi", "its dict batches (1,000 taxi rows a call)", 10.0),
-            ("taxi-arrow", "its Arrow stream (the same pyarrow Tables)", 2.0),
+        let ours = self.rate("python", ARROW);
+        for (form, what, at_least) in [
+            (JSON, "dict batches (1,000 taxi rows a call)", 10.0),
+            (ARROW, "Arrow stream (the same pyarrow Tables)", 2.0),
         ] {
-            let theirs = self.rate("published-python", format);
+            let theirs = self.rate("published-python", form);
             let x = ratio(ours, theirs);
             rows.push((
-                format!("`python` Arrow (pyarrow Table, 10,000 rows a call) ≥ {at_least}× `published-python` {what}"),
-                format!(
-                    "{}× ({} vs {} rows/s)",
-                    fmt_ratio(x),
-                    ours.map(fmt_rate).unwrap_or_default(),
-                    theirs.map(fmt_rate).unwrap_or_default()
-                ),
+                format!("`python` Arrow (pyarrow Table, 10,000 rows a call) ≥ {at_least}× `published-python`'s {what}"),
+                versus(x, ours, theirs),
                 x.map(|x| x >= at_least),
             ));
         }
@@ -156,38 +186,38 @@ impl ArrowResults {
 
     /// The report section.
     pub(crate) fn report(&self, w: &mut String) {
-        let _ = writeln!(w, "\n## Arrow: taxi-shaped rows on every surface\n");
+        let _ = writeln!(w, "\n## Taxi rows on every surface: JSON, typed PROTO, Arrow\n");
         if let Some(e) = &self.error {
             let _ = writeln!(w, "Not measured: {e}");
             return;
         }
         let _ = writeln!(
             w,
-            "The same table and server as the typed section. Every driver reads the same pool of {} record \
-             batches of {} rows (Arrow IPC files the runner writes, `bench/DRIVER.md`) into its language's \
-             Arrow form before the clock, then makes one Arrow call per batch on an Arrow stream (Flight \
-             `DoPut`), up to {} rows or the run's seconds. The forms: Rust `RecordBatch`; Go and C the IPC \
-             bytes; Java and Kotlin a `VectorSchemaRoot`; Node an apache-arrow `RecordBatch`; Python a pyarrow \
-             `Table` (ours and the published wheel's). `dicts` rows are the Python drivers' JSON streams fed \
-             lists of 1,000 dicts parsed from the same rows. MB/s counts the rows' JSON size ({} bytes on \
-             average), so every column compares. Median of the rounds.\n",
+            "The table `{}` (20 columns, `bench/src/taxi.rs`) declared on `zerobus serve --no-payloads \
+             --table …`. Every driver reads the same rows (a pool of {} Arrow record batches of {} rows and \
+             the same rows as JSON lines of {} bytes on average, written by the runner: `bench/DRIVER.md`) \
+             into its language's form before the clock, then ingests up to {} rows or the run's seconds:\n\n\
+             - **JSON**: a JSON stream, batches of 1,000 records (the JSON text; in Python, dicts);\n\
+             - **typed PROTO**: a PROTO stream created from the table, the same JSON records (dicts in \
+             Python), each encoded by core to the table's types;\n\
+             - **Arrow**: an Arrow stream (Flight `DoPut`), one call per record batch of 10,000 rows, in \
+             each language's Arrow form: Rust `RecordBatch`; Go and C IPC bytes; Java and Kotlin a \
+             `VectorSchemaRoot`; Node an apache-arrow `RecordBatch`; Python a pyarrow `Table` (ours and the \
+             published wheel's).\n\n\
+             MB/s counts the rows' JSON size, so every column compares. Median of the rounds (more rounds \
+             for the cases the targets read).\n",
+            taxi::TABLE,
             taxi::POOL_BATCHES,
             fmt_rate(ARROW_BATCH as f64),
+            self.row_bytes,
             fmt_rate(ROWS as f64),
-            self.row_bytes
         );
         let _ = writeln!(
             w,
-            "| Surface | Call | rows/s | MB/s of JSON | client CPU s | peak RSS MiB | server CPU s | client CPU s per M rows | ÷ Rust core Arrow |"
+            "| Surface | Stream, call | rows/s | MB/s of JSON | client CPU s | client CPU s per M rows | peak RSS MiB | server CPU s | ÷ its JSON | ÷ Rust core, same form |"
         );
-        let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
-        let core = self.rate("rust", "taxi-arrow");
-        for (surface, format, run) in &self.runs {
-            let call = if *format == "taxi-arrow" {
-                "Arrow, 10,000 rows a call"
-            } else {
-                "dicts, 1,000 a call (JSON stream)"
-            };
+        let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (surface, form, run) in &self.runs {
             let rate = match &run.error {
                 None => fmt_rate(run.rate()),
                 Some(e) => format!("failed: {e}"),
@@ -197,21 +227,32 @@ impl ArrowResults {
             } else {
                 String::new()
             };
+            let json = if form.args == JSON_SINGLE.args { JSON_SINGLE } else { JSON };
+            let vs_json = if form.format == "taxi" {
+                String::new()
+            } else {
+                fmt_ratio(ratio(self.rate(surface, *form), self.rate(surface, json)))
+            };
             let _ = writeln!(
                 w,
-                "| `{surface}` | {call} | {rate} | {:.1} | {:.2} | {} | {:.2} | {per_million} | {} |",
+                "| `{surface}` | {} | {rate} | {:.1} | {:.2} | {per_million} | {} | {:.2} | {vs_json} | {} |",
+                form.label,
                 run.mb_per_s(),
                 run.client_cpu,
                 run.peak_rss_kib / 1024,
                 run.server_cpu,
-                fmt_ratio(ratio(self.rate(surface, format), core))
+                fmt_ratio(ratio(self.rate(surface, *form), self.rate("rust", *form)))
             );
         }
     }
 
     /// Failed runs, named for the runner's summary.
     pub(crate) fn failures(&self) -> Vec<String> {
-        let runs = self.runs.iter().filter(|(_, _, r)| r.error.is_some()).map(|(s, f, _)| format!("{s}/{f}"));
-        runs.chain(self.error.iter().map(|_| "arrow pool".to_owned())).collect()
+        let runs = self
+            .runs
+            .iter()
+            .filter(|(_, _, r)| r.error.is_some())
+            .map(|(s, f, _)| format!("{s}/taxi/{}", f.label));
+        runs.chain(self.error.iter().map(|_| "taxi pool".to_owned())).collect()
     }
 }

@@ -1,13 +1,11 @@
 //! The typed-encoding part of `make bench`: taxi-shaped rows ([`crate::taxi`]) as JSON lines →
-//! proto, our typed encoder against prost-reflect on one core (`zerobus-bench-typed`), and the
-//! Rust core ingesting the same rows as JSON and as typed PROTO (a stream from the table) against
-//! a server that declares the table.
+//! proto, our typed encoder against prost-reflect on one core (`zerobus-bench-typed`). Ingesting
+//! the same rows on every surface is `crate::taxi_surfaces`.
 
 use std::fmt::Write as _;
 use std::process::Command;
-use std::time::Duration;
 
-use crate::runner::{fmt_rate, fmt_ratio, median, ratio, run_driver, Run, Server};
+use crate::runner::{fmt_rate, fmt_ratio, ratio};
 use crate::taxi;
 
 /// Rows the encoder compares on.
@@ -19,8 +17,6 @@ const ENCODER_ROUNDS: u32 = 5;
 pub(crate) struct TypedResults {
     /// The encoder comparison, or why it did not run.
     encoder: Result<EncoderRun, String>,
-    /// Rust core ingest runs: (format, call label, median run).
-    ingest: Vec<(&'static str, &'static str, Run)>,
     /// Mean JSON row length in bytes.
     row_bytes: usize,
 }
@@ -33,18 +29,9 @@ struct EncoderRun {
     peer: f64,
 }
 
-const CALLS: [(&str, &str); 2] = [("batch 1000", "--mode batch --batch 1000"), ("single", "--mode single")];
-const FORMATS: [&str; 2] = ["taxi", "taxi-typed"];
-/// Runs the encoder comparison with `typed_bin` and the ingest runs with the `rust` surface's
-/// `command` (if there is one) against `server`, which declares the taxi table.
-pub(crate) fn run(
-    typed_bin: &str,
-    server: Result<&Server, &String>,
-    command: Option<&str>,
-    rounds: u32,
-    seconds: f64,
-) -> TypedResults {
-    let row_bytes = (0..1000).map(|i| taxi::row(i).len()).sum::<usize>() / 1000;
+/// Runs the encoder comparison with `typed_bin`.
+pub(crate) fn run(typed_bin: &str) -> TypedResults {
+    let row_bytes = taxi::mean_row_bytes();
     let encoder = run_encoder(typed_bin);
     match &encoder {
         Ok(e) => eprintln!(
@@ -53,42 +40,7 @@ pub(crate) fn run(
         ),
         Err(e) => eprintln!("{:>24} FAILED {e}", "typed encoder"),
     }
-    let mut ingest = Vec::new();
-    if let Some(command) = command {
-        match server {
-            Err(e) => eprintln!("typed ingest: {e}"),
-            Ok(server) => {
-                let records = 1_000_000;
-                for ((label, call), format) in CALLS.iter().flat_map(|c| FORMATS.map(|f| (*c, f))) {
-                    let runs: Vec<Run> = (0..rounds.max(1))
-                        .map(|round| {
-                            let args =
-                                format!("{call} --format {format} --records {records} --seconds {seconds}");
-                            let run = run_driver(
-                                command,
-                                &args,
-                                server,
-                                row_bytes,
-                                Duration::from_secs_f64(seconds + 90.0),
-                            );
-                            eprintln!(
-                                "{:>24} {format:<10} {label:<10} round {}: {}",
-                                "rust taxi",
-                                round + 1,
-                                run.error
-                                    .as_deref()
-                                    .map(|e| format!("FAILED {e}"))
-                                    .unwrap_or_else(|| format!("{:>10.0} rec/s", run.rate()))
-                            );
-                            run
-                        })
-                        .collect();
-                    ingest.push((format, label, median(runs)));
-                }
-            }
-        }
-    }
-    TypedResults { encoder, ingest, row_bytes }
+    TypedResults { encoder, row_bytes }
 }
 
 fn run_encoder(bin: &str) -> Result<EncoderRun, String> {
@@ -115,13 +67,6 @@ fn run_encoder(bin: &str) -> Result<EncoderRun, String> {
 }
 
 impl TypedResults {
-    fn ingest_rate(&self, format: &str, label: &str) -> Option<f64> {
-        self.ingest
-            .iter()
-            .find(|(f, l, r)| *f == format && *l == label && r.error.is_none())
-            .map(|(_, _, r)| r.rate())
-    }
-
     /// The encoder target row: (what, measured, holds).
     pub(crate) fn target(&self) -> (String, String, Option<bool>) {
         let what =
@@ -137,11 +82,6 @@ impl TypedResults {
             }
             Err(e) => (what.into(), format!("not measured: {e}"), None),
         }
-    }
-
-    /// The Rust core's rows/s for taxi JSON in batches of 1,000 (the Arrow target's baseline).
-    pub(crate) fn json_batch_rate(&self) -> Option<f64> {
-        self.ingest_rate("taxi", "batch 1000")
     }
 
     /// The report section.
@@ -181,62 +121,10 @@ impl TypedResults {
                 let _ = writeln!(w, "Encoder comparison not measured: {e}");
             }
         }
-        if self.ingest.is_empty() {
-            return;
-        }
-        let _ = writeln!(
-            w,
-            "\nThe Rust core ingesting the same rows against `zerobus serve --no-payloads --table …`: \
-             `taxi` on a JSON stream (the server takes the text), `taxi-typed` on a PROTO stream created \
-             from the table (core encodes each row by the table's types; the server decodes it against \
-             the columns). Median of the rounds.\n"
-        );
-        let _ = writeln!(
-            w,
-            "| Stream | Call | rows/s | MB/s of JSON | client CPU s | server CPU s | client CPU s per M rows | ÷ JSON |"
-        );
-        let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|");
-        for (label, _) in CALLS {
-            for format in FORMATS {
-                if let Some((_, _, run)) = self.ingest.iter().find(|(f, l, _)| *f == format && *l == label) {
-                    let vs_json = if format == "taxi" {
-                        String::new()
-                    } else {
-                        fmt_ratio(ratio(self.ingest_rate(format, label), self.ingest_rate("taxi", label)))
-                    };
-                    let per_million = if run.records > 0 {
-                        format!("{:.2}", run.client_cpu / run.records as f64 * 1e6)
-                    } else {
-                        String::new()
-                    };
-                    let rate = match &run.error {
-                        None => fmt_rate(run.rate()),
-                        Some(e) => format!("failed: {e}"),
-                    };
-                    let stream = if format == "taxi" { "JSON" } else { "typed PROTO (from the table)" };
-                    let _ = writeln!(
-                        w,
-                        "| {stream} | {label} | {rate} | {:.1} | {:.2} | {:.2} | {per_million} | {vs_json} |",
-                        run.mb_per_s(),
-                        run.client_cpu,
-                        run.server_cpu
-                    );
-                }
-            }
-        }
     }
 
     /// Failed runs, named for the runner's summary.
     pub(crate) fn failures(&self) -> Vec<String> {
-        let mut failed: Vec<String> = self
-            .ingest
-            .iter()
-            .filter(|(_, _, r)| r.error.is_some())
-            .map(|(f, l, _)| format!("rust/{f}/{l}"))
-            .collect();
-        if self.encoder.is_err() {
-            failed.push("typed encoder".into());
-        }
-        failed
+        self.encoder.is_err().then(|| "typed encoder".to_owned()).into_iter().collect()
     }
 }
