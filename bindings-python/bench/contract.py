@@ -6,9 +6,10 @@ the dict ``{"i": k, "p": "xx…x"}`` whose compact JSON text ``{"i":K,"p":"xx…
 ``--size`` bytes (what both SDKs send), and the driver passes the dict itself. The pool (and, for
 ``batch``, the lists of ``B`` dicts) is built before the clock starts.
 
-``--format taxi`` and ``--format taxi-arrow`` read the taxi rows of the runner's pool directory
-(``--pool DIR``, DRIVER.md "Taxi rows from the pool directory"), before the clock too: ``taxi``
-the dicts of ``DIR/rows.jsonl`` in lists of ``B`` (:func:`taxi_dicts`), ``taxi-arrow`` each
+``--format taxi``, ``taxi-typed`` and ``taxi-arrow`` read the taxi rows of the runner's pool
+directory (``--pool DIR``, DRIVER.md "Taxi rows from the pool directory"), before the clock too:
+``taxi`` and ``taxi-typed`` the dicts of ``DIR/rows.jsonl`` in lists of ``B`` (:func:`taxi_dicts`;
+``taxi-typed`` on a PROTO stream created from the table, ours only), ``taxi-arrow`` each
 ``DIR/{j}.arrows`` as one pyarrow ``Table`` (:func:`arrow_tables`); :func:`run_batches` times the
 calls.
 
@@ -26,12 +27,12 @@ from typing import Any, Callable, Dict, List, NamedTuple, NoReturn, Optional, Se
 POOL = 1000
 
 #: The formats; the taxi ones read ``--pool DIR`` and run in ``--mode batch``.
-FORMATS = ("json", "taxi", "taxi-arrow")
+FORMATS = ("json", "taxi", "taxi-typed", "taxi-arrow")
 
 USAGE = (
     "usage: DRIVER --mode single|nowait|batch [--format json] --size BYTES --records N [--batch B] "
     "[--seconds S] [--max-inflight-requests N]\n"
-    "       DRIVER --mode batch --format taxi|taxi-arrow --pool DIR --records N --batch B [--seconds S]\n"
+    "       DRIVER --mode batch --format taxi|taxi-typed|taxi-arrow --pool DIR --records N --batch B [--seconds S]\n"
     "  (env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, ZEROBUS_CLIENT_ID, ZEROBUS_CLIENT_SECRET, "
     "ZEROBUS_TABLE)"
 )
@@ -221,7 +222,7 @@ def report(records: int, seconds: float) -> None:
 
 
 def taxi_dicts(args: Args) -> List[List[Dict[str, Any]]]:
-    """``--format taxi``: the rows of ``DIR/rows.jsonl`` as dicts (``json.loads`` per line), in
+    """``--format taxi`` / ``taxi-typed``: the rows of ``DIR/rows.jsonl`` as dicts (``json.loads`` per line), in
     lists of ``B``: list ``q`` holds rows ``q*B .. +B``, so call ``j`` passes rows
     ``(j*B) % (K×B) .. +B``."""
     assert args.pool is not None

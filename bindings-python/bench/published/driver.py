@@ -12,6 +12,8 @@ Same command line, environment, dict records and loop as ../driver.py (../contra
   Node driver does the same (its SDK has no fire-and-forget call at all).
 - ``batch``: ``stream.ingest_records_offset(list of dicts)``.
 - ``--format taxi``: that batch call on the taxi rows of ``DIR/rows.jsonl`` as dicts.
+- ``--format taxi-typed`` is refused (exit 2): the published SDK has no PROTO stream created from
+  the table (a PROTO stream needs a descriptor).
 - ``--format taxi-arrow``: ``sdk.create_arrow_stream(table, schema, client_id, client_secret)``
   (its ``[arrow]`` extra: pyarrow, pinned in requirements.txt; the schema of ``DIR/0.arrows``,
   default options) and one ``stream.ingest_batch(table)`` per call on the same pyarrow
@@ -58,6 +60,11 @@ except ImportError as e:
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
+    if args.format == "taxi-typed":
+        fail(
+            "--format taxi-typed: the published Python SDK has no PROTO stream created from the table "
+            "(its PROTO streams need a descriptor); this driver takes json, taxi, taxi-arrow"
+        )
     if args.max_inflight_requests is not None:
         fail("the published Python SDK has no max_inflight_requests option")
     sdk = ZerobusSdk(args.endpoint, args.workspace_url)
