@@ -3,7 +3,7 @@
  * JSON records, default options, one "RESULT records=N seconds=S" line on stdout.
  *
  *   make c-bench    # links target/release/libzerobus.a → target/c/zerobus-bench-c
- *   target/c/zerobus-bench-c --mode single|nowait|batch [--format json|taxi-arrow] --size BYTES --records N [--batch B]
+ *   target/c/zerobus-bench-c --mode single|nowait|batch [--format json|taxi|taxi-typed|taxi-arrow] --size BYTES --records N [--batch B]
  *                            [--seconds S] [--pool DIR]
  *
  * single: zerobus_stream_ingest_record; nowait: zerobus_stream_ingest_record_nowait; batch:
@@ -12,6 +12,10 @@
  * an Arrow IPC stream of one batch of --batch rows) read into memory, an Arrow stream opened with
  * the schema of 0.arrows, and call j passing file j % K's bytes as they are to
  * zerobus_arrow_stream_ingest_ipc. --records must be a multiple of --batch there (no IPC slicing).
+ * --format taxi / taxi-typed (batch only): DIR/rows.jsonl read into one buffer plus lengths (record
+ * k is line k % R), call j passing records (j * B) % R .. +B to zerobus_stream_ingest_records on a
+ * JSON stream / zerobus_stream_ingest_json_records on a PROTO stream created from the table (no
+ * descriptor: the library reads the table's schema and encodes the JSON text by its columns).
  */
 #define _POSIX_C_SOURCE 199309L
 #include <errno.h>
@@ -25,7 +29,7 @@
 #define POOL 1000
 
 static const char *USAGE =
-    "usage: zerobus-bench-c --mode single|nowait|batch [--format json|taxi-arrow] --size BYTES --records N [--batch B] "
+    "usage: zerobus-bench-c --mode single|nowait|batch [--format json|taxi|taxi-typed|taxi-arrow] --size BYTES --records N [--batch B] "
     "[--seconds S] [--pool DIR] "
     "(env ZEROBUS_ENDPOINT, ZEROBUS_WORKSPACE_URL, ZEROBUS_CLIENT_ID, ZEROBUS_CLIENT_SECRET, ZEROBUS_TABLE)";
 
@@ -134,6 +138,136 @@ static int arrow_pool_read(const char *dir, arrow_pool *p) {
     return 0;
 }
 
+/* The taxi rows: DIR/rows.jsonl's R lines without their newlines back to back in `data`, twice
+ * over; record k (k < 2R) is `len[k]` bytes at `start[k]`, so that records q .. q+n of a call
+ * (q < R, n <= R) are one contiguous run. */
+typedef struct {
+    uint8_t *data;
+    size_t *len, *start;
+    size_t rows;
+} json_pool;
+
+static void json_pool_free(json_pool *p) {
+    free(p->data);
+    free(p->len);
+    free(p->start);
+}
+
+/* 0 on success, -1 on error (on stderr). */
+static int json_pool_read(const char *dir, json_pool *p) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/rows.jsonl", dir) >= (int)sizeof path) {
+        fprintf(stderr, "zerobus-bench-c: --pool %s: path too long\n", dir);
+        return -1;
+    }
+    uint8_t *text = NULL;
+    size_t len = 0;
+    int got = read_file(path, &text, &len);
+    if (got <= 0) {
+        if (got == 0) fprintf(stderr, "zerobus-bench-c: %s: no such file\n", path);
+        return -1;
+    }
+    if (len == 0) {
+        fprintf(stderr, "zerobus-bench-c: %s is empty\n", path);
+        free(text);
+        return -1;
+    }
+    size_t rows = text[len - 1] == '\n' ? 0 : 1;
+    for (size_t i = 0; i < len; i++) rows += text[i] == '\n';
+    p->data = malloc(2 * len);
+    p->len = malloc(2 * rows * sizeof *p->len);
+    p->start = malloc((2 * rows + 1) * sizeof *p->start);
+    if (!p->data || !p->len || !p->start) {
+        fprintf(stderr, "zerobus-bench-c: out of memory\n");
+        free(text);
+        return -1;
+    }
+    size_t used = 0, k = 0, line = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && text[i] != '\n') continue;
+        if (i == len && line == len) break; /* after the last newline: no row */
+        p->start[k] = used;
+        p->len[k] = i - line;
+        memcpy(p->data + used, text + line, i - line);
+        used += i - line;
+        k++;
+        line = i + 1;
+    }
+    free(text);
+    memcpy(p->data + used, p->data, used);
+    for (k = 0; k < rows; k++) {
+        p->len[rows + k] = p->len[k];
+        p->start[rows + k] = p->start[k] + used;
+    }
+    p->start[2 * rows] = 2 * used;
+    p->rows = rows;
+    return 0;
+}
+
+/* --format taxi (typed = 0: a JSON stream, zerobus_stream_ingest_records) and taxi-typed (typed =
+ * 1: a PROTO stream created from the table, zerobus_stream_ingest_json_records); the rows are read
+ * before the stream is created and the clock starts. */
+static int run_taxi(const zerobus_sdk *sdk, const char *table, const char *id, const char *secret, const char *dir,
+                    int typed, unsigned long long records, unsigned long long batch, double seconds) {
+    json_pool pool = {NULL, NULL, NULL, 0};
+    zerobus_error *err = NULL;
+    zerobus_stream *stream = NULL;
+    zerobus_stream_options *opts = NULL;
+    double t0;
+    unsigned long long done = 0;
+    int rc = 1;
+    if (json_pool_read(dir, &pool) != 0) goto out;
+    if (batch > pool.rows) {
+        fprintf(stderr, "zerobus-bench-c: --batch %llu is above the pool's %zu rows\n", batch, pool.rows);
+        rc = 2;
+        goto out;
+    }
+    opts = zerobus_stream_options_new();
+    /* PROTO and no descriptor: the stream is created from the table. */
+    if (!zerobus_stream_options_set_record_type(opts, typed ? ZEROBUS_RECORD_TYPE_PROTO : ZEROBUS_RECORD_TYPE_JSON,
+                                                &err)) {
+        rc = fail("options", err);
+        goto out;
+    }
+    stream = zerobus_sdk_create_stream(sdk, table, NULL, 0, id, secret, opts, &err);
+    if (!stream) {
+        rc = fail("create stream", err);
+        goto out;
+    }
+    t0 = now();
+    for (unsigned long long j = 0; done < records; j++) {
+        /* Before every call: at least every 1024 records for B <= 1024, what DRIVER.md asks above. */
+        if (seconds > 0 && now() - t0 >= seconds) break;
+        size_t n = (size_t)(records - done < batch ? records - done : batch);
+        size_t q = (size_t)((j * batch) % pool.rows);
+        const uint8_t *data = pool.data + pool.start[q];
+        size_t data_len = pool.start[q + n] - pool.start[q];
+        int ok = typed ? zerobus_stream_ingest_json_records(stream, data, data_len, pool.len + q, n, NULL, &err)
+                       : zerobus_stream_ingest_records(stream, data, data_len, pool.len + q, n, NULL, &err);
+        if (!ok) {
+            rc = fail("ingest records", err);
+            goto out;
+        }
+        done += n;
+    }
+    if (!zerobus_stream_flush(stream, &err)) {
+        rc = fail("flush", err);
+        goto out;
+    }
+    printf("RESULT records=%llu seconds=%.6f\n", done, now() - t0);
+    fflush(stdout);
+    if (!zerobus_stream_close(stream, &err)) {
+        rc = fail("close", err);
+        goto out;
+    }
+    rc = 0;
+out:
+    zerobus_stream_free(stream); /* NULL is a no-op */
+    zerobus_stream_options_free(opts);
+    json_pool_free(&pool);
+    return rc;
+}
+
 /* --format taxi-arrow: records / batch calls of zerobus_arrow_stream_ingest_ipc, call j passing
  * pool batch j % K; the pool is read before the stream is created and the clock starts. */
 static int run_arrow(const zerobus_sdk *sdk, const char *table, const char *id, const char *secret, const char *dir,
@@ -179,7 +313,7 @@ out:
 
 int main(int argc, char **argv) {
     enum { SINGLE, NOWAIT, BATCH } mode = SINGLE;
-    int taxi_arrow = 0;
+    enum { JSON, TAXI, TAXI_TYPED, TAXI_ARROW } format = JSON;
     const char *pool_dir = NULL;
     unsigned long long size = 220, records = 100000, batch = 1000;
     double seconds = 0; /* 0: no cap */
@@ -197,11 +331,13 @@ int main(int argc, char **argv) {
             seconds = strtod(value, &end);
             if (*end != '\0' || seconds < 0) return usage("--seconds is not a number:", value);
         } else if (strcmp(flag, "--format") == 0) {
-            /* JSON and the taxi pool's Arrow batches: proto records are for the drivers the runner
-             * names in --proto-surfaces. */
-            if (strcmp(value, "json") == 0) taxi_arrow = 0;
-            else if (strcmp(value, "taxi-arrow") == 0) taxi_arrow = 1;
-            else return usage("this driver takes --format json or taxi-arrow, not", value);
+            /* JSON and the taxi pool's rows: proto records are for the drivers the runner names in
+             * --proto-surfaces. */
+            if (strcmp(value, "json") == 0) format = JSON;
+            else if (strcmp(value, "taxi") == 0) format = TAXI;
+            else if (strcmp(value, "taxi-typed") == 0) format = TAXI_TYPED;
+            else if (strcmp(value, "taxi-arrow") == 0) format = TAXI_ARROW;
+            else return usage("this driver takes --format json, taxi, taxi-typed or taxi-arrow, not", value);
         } else if (strcmp(flag, "--pool") == 0) {
             pool_dir = value;
         } else if (strcmp(flag, "--max-inflight-requests") == 0) {
@@ -218,11 +354,13 @@ int main(int argc, char **argv) {
             return usage("unknown option", flag);
         }
     }
-    if (taxi_arrow) {
-        if (mode != BATCH) return usage("--format taxi-arrow runs in --mode batch (rows per call: --batch)", NULL);
-        if (!pool_dir) return usage("--format taxi-arrow needs --pool DIR", NULL);
+    if (format != JSON) {
+        /* The taxi formats: --size is ignored. */
+        if (mode != BATCH) return usage("the taxi formats run in --mode batch (rows per call: --batch)", NULL);
+        if (!pool_dir) return usage("the taxi formats need --pool DIR", NULL);
         /* A short last call would mean slicing an IPC stream; the runner never asks for one. */
-        if (records % batch != 0) return usage("--records must be a multiple of --batch for taxi-arrow", NULL);
+        if (format == TAXI_ARROW && records % batch != 0)
+            return usage("--records must be a multiple of --batch for taxi-arrow", NULL);
     } else {
         if (size < 20) return usage("--size is below the 20-byte minimum", NULL);
         if (mode == BATCH && POOL % batch != 0) return usage("--batch does not divide the pool of 1000", NULL);
@@ -233,10 +371,12 @@ int main(int argc, char **argv) {
     if (!endpoint || !workspace || !id || !secret || !table) return usage("a ZEROBUS_* variable is not set", NULL);
 
     zerobus_error *err = NULL;
-    if (taxi_arrow) {
+    if (format != JSON) {
         zerobus_sdk *sdk = zerobus_sdk_new(endpoint, workspace, &err);
         if (!sdk) return fail("sdk", err);
-        int rc = run_arrow(sdk, table, id, secret, pool_dir, records, batch, seconds);
+        int rc = format == TAXI_ARROW
+                     ? run_arrow(sdk, table, id, secret, pool_dir, records, batch, seconds)
+                     : run_taxi(sdk, table, id, secret, pool_dir, format == TAXI_TYPED, records, batch, seconds);
         zerobus_sdk_free(sdk);
         return rc;
     }
