@@ -2,7 +2,8 @@
 // single: ingestRecordOffset(String); nowait: ingestRecordNowait(String); batch:
 // ingestRecordsOffset(ByteArray, IntArray), the documented fastest batch call (one buffer plus
 // lengths, one native call). --format taxi-arrow --pool DIR: ArrowStream.ingestBatch(VectorSchemaRoot)
-// of the pool's Arrow batches (TaxiArrow.kt).
+// of the pool's Arrow batches (TaxiArrow.kt); --format taxi|taxi-typed --pool DIR: the pool's JSON
+// rows on a JSON stream or a stream from the table (TaxiJson.kt).
 package com.databricks.zerobus.kotlin.bench
 
 import com.databricks.zerobus.kotlin.RecordType
@@ -54,7 +55,9 @@ private fun parse(args: Array<String>): Args {
             "--batch" -> batch = v.toInt()
             "--seconds" -> seconds = v.toDouble()
             "--format" -> {
-                require(v == "json" || v == "taxi-arrow") { "--format $v: this driver takes json or taxi-arrow" }
+                require(v in setOf("json", "taxi", "taxi-typed", "taxi-arrow")) {
+                    "--format $v: this driver takes json, taxi, taxi-typed or taxi-arrow"
+                }
                 format = v
             }
             "--pool" -> pool = v
@@ -64,15 +67,15 @@ private fun parse(args: Array<String>): Args {
         }
         i += 2
     }
-    if (format == "taxi-arrow") {
+    if (format != "json") {
         require(mode == "batch" && pool != null && records >= 0 && batch >= 1) {
-            "usage: --mode batch --format taxi-arrow --batch B --records N --pool DIR [--seconds S]"
+            "usage: --mode batch --format $format --batch B --records N --pool DIR [--seconds S]"
         }
         return Args(mode, size, records, batch, seconds, format, pool)
     }
     require(mode != null && size >= 20 && records >= 0) {
         "usage: --mode single|nowait|batch [--format json] --size BYTES(>=20) --records N [--batch B] [--seconds S]" +
-            " | --mode batch --format taxi-arrow --batch B --records N --pool DIR [--seconds S]"
+            " | --mode batch --format taxi|taxi-typed|taxi-arrow --batch B --records N --pool DIR [--seconds S]"
     }
     require(mode in setOf("single", "nowait", "batch")) { "unknown mode $mode" }
     require(mode != "batch" || (batch >= 1 && POOL % batch == 0)) { "--batch must divide $POOL, got $batch" }
@@ -169,6 +172,11 @@ fun main(args: Array<String>) {
                 if (a.format == "taxi-arrow") {
                     taxiArrow(
                         a.pool!!, a.records, a.batch, a.seconds, sdk,
+                        env("ZEROBUS_TABLE"), env("ZEROBUS_CLIENT_ID"), env("ZEROBUS_CLIENT_SECRET"),
+                    )
+                } else if (a.format != "json") {
+                    taxiJson(
+                        a.pool!!, a.format == "taxi-typed", a.records, a.batch, a.seconds, sdk,
                         env("ZEROBUS_TABLE"), env("ZEROBUS_CLIENT_ID"), env("ZEROBUS_CLIENT_SECRET"),
                     )
                 } else {
