@@ -298,25 +298,33 @@ impl Put {
                 self.next_offset
             )));
         }
-        let schema = self.schema.clone().expect("schema read first");
-        let batch = arrow_flight::utils::flight_data_to_arrow_batch(&data, schema, &HashMap::new())
-            .map_err(|e| invalid(format!("record batch at offset_id {offset} does not decode: {e}")))?;
-        let rows = batch.num_rows() as u64;
         let bytes = data.data_body.len() as u64;
+        // Counting only (`keep_payloads` off: benchmarks, long demos), the rows come from the
+        // message header, as the record path skips decoding records; otherwise every batch is
+        // decoded against the stream's schema and kept.
+        let (rows, stored) = if self.shared.config.keep_payloads {
+            let schema = self.schema.clone().expect("schema read first");
+            let batch = arrow_flight::utils::flight_data_to_arrow_batch(&data, schema, &HashMap::new())
+                .map_err(|e| invalid(format!("record batch at offset_id {offset} does not decode: {e}")))?;
+            let compression = body_compression(&data.data_header);
+            let rows = batch.num_rows() as u64;
+            (
+                rows,
+                Some(StoredArrow { connection: self.entry.index, wire_offset: offset, batch, compression }),
+            )
+        } else {
+            (
+                header_rows(&data)
+                    .map_err(|e| invalid(format!("record batch at offset_id {offset}: {e}")))?,
+                None,
+            )
+        };
         self.entry.records.fetch_add(rows, Ordering::Relaxed);
         {
             let mut table = lock(&self.store);
             table.records += rows;
             table.bytes += bytes;
-            if self.shared.config.keep_payloads {
-                let compression = body_compression(&data.data_header);
-                table.arrow.push(StoredArrow {
-                    connection: self.entry.index,
-                    wire_offset: offset,
-                    batch,
-                    compression,
-                });
-            }
+            table.arrow.extend(stored);
         }
         self.rows += rows;
         self.next_offset += 1;
@@ -375,6 +383,24 @@ impl Put {
             }
         }
     }
+}
+
+/// The row count of a record batch message, read from its header without decoding the body; the
+/// body must be as long as the header says.
+fn header_rows(data: &FlightData) -> Result<u64, String> {
+    let message = arrow_ipc::root_as_message(&data.data_header)
+        .map_err(|e| format!("the data_header is not an Arrow IPC message: {e}"))?;
+    let batch = message
+        .header_as_record_batch()
+        .ok_or_else(|| format!("expected a RecordBatch message, got {:?}", message.header_type()))?;
+    let body = message.bodyLength();
+    if body < 0 || body as u64 > data.data_body.len() as u64 {
+        return Err(format!(
+            "the header says a {body}-byte body, the data_body has {}",
+            data.data_body.len()
+        ));
+    }
+    u64::try_from(batch.length()).map_err(|_| format!("negative row count {}", batch.length()))
 }
 
 /// The body compression a record batch message declares: `none`, `lz4_frame` or `zstd`.

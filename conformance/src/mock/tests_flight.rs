@@ -308,6 +308,14 @@ async fn flight_counts_only_without_payloads() {
     assert_eq!(p.next().await.unwrap().unwrap()["ack_up_to_records"], 7);
     assert_eq!(server.table_stats(EVENTS).records, 7);
     assert!(server.arrow_batches(EVENTS).is_empty());
+    // Counting from the header still refuses a body shorter than the header says.
+    let mut short = batch_message(&cars_batch(7), Some(1));
+    short.data_body = short.data_body.slice(..short.data_body.len() / 2);
+    p.send(short).await;
+    let status = p.next().await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("body"), "{status:?}");
+    assert_eq!(server.table_stats(EVENTS).records, 7);
 }
 
 fn compressed_batch_message(
