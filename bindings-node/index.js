@@ -503,15 +503,15 @@ function schemaIpc(schema) {
   throw new ZerobusError('INVALID_ARGUMENT', 'the schema must be an apache-arrow Schema, the IPC bytes of a schema-only Arrow stream (Uint8Array), or null for the table\'s own')
 }
 
-// A batch argument → [IPC stream bytes, whether the binding wrote them (and so owns them)].
+// A batch argument → the bytes of an Arrow IPC stream (the addon copies them once).
 function batchIpc(data) {
-  if (data instanceof Uint8Array) return [data, false]
-  if (data instanceof ArrayBuffer) return [new Uint8Array(data), false]
+  if (data instanceof Uint8Array) return data
+  if (data instanceof ArrayBuffer) return new Uint8Array(data)
   if (data !== null && typeof data === 'object') {
-    if (isTable(data)) return [arrow('an apache-arrow Table').tableToIPC(data, 'stream'), true]
+    if (isTable(data)) return arrow('an apache-arrow Table').tableToIPC(data, 'stream')
     if (isRecordBatch(data)) {
       const a = arrow('an apache-arrow RecordBatch')
-      return [a.tableToIPC(new a.Table(data), 'stream'), true]
+      return a.tableToIPC(new a.Table(data), 'stream')
     }
   }
   const got = data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data
@@ -536,8 +536,7 @@ class ZerobusArrowStream {
    */
   ingestBatch(data) {
     try {
-      const [bytes, owned] = batchIpc(data)
-      return settle(this._native.queueIpc(bytes, owned))
+      return settle(this._native.queueIpc(batchIpc(data)))
     } catch (e) {
       return Promise.reject(recordError(e))
     }
