@@ -503,7 +503,8 @@ function schemaIpc(schema) {
   throw new ZerobusError('INVALID_ARGUMENT', 'the schema must be an apache-arrow Schema, the IPC bytes of a schema-only Arrow stream (Uint8Array), or null for the table\'s own')
 }
 
-// A batch argument → the bytes of an Arrow IPC stream (the addon copies them once).
+// A batch argument → the bytes of an Arrow IPC stream (the addon copies them once): the bytes
+// given, or a Table / RecordBatch that columnBatches does not take, written by apache-arrow.
 function batchIpc(data) {
   if (data instanceof Uint8Array) return data
   if (data instanceof ArrayBuffer) return new Uint8Array(data)
@@ -516,6 +517,49 @@ function batchIpc(data) {
   }
   const got = data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data
   throw new ZerobusError('INVALID_RECORD', `an Arrow batch must be an apache-arrow Table or RecordBatch, or the bytes of an Arrow IPC stream (Uint8Array); got ${got}`)
+}
+
+// apache-arrow type ids whose layout the addon takes from the column buffers (Int, Float, Binary,
+// Utf8, Bool, Decimal, Date, Time, Timestamp, List, Struct, FixedSizeBinary, Map, Duration,
+// LargeBinary, LargeUtf8); any other column (dictionary, union, interval, …) goes as IPC.
+const COLUMN_TYPES = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 15, 17, 18, 19, 20])
+const NO_BYTES = new Uint8Array(0)
+// A schema's IPC bytes, written once per apache-arrow Schema object (a Table's batches share one).
+const schemaBytes = new WeakMap()
+
+function bytesOf(view) {
+  return view ? new Uint8Array(view.buffer, view.byteOffset, view.byteLength) : NO_BYTES
+}
+
+// `data` (a Table or RecordBatch) as the batches the addon's queueColumns takes, with their schema
+// and their buffers: per batch a root node (its row count), then every column's Data nodes
+// depth-first, each as [length, nullCount] in `nodes` and [validity, offsets, values] in
+// `buffers` (src/arrow_columns.rs). No copy is made: the addon reads the buffers during the call.
+// null when `data` is neither, or a node is sliced or of a type it does not take: then IPC.
+function columnBatches(data) {
+  if (data === null || typeof data !== 'object' || data instanceof Uint8Array) return null
+  const batches = isTable(data) ? data.batches : isRecordBatch(data) ? [data] : null
+  if (batches === null) return null
+  const nodes = []
+  const buffers = []
+  const visit = (node) => {
+    if (node.offset !== 0 || node.dictionary != null || !COLUMN_TYPES.has(node.type.typeId)) return false
+    const nulls = node.nullCount
+    nodes.push(node.length, nulls)
+    buffers.push(nulls > 0 ? bytesOf(node.nullBitmap) : NO_BYTES, bytesOf(node.valueOffsets), bytesOf(node.values))
+    return node.children.every(visit)
+  }
+  for (const batch of batches) {
+    nodes.push(batch.numRows, 0)
+    buffers.push(NO_BYTES, NO_BYTES, NO_BYTES)
+    if (!batch.data.children.every(visit)) return null
+  }
+  let schema = schemaBytes.get(data.schema)
+  if (schema === undefined) {
+    schema = schemaIpc(data.schema)
+    schemaBytes.set(data.schema, schema)
+  }
+  return { schema, nodes, buffers }
 }
 
 /**
@@ -536,6 +580,10 @@ class ZerobusArrowStream {
    */
   ingestBatch(data) {
     try {
+      const columns = columnBatches(data)
+      if (columns !== null) {
+        return settle(this._native.queueColumns(columns.schema, columns.nodes, columns.buffers))
+      }
       return settle(this._native.queueIpc(batchIpc(data)))
     } catch (e) {
       return Promise.reject(recordError(e))

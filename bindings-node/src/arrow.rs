@@ -1,18 +1,18 @@
-//! Arrow streams (`ZerobusArrowStream` in `index.js`): Arrow data crosses as IPC *stream* bytes,
-//! one buffer per call. `index.js` writes an apache-arrow `Table` / `RecordBatch` to IPC with
-//! apache-arrow itself; here the bytes become a `Bytes` without a copy and go to the core's
-//! `queue_ipc_batch`, which passes the record batch messages through as they are (no decoding into
-//! columns and re-encoding, unlike the published binding). Everything else (schema checks, the
-//! in-flight bounds, offsets, acks, recovery) is the core's.
+//! Arrow streams (`ZerobusArrowStream` in `index.js`). An apache-arrow `Table` / `RecordBatch`
+//! crosses as its column buffers (`queue_columns`, see [`crate::arrow_columns`]), which the core
+//! encodes to IPC once; IPC stream bytes (and batches whose layout that does not take) cross as
+//! one buffer per call (`queue_ipc`), copied once, whose record batch messages the core passes
+//! through as they are. Everything else (schema checks, the in-flight bounds, offsets, acks,
+//! recovery) is the core's.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use napi::bindgen_prelude::{Buffer, Either, ObjectFinalize, Uint8Array};
 use napi::Env;
 use napi_derive::napi;
 use zerobus_core::arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use zerobus_core::{ArrowTableProperties, ZerobusArrowStream};
+use zerobus_core::{ArrowTableProperties, ErrorCode, ZerobusArrowStream, ZerobusError};
 
 use crate::callbacks::{EventFn, HeadersFn, JsEvents, JsHeaders};
 use crate::options::NativeArrowOptions;
@@ -113,7 +113,12 @@ impl NativeSdk {
                 None => self.inner.create_arrow_stream(table, client_id, client_secret, opts).await,
             };
             match stream {
-                Ok(s) => Ok(NativeArrowStream { inner: Arc::new(s), events: js_events, headers: js_headers }),
+                Ok(s) => Ok(NativeArrowStream {
+                    inner: Arc::new(s),
+                    events: js_events,
+                    headers: js_headers,
+                    batch_schema: Mutex::new(None),
+                }),
                 Err(e) => {
                     js_events.release();
                     if let Some(h) = &js_headers {
@@ -133,6 +138,24 @@ pub struct NativeArrowStream {
     inner: Arc<ZerobusArrowStream>,
     events: Arc<JsEvents>,
     headers: Option<Arc<JsHeaders>>,
+    /// The last batch schema `queue_columns` decoded, by its IPC bytes: batches of one table
+    /// share a schema, so it is decoded once, not per call.
+    batch_schema: Mutex<Option<(Vec<u8>, SchemaRef)>>,
+}
+
+impl NativeArrowStream {
+    /// The schema whose IPC bytes are `ipc`, decoded once per distinct schema in a row.
+    fn batch_schema(&self, ipc: &[u8]) -> napi::Result<SchemaRef> {
+        let mut last = self.batch_schema.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((bytes, schema)) = last.as_ref() {
+            if bytes.as_slice() == ipc {
+                return Ok(schema.clone());
+            }
+        }
+        let schema = zerobus_core::schema_from_ipc(ipc).map_err(to_js_error)?;
+        *last = Some((ipc.to_vec(), schema.clone()));
+        Ok(schema)
+    }
 }
 
 impl ObjectFinalize for NativeArrowStream {
@@ -158,6 +181,40 @@ impl NativeArrowStream {
             trip("NativeArrowStream.queueIpc");
             let bytes = Bytes::copy_from_slice(&data);
             Ok(pending_or_offset(self.inner.queue_ipc_batch(&bytes).map_err(to_js_error)?))
+        })
+    }
+
+    /// Queues apache-arrow record batches (a `Table`'s, or one `RecordBatch`) under one offset
+    /// from their column buffers, as [`crate::arrow_columns`] describes: `schema` is the IPC
+    /// bytes of their schema, `nodes` and `buffers` what `flattenBatches` in `index.js` writes.
+    /// Same answer as [`queue_ipc`](Self::queue_ipc).
+    #[napi(catch_unwind)]
+    pub fn queue_columns(
+        &self,
+        schema: Uint8Array,
+        nodes: Vec<u32>,
+        buffers: Vec<Uint8Array>,
+    ) -> napi::Result<Option<Either<i64, NativePending>>> {
+        guard_sync(|| {
+            trip("NativeArrowStream.queueColumns");
+            let schema = self.batch_schema(&schema)?;
+            let slices: Vec<&[u8]> = buffers.iter().map(|b| &b[..]).collect();
+            // SAFETY: the batches borrow the JavaScript buffers of this synchronous call and are
+            // gone before it returns: `queue_batches` encodes them to IPC and keeps only that, and
+            // `batches` is dropped right after it.
+            let batches = unsafe { crate::arrow_columns::borrowed_batches(&schema, &nodes, &slices) }
+                .map_err(|e| {
+                    to_js_error(ZerobusError::new(
+                        ErrorCode::InvalidRecord,
+                        format!(
+                            "table {}: the RecordBatch's buffers do not make its schema's columns: {e}",
+                            self.inner.table_name()
+                        ),
+                    ))
+                })?;
+            let queued = self.inner.queue_batches(&batches);
+            drop(batches);
+            Ok(pending_or_offset(queued.map_err(to_js_error)?))
         })
     }
 

@@ -87,7 +87,7 @@ mod test_hooks {
     use napi_derive::napi;
 
     /// The places that can be armed; `trip(place)` is called at each.
-    pub(crate) const PLACES: [&str; 12] = [
+    pub(crate) const PLACES: [&str; 13] = [
         "errorCodes",
         "NativeSdk.constructor",
         "NativeSdk.createStream",
@@ -100,6 +100,7 @@ mod test_hooks {
         "fast.texts",
         "NativeSdk.createArrowStream",
         "NativeArrowStream.queueIpc",
+        "NativeArrowStream.queueColumns",
     ];
 
     static ANY: AtomicBool = AtomicBool::new(false);

@@ -98,6 +98,42 @@ test('apache-arrow Table of several batches and RecordBatch', async () => {
   assert.deepEqual(acks, [0n, 1n])
 })
 
+test('Tables and RecordBatches cross as their column buffers: nulls, Utf8, several batches; a sliced batch as IPC', async () => {
+  const stream = await open(SCHEMA, { flushTimeoutMs: 300, recovery: false }, silent)
+  const narrow = new arrow.Table({
+    name: arrow.vectorFromArray(['a', 'bé', 'ccc'], new arrow.Utf8()),
+    seats: arrow.vectorFromArray([1, null, 3], new arrow.Int32()),
+  })
+  assert.equal(await stream.ingestBatch(narrow), 0n)
+  assert.equal(await stream.ingestBatch(cars(10, 2).concat(cars(12, 1))), 1n)
+  const sliced = cars(20, 5).batches[0].slice(2, 4)
+  assert.equal(await stream.ingestBatch(sliced), 2n)
+  await rejectsWith(stream.flush(), 'TIMEOUT')
+  const unacked = await stream.getUnackedBatches()
+  const column = (name) => unacked.flatMap((b) => [...b.getChild(name)])
+  assert.deepEqual(column('seats'), [1, null, 3, 10, 11, 12, 22, 23])
+  assert.deepEqual(column('name'), ['a', 'bé', 'ccc', 'car-10', 'car-11', 'car-12', 'car-22', 'car-23'])
+  await assert.rejects(stream.close())
+})
+
+test('column buffers that do not make the schema\'s columns fail INVALID_RECORD naming the column; nothing is queued', async () => {
+  const stream = await open()
+  const schema = Buffer.from(arrow.tableToIPC(new arrow.Table(SCHEMA), 'stream'))
+  const none = new Uint8Array(0)
+  const offsets = new Uint8Array(new BigInt64Array([0n, 1n, 2n, 3n]).buffer)
+  // One batch of 3 rows: name is whole, seats has 4 bytes for three Int32 values.
+  const nodes = [3, 0, 3, 0, 3, 0]
+  const buffers = [none, none, none, none, offsets, new Uint8Array([97, 98, 99]), none, none, new Uint8Array(4)]
+  assert.throws(() => stream._native.queueColumns(schema, nodes, buffers), /INVALID_RECORD.*column seats/)
+  assert.throws(() => stream._native.queueColumns(schema, [3, 0, 3], buffers), /INVALID_RECORD.*whole nodes/)
+  assert.equal(stream.metrics().recordsSent, 0)
+  buffers[8] = new Uint8Array(12)
+  assert.equal(stream._native.queueColumns(schema, nodes, buffers), 0)
+  await stream.flush()
+  assert.equal(stream.metrics().recordsSent, 3)
+  await stream.close()
+})
+
 test('calls made without awaiting keep their order under backpressure', async () => {
   const stream = await open(SCHEMA, { maxInflightBatches: 2 })
   const pending = []

@@ -98,6 +98,11 @@ switch (place) {
   case 'NativeArrowStream.queueIpc':
     arrowStream = await openArrow()
     native.testArmPanic(place)
+    result = await outcome(() => arrowStream.ingestBatch(arrow.tableToIPC(carsBatch(), 'stream')))
+    break
+  case 'NativeArrowStream.queueColumns':
+    arrowStream = await openArrow()
+    native.testArmPanic(place)
     result = await outcome(() => arrowStream.ingestBatch(carsBatch()))
     break
   case 'NativePending.wait': {

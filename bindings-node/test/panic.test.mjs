@@ -93,6 +93,7 @@ test('a panic in a class method is thrown as INTERNAL', { skip }, async () => {
   await panicsCleanly('NativeStream.metrics', internal('NativeStream.metrics'))
   await panicsCleanly('NativeStream.queueBatch', internal('NativeStream.queueBatch'))
   await panicsCleanly('NativeArrowStream.queueIpc', internal('NativeArrowStream.queueIpc'))
+  await panicsCleanly('NativeArrowStream.queueColumns', internal('NativeArrowStream.queueColumns'))
 })
 
 test('a panic in the raw N-API ingest functions (fast.rs) rejects with INTERNAL', { skip }, async () => {
