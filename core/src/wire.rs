@@ -242,14 +242,19 @@ impl tonic::codec::Encoder for WireEncoder {
     type Error = tonic::Status;
 
     fn encode(&mut self, item: Outgoing, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        match item {
-            Outgoing::Raw(bytes) => dst.put_slice(&bytes),
-            Outgoing::Call { wire_offset, batch, body } => write_call(dst, wire_offset, batch, &body),
-            Outgoing::Flight { offset_id, header, body } => {
-                crate::flight::write_part(dst, offset_id, &header, &body)
-            }
-        }
+        write_outgoing(dst, item);
         Ok(())
+    }
+}
+
+/// Writes one message's protobuf bytes (without the gRPC prefix).
+pub(crate) fn write_outgoing(dst: &mut impl BufMut, item: Outgoing) {
+    match item {
+        Outgoing::Raw(bytes) => dst.put_slice(&bytes),
+        Outgoing::Call { wire_offset, batch, body } => write_call(dst, wire_offset, batch, &body),
+        Outgoing::Flight { offset_id, header, body } => {
+            crate::flight::write_part(dst, offset_id, &header, &body)
+        }
     }
 }
 

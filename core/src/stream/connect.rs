@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use zerobus_proto::ephemeral_stream_response::Payload as ResponsePayload;
 
+use super::flight_body;
 use super::sender::RequestStream;
 use super::state::Shared;
 use crate::auth::Auth;
@@ -97,11 +98,9 @@ async fn open_connection_unbounded(shared: &Arc<Shared>) -> ZerobusResult<Live> 
         }
         st.generation
     };
-    let mut request = tonic::Request::new(RequestStream {
-        shared: shared.clone(),
-        generation,
-        create: Some(shared.create_message.clone()),
-    });
+    let requests =
+        RequestStream { shared: shared.clone(), generation, create: Some(shared.create_message.clone()) };
+    let mut metadata = tonic::metadata::MetadataMap::new();
     for (name, value) in &headers {
         let key =
             tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| {
@@ -114,22 +113,31 @@ async fn open_connection_unbounded(shared: &Arc<Shared>) -> ZerobusResult<Live> 
                 "the value of header {name} is not a valid HTTP header value (no control characters or line breaks)"
             ))
         })?;
-        request.metadata_mut().insert(key, value);
+        metadata.insert(key, value);
     }
-    let mut grpc = tonic::client::Grpc::new(channel.clone());
-    grpc.ready().await.map_err(|e| {
+    let lost = |e: tonic::transport::Error| {
         ZerobusError::connection_lost(&shared.transport.endpoint_str(), &crate::error::error_chain(&e))
-    })?;
+    };
     let flight = shared.flight.is_some();
-    let path = http::uri::PathAndQuery::from_static(if flight {
-        crate::flight::DO_PUT_PATH
+    let codec = wire::WireCodec { flight };
+    let response = if flight {
+        // The body is framed by `flight_body` (record batch bodies go out without a copy); tonic
+        // still builds the request and decodes the answers.
+        let body = flight_body::FlightFrames::new(requests);
+        let mut grpc = tonic::client::Grpc::new(flight_body::WithBody::new(channel.clone(), body));
+        grpc.ready().await.map_err(lost)?;
+        let path = http::uri::PathAndQuery::from_static(crate::flight::DO_PUT_PATH);
+        let request =
+            tonic::Request::from_parts(metadata, tonic::Extensions::default(), flight_body::NoMessages);
+        grpc.streaming(request, path, codec).await
     } else {
-        zerobus_proto::EPHEMERAL_STREAM_PATH
-    });
-    let response = grpc
-        .streaming(request, path, wire::WireCodec { flight })
-        .await
-        .map_err(|s| shared.status_error(&s))?;
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        grpc.ready().await.map_err(lost)?;
+        let path = http::uri::PathAndQuery::from_static(zerobus_proto::EPHEMERAL_STREAM_PATH);
+        let request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), requests);
+        grpc.streaming(request, path, codec).await
+    }
+    .map_err(|s| shared.status_error(&s))?;
     let mut inbound = response.into_inner();
     let stream_id = match &shared.flight {
         None => create_stream_answer(shared, inbound.message().await.map_err(|s| shared.status_error(&s))?)?,

@@ -14,6 +14,7 @@
 
 mod admission;
 mod connect;
+mod flight_body;
 mod receiver;
 mod sender;
 mod state;
