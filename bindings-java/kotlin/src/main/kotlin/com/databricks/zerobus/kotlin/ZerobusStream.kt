@@ -67,7 +67,10 @@ class ZerobusStream internal constructor(
     // The ingest calls below suspend only in tail position, so Kotlin compiles them without a state
     // machine: a call that gets its offset at once allocates no continuation.
 
-    /** Queues one JSON record (text) and returns its offset; [ZerobusException.InvalidRecord] on a PROTO stream. */
+    /**
+     * Queues one JSON record (text) and returns its offset. On a PROTO stream it fails with
+     * [ZerobusException.InvalidRecord] unless the stream was created from its table (see above).
+     */
     suspend fun ingestRecordOffset(record: String): Long {
         val code = queueOne(record.toByteArray(), NativeIngest.MODE_TEXT)
         return if (code >= 0) code else slowPathOne(code)
@@ -104,7 +107,8 @@ class ZerobusStream internal constructor(
 
     /**
      * Queues a batch of JSON records (text) under one offset; see [ingestRecordsOffset]. On a PROTO
-     * stream it fails with [ZerobusException.InvalidRecord] and queues nothing.
+     * stream it fails with [ZerobusException.InvalidRecord] and queues nothing, unless the stream
+     * was created from its table: then the core encodes each record by the columns' types.
      */
     @JvmName("ingestJsonRecordsOffset")
     suspend fun ingestRecordsOffset(records: List<String>): Long? {
