@@ -125,15 +125,32 @@ private suspend fun batches(
     records: Long,
     batch: Int,
     start: Long, cap: Long,
+): Long = cycle(batches, tail, records, batch, start, cap, { it.lengths.size }) {
+    stream.ingestRecordsOffset(it.data, it.lengths)
+}
+
+/**
+ * The loop every batch format shares: call `j` passes `pool[j % pool.size]`, a short last call
+ * [tail]; it stops after [records] records or once [cap] ns have passed since [start] (read
+ * before every call). Inline, so each caller is still a loop of its own for the JIT.
+ */
+internal suspend inline fun <T> cycle(
+    pool: Array<T>,
+    tail: T?,
+    records: Long,
+    batch: Int,
+    start: Long, cap: Long,
+    size: (T) -> Int,
+    call: (T) -> Unit,
 ): Long {
     var done = 0L
     var j = 0
     while (done < records) {
         if (System.nanoTime() - start >= cap) break
-        val b = if (records - done >= batch) batches[j] else tail!!
-        stream.ingestRecordsOffset(b.data, b.lengths)
-        done += b.lengths.size
-        j = if (j + 1 == batches.size) 0 else j + 1
+        val b = if (records - done >= batch) pool[j] else tail!!
+        call(b)
+        done += size(b)
+        j = if (j + 1 == pool.size) 0 else j + 1
     }
     return done
 }

@@ -56,18 +56,7 @@ private suspend fun calls(
     records: Long,
     batch: Int,
     start: Long, cap: Long,
-): Long {
-    var done = 0L
-    var j = 0
-    while (done < records) {
-        if (System.nanoTime() - start >= cap) break
-        val root = if (records - done >= batch) pool[j] else tail!!
-        stream.ingestBatch(root)
-        done += root.rowCount
-        j = if (j + 1 == pool.size) 0 else j + 1
-    }
-    return done
-}
+): Long = cycle(pool, tail, records, batch, start, cap, { it.rowCount }) { stream.ingestBatch(it) }
 
 internal suspend fun taxiArrow(
     dir: String,

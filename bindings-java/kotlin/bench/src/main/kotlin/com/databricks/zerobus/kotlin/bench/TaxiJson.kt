@@ -37,17 +37,8 @@ private suspend fun jsonCalls(
     records: Long,
     batch: Int,
     start: Long, cap: Long,
-): Long {
-    var done = 0L
-    var j = 0
-    while (done < records) {
-        if (System.nanoTime() - start >= cap) break
-        val b = if (records - done >= batch) batches[j] else tail!!
-        stream.ingestRecordsOffset(b.data, b.lengths)
-        done += b.lengths.size
-        j = if (j + 1 == batches.size) 0 else j + 1
-    }
-    return done
+): Long = cycle(batches, tail, records, batch, start, cap, { it.lengths.size }) {
+    stream.ingestRecordsOffset(it.data, it.lengths)
 }
 
 private suspend fun typedCalls(
@@ -57,18 +48,7 @@ private suspend fun typedCalls(
     records: Long,
     batch: Int,
     start: Long, cap: Long,
-): Long {
-    var done = 0L
-    var j = 0
-    while (done < records) {
-        if (System.nanoTime() - start >= cap) break
-        val b = if (records - done >= batch) batches[j] else tail!!
-        stream.ingestRecordsOffset(b)
-        done += b.size
-        j = if (j + 1 == batches.size) 0 else j + 1
-    }
-    return done
-}
+): Long = cycle(batches, tail, records, batch, start, cap, { it.size }) { stream.ingestRecordsOffset(it) }
 
 internal suspend fun taxiJson(
     dir: String,
