@@ -266,13 +266,7 @@ func main() {
 			done += n
 		}
 	}
-	if err := stream.Flush(); err != nil {
-		fail(1, "%v", err)
-	}
-	fmt.Printf("RESULT records=%d seconds=%.6f\n", done, time.Since(start).Seconds())
-	if err := stream.Close(); err != nil {
-		fail(1, "%v", err)
-	}
+	finish(stream, done, start)
 }
 
 // deadline returns the --seconds check: expired(j) is true once the cap has passed, looked at when
@@ -287,6 +281,17 @@ func deadline(a args, start time.Time) func(j int) bool {
 
 // runArrow is --format taxi-arrow: an Arrow stream with the schema of 0.arrows (default options),
 // then records/batch IngestIPC calls, call j passing pool file j%K's bytes as they are.
+// finish flushes (which stops the clock started at start), prints the RESULT line and closes.
+func finish(stream *zerobus.ZerobusStream, done int, start time.Time) {
+	if err := stream.Flush(); err != nil {
+		fail(1, "%v", err)
+	}
+	fmt.Printf("RESULT records=%d seconds=%.6f\n", done, time.Since(start).Seconds())
+	if err := stream.Close(); err != nil {
+		fail(1, "%v", err)
+	}
+}
+
 func runArrow(a args, sdk *zerobus.ZerobusSdk, table, clientID, secret string) {
 	batches, err := arrowPool(a.pool)
 	if err != nil {
@@ -358,11 +363,5 @@ func runTaxi(a args, sdk *zerobus.ZerobusSdk, table, clientID, secret string) {
 		}
 		done += n
 	}
-	if err := stream.Flush(); err != nil {
-		fail(1, "%v", err)
-	}
-	fmt.Printf("RESULT records=%d seconds=%.6f\n", done, time.Since(start).Seconds())
-	if err := stream.Close(); err != nil {
-		fail(1, "%v", err)
-	}
+	finish(stream, done, start)
 }
