@@ -186,6 +186,15 @@ def run_calls(
     report(done, clock() - t0)
 
 
+def run_arrow(args: Args, create_arrow_stream: Callable[[str, Any, str, str], Any]) -> None:
+    """``--format taxi-arrow``: the pool's pyarrow Tables, one ``ingest_batch`` each, on the stream
+    ``create_arrow_stream(table, schema, client_id, client_secret)`` opens; then close."""
+    tables = arrow_tables(args)
+    stream = create_arrow_stream(args.table, tables[0].schema, args.client_id, args.client_secret)
+    run_batches(args, tables, stream.ingest_batch, stream.flush)
+    stream.close()
+
+
 def run_batches(
     args: Args, batches: Sequence[Any], call: Callable[[Any], Any], flush: Callable[[], Any]
 ) -> None:

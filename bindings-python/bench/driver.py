@@ -25,7 +25,7 @@ debug build.
 
 import sys
 
-from contract import arrow_tables, parse_args, record_pool, run_batches, run_calls, taxi_dicts
+from contract import parse_args, record_pool, run_arrow, run_batches, run_calls, taxi_dicts
 
 try:
     from zerobus.sdk.shared import RecordType, StreamConfigurationOptions, TableProperties
@@ -40,10 +40,7 @@ def main() -> None:
     sdk = ZerobusSdk(args.endpoint, args.workspace_url)
 
     if args.format == "taxi-arrow":
-        tables = arrow_tables(args)
-        arrow = sdk.create_arrow_stream(args.table, tables[0].schema, args.client_id, args.client_secret)
-        run_batches(args, tables, arrow.ingest_batch, arrow.flush)
-        arrow.close()
+        run_arrow(args, sdk.create_arrow_stream)
         return
 
     if args.format in ("taxi", "taxi-typed"):

@@ -38,10 +38,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from contract import (  # noqa: E402
-    arrow_tables,
     fail,
     parse_args,
     record_pool,
+    run_arrow,
     run_batches,
     run_calls,
     taxi_dicts,
@@ -71,10 +71,7 @@ def main() -> None:
     sdk._inner.set_use_tls(False)
 
     if args.format == "taxi-arrow":
-        tables = arrow_tables(args)
-        arrow = sdk.create_arrow_stream(args.table, tables[0].schema, args.client_id, args.client_secret)
-        run_batches(args, tables, arrow.ingest_batch, arrow.flush)
-        arrow.close()
+        run_arrow(args, sdk.create_arrow_stream)
         return
 
     if args.format == "taxi":
