@@ -527,6 +527,10 @@ const NO_BYTES = new Uint8Array(0)
 // A schema's IPC bytes, written once per apache-arrow Schema object (a Table's batches share one).
 const schemaBytes = new WeakMap()
 
+function isShared(view) {
+  return view != null && typeof SharedArrayBuffer !== 'undefined' && view.buffer instanceof SharedArrayBuffer
+}
+
 function bytesOf(view) {
   return view ? new Uint8Array(view.buffer, view.byteOffset, view.byteLength) : NO_BYTES
 }
@@ -544,6 +548,8 @@ function columnBatches(data) {
   const buffers = []
   const visit = (node) => {
     if (node.offset !== 0 || node.dictionary != null || !COLUMN_TYPES.has(node.type.typeId)) return false
+    // Memory another thread may write while the addon reads it (a SharedArrayBuffer) goes as IPC.
+    if (isShared(node.nullBitmap) || isShared(node.valueOffsets) || isShared(node.values)) return false
     const nulls = node.nullCount
     nodes.push(node.length, nulls)
     buffers.push(nulls > 0 ? bytesOf(node.nullBitmap) : NO_BYTES, bytesOf(node.valueOffsets), bytesOf(node.values))

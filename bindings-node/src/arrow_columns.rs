@@ -31,7 +31,9 @@ const NODE_BUFFERS: usize = 3;
 /// The arrays borrow `buffers`' memory without copying it and without keeping it alive: every
 /// array (and anything made from it) must be dropped before that memory can change or go. For
 /// the JavaScript buffers of a synchronous napi call that means before the call returns: while it
-/// runs no JavaScript runs, so no buffer is written, detached or collected.
+/// runs no JavaScript runs on this thread, so no buffer is written, detached or collected. Memory
+/// other threads can write (a `SharedArrayBuffer`) must not be passed: `index.js` sends such
+/// batches as IPC, which apache-arrow writes into memory of its own.
 pub(crate) unsafe fn borrowed_batches(
     schema: &SchemaRef,
     nodes: &[u32],

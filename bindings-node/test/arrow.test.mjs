@@ -116,6 +116,24 @@ test('Tables and RecordBatches cross as their column buffers: nulls, Utf8, sever
   await assert.rejects(stream.close())
 })
 
+test('a batch over a SharedArrayBuffer goes as IPC, not as borrowed column buffers', async () => {
+  const stream = await open()
+  const seats = new Int32Array(new SharedArrayBuffer(8))
+  seats.set([7, 8])
+  const shared = new arrow.Table({ name: arrow.vectorFromArray(['x', 'y'], new arrow.LargeUtf8()), seats: arrow.makeVector(seats) })
+  const queueColumns = stream._native.queueColumns
+  stream._native.queueColumns = () => { throw new Error('borrowed a SharedArrayBuffer') }
+  try {
+    assert.equal(await stream.ingestBatch(shared), 0n)
+    await assert.rejects(stream.ingestBatch(cars(0, 1)), /borrowed a SharedArrayBuffer/)
+  } finally {
+    stream._native.queueColumns = queueColumns
+  }
+  await stream.flush()
+  assert.equal(stream.metrics().recordsSent, 2)
+  await stream.close()
+})
+
 test('column buffers that do not make the schema\'s columns fail INVALID_RECORD naming the column; nothing is queued', async () => {
   const stream = await open()
   const schema = Buffer.from(arrow.tableToIPC(new arrow.Table(SCHEMA), 'stream'))
