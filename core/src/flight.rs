@@ -127,14 +127,8 @@ pub(crate) fn write_part(dst: &mut impl BufMut, offset_id: i64, header: &[u8], b
     dst.put_slice(body);
 }
 
-/// [`write_part`] up to the body's bytes (which the caller sends as they are); returns how many
-/// bytes it wrote.
-pub(crate) fn write_part_head(
-    dst: &mut impl BufMut,
-    offset_id: i64,
-    header: &[u8],
-    body_len: usize,
-) -> usize {
+/// [`write_part`] up to the body's bytes, which the caller sends as they are.
+pub(crate) fn write_part_head(dst: &mut impl BufMut, offset_id: i64, header: &[u8], body_len: usize) {
     let meta = format!("{{\"offset_id\":{offset_id}}}");
     dst.put_u8(TAG_DATA_HEADER);
     put_varint(dst, header.len() as u64);
@@ -144,13 +138,6 @@ pub(crate) fn write_part_head(
     dst.put_slice(meta.as_bytes());
     dst.put_slice(&TAG_DATA_BODY);
     put_varint(dst, body_len as u64);
-    1 + varint_len(header.len() as u64)
-        + header.len()
-        + 1
-        + varint_len(meta.len() as u64)
-        + meta.len()
-        + TAG_DATA_BODY.len()
-        + varint_len(body_len as u64)
 }
 
 /// The size [`write_part`] writes, for the in-flight byte bound and the call size limit.

@@ -65,8 +65,8 @@ impl http_body::Body for FlightFrames {
             Outgoing::Flight { offset_id, header, body } => {
                 let mut head = BytesMut::with_capacity(PREFIX + header.len() + 48);
                 head.put_bytes(0, PREFIX);
-                let fields = crate::flight::write_part_head(&mut head, offset_id, &header, body.len());
-                let len = fields + body.len();
+                crate::flight::write_part_head(&mut head, offset_id, &header, body.len());
+                let len = head.len() - PREFIX + body.len();
                 if !body.is_empty() {
                     self.body = Some(body);
                 }
