@@ -186,7 +186,7 @@ impl NativeArrowStream {
 
     /// Queues apache-arrow record batches (a `Table`'s, or one `RecordBatch`) under one offset
     /// from their column buffers, as [`crate::arrow_columns`] describes: `schema` is the IPC
-    /// bytes of their schema, `nodes` and `buffers` what `flattenBatches` in `index.js` writes.
+    /// bytes of their schema, `nodes` and `buffers` what `columnBatches` in `index.js` writes.
     /// Same answer as [`queue_ipc`](Self::queue_ipc).
     #[napi(catch_unwind)]
     pub fn queue_columns(

@@ -2,7 +2,7 @@
 //!
 //! apache-arrow's IPC writer (`tableToIPC`) costs about as much per batch as the whole core path
 //! does (0.6–0.7 ms for the bench's 10,000 taxi rows), so `index.js` hands over the buffers
-//! instead: `flattenBatches` walks each batch's `Data` tree depth-first and passes, per node, its
+//! instead: `columnBatches` walks each batch's `Data` tree depth-first and passes, per node, its
 //! length and null count (in `nodes`) and its validity, offsets and values buffers (in `buffers`,
 //! empty when absent), after a root node per batch whose length is the batch's row count. Here
 //! they become Arrow arrays of the batch's own schema **borrowing** that memory, validated by
@@ -50,7 +50,7 @@ pub(crate) unsafe fn borrowed_batches(
     let mut cursor = Cursor { nodes, buffers, at: 0 };
     let mut batches = Vec::new();
     while !cursor.done() {
-        let rows = cursor.next("the batch")?.len;
+        let rows = cursor.next().ok_or("the buffers end before a batch's root node")?.len;
         let columns = schema
             .fields()
             .iter()
@@ -86,13 +86,13 @@ impl<'a> Cursor<'a> {
         self.at * NODE_NUMBERS >= self.nodes.len()
     }
 
-    fn next(&mut self, what: &str) -> Result<Node<'a>, String> {
+    fn next(&mut self) -> Option<Node<'a>> {
         if self.done() {
-            return Err(format!("the buffers end before {what}"));
+            return None;
         }
         let (n, b) = (self.at * NODE_NUMBERS, self.at * NODE_BUFFERS);
         self.at += 1;
-        Ok(Node {
+        Some(Node {
             len: self.nodes[n] as usize,
             nulls: self.nodes[n + 1] as usize,
             validity: self.buffers[b],
@@ -109,7 +109,7 @@ impl<'a> Cursor<'a> {
 /// As [`borrowed_batches`]: the array borrows the cursor's buffers.
 unsafe fn column(field: &Field, cursor: &mut Cursor<'_>) -> Result<ArrayData, String> {
     let name = field.name();
-    let node = cursor.next(&format!("column {name}"))?;
+    let node = cursor.next().ok_or_else(|| format!("the buffers end before column {name}"))?;
     // SAFETY (each `borrow`): the caller keeps the memory alive and unchanged for as long as the
     // array lives.
     let mut data = ArrayData::builder(field.data_type().clone())
