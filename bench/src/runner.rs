@@ -78,7 +78,7 @@ struct Options {
     memory: bool,
     /// Also run the Rust surfaces against a server that acks every message.
     every_ack: bool,
-    /// The typed-encoding bench binary; `None` skips the typed and Arrow runs (`--no-typed`).
+    /// The typed-encoding bench binary; `None` skips the typed and taxi runs (`--no-typed`).
     typed: Option<String>,
     /// Surfaces whose drivers take the taxi formats with `--pool DIR`.
     taxi_surfaces: Vec<String>,
@@ -387,7 +387,7 @@ struct Results {
     runs: BTreeMap<Key, Run>,
     /// The typed-encoding runs, when they ran.
     typed: Option<crate::typed::TypedResults>,
-    /// The Arrow runs, when they ran.
+    /// The taxi runs on every surface (JSON, typed PROTO, Arrow), when they ran.
     taxi: Option<crate::taxi_surfaces::TaxiResults>,
     memory: Vec<(String, Run)>,
     /// 220-byte JSON runs against a server that acks every message.
