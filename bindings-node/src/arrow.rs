@@ -1,18 +1,18 @@
 //! Arrow streams (`ZerobusArrowStream` in `index.js`). An apache-arrow `Table` / `RecordBatch`
-//! crosses as its column buffers (`queue_columns`, see [`crate::arrow_columns`]), which the core
+//! crosses as its column buffers (`queue_columns`, see [`zerobus_core::arrow_columns`]), which the core
 //! encodes to IPC once; IPC stream bytes (and batches whose layout that does not take) cross as
 //! one buffer per call (`queue_ipc`), copied once, whose record batch messages the core passes
 //! through as they are. Everything else (schema checks, the in-flight bounds, offsets, acks,
 //! recovery) is the core's.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use napi::bindgen_prelude::{Buffer, Either, ObjectFinalize, Uint8Array};
 use napi::Env;
 use napi_derive::napi;
 use zerobus_core::arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use zerobus_core::{ArrowTableProperties, ErrorCode, ZerobusArrowStream, ZerobusError};
+use zerobus_core::{ArrowTableProperties, ZerobusArrowStream};
 
 use crate::callbacks::{EventFn, HeadersFn, JsEvents, JsHeaders};
 use crate::options::NativeArrowOptions;
@@ -113,12 +113,7 @@ impl NativeSdk {
                 None => self.inner.create_arrow_stream(table, client_id, client_secret, opts).await,
             };
             match stream {
-                Ok(s) => Ok(NativeArrowStream {
-                    inner: Arc::new(s),
-                    events: js_events,
-                    headers: js_headers,
-                    batch_schema: Mutex::new(None),
-                }),
+                Ok(s) => Ok(NativeArrowStream { inner: Arc::new(s), events: js_events, headers: js_headers }),
                 Err(e) => {
                     js_events.release();
                     if let Some(h) = &js_headers {
@@ -138,24 +133,6 @@ pub struct NativeArrowStream {
     inner: Arc<ZerobusArrowStream>,
     events: Arc<JsEvents>,
     headers: Option<Arc<JsHeaders>>,
-    /// The last batch schema `queue_columns` decoded, by its IPC bytes: batches of one table
-    /// share a schema, so it is decoded once, not per call.
-    batch_schema: Mutex<Option<(Vec<u8>, SchemaRef)>>,
-}
-
-impl NativeArrowStream {
-    /// The schema whose IPC bytes are `ipc`, decoded once per distinct schema in a row.
-    fn batch_schema(&self, ipc: &[u8]) -> napi::Result<SchemaRef> {
-        let mut last = self.batch_schema.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((bytes, schema)) = last.as_ref() {
-            if bytes.as_slice() == ipc {
-                return Ok(schema.clone());
-            }
-        }
-        let schema = zerobus_core::schema_from_ipc(ipc).map_err(to_js_error)?;
-        *last = Some((ipc.to_vec(), schema.clone()));
-        Ok(schema)
-    }
 }
 
 impl ObjectFinalize for NativeArrowStream {
@@ -185,7 +162,7 @@ impl NativeArrowStream {
     }
 
     /// Queues apache-arrow record batches (a `Table`'s, or one `RecordBatch`) under one offset
-    /// from their column buffers, as [`crate::arrow_columns`] describes: `schema` is the IPC
+    /// from their column buffers, as [`zerobus_core::arrow_columns`] describes: `schema` is the IPC
     /// bytes of their schema, `nodes` and `buffers` what `columnBatches` in `index.js` writes.
     /// Same answer as [`queue_ipc`](Self::queue_ipc).
     #[napi(catch_unwind)]
@@ -197,23 +174,12 @@ impl NativeArrowStream {
     ) -> napi::Result<Option<Either<i64, NativePending>>> {
         guard_sync(|| {
             trip("NativeArrowStream.queueColumns");
-            let schema = self.batch_schema(&schema)?;
+            let nodes: Vec<u64> = nodes.into_iter().map(u64::from).collect();
             let slices: Vec<&[u8]> = buffers.iter().map(|b| &b[..]).collect();
-            // SAFETY: the batches borrow the JavaScript buffers of this synchronous call and are
-            // gone before it returns: `queue_batches` encodes them to IPC and keeps only that, and
-            // `batches` is dropped right after it.
-            let batches = unsafe { crate::arrow_columns::borrowed_batches(&schema, &nodes, &slices) }
-                .map_err(|e| {
-                    to_js_error(ZerobusError::new(
-                        ErrorCode::InvalidRecord,
-                        format!(
-                            "table {}: the RecordBatch's buffers do not make its schema's columns: {e}",
-                            self.inner.table_name()
-                        ),
-                    ))
-                })?;
-            let queued = self.inner.queue_batches(&batches);
-            drop(batches);
+            // The `Uint8Array`s are this synchronous call's: no JavaScript runs on this thread
+            // while it does, so none is written, detached or collected (a SharedArrayBuffer,
+            // which another thread could write, never gets here: `index.js` sends it as IPC).
+            let queued = self.inner.queue_columns(&schema, &nodes, &slices);
             Ok(pending_or_offset(queued.map_err(to_js_error)?))
         })
     }

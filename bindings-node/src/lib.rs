@@ -33,7 +33,6 @@ use napi::{Env, Status};
 use napi_derive::napi;
 use prost::Message;
 mod arrow;
-mod arrow_columns;
 mod callbacks;
 mod fast;
 mod guard;

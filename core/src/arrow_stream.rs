@@ -5,7 +5,7 @@
 //! `stream/`) with a different wire: each call is one or more IPC record batches, the server acks
 //! by rows, and a batch acked in part is resent from its first unacked row.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -177,6 +177,9 @@ pub struct ZerobusArrowStream {
     inner: ZerobusStream,
     schema: SchemaRef,
     options: ArrowStreamConfigurationOptions,
+    /// The last schema [`queue_columns`](Self::queue_columns) decoded, by its IPC bytes: batches
+    /// of one table share a schema, so it is decoded once, not per call.
+    column_schema: Mutex<Option<(Vec<u8>, SchemaRef)>>,
 }
 
 impl std::fmt::Debug for ZerobusArrowStream {
@@ -204,7 +207,7 @@ impl ZerobusArrowStream {
         };
         let inner =
             ZerobusStream::open_arrow(transport, table_name, auth, options.stream_options(), wire).await?;
-        Ok(ZerobusArrowStream { inner, schema, options })
+        Ok(ZerobusArrowStream { inner, schema, options, column_schema: Mutex::new(None) })
     }
 
     fn encode_batch(&self, batch: &RecordBatch) -> ZerobusResult<EncodedCall> {
@@ -273,6 +276,53 @@ impl ZerobusArrowStream {
     pub fn queue_batch(&self, batch: &RecordBatch) -> ZerobusResult<Queued> {
         let call = self.encode_batch(batch)?;
         self.inner.shared().queue(call)
+    }
+
+    /// Queues record batches given as their column buffers (one or more, as one call under one
+    /// offset) and takes its place in line at once, like [`queue_batches`](Self::queue_batches);
+    /// for bindings whose host language can lend its Arrow memory for one synchronous call.
+    /// `schema_ipc` is an IPC stream holding the batches' schema (decoded once per distinct
+    /// schema in a row); `nodes` and `buffers` describe the batches as
+    /// [`crate::arrow_columns`] says. The buffers are read in place, validated in full and
+    /// encoded to IPC before this returns, and nothing of them is kept: they may change or go
+    /// as soon as it returns. Buffers that do not make the schema's columns fail with
+    /// `INVALID_RECORD` naming the table and the column, and nothing is queued.
+    pub fn queue_columns(
+        &self,
+        schema_ipc: &[u8],
+        nodes: &[u64],
+        buffers: &[&[u8]],
+    ) -> ZerobusResult<Queued> {
+        let schema = self.column_schema(schema_ipc)?;
+        // SAFETY: the batches borrow `buffers`, which the `&[u8]`s keep alive and unwritten for
+        // this call, and are gone before it returns: `encode_batches` writes them to IPC and
+        // keeps only that, and `batches` is dropped right after it.
+        let batches =
+            unsafe { crate::arrow_columns::borrowed_batches(&schema, nodes, buffers) }.map_err(|e| {
+                ZerobusError::new(
+                    crate::ErrorCode::InvalidRecord,
+                    format!(
+                        "table {}: the batch's buffers do not make its schema's columns: {e}",
+                        self.table_name()
+                    ),
+                )
+            })?;
+        let call = self.encode_batches(&batches);
+        drop(batches);
+        self.inner.shared().queue(call?)
+    }
+
+    /// The schema whose IPC bytes are `ipc`, decoded once per distinct schema in a row.
+    fn column_schema(&self, ipc: &[u8]) -> ZerobusResult<SchemaRef> {
+        let mut last = self.column_schema.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((bytes, schema)) = last.as_ref() {
+            if bytes.as_slice() == ipc {
+                return Ok(schema.clone());
+            }
+        }
+        let schema = flight::schema_from_ipc(ipc)?;
+        *last = Some((ipc.to_vec(), schema.clone()));
+        Ok(schema)
     }
 
     /// [`ingest_ipc_batch`](Self::ingest_ipc_batch) that takes its place in line at once.

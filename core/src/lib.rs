@@ -21,6 +21,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod arrow_columns;
 mod arrow_stream;
 mod auth;
 mod callbacks;

@@ -1,42 +1,43 @@
-//! apache-arrow `RecordBatch`es taken from their column buffers, without an IPC round trip.
+//! Record batches taken from a caller's column buffers, without an IPC round trip.
 //!
-//! apache-arrow's IPC writer (`tableToIPC`) costs about as much per batch as the whole core path
-//! does (0.6–0.7 ms for the bench's 10,000 taxi rows), so `index.js` hands over the buffers
-//! instead: `columnBatches` walks each batch's `Data` tree depth-first and passes, per node, its
-//! length and null count (in `nodes`) and its validity, offsets and values buffers (in `buffers`,
-//! empty when absent), after a root node per batch whose length is the batch's row count. Here
-//! they become Arrow arrays of the batch's own schema **borrowing** that memory, validated by
-//! arrow-rs as any foreign data is, and the core encodes them to IPC (its one copy) before the
-//! call returns. Layouts this does not take (sliced data, dictionaries, unions, …) never get
-//! here: `index.js` writes those batches to IPC as before.
+//! A binding whose host language holds Arrow columns in memory it can lend for one synchronous
+//! call (apache-arrow's `Data` in Node, Arrow Java's `ArrowBuf`s) hands over those buffers
+//! instead of writing IPC in the host language, which costs about as much per batch as the whole
+//! core path does (apache-arrow's `tableToIPC`: 0.6–0.7 ms for the bench's 10,000 taxi rows;
+//! Arrow Java's C Data export about a third of that). The binding walks each batch's column tree
+//! depth-first and passes, per node, its length and null count (in `nodes`) and its validity,
+//! offsets and values buffers (in `buffers`, empty when absent), after a root node per batch
+//! whose length is the batch's row count. Here they become Arrow arrays of the batch's schema
+//! **borrowing** that memory, validated in full by arrow-rs as any foreign data is, and
+//! [`ZerobusArrowStream::queue_columns`](crate::ZerobusArrowStream::queue_columns) encodes them
+//! to IPC (the one copy) before it returns, so nothing keeps the borrowed memory. Layouts this
+//! does not take (dictionaries, unions, views, …) are an error naming the column; bindings send
+//! those batches another way (IPC, the C Data Interface).
 
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use zerobus_core::arrow_array::{make_array, ArrayRef, RecordBatch, RecordBatchOptions};
-use zerobus_core::arrow_schema::{DataType, Field, SchemaRef};
-
+use arrow_array::{make_array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_buffer::Buffer;
 use arrow_data::ArrayData;
+use arrow_schema::{DataType, Field, SchemaRef};
 
 /// Numbers per node in `nodes`: length, null count.
-const NODE_NUMBERS: usize = 2;
+pub const NODE_NUMBERS: usize = 2;
 /// Buffers per node in `buffers`: validity, offsets, values.
-const NODE_BUFFERS: usize = 3;
+pub const NODE_BUFFERS: usize = 3;
 
 /// The record batches of `schema` that `nodes` and `buffers` describe.
 ///
 /// # Safety
 ///
 /// The arrays borrow `buffers`' memory without copying it and without keeping it alive: every
-/// array (and anything made from it) must be dropped before that memory can change or go. For
-/// the JavaScript buffers of a synchronous napi call that means before the call returns: while it
-/// runs no JavaScript runs on this thread, so no buffer is written, detached or collected. Memory
-/// other threads can write (a `SharedArrayBuffer`) must not be passed: `index.js` sends such
-/// batches as IPC, which apache-arrow writes into memory of its own.
+/// array (and anything made from it) must be dropped before that memory can change or go. The
+/// `&[u8]`s already promise that nothing writes the memory while they live; the arrow buffers
+/// made from them carry no lifetime, so the caller must keep that promise for them too.
 pub(crate) unsafe fn borrowed_batches(
     schema: &SchemaRef,
-    nodes: &[u32],
+    nodes: &[u64],
     buffers: &[&[u8]],
 ) -> Result<Vec<RecordBatch>, String> {
     if !nodes.len().is_multiple_of(NODE_NUMBERS) || nodes.len() / NODE_NUMBERS * NODE_BUFFERS != buffers.len()
@@ -75,7 +76,7 @@ struct Node<'a> {
 }
 
 struct Cursor<'a> {
-    nodes: &'a [u32],
+    nodes: &'a [u64],
     buffers: &'a [&'a [u8]],
     /// The next node's index.
     at: usize,
@@ -93,8 +94,8 @@ impl<'a> Cursor<'a> {
         let (n, b) = (self.at * NODE_NUMBERS, self.at * NODE_BUFFERS);
         self.at += 1;
         Some(Node {
-            len: self.nodes[n] as usize,
-            nulls: self.nodes[n + 1] as usize,
+            len: usize::try_from(self.nodes[n]).unwrap_or(usize::MAX),
+            nulls: usize::try_from(self.nodes[n + 1]).unwrap_or(usize::MAX),
             validity: self.buffers[b],
             offsets: self.buffers[b + 1],
             values: self.buffers[b + 2],
