@@ -489,6 +489,48 @@ struct zerobus_buffer *zerobus_arrow_stream_get_unacked_ipc(const struct zerobus
 void zerobus_arrow_stream_free(struct zerobus_arrow_stream *stream);
 
 /**
+ * Queues one or more record batches given as their column buffers as ONE call under ONE offset,
+ * stored in `*offset` (may be NULL).
+ *
+ * - `schema_ipc` / `schema_len`: an Arrow IPC stream holding the batches' schema message (what
+ *   an IPC writer writes before the first batch). Decoded once per distinct schema in a row.
+ * - `nodes` / `nodes_len`: two numbers per node, its length and its null count. Per batch, a
+ *   root node whose length is the batch's row count, then each column's node followed by its
+ *   children's (depth first, in schema order).
+ * - `buffers` / `buffer_lens` / `buffers_len`: three buffers per node, in the nodes' order: its
+ *   validity bitmap, its offsets and its values (length 0, and any pointer, when the node's type
+ *   has no such buffer; the validity bitmap is not read when the null count is 0).
+ *
+ * Ownership: everything stays the caller's. The library reads the buffers in place for this
+ * call only: it validates them in full (lengths, offsets, UTF-8) and encodes them to Arrow IPC
+ * at admission, before any wait for room, and keeps nothing of them; they may change or be
+ * freed as soon as the call returns. Buffers that do not make the schema's columns (or a
+ * schema that is not the stream's) fail with ZEROBUS_ERROR_INVALID_RECORD naming the table and
+ * the column; nothing is queued and the stream carries on. Layouts other than primitive,
+ * boolean, (large) binary and string, decimal, fixed-size binary, (large) list, map and struct
+ * fail the same way: pass such batches as IPC or through the C Data Interface. Blocks only while
+ * the in-flight bounds are reached. Returns false on error.
+ *
+ * # Safety
+ * `schema_ipc` points to `schema_len` readable bytes; `nodes` to `nodes_len` readable
+ * `uint64_t`s; `buffers` and `buffer_lens` to `buffers_len` entries each, and each
+ * `buffers[i]` to `buffer_lens[i]` readable bytes that no one writes during the call (any
+ * pointer when its length is 0); pointers to arrays may be anything when their length is 0.
+ * `offset` is NULL or points to a writable `int64_t`; `err` is NULL or a writable
+ * `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_ingest_columns(const struct zerobus_arrow_stream *stream,
+                                         const uint8_t *schema_ipc,
+                                         size_t schema_len,
+                                         const uint64_t *nodes,
+                                         size_t nodes_len,
+                                         const uint8_t *const *buffers,
+                                         const size_t *buffer_lens,
+                                         size_t buffers_len,
+                                         int64_t *offset,
+                                         struct zerobus_error **err);
+
+/**
  * New Arrow stream options with every default (PROTOCOL.md §9: at most 1,000 unacknowledged
  * calls and 64 MiB, connection_timeout_ms 30,000, ipc_compression "none", no callbacks; the
  * recovery options as record streams'). Free with `zerobus_arrow_stream_options_free`. NULL

@@ -9,6 +9,8 @@
 //!   ArrowSchema`) imported without copying (`arrow_array::ffi::from_ffi`); core encodes it to IPC
 //!   at admission, after which nothing refers to the caller's memory, so both release callbacks
 //!   have run by the time the call returns.
+//! - `zerobus_arrow_stream_ingest_columns` (`arrow_columns.rs`): a batch's column buffers, read
+//!   in place for the call.
 
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
@@ -40,7 +42,7 @@ pub struct zerobus_arrow_stream {
 }
 
 impl zerobus_arrow_stream {
-    fn core(&self) -> &ZerobusArrowStream {
+    pub(crate) fn core(&self) -> &ZerobusArrowStream {
         self.inner.as_ref().expect("a stream is taken only when it is dropped")
     }
 }
@@ -57,7 +59,7 @@ impl Drop for zerobus_arrow_stream {
 static ARROW_STREAMS: Table<zerobus_arrow_stream> = Table::new(handles::ARROW_STREAM);
 
 /// The stream behind a handle, held for the duration of one call.
-fn stream(handle: *const zerobus_arrow_stream) -> ZerobusResult<Arc<zerobus_arrow_stream>> {
+pub(crate) fn stream(handle: *const zerobus_arrow_stream) -> ZerobusResult<Arc<zerobus_arrow_stream>> {
     ARROW_STREAMS.get(handle, "stream")
 }
 
@@ -165,7 +167,7 @@ pub unsafe extern "C" fn zerobus_sdk_create_arrow_stream_with_headers_provider(
 }
 
 /// Returns a queued call's offset, entering the runtime only when the call has to wait for room.
-fn settle(queued: Queued) -> ZerobusResult<i64> {
+pub(crate) fn settle(queued: Queued) -> ZerobusResult<i64> {
     match queued {
         Queued::Offset(Some(offset)) => Ok(offset),
         Queued::Offset(None) => Err(ZerobusError::new(

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod arrow;
+mod arrow_columns;
 mod arrow_options;
 mod callbacks;
 mod encoder;
@@ -25,6 +26,7 @@ mod stream;
 mod table_schema;
 
 pub use arrow::*;
+pub use arrow_columns::*;
 pub use arrow_options::*;
 pub use callbacks::*;
 pub use encoder::*;

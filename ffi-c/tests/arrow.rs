@@ -547,3 +547,87 @@ fn after_a_terminal_failure_the_unacked_rows_come_back_as_ipc() {
     zerobus_arrow_stream_free(s);
     assert_eq!(mock.stored_rows(), vec![0, 1, 2, 3, 4]);
 }
+
+/// `zerobus_arrow_stream_ingest_columns` with `batch`'s buffers (a flat batch: per column its
+/// validity, offsets and values, as `zerobus_core::arrow_columns` lays them out).
+fn ingest_columns(
+    s: *const zerobus_arrow_stream,
+    schema_ipc: &[u8],
+    nodes: &[u64],
+    buffers: &[(*const u8, usize)],
+) -> (bool, i64, *mut zerobus_error) {
+    let (ptrs, lens): (Vec<*const u8>, Vec<usize>) = buffers.iter().copied().unzip();
+    let (mut offset, mut err) = (99, null_mut());
+    // SAFETY: every pointer is live for the call with the length given beside it (or NULL, which
+    // the call must refuse); writable outputs.
+    let done = unsafe {
+        zerobus_arrow_stream_ingest_columns(
+            s,
+            schema_ipc.as_ptr(),
+            schema_ipc.len(),
+            nodes.as_ptr(),
+            nodes.len(),
+            ptrs.as_ptr(),
+            lens.as_ptr(),
+            ptrs.len(),
+            &mut offset,
+            &mut err,
+        )
+    };
+    (done, offset, err)
+}
+
+#[test]
+fn column_buffers_are_read_in_place_under_one_offset_and_bad_ones_name_the_column() {
+    let mock = Mock::start();
+    let schema_ipc = ipc(&schema(), &[]);
+    let s = mock.stream(Some(&schema_ipc), null());
+    let batch = cars(0, 3);
+    let name = batch.column(0).to_data();
+    let seats = batch.column(1).to_data();
+    let part = |b: &[u8]| (b.as_ptr(), b.len());
+    let none = (null(), 0);
+    let nodes = [3, 0, 3, 0, 3, 0];
+    let mut buffers = vec![
+        none,
+        none,
+        none,
+        none,
+        part(name.buffers()[0].as_slice()),
+        part(name.buffers()[1].as_slice()),
+        none,
+        none,
+        part(seats.buffers()[0].as_slice()),
+    ];
+
+    let (done, offset, err) = ingest_columns(s, &schema_ipc, &nodes, &buffers);
+    ok(done, err);
+    assert_eq!(offset, 0);
+    // Two batches in one call, one offset.
+    let (done, offset, err) =
+        ingest_columns(s, &schema_ipc, &[nodes, nodes].concat(), &[&buffers[..], &buffers[..]].concat());
+    ok(done, err);
+    assert_eq!(offset, 1);
+
+    // Too few bytes for three Int32 values: the column is named, nothing is queued.
+    buffers[8] = (seats.buffers()[0].as_ptr(), 4);
+    let (done, _, err) = ingest_columns(s, &schema_ipc, &nodes, &buffers);
+    failed(done, err, zerobus_code::ZEROBUS_ERROR_INVALID_RECORD, &["main.default.cars", "column seats"]);
+    // A NULL buffer that claims bytes.
+    buffers[8] = (null(), 12);
+    let (done, _, err) = ingest_columns(s, &schema_ipc, &nodes, &buffers);
+    failed(done, err, zerobus_code::ZEROBUS_ERROR_INVALID_ARGUMENT, &["buffers[8]"]);
+    // Numbers that are not whole nodes.
+    buffers[8] = part(seats.buffers()[0].as_slice());
+    let (done, _, err) = ingest_columns(s, &schema_ipc, &nodes[..5], &buffers);
+    failed(done, err, zerobus_code::ZEROBUS_ERROR_INVALID_RECORD, &["whole nodes"]);
+
+    let mut err = null_mut();
+    // SAFETY: a writable error slot.
+    ok(unsafe { zerobus_arrow_stream_flush(s, &mut err) }, err);
+    assert_eq!(metrics(s).records_sent, 9);
+    let (done, err) = close(s);
+    ok(done, err);
+    zerobus_arrow_stream_free(s);
+    assert_eq!(mock.stored_rows(), [0, 1, 2, 0, 1, 2, 0, 1, 2]);
+}

@@ -837,6 +837,12 @@ static void arrow_stream_refused(zerobus_arrow_stream *h, const char *fragment) 
     untouched = m;
     EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_ingest_ipc(h, junk, sizeof junk, &offset, ERRP));
     EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_ingest_arrow(h, NULL, NULL, &offset, ERRP));
+    {
+        uint64_t nodes[2] = {0, 0};
+        EXPECT_REFUSED("stream", fragment,
+                       !zerobus_arrow_stream_ingest_columns(h, junk, sizeof junk, nodes, 2, NULL, NULL, 0, &offset,
+                                                            ERRP));
+    }
     EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_wait_for_offset(h, 0, ERRP));
     EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_flush(h, ERRP));
     EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_close(h, ERRP));

@@ -357,6 +357,24 @@ static void test_arrow(const zerobus_sdk *sdk, const char *id, const char *secre
 
     EXPECT_NULL_ARG("stream", !zerobus_arrow_stream_ingest_ipc(NULL, junk, sizeof junk, &offset, ERRP));
     EXPECT_NULL_ARG("ipc", !zerobus_arrow_stream_ingest_ipc(s, NULL, sizeof junk, &offset, ERRP));
+    {
+        /* Column buffers: each array that claims elements, and each buffer that claims bytes. */
+        uint64_t nodes[2] = {0, 0};
+        const uint8_t *ptrs[1] = {NULL};
+        size_t lens[1] = {4};
+        EXPECT_NULL_ARG("stream", !zerobus_arrow_stream_ingest_columns(NULL, junk, sizeof junk, nodes, 2, ptrs, lens,
+                                                                       1, &offset, ERRP));
+        EXPECT_NULL_ARG("schema_ipc", !zerobus_arrow_stream_ingest_columns(s, NULL, sizeof junk, nodes, 2, ptrs,
+                                                                           lens, 1, &offset, ERRP));
+        EXPECT_NULL_ARG("nodes", !zerobus_arrow_stream_ingest_columns(s, junk, sizeof junk, NULL, 2, ptrs, lens, 1,
+                                                                      &offset, ERRP));
+        EXPECT_NULL_ARG("buffer_lens", !zerobus_arrow_stream_ingest_columns(s, junk, sizeof junk, nodes, 2, ptrs,
+                                                                            NULL, 1, &offset, ERRP));
+        EXPECT_NULL_ARG("buffers", !zerobus_arrow_stream_ingest_columns(s, junk, sizeof junk, nodes, 2, NULL, lens,
+                                                                        1, &offset, ERRP));
+        EXPECT_NULL_ARG("buffers[0]", !zerobus_arrow_stream_ingest_columns(s, junk, sizeof junk, nodes, 2, ptrs,
+                                                                           lens, 1, &offset, ERRP));
+    }
     /* The C Data structs: NULL for either (nothing to release), NULL stream. */
     EXPECT_NULL_ARG("stream", !zerobus_arrow_stream_ingest_arrow(NULL, NULL, NULL, &offset, ERRP));
     EXPECT_NULL_ARG("array", !zerobus_arrow_stream_ingest_arrow(s, NULL, NULL, &offset, ERRP));
