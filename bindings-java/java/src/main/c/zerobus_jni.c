@@ -1017,6 +1017,57 @@ JNIEXPORT jlong JNICALL FN(arrowIngestCData)(JNIEnv *env, jclass cls, jlong h, j
     return (jlong)offset;
 }
 
+/* A batch as its column buffers (zerobus_arrow_stream_ingest_columns): `nodes` two numbers per
+ * node, `addresses` / `lengths` three buffers per node, all walked by Java from a
+ * VectorSchemaRoot's ArrowBufs, which Java keeps alive (and unwritten) until this returns. The
+ * arrays are copied out of the heap first (the call may block for room, so nothing is pinned). */
+JNIEXPORT jlong JNICALL FN(arrowIngestColumns)(JNIEnv *env, jclass cls, jlong h, jbyteArray schema,
+                                               jlongArray nodes, jlongArray addresses, jlongArray lengths) {
+    (void)cls;
+    jsize schema_len = (*env)->GetArrayLength(env, schema);
+    jsize nodes_len = (*env)->GetArrayLength(env, nodes);
+    jsize buffers_len = (*env)->GetArrayLength(env, addresses);
+    if ((*env)->GetArrayLength(env, lengths) != buffers_len) {
+        (*env)->ThrowNew(env, g_illegal_class, "zerobus: addresses and lengths differ in length");
+        return -1;
+    }
+    /* One allocation: the schema bytes, the nodes, the buffer pointers and their lengths. */
+    size_t words = (size_t)nodes_len + 2 * (size_t)buffers_len;
+    size_t schema_words = ((size_t)schema_len + sizeof(uint64_t) - 1) / sizeof(uint64_t);
+    uint64_t *mem = malloc((words + schema_words + 1) * sizeof(uint64_t));
+    if (mem == NULL) {
+        throw_npe(env, "zerobus: out of memory");
+        return -1;
+    }
+    uint64_t *node_words = mem;
+    const uint8_t **ptrs = (const uint8_t **)(mem + nodes_len);
+    size_t *lens = (size_t *)(mem + nodes_len + buffers_len);
+    uint8_t *schema_bytes = (uint8_t *)(mem + words);
+    jlong r = -1;
+    (*env)->GetByteArrayRegion(env, schema, 0, schema_len, (jbyte *)schema_bytes);
+    (*env)->GetLongArrayRegion(env, nodes, 0, nodes_len, (jlong *)node_words);
+    /* Both arrays are read as jlongs into the lengths' slots, then converted element by element
+     * (each write lands on slots already read, so this holds for narrower pointers too). */
+    jlong *raw = (jlong *)lens;
+    (*env)->GetLongArrayRegion(env, addresses, 0, buffers_len, raw);
+    for (jsize i = 0; i < buffers_len; i++) ptrs[i] = (const uint8_t *)(intptr_t)raw[i];
+    (*env)->GetLongArrayRegion(env, lengths, 0, buffers_len, raw);
+    for (jsize i = 0; i < buffers_len; i++) lens[i] = (size_t)raw[i];
+    if (!(*env)->ExceptionCheck(env)) {
+        zerobus_error *err = NULL;
+        int64_t offset = -1;
+        if (zerobus_arrow_stream_ingest_columns(ARROW(h), schema_bytes, (size_t)schema_len, node_words,
+                                                (size_t)nodes_len, ptrs, lens, (size_t)buffers_len, &offset,
+                                                &err)) {
+            r = (jlong)offset;
+        } else {
+            throw_error(env, err);
+        }
+    }
+    free(mem);
+    return r;
+}
+
 JNIEXPORT void JNICALL FN(arrowWaitForOffset)(JNIEnv *env, jclass cls, jlong h, jlong offset) {
     (void)cls;
     zerobus_error *err = NULL;

@@ -101,6 +101,15 @@ final class NativeBindings {
     /** The addresses of an exported ArrowArray / ArrowSchema pair; the library takes (releases) both. */
     static native long arrowIngestCData(long stream, long array, long schema) throws ZerobusException;
 
+    /**
+     * A batch as its column buffers: {@code nodes} two numbers per node (length, null count),
+     * {@code addresses} / {@code lengths} three buffers per node (validity, offsets, values), as
+     * {@code zerobus_arrow_stream_ingest_columns} says. The memory must stay alive and unwritten
+     * until this returns.
+     */
+    static native long arrowIngestColumns(long stream, byte[] schemaIpc, long[] nodes, long[] addresses,
+            long[] lengths) throws ZerobusException;
+
     static native void arrowWaitForOffset(long stream, long offset) throws ZerobusException;
 
     static native void arrowFlush(long stream) throws ZerobusException;

@@ -29,6 +29,11 @@ public final class ZerobusArrowStream implements AutoCloseable {
     private final Cleaner.Cleanable cleanable;
     private final long handle;
     private final String tableName;
+    /**
+     * The last batch schema {@link ArrowCData} wrote as IPC: {Arrow Java Schema, its bytes}, so a
+     * stream's batches write it once, not per call. Typed Object so this class never loads Arrow Java.
+     */
+    volatile Object[] lastSchema;
 
     /** Native resources: the stream handle and the Java side's share of the callback references. */
     private static final class State implements Runnable {
@@ -121,10 +126,11 @@ public final class ZerobusArrowStream implements AutoCloseable {
 
     /**
      * Queues the rows of {@code root} (its current row count) under one offset and returns the
-     * offset. The batch goes to the library through the Arrow C Data Interface: the library reads
-     * the vectors' buffers in place, checks the batch and encodes it to Arrow IPC (with the
-     * stream's {@code ipcCompression}) before this returns, and keeps nothing of them, so
-     * {@code root} may be refilled or closed as soon as it returns.
+     * offset. The library reads the vectors' buffers in place (handed over as their addresses in
+     * one native call, or, for layouts such as dictionaries and unions, through the Arrow C Data
+     * Interface), checks the batch and encodes it to Arrow IPC (with the stream's
+     * {@code ipcCompression}) before this returns, and keeps nothing of them, so {@code root} may
+     * be refilled or closed as soon as it returns; it must not be written while this runs.
      *
      * <p>A table's STRING column is a {@code LargeVarCharVector} ({@code LargeUtf8}), not a
      * {@code VarCharVector}. Needs Arrow Java on the classpath ({@code arrow-vector},
@@ -135,6 +141,15 @@ public final class ZerobusArrowStream implements AutoCloseable {
         Objects.requireNonNull(root, "root");
         // In its own class, so nothing here loads Arrow Java until this method is called.
         return ArrowCData.ingest(this, root);
+    }
+
+    /** The column-buffer call of {@link ArrowCData}: the buffers stay alive (in {@code root}) until it returns. */
+    long ingestColumns(byte[] schemaIpc, long[] nodes, long[] addresses, long[] lengths) throws ZerobusException {
+        try {
+            return NativeBindings.arrowIngestColumns(handle, schemaIpc, nodes, addresses, lengths);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
     }
 
     /** The C Data Interface call of {@link ArrowCData}: the library takes both structs. */
