@@ -1,36 +1,68 @@
-// Arrow Java batches for ArrowStream, through the Arrow C Data Interface. Kept apart from
-// ArrowStream.kt so that class never refers to an Arrow Java type: Arrow Java is an optional
-// dependency of this SDK, needed only by an application that calls these functions (it then brings
-// org.apache.arrow:arrow-vector, arrow-c-data and a memory module, e.g. arrow-memory-netty).
+// Arrow Java batches for ArrowStream. Kept apart from ArrowStream.kt so that class never refers
+// to an Arrow Java type: Arrow Java is an optional dependency of this SDK, needed only by an
+// application that calls these functions (it then brings org.apache.arrow:arrow-vector,
+// arrow-c-data and a memory module, e.g. arrow-memory-netty).
 @file:JvmName("ArrowCData")
 
 package com.databricks.zerobus.kotlin
 
+import java.io.ByteArrayOutputStream
+import java.lang.ref.Reference
+import java.nio.channels.Channels
 import org.apache.arrow.c.ArrowArray
 import org.apache.arrow.c.ArrowSchema
 import org.apache.arrow.c.Data
+import org.apache.arrow.memory.ArrowBuf
 import org.apache.arrow.memory.BufferAllocator
+import org.apache.arrow.vector.FieldVector
 import org.apache.arrow.vector.VectorSchemaRoot
+import org.apache.arrow.vector.ipc.WriteChannel
+import org.apache.arrow.vector.ipc.message.MessageSerializer
+import org.apache.arrow.vector.types.pojo.ArrowType.ArrowTypeID
+import org.apache.arrow.vector.types.pojo.Schema
 
 /**
  * Queues the rows of [root] (its current `rowCount`) under one offset and returns the offset,
- * like [ArrowStream.ingestIpc]. The batch goes to the native SDK through the Arrow C Data
- * Interface, without a copy on the JVM side: the SDK reads the vectors' buffers in place while
- * it checks and encodes the batch, before this returns its place in line (the offset may still
- * have to wait for room), so [root] may be changed or closed as soon as this returns.
+ * like [ArrowStream.ingestIpc]. The native SDK reads the vectors' buffers in place, without a
+ * copy on the JVM side, while it checks and encodes the batch, before this returns its place in
+ * line (the offset may still have to wait for room), so [root] may be changed or closed as soon
+ * as this returns; it must not be written while this runs.
+ *
+ * A root whose vectors all have layouts the SDK reads in place (primitive, boolean, decimal,
+ * fixed-size binary, (large) binary and string, (large) list, map, struct) crosses as its
+ * buffers' addresses and lengths in one call; any other (dictionaries, unions, …) through the
+ * Arrow C Data Interface, whose two small C structs [allocator] holds (default: the allocator of
+ * [root]'s first vector).
  *
  * The columns must match the stream's schema (see [ArrowStream]): a table's STRING column is a
  * `LargeVarCharVector` (Arrow `LargeUtf8`), not a `VarCharVector`; a mismatch fails with
- * [ZerobusException.InvalidRecord] naming the column. [allocator] holds the two small C structs
- * of the export (default: the allocator of [root]'s first vector).
+ * [ZerobusException.InvalidRecord] naming the column.
  *
- * Needs Arrow Java's JNI library (`arrow-c-data` ships it for Linux and macOS on x86_64 and
- * aarch64) and, on Java 16 and later, `--add-opens=java.base/java.nio=ALL-UNNAMED` for Arrow's
- * memory module.
+ * The C Data path needs Arrow Java's JNI library (`arrow-c-data` ships it for Linux and macOS on
+ * x86_64 and aarch64); on Java 16 and later Arrow's memory module needs
+ * `--add-opens=java.base/java.nio=ALL-UNNAMED`.
  */
 suspend fun ArrowStream.ingestBatch(root: VectorSchemaRoot, allocator: BufferAllocator? = null): Long {
-    val alloc = allocator ?: root.fieldVectors.firstOrNull()?.allocator
+    val vectors = root.fieldVectors
+    val alloc = allocator ?: vectors.firstOrNull()?.allocator
         ?: throw ZerobusException.InvalidArgument("the VectorSchemaRoot has no columns; a batch needs the stream's columns")
+    val columns = Columns()
+    columns.node(root.rowCount.toLong(), 0)
+    if (columns.addAll(vectors)) {
+        try {
+            return ffiCall {
+                ffi.ingestColumns(schemaIpc(root.schema), columns.nodes(), columns.addresses(), columns.lengths())
+            }
+        } finally {
+            // The addresses are root's buffers: keep it (and so them) until the call is done.
+            Reference.reachabilityFence(root)
+        }
+    }
+    return exportAndIngest(root, alloc)
+}
+
+/** The C Data Interface path, for layouts [Columns] does not take. */
+private suspend fun ArrowStream.exportAndIngest(root: VectorSchemaRoot, alloc: BufferAllocator): Long {
     val array = ArrowArray.allocateNew(alloc)
     try {
         val schema = ArrowSchema.allocateNew(alloc)
@@ -47,5 +79,93 @@ suspend fun ArrowStream.ingestBatch(root: VectorSchemaRoot, allocator: BufferAll
     } finally {
         array.release()
         array.close()
+    }
+}
+
+/** [schema] as an IPC schema message, written once per distinct schema in a row. */
+private fun ArrowStream.schemaIpc(schema: Schema): ByteArray {
+    val last = lastSchema
+    if (last != null && last.first === schema) return last.second
+    val out = ByteArrayOutputStream()
+    MessageSerializer.serialize(WriteChannel(Channels.newChannel(out)), schema)
+    return out.toByteArray().also { lastSchema = Pair(schema, it) }
+}
+
+/**
+ * The nodes and buffers of one batch, depth first: per node its length and null count, and its
+ * validity, offsets and values buffers (address 0, length 0 where its type has none).
+ */
+private class Columns {
+    private var nodes = LongArray(64)
+    private var addresses = LongArray(96)
+    private var lengths = LongArray(96)
+    private var nodeCount = 0
+    private var bufferCount = 0
+
+    /** Adds every vector; false as soon as one has a layout this does not take. */
+    fun addAll(vectors: List<FieldVector>): Boolean = vectors.all { add(it) }
+
+    private fun add(v: FieldVector): Boolean {
+        val layout = Layout.of(v) ?: return false
+        // getFieldBuffers sets each buffer's writer index to what the value count uses, as
+        // Arrow Java's own IPC writer relies on; readableBytes() is then that length.
+        val buffers = v.fieldBuffers
+        if (buffers.size != layout.buffers) return false
+        node(v.valueCount.toLong(), v.nullCount.toLong())
+        buffer(buffers[0])
+        buffer(if (layout.offsets) buffers[1] else null)
+        buffer(if (layout.values) buffers[buffers.size - 1] else null)
+        return !layout.children || addAll(v.childrenFromFields)
+    }
+
+    fun node(length: Long, nullCount: Long) {
+        if (2 * nodeCount + 2 > nodes.size) nodes = nodes.copyOf(nodes.size * 2)
+        nodes[2 * nodeCount] = length
+        nodes[2 * nodeCount + 1] = nullCount
+        nodeCount++
+        if (nodeCount == 1) {
+            // The root node has no buffers of its own.
+            repeat(3) { buffer(null) }
+        }
+    }
+
+    private fun buffer(b: ArrowBuf?) {
+        if (bufferCount == addresses.size) {
+            addresses = addresses.copyOf(addresses.size * 2)
+            lengths = lengths.copyOf(lengths.size * 2)
+        }
+        val length = b?.readableBytes() ?: 0L
+        addresses[bufferCount] = if (length == 0L) 0L else b!!.memoryAddress() + b.readerIndex()
+        lengths[bufferCount] = length
+        bufferCount++
+    }
+
+    fun nodes(): List<ULong> = List(2 * nodeCount) { nodes[it].toULong() }
+
+    fun addresses(): List<ULong> = List(bufferCount) { addresses[it].toULong() }
+
+    fun lengths(): List<ULong> = List(bufferCount) { lengths[it].toULong() }
+}
+
+/** Which of a node's three buffers its type has, and whether it has children. */
+private enum class Layout(val buffers: Int, val offsets: Boolean, val values: Boolean, val children: Boolean) {
+    FIXED(2, false, true, false),
+    VARIABLE(3, true, true, false),
+    LIST(2, true, false, true),
+    STRUCT(1, false, false, true);
+
+    companion object {
+        /** The layout of [v]'s type, or null for one the SDK does not read in place. */
+        fun of(v: FieldVector): Layout? {
+            if (v.field.dictionary != null) return null
+            return when (v.field.type.typeID) {
+                ArrowTypeID.Int, ArrowTypeID.FloatingPoint, ArrowTypeID.Bool, ArrowTypeID.Date, ArrowTypeID.Time,
+                ArrowTypeID.Timestamp, ArrowTypeID.Duration, ArrowTypeID.Decimal, ArrowTypeID.FixedSizeBinary -> FIXED
+                ArrowTypeID.Utf8, ArrowTypeID.LargeUtf8, ArrowTypeID.Binary, ArrowTypeID.LargeBinary -> VARIABLE
+                ArrowTypeID.List, ArrowTypeID.LargeList, ArrowTypeID.Map -> LIST
+                ArrowTypeID.Struct -> STRUCT
+                else -> null
+            }
+        }
     }
 }

@@ -75,13 +75,20 @@ data class ArrowStreamConfigurationOptions(
  * [ZerobusException.InvalidRecord] naming the column, and nothing of it is queued.
  *
  * Arrow data crosses as IPC bytes ([ingestIpc], no Arrow library needed) or, with Arrow Java on
- * the classpath, as a `VectorSchemaRoot` through the C Data Interface (`ingestBatch`, in
+ * the classpath, as a `VectorSchemaRoot` whose buffers the SDK reads in place (`ingestBatch`, in
  * `ArrowCData.kt`). Close with [close] or [use].
  */
 class ArrowStream internal constructor(
     internal val ffi: FfiArrowStream,
     private val ackCallback: AckCallback?,
 ) {
+    /**
+     * The last batch schema `ingestBatch` wrote as IPC (an Arrow Java `Schema`, its bytes), so a
+     * stream's batches write it once, not per call. Typed `Any` so this class never loads Arrow Java.
+     */
+    @Volatile
+    internal var lastSchema: Pair<Any, ByteArray>? = null
+
     /** The table this stream writes to. */
     val tableName: String = ffiCall { ffi.tableName() }
 
