@@ -32,7 +32,7 @@ use crate::handles::{self, Table};
 use crate::memory::{zerobus_buffer, BUFFERS};
 use crate::sdk::{zerobus_sdk, SDKS};
 use crate::stream::{metrics_of, zerobus_metrics};
-use crate::{arg_bytes, arg_str, guard, null, quietly, runtime, write_out};
+use crate::{arg_bytes, arg_nonempty_bytes, arg_str, guard, null, quietly, runtime, write_out};
 
 /// An open Arrow stream into one table. Thread-safe: any number of threads may ingest at once.
 /// Owned by the caller until `zerobus_arrow_stream_free`; close it with
@@ -204,13 +204,13 @@ pub unsafe extern "C" fn zerobus_arrow_stream_ingest_ipc(
     unsafe {
         guard(err, || {
             let s = self::stream(stream)?;
-            let bytes = arg_bytes(ipc, len, "ipc")?;
-            if bytes.is_empty() {
-                return Err(ZerobusError::new(
-                    ErrorCode::InvalidRecord,
-                    "the IPC stream is empty (0 bytes); pass an Arrow IPC stream: a schema message, then record batches".to_owned(),
-                ));
-            }
+            let bytes = arg_nonempty_bytes(
+                ipc,
+                len,
+                "ipc",
+                ErrorCode::InvalidRecord,
+                "the IPC stream is empty (0 bytes); pass an Arrow IPC stream: a schema message, then record batches",
+            )?;
             // The one copy: core keeps these bytes until the call is acknowledged.
             let bytes = Bytes::copy_from_slice(bytes);
             settle(s.core().queue_ipc_batch(&bytes)?)

@@ -7,7 +7,7 @@ use zerobus_core::{ErrorCode, ZerobusError, ZerobusResult};
 
 use crate::arrow::{settle, stream, zerobus_arrow_stream};
 use crate::error::zerobus_error;
-use crate::{arg_bytes, guard, null, write_out};
+use crate::{arg_bytes, arg_nonempty_bytes, arg_slice, guard, write_out};
 
 /// Queues one or more record batches given as their column buffers as ONE call under ONE offset,
 /// stored in `*offset` (may be NULL).
@@ -55,16 +55,16 @@ pub unsafe extern "C" fn zerobus_arrow_stream_ingest_columns(
     unsafe {
         guard(err, || {
             let s = self::stream(stream)?;
-            let schema = arg_bytes(schema_ipc, schema_len, "schema_ipc")?;
-            if schema.is_empty() {
-                return Err(ZerobusError::new(
-                    ErrorCode::InvalidArgument,
-                    "`schema_ipc` is empty; pass the IPC stream of the batches' schema".to_owned(),
-                ));
-            }
-            let nodes = array(nodes, nodes_len, "nodes")?;
-            let lens = array(buffer_lens, buffers_len, "buffer_lens")?;
-            let ptrs = array(buffers, buffers_len, "buffers")?;
+            let schema = arg_nonempty_bytes(
+                schema_ipc,
+                schema_len,
+                "schema_ipc",
+                ErrorCode::InvalidArgument,
+                "`schema_ipc` is empty; pass the IPC stream of the batches' schema",
+            )?;
+            let nodes = arg_slice(nodes, nodes_len, "nodes")?;
+            let lens = arg_slice(buffer_lens, buffers_len, "buffer_lens")?;
+            let ptrs = arg_slice(buffers, buffers_len, "buffers")?;
             let slices = ptrs
                 .iter()
                 .zip(lens)
@@ -85,19 +85,4 @@ pub unsafe extern "C" fn zerobus_arrow_stream_ingest_columns(
         .map(|o| write_out(offset, o))
     }
     .is_some()
-}
-
-/// Borrows `len` elements at `ptr` for the call (empty when `len` is 0, whatever `ptr`).
-///
-/// # Safety
-/// `ptr` is NULL or points to `len` readable elements valid for the call.
-unsafe fn array<'a, T>(ptr: *const T, len: usize, param: &str) -> ZerobusResult<&'a [T]> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if ptr.is_null() {
-        return Err(null(param));
-    }
-    // SAFETY: non-null, and the caller promises `len` readable elements for the call.
-    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }

@@ -140,14 +140,42 @@ pub(crate) unsafe fn arg_str<'a>(ptr: *const c_char, param: &str) -> ZerobusResu
 /// # Safety
 /// If `len > 0`, `ptr` points to `len` readable bytes valid for the duration of the call.
 pub(crate) unsafe fn arg_bytes<'a>(ptr: *const u8, len: usize, param: &str) -> ZerobusResult<&'a [u8]> {
+    // SAFETY: this function's contract is `arg_slice`'s.
+    unsafe { arg_slice(ptr, len, param) }
+}
+
+/// Borrows an array argument of `len` elements; `len == 0` accepts any pointer, including NULL.
+///
+/// # Safety
+/// If `len > 0`, `ptr` points to `len` readable, initialised `T`s valid for the duration of the call.
+pub(crate) unsafe fn arg_slice<'a, T>(ptr: *const T, len: usize, param: &str) -> ZerobusResult<&'a [T]> {
     if len == 0 {
         return Ok(&[]);
     }
     if ptr.is_null() {
         return Err(null(param));
     }
-    // SAFETY: non-null and the caller promises `len` readable bytes for the duration of the call.
+    // SAFETY: non-null and the caller promises `len` readable elements for the duration of the call.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// [`arg_bytes`] that must not be empty: an empty buffer fails with `code` and `message`.
+///
+/// # Safety
+/// As [`arg_bytes`].
+pub(crate) unsafe fn arg_nonempty_bytes<'a>(
+    ptr: *const u8,
+    len: usize,
+    param: &str,
+    code: zerobus_core::ErrorCode,
+    message: &str,
+) -> ZerobusResult<&'a [u8]> {
+    // SAFETY: this function's contract is `arg_bytes`'s.
+    let bytes = unsafe { arg_bytes(ptr, len, param) }?;
+    if bytes.is_empty() {
+        return Err(ZerobusError::new(code, message.to_owned()));
+    }
+    Ok(bytes)
 }
 
 /// Writes `value` through an optional output pointer.
