@@ -271,45 +271,11 @@ impl FfiArrowStream {
         .await
     }
 
-    /// Queues a batch given as its column buffers, as `zerobus_core::arrow_columns` lays them
-    /// out: `nodes` two numbers per node (length, null count), `addresses` / `lengths` three
-    /// buffers per node (validity, offsets, values). The Kotlin layer
-    /// (`ingestBatch(VectorSchemaRoot)`) walks a root's `ArrowBuf`s into them and keeps the root
-    /// alive and unwritten until this returns (it awaits it); the buffers are read, checked and
-    /// encoded to IPC before the first wait, and nothing of them is kept.
-    pub async fn ingest_columns(
-        &self,
-        schema_ipc: Vec<u8>,
-        nodes: Vec<u64>,
-        addresses: Vec<u64>,
-        lengths: Vec<u64>,
-    ) -> Result<i64, FfiError> {
-        guarded(async move {
-            if addresses.len() != lengths.len() {
-                return Err(invalid_argument("addresses and lengths differ in length"));
-            }
-            let slices = addresses
-                .iter()
-                .zip(&lengths)
-                .map(|(&address, &len)| {
-                    let len =
-                        usize::try_from(len).map_err(|_| invalid_argument("a buffer length overflows"))?;
-                    if len == 0 {
-                        return Ok(&[][..]);
-                    }
-                    if address == 0 {
-                        return Err(invalid_argument("a buffer of non-zero length has address 0"));
-                    }
-                    // SAFETY: the Kotlin layer's contract above: `address` is a live ArrowBuf's
-                    // memory of at least `len` bytes, unwritten until this call returns.
-                    Ok(unsafe { std::slice::from_raw_parts(address as usize as *const u8, len) })
-                })
-                .collect::<Result<Vec<&[u8]>, FfiError>>()?;
-            let queued = self.inner.queue_columns(&schema_ipc, &nodes, &slices)?;
-            drop(slices);
-            offset_of(queued).await
-        })
-        .await
+    /// A handle for the Arrow ingest fast path (`fast_arrow.rs`): one reference to the core
+    /// stream in the fast path's handle table, owned by the Kotlin `ArrowStream`, which gives it
+    /// back with `NativeIngest.arrowRelease`.
+    pub fn fast_handle(&self) -> Result<i64, FfiError> {
+        guard(|| crate::fast_arrow::arrow_stream_handle(&self.inner))
     }
 
     /// Waits until `offset` is acknowledged (bounded by `flush_timeout_ms`).

@@ -48,10 +48,10 @@ use crate::{guard, guarded, internal, native_batch, FfiError, InRuntime};
 
 /// Return values below 0 (an offset is never negative).
 const PENDING: i64 = -1;
-const FAILED: i64 = -2;
+pub(crate) const FAILED: i64 = -2;
 const EMPTY: i64 = -3;
 /// `buf` was null: nothing was read or written.
-const NO_BUFFER: i64 = -4;
+pub(crate) const NO_BUFFER: i64 = -4;
 
 /// Mode bit: fail with `QUEUE_FULL` instead of answering `PENDING` when the bounds are reached.
 const MODE_TRY: i32 = 1;
@@ -60,10 +60,10 @@ const MODE_TRY: i32 = 1;
 const MODE_TEXT: i32 = 2;
 
 /// Bytes at the start of `buf` where a `PENDING` or `FAILED` handle is written.
-const SLOT: usize = 8;
+pub(crate) const SLOT: usize = 8;
 
-type JniEnv = *mut c_void;
-type JClass = *mut c_void;
+pub(crate) type JniEnv = *mut c_void;
+pub(crate) type JClass = *mut c_void;
 
 /// The core streams of the fast path, one reference each, owned by the Kotlin `ZerobusStream`
 /// that asked for it (`FfiStream::fast_handle`) until it passes the handle to `release`.
@@ -118,7 +118,7 @@ unsafe fn reply(buf: *mut u8, result: std::thread::Result<ZerobusResult<Queued>>
 ///
 /// # Safety
 /// As [`answer`].
-unsafe fn reply_guarded(buf: *mut u8, result: std::thread::Result<ZerobusResult<Queued>>) -> i64 {
+pub(crate) unsafe fn reply_guarded(buf: *mut u8, result: std::thread::Result<ZerobusResult<Queued>>) -> i64 {
     // SAFETY: forwarded from the caller.
     match catch_unwind(AssertUnwindSafe(|| unsafe { reply(buf, result) })) {
         Ok(code) => code,

@@ -26,6 +26,8 @@ pub(crate) const STREAM: u8 = 0x31;
 pub(crate) const PENDING: u8 = 0x32;
 /// Tag of the errors of failed calls.
 pub(crate) const ERROR: u8 = 0x33;
+/// Tag of the fast-path Arrow stream references.
+pub(crate) const ARROW_STREAM: u8 = 0x34;
 
 /// The live objects of one kind, by handle (`zerobus_handles::Table`, with this crate's
 /// messages).

@@ -29,6 +29,7 @@ uniffi::setup_scaffolding!();
 
 mod arrow;
 mod fast;
+mod fast_arrow;
 mod handles;
 
 /// Name and version this binding sends in `user-agent`.

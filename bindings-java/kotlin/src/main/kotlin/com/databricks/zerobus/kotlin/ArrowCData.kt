@@ -48,17 +48,24 @@ suspend fun ArrowStream.ingestBatch(root: VectorSchemaRoot, allocator: BufferAll
         ?: throw ZerobusException.InvalidArgument("the VectorSchemaRoot has no columns; a batch needs the stream's columns")
     val columns = Columns()
     columns.node(root.rowCount.toLong(), 0)
-    if (columns.addAll(vectors)) {
-        try {
-            return ffiCall {
-                ffi.ingestColumns(schemaIpc(root.schema), columns.nodes(), columns.addresses(), columns.lengths())
-            }
-        } finally {
-            // The addresses are root's buffers: keep it (and so them) until the call is done.
-            Reference.reachabilityFence(root)
-        }
+    if (!columns.addAll(vectors)) return exportAndIngest(root, alloc)
+    val schema = schemaIpc(root.schema)
+    val s = Scratch.get(columns.layoutBytes() + schema.size)
+    val code: Long
+    val slot: Long
+    try {
+        columns.writeTo(s, schema)
+        code = NativeIngest.arrowQueueColumns(handle, s.address, columns.nodesLen, columns.buffersLen, schema.size)
+        // Read before anything can reuse this thread's buffer.
+        slot = s.slot()
+    } finally {
+        s.done()
+        // The addresses are root's buffers: keep it (and so them) until the native call is done.
+        Reference.reachabilityFence(root)
     }
-    return exportAndIngest(root, alloc)
+    // The batch was encoded during the call: waiting for room (if it must) needs nothing of root.
+    return if (code >= 0) code else NativeIngest.settle(code, slot)
+        ?: throw ZerobusException.Internal("the native call queued an Arrow batch without an offset")
 }
 
 /** The C Data Interface path, for layouts [Columns] does not take. */
@@ -85,7 +92,8 @@ private suspend fun ArrowStream.exportAndIngest(root: VectorSchemaRoot, alloc: B
 /** [schema] as an IPC schema message, written once per distinct schema in a row. */
 private fun ArrowStream.schemaIpc(schema: Schema): ByteArray {
     val last = lastSchema
-    if (last != null && last.first === schema) return last.second
+    // Roots read from one source have equal schemas, not one: compare by value after identity.
+    if (last != null && (last.first === schema || last.first == schema)) return last.second
     val out = ByteArrayOutputStream()
     MessageSerializer.serialize(WriteChannel(Channels.newChannel(out)), schema)
     return out.toByteArray().also { lastSchema = Pair(schema, it) }
@@ -140,11 +148,20 @@ private class Columns {
         bufferCount++
     }
 
-    fun nodes(): List<ULong> = List(2 * nodeCount) { nodes[it].toULong() }
+    val nodesLen: Int get() = 2 * nodeCount
+    val buffersLen: Int get() = bufferCount
 
-    fun addresses(): List<ULong> = List(bufferCount) { addresses[it].toULong() }
+    /** Bytes of [writeTo]'s layout before the schema: the slot, then the numbers. */
+    fun layoutBytes(): Long = NativeIngest.SLOT + 8L * (nodesLen + 2 * bufferCount)
 
-    fun lengths(): List<ULong> = List(bufferCount) { lengths[it].toULong() }
+    /** Lays the call out in [s] as `fast_arrow.rs` reads it: nodes, addresses, lengths, schema. */
+    fun writeTo(s: Scratch, schema: ByteArray) {
+        var at = NativeIngest.SLOT
+        for (i in 0 until nodesLen) { s.buf.putLong(at, nodes[i]); at += 8 }
+        for (i in 0 until bufferCount) { s.buf.putLong(at, addresses[i]); at += 8 }
+        for (i in 0 until bufferCount) { s.buf.putLong(at, lengths[i]); at += 8 }
+        s.buf.put(at, schema, 0, schema.size)
+    }
 }
 
 /** Which of a node's three buffers its type has, and whether it has children. */

@@ -2,6 +2,7 @@ package com.databricks.zerobus.kotlin
 
 import com.databricks.zerobus.kotlin.ffi.FfiArrowStream
 import com.databricks.zerobus.kotlin.ffi.FfiArrowStreamOptions
+import java.lang.ref.Cleaner
 
 /** Body compression of the Arrow IPC batches an [ArrowStream] sends (the server takes all three). */
 enum class IpcCompression {
@@ -89,6 +90,14 @@ class ArrowStream internal constructor(
     @Volatile
     internal var lastSchema: Pair<Any, ByteArray>? = null
 
+    /** The core stream for [NativeIngest.arrowQueueColumns] (a handle in the native handle table). */
+    internal val handle: Long = ffiCall { ffi.fastHandle() }
+
+    init {
+        // Gives the handle back once this stream is unreachable (no call can be running then).
+        CLEANER.register(this, Release(handle))
+    }
+
     /** The table this stream writes to. */
     val tableName: String = ffiCall { ffi.tableName() }
 
@@ -156,6 +165,14 @@ class ArrowStream internal constructor(
 
     /** The ack callback this stream was created with (a recreated stream keeps it). */
     internal val callback: AckCallback? get() = ackCallback
+
+    private class Release(private val handle: Long) : Runnable {
+        override fun run() = NativeIngest.arrowRelease(handle)
+    }
+
+    private companion object {
+        private val CLEANER: Cleaner = Cleaner.create()
+    }
 }
 
 /**

@@ -1,5 +1,7 @@
 package com.databricks.zerobus.kotlin
 
+import com.databricks.zerobus.kotlin.ffi.takeError
+import com.databricks.zerobus.kotlin.ffi.waitPending
 import com.sun.jna.Memory
 import com.sun.jna.Native
 import com.sun.jna.Pointer
@@ -48,6 +50,36 @@ internal object NativeIngest {
     @JvmStatic external fun pendingFree(handle: Long)
 
     @JvmStatic external fun release(stream: Long)
+
+    /**
+     * One Arrow batch as its column buffers (`fast_arrow.rs` gives the layout of [buf]): [nodesLen]
+     * numbers, then [buffersLen] addresses and [buffersLen] lengths, then [schemaLen] schema bytes.
+     */
+    @JvmStatic external fun arrowQueueColumns(stream: Long, buf: Long, nodesLen: Int, buffersLen: Int, schemaLen: Int): Long
+
+    @JvmStatic external fun arrowRelease(stream: Long)
+
+    /**
+     * The outcome of an answer that is not an offset: `null` for [EMPTY]; for [PENDING] waits for
+     * room and returns the offset (freeing the handle [slot] whatever happens); for [FAILED] throws
+     * the call's error.
+     */
+    suspend fun settle(code: Long, slot: Long): Long? = when (code) {
+        EMPTY -> null
+        PENDING -> try {
+            ffiCall { waitPending(slot.toULong()) }
+        } finally {
+            pendingFree(slot)
+        }
+        else -> failed(code, slot)
+    }
+
+    /** Throws the error of a [FAILED] answer (the native side holds it under [slot]). */
+    fun failed(code: Long, slot: Long): Nothing {
+        if (code != FAILED) throw ZerobusException.Internal("unexpected answer $code from the native call")
+        ffiCall { takeError(slot.toULong()) }
+        throw ZerobusException.Internal("the native call reported a failure without an error")
+    }
 }
 
 /**

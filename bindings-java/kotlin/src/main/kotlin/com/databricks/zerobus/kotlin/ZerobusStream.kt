@@ -1,8 +1,6 @@
 package com.databricks.zerobus.kotlin
 
 import com.databricks.zerobus.kotlin.ffi.FfiStream
-import com.databricks.zerobus.kotlin.ffi.takeError
-import com.databricks.zerobus.kotlin.ffi.waitPending
 import java.lang.ref.Cleaner
 import java.lang.ref.Reference
 import java.nio.ByteBuffer
@@ -279,22 +277,9 @@ class ZerobusStream internal constructor(
     private suspend fun slowPathOne(code: Long): Long = slowPath(code)!!
 
     /** A call that did not get its offset at once: it waits for room, or it failed. */
-    private suspend fun slowPath(code: Long, slot: Long = lastSlot.get()): Long? = when (code) {
-        NativeIngest.EMPTY -> null
-        NativeIngest.PENDING -> try {
-            ffiCall { waitPending(slot.toULong()) }
-        } finally {
-            NativeIngest.pendingFree(slot)
-        }
-        else -> failed(code, slot)
-    }
+    private suspend fun slowPath(code: Long, slot: Long = lastSlot.get()): Long? = NativeIngest.settle(code, slot)
 
-    /** Throws the error of a [NativeIngest.FAILED] answer (the native side holds it under [slot]). */
-    private fun failed(code: Long, slot: Long): Nothing {
-        if (code != NativeIngest.FAILED) throw ZerobusException.Internal("unexpected answer $code from the native call")
-        ffiCall { takeError(slot.toULong()) }
-        throw ZerobusException.Internal("the native call reported a failure without an error")
-    }
+    private fun failed(code: Long, slot: Long): Nothing = NativeIngest.failed(code, slot)
 
     /** Suspends until [offset] is acknowledged, the stream fails, or `flushTimeoutMs` passes. */
     suspend fun waitForOffset(offset: Long) {
