@@ -64,7 +64,8 @@ final class ArrowCData {
     /** {@code schema} as an IPC schema message, written once per distinct schema in a row. */
     private static byte[] schemaIpc(ZerobusArrowStream stream, Schema schema) throws ZerobusException {
         Object[] last = stream.lastSchema;
-        if (last != null && last[0] == schema) {
+        // Roots read from one source have equal schemas, not one: compare by value after identity.
+        if (last != null && (last[0] == schema || last[0].equals(schema))) {
             return (byte[]) last[1];
         }
         ByteArrayOutputStream out = new ByteArrayOutputStream();
