@@ -8,8 +8,10 @@
 //! its producer releases it when the capsule is collected); array and stream capsules are
 //! *moved* out (`from_raw` leaves a released struct behind, so the capsule's destructor does
 //! nothing), and their memory is released by arrow-rs when the last buffer of the imported data
-//! is dropped: the core encodes a batch to IPC while it queues it, so that is before the ingest
-//! call returns. What this module exports ([`ArrowBatch`], [`ArrowSchema`]) is owned by its
+//! is dropped: the core sends an uncompressed batch's buffers as they are, so that is when the
+//! server has acked the batch (or the stream is dropped), possibly on one of core's threads
+//! (pyarrow's release takes the GIL itself when a buffer is a Python object's; no core lock is
+//! held while acked batches are freed). What this module exports ([`ArrowBatch`], [`ArrowSchema`]) is owned by its
 //! capsule until the consumer moves it out, and released by the capsule's destructor otherwise.
 
 use std::ffi::{CStr, CString};

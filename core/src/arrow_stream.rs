@@ -11,7 +11,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
 
-use crate::flight::{self, FlightWire, IpcCompression};
+use crate::flight::{self, Buffers, FlightWire, IpcCompression};
 use crate::options::{AckCallback, StreamConfigurationOptions, DEFAULT_MAX_INFLIGHT_BYTES, MAX_OPTION_MS};
 use crate::stream::{Queued, StreamMetrics, ZerobusStream};
 use crate::wire::EncodedCall;
@@ -210,22 +210,20 @@ impl ZerobusArrowStream {
         Ok(ZerobusArrowStream { inner, schema, options, column_schema: Mutex::new(None) })
     }
 
-    fn encode_batch(&self, batch: &RecordBatch) -> ZerobusResult<EncodedCall> {
-        let table = self.inner.table_name();
-        let batch = flight::fit_batch(table, &self.schema, batch)?;
-        Ok(EncodedCall::arrow(flight::encode_batch(table, &batch, self.options.ipc_compression)?))
+    fn encode_batch(&self, batch: &RecordBatch, buffers: Buffers) -> ZerobusResult<EncodedCall> {
+        self.encode_batches(std::slice::from_ref(batch), buffers)
     }
 
-    fn encode_batches(&self, batches: &[RecordBatch]) -> ZerobusResult<EncodedCall> {
+    fn encode_batches(&self, batches: &[RecordBatch], buffers: Buffers) -> ZerobusResult<EncodedCall> {
         let table = self.inner.table_name();
         let mut parts = Vec::with_capacity(batches.len());
         if batches.is_empty() {
             // A call of no rows still goes out (as an empty batch), so its offset gets acked.
-            return self.encode_batch(&RecordBatch::new_empty(self.schema.clone()));
+            return self.encode_batch(&RecordBatch::new_empty(self.schema.clone()), Buffers::Shared);
         }
         for batch in batches {
             let batch = flight::fit_batch(table, &self.schema, batch)?;
-            parts.extend(flight::encode_batch(table, &batch, self.options.ipc_compression)?);
+            parts.extend(flight::encode_batch(table, &batch, self.options.ipc_compression, buffers)?);
         }
         Ok(EncodedCall::arrow(parts))
     }
@@ -241,23 +239,29 @@ impl ZerobusArrowStream {
     /// [`wait_for_offset`](Self::wait_for_offset)). The batch must have the stream's columns, in
     /// order, with the same types (`Utf8` / `Binary` columns are widened to the `LargeUtf8` /
     /// `LargeBinary` the table mapping uses); a NOT NULL column may be declared nullable if it
-    /// holds no nulls. It is encoded to Arrow IPC once, here; a batch larger than one message's limit goes
-    /// as several physical batches under the one offset.
+    /// holds no nulls. A batch larger than one message's limit goes as several physical batches
+    /// under the one offset.
+    ///
+    /// Without `ipc_compression`, the batch's buffers are sent as they are, not copied: the
+    /// stream keeps a reference to them until the server acks the batch (Arrow data is
+    /// immutable; do not write into memory a batch shares, such as a NumPy array's, before its
+    /// offset is acked). Sliced columns and dictionary, view, union, run-end, fixed-size-list and
+    /// null columns are encoded to an IPC copy here instead, as is every batch with compression.
     pub async fn ingest_batch(&self, batch: RecordBatch) -> ZerobusResult<i64> {
-        let call = self.encode_batch(&batch)?;
+        let call = self.encode_batch(&batch, Buffers::Shared)?;
         self.inner.shared().enqueue(call).await
     }
 
     /// Queues several batches (a table's) as one call under one offset; all or nothing: if one
     /// batch fails its check, none is queued. An empty list queues a call of no rows.
     pub async fn ingest_batches(&self, batches: &[RecordBatch]) -> ZerobusResult<i64> {
-        let call = self.encode_batches(batches)?;
+        let call = self.encode_batches(batches, Buffers::Shared)?;
         self.inner.shared().enqueue(call).await
     }
 
     /// [`ingest_batches`](Self::ingest_batches) that takes its place in line at once.
     pub fn queue_batches(&self, batches: &[RecordBatch]) -> ZerobusResult<Queued> {
-        let call = self.encode_batches(batches)?;
+        let call = self.encode_batches(batches, Buffers::Shared)?;
         self.inner.shared().queue(call)
     }
 
@@ -274,7 +278,16 @@ impl ZerobusArrowStream {
     /// [`ingest_batch`](Self::ingest_batch) that takes its place in line at the moment of the
     /// call (see [`ZerobusStream::queue_record`]); for bindings.
     pub fn queue_batch(&self, batch: &RecordBatch) -> ZerobusResult<Queued> {
-        let call = self.encode_batch(batch)?;
+        let call = self.encode_batch(batch, Buffers::Shared)?;
+        self.inner.shared().queue(call)
+    }
+
+    /// [`queue_batch`](Self::queue_batch) for a batch over memory lent for this call only (the
+    /// C ABI's and the JVM's Arrow C Data imports, whose release callbacks run when the call
+    /// returns): it is encoded to an IPC copy before this returns and nothing of its buffers is
+    /// kept.
+    pub fn queue_batch_copied(&self, batch: &RecordBatch) -> ZerobusResult<Queued> {
+        let call = self.encode_batch(batch, Buffers::Copied)?;
         self.inner.shared().queue(call)
     }
 
@@ -307,7 +320,7 @@ impl ZerobusArrowStream {
                     ),
                 )
             })?;
-        let call = self.encode_batches(&batches);
+        let call = self.encode_batches(&batches, Buffers::Copied);
         drop(batches);
         self.inner.shared().queue(call?)
     }
@@ -333,7 +346,7 @@ impl ZerobusArrowStream {
 
     /// Queues a batch now or fails with `QUEUE_FULL`, queuing nothing.
     pub fn try_ingest_batch(&self, batch: &RecordBatch) -> ZerobusResult<i64> {
-        let call = self.encode_batch(batch)?;
+        let call = self.encode_batch(batch, Buffers::Shared)?;
         self.inner.shared().try_enqueue(call)
     }
 

@@ -18,6 +18,7 @@ use arrow_ipc::{MessageHeader, MetadataVersion};
 use arrow_schema::{ArrowError, DataType, Schema, SchemaRef};
 use bytes::{BufMut, Bytes};
 
+use crate::ipc_body::IpcBody;
 use crate::options::MAX_CALL_PAYLOAD_BYTES;
 use crate::wire::{put_varint, varint_len};
 use crate::{ErrorCode, ZerobusError, ZerobusResult};
@@ -82,7 +83,7 @@ impl IpcCompression {
 #[derive(Clone, Debug)]
 pub(crate) struct FlightPart {
     pub header: Bytes,
-    pub body: Bytes,
+    pub body: IpcBody,
     pub rows: u32,
 }
 
@@ -122,9 +123,11 @@ pub(crate) fn schema_message(schema: &Schema) -> Bytes {
 }
 
 /// Writes one record batch `FlightData`.
-pub(crate) fn write_part(dst: &mut impl BufMut, offset_id: i64, header: &[u8], body: &[u8]) {
+pub(crate) fn write_part(dst: &mut impl BufMut, offset_id: i64, header: &[u8], body: &IpcBody) {
     write_part_head(dst, offset_id, header, body.len());
-    dst.put_slice(body);
+    for segment in body.segments().iter() {
+        dst.put_slice(segment);
+    }
 }
 
 /// [`write_part`] up to the body's bytes, which the caller sends as they are.
@@ -293,17 +296,30 @@ fn same_type(want: &DataType, got: &DataType) -> bool {
     }
 }
 
+/// Whether the parts of an encoded batch may share the batch's buffers, keeping them until the
+/// server acks the batch, or must copy them before the call returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Buffers {
+    /// The batch is Arrow data handed over (immutable, reference counted): its uncompressed
+    /// parts are its own buffers (`ipc_body.rs`).
+    Shared,
+    /// The batch borrows memory lent for the call: its parts are an encoded copy.
+    Copied,
+}
+
 /// Encodes a checked batch into parts, splitting it by rows until every part fits in one call's
 /// payload limit. Returns the parts and their wire size.
 pub(crate) fn encode_batch(
     table: &str,
     batch: &RecordBatch,
     compression: IpcCompression,
+    buffers: Buffers,
 ) -> ZerobusResult<Vec<FlightPart>> {
     let options = ipc_options(compression);
     let mut context = CompressionContext::default();
     let mut parts = Vec::with_capacity(1);
-    encode_into(table, batch, &options, &mut context, &mut parts)?;
+    let in_place = buffers == Buffers::Shared && compression == IpcCompression::None;
+    encode_into(table, batch, &options, &mut context, in_place, &mut parts)?;
     Ok(parts)
 }
 
@@ -312,13 +328,22 @@ fn encode_into(
     batch: &RecordBatch,
     options: &IpcWriteOptions,
     context: &mut CompressionContext,
+    in_place: bool,
     parts: &mut Vec<FlightPart>,
 ) -> ZerobusResult<()> {
     let rows = batch.num_rows();
     if rows > u32::MAX as usize {
         let half = rows / 2;
-        encode_into(table, &batch.slice(0, half), options, context, parts)?;
-        return encode_into(table, &batch.slice(half, rows - half), options, context, parts);
+        encode_into(table, &batch.slice(0, half), options, context, in_place, parts)?;
+        return encode_into(table, &batch.slice(half, rows - half), options, context, in_place, parts);
+    }
+    if in_place {
+        if let Some((header, body)) = crate::ipc_body::encode_in_place(batch) {
+            if part_wire_size(header.len(), body.len()) <= MAX_CALL_PAYLOAD_BYTES {
+                parts.push(FlightPart { header, body, rows: rows as u32 });
+                return Ok(());
+            }
+        }
     }
     let (dictionaries, encoded) = IpcDataGenerator::default()
         .encode(batch, &mut DictionaryTracker::new(false), options, context)
@@ -344,14 +369,14 @@ fn encode_into(
         let mut start = 0;
         while start < rows {
             let len = step.min(rows - start);
-            encode_into(table, &batch.slice(start, len), options, context, parts)?;
+            encode_into(table, &batch.slice(start, len), options, context, in_place, parts)?;
             start += len;
         }
         return Ok(());
     }
     parts.push(FlightPart {
         header: Bytes::from(encoded.ipc_message),
-        body: Bytes::from(encoded.arrow_data),
+        body: IpcBody::from(Bytes::from(encoded.arrow_data)),
         rows: rows as u32,
     });
     Ok(())
@@ -454,10 +479,10 @@ pub(crate) fn split_ipc_stream(
                 if compression != IpcCompression::None && !written_compressed {
                     // Asked to compress what was written uncompressed: encode the batch just
                     // decoded (the one decode this batch gets).
-                    parts.extend(encode_batch(table, &batch, compression)?);
+                    parts.extend(encode_batch(table, &batch, compression, Buffers::Copied)?);
                     continue;
                 }
-                parts.push(FlightPart { header, body, rows });
+                parts.push(FlightPart { header, body: body.into(), rows });
             }
             MessageHeader::DictionaryBatch => {
                 return Err(bad("has dictionary batches; cast dictionary columns to their value type (the service takes hydrated dictionaries only)".into()));
@@ -506,7 +531,9 @@ pub(crate) fn ipc_parts(
                 "table {table}: the Arrow IPC stream has a record batch that does not decode: {e}; nothing of this call was queued"
             ))
         })?;
-        parts.extend(encode_batch(table, &fit_batch(table, schema, &batch)?, compression)?);
+        // The reader decoded into buffers of its own: the parts may keep them.
+        let batch = fit_batch(table, schema, &batch)?;
+        parts.extend(encode_batch(table, &batch, compression, Buffers::Shared)?);
     }
     Ok(parts)
 }
@@ -548,7 +575,7 @@ fn decode_part(schema: &SchemaRef, part: &FlightPart) -> ZerobusResult<RecordBat
     let version =
         if message.version() < MetadataVersion::V4 { MetadataVersion::V5 } else { message.version() };
     arrow_ipc::reader::read_record_batch(
-        &Buffer::from(part.body.clone()),
+        &Buffer::from(part.body.contiguous()),
         fb,
         schema.clone(),
         &HashMap::new(),
@@ -610,7 +637,7 @@ mod tests {
     #[test]
     fn parts_decode_back_and_slice() {
         for compression in [IpcCompression::None, IpcCompression::Lz4Frame, IpcCompression::Zstd] {
-            let parts = encode_batch("t", &batch(100), compression).unwrap();
+            let parts = encode_batch("t", &batch(100), compression, Buffers::Shared).unwrap();
             assert_eq!(parts.len(), 1);
             assert_eq!(parts[0].rows, 100);
             let back = decode_parts(&schema(), &parts, 0).unwrap();
@@ -635,7 +662,7 @@ mod tests {
         assert_eq!(parts.iter().map(|p| p.rows).collect::<Vec<_>>(), vec![3, 5]);
         let range = ipc.as_ptr() as usize..ipc.as_ptr() as usize + ipc.len();
         assert!(
-            parts.iter().all(|p| range.contains(&(p.body.as_ptr() as usize))),
+            parts.iter().all(|p| range.contains(&(p.body.contiguous().as_ptr() as usize))),
             "bodies are slices of the input"
         );
         assert_eq!(decode_parts(&schema(), &parts, 4).unwrap(), vec![batch(5).slice(1, 4)]);

@@ -28,6 +28,7 @@ mod callbacks;
 pub mod encode;
 mod error;
 mod flight;
+mod ipc_body;
 mod json_check;
 mod options;
 mod proxy;

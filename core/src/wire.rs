@@ -180,7 +180,7 @@ pub(crate) enum Outgoing {
     /// An ingest call and its offset on this connection.
     Call { wire_offset: i64, batch: bool, body: Bytes },
     /// One physical Arrow record batch and its `offset_id` on this connection.
-    Flight { offset_id: i64, header: Bytes, body: Bytes },
+    Flight { offset_id: i64, header: Bytes, body: crate::ipc_body::IpcBody },
 }
 
 /// What the server sends: `EphemeralStreamResponse` on a record stream, an ack read from

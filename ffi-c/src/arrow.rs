@@ -323,7 +323,7 @@ pub unsafe extern "C" fn zerobus_arrow_stream_ingest_arrow(
             let schema = schema.ok_or_else(|| null("schema"))?;
             let batch = import(array, &schema)?;
             drop(schema);
-            let queued = s.core().queue_batch(&batch);
+            let queued = s.core().queue_batch_copied(&batch);
             // Core has encoded the batch (or refused it): release the caller's memory now, before
             // waiting for room.
             drop(batch);

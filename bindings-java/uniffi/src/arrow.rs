@@ -264,7 +264,7 @@ impl FfiArrowStream {
             // SAFETY: the Kotlin layer's contract above: both addresses are a fresh export that
             // it keeps alive, and touches no further, until this call returns (it awaits it).
             let batch = unsafe { import_batch(array, schema) }?;
-            let queued = self.inner.queue_batch(&batch)?;
+            let queued = self.inner.queue_batch_copied(&batch)?;
             drop(batch);
             offset_of(queued).await
         })

@@ -227,7 +227,9 @@ fn resend_from_first_unacked_row(shared: &Shared) -> ZerobusResult<()> {
     let table = &shared.table.table_name;
     let mut rest = Vec::new();
     for batch in crate::flight::decode_parts(&flight.schema, &parts, skip)? {
-        rest.extend(crate::flight::encode_batch(table, &batch, flight.compression)?);
+        // Decoded into buffers of core's own, so the new parts may keep them.
+        let shared = crate::flight::Buffers::Shared;
+        rest.extend(crate::flight::encode_batch(table, &batch, flight.compression, shared)?);
     }
     let call = wire::EncodedCall::arrow(rest);
     let mut st = shared.lock();

@@ -2,9 +2,10 @@
 //!
 //! tonic encodes every message into its own buffer, so each record batch's IPC body (megabytes a
 //! call) would be copied once more on its way to the socket: on the bench's taxi batches that
-//! copy was about a fifth of the client's CPU. Here each `FlightData` goes out as two frames of
-//! the HTTP/2 body: its gRPC prefix and fields (a few hundred bytes, written here), then the IPC
-//! body, the call's own `Bytes`, which h2 writes to the socket as it is. tonic still builds the
+//! copy was about a fifth of the client's CPU. Here each `FlightData` goes out as frames of the
+//! HTTP/2 body: its gRPC prefix and fields (a few hundred bytes, written here), then the IPC
+//! body's segments (one buffer, or the batch's own column buffers and their padding:
+//! `ipc_body.rs`), which h2 writes to the socket as they are. tonic still builds the
 //! request (path, headers, metadata) and decodes the answers: [`WithBody`] only swaps the body
 //! of the one request it carries.
 
@@ -26,13 +27,24 @@ const PREFIX: usize = 5;
 /// The `DoPut` body: the connection's [`RequestStream`], each message framed for gRPC.
 pub(super) struct FlightFrames {
     requests: RequestStream,
-    /// The IPC body of the message whose head went out last.
-    body: Option<Bytes>,
+    /// The IPC body of the message whose head went out last, and its next segment to send.
+    body: Option<(Arc<[Bytes]>, usize)>,
 }
 
 impl FlightFrames {
     pub(super) fn new(requests: RequestStream) -> FlightFrames {
         FlightFrames { requests, body: None }
+    }
+
+    /// The body's next segment, if any is left (segments are never empty: `IpcBody`).
+    fn next_segment(&mut self) -> Option<Bytes> {
+        let (segments, next) = self.body.as_mut()?;
+        let segment = segments[*next].clone();
+        *next += 1;
+        if *next == segments.len() {
+            self.body = None;
+        }
+        Some(segment)
     }
 }
 
@@ -53,8 +65,8 @@ impl http_body::Body for FlightFrames {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        if let Some(body) = self.body.take() {
-            return Poll::Ready(Some(Ok(Frame::data(body))));
+        if let Some(segment) = self.next_segment() {
+            return Poll::Ready(Some(Ok(Frame::data(segment))));
         }
         let item = match Pin::new(&mut self.requests).poll_next(cx) {
             Poll::Pending => return Poll::Pending,
@@ -68,7 +80,7 @@ impl http_body::Body for FlightFrames {
                 crate::flight::write_part_head(&mut head, offset_id, &header, body.len());
                 let len = head.len() - PREFIX + body.len();
                 if !body.is_empty() {
-                    self.body = Some(body);
+                    self.body = Some((body.segments().clone(), 0));
                 }
                 prefixed(head, len)
             }
