@@ -10,7 +10,8 @@
 //!
 //! Holding the batch's buffers until the server acks it is what makes this free, so it is used
 //! only where the caller hands over immutable Arrow data ([`RecordBatch`]es given to core);
-//! memory lent for one call (C Data through the C ABI, a JVM's buffers) is copied as before.
+//! memory lent for one call (C Data through the C ABI, a JVM's or Node's buffers) is laid out
+//! the same way and then copied once, into a body of its exact size, before the call returns.
 //! Layouts the walk does not cover (sliced arrays, dictionaries, views, unions, run-ends,
 //! fixed-size lists, null columns) return `None` and take arrow-rs's encoder.
 
@@ -55,8 +56,9 @@ impl IpcBody {
         &self.segments
     }
 
-    /// The body in one piece: itself when it is one segment, else a copy (for the rare paths
-    /// that decode a queued batch: partial acks, `get_unacked_batches`).
+    /// The body in one piece: itself when it is one segment, else a copy of its exact size (a
+    /// batch over lent memory; the rare paths that decode a queued batch: partial acks,
+    /// `get_unacked_batches`).
     pub fn contiguous(&self) -> Bytes {
         match &self.segments[..] {
             [] => Bytes::new(),
@@ -291,7 +293,7 @@ mod tests {
         // Each buffer starts on the alignment.
         let message = arrow_ipc::root_as_message(&header).unwrap();
         let fb = message.header_as_record_batch().unwrap();
-        assert!(fb.buffers().unwrap().iter().all(|b| b.offset() as usize % ALIGNMENT == 0));
+        assert!(fb.buffers().unwrap().iter().all(|b| (b.offset() as usize).is_multiple_of(ALIGNMENT)));
     }
 
     #[test]
@@ -310,7 +312,7 @@ mod tests {
     fn a_batch_of_no_rows_has_an_empty_body() {
         let batch = RecordBatch::new_empty(every_layout().schema());
         let (header, body) = encode_in_place(&batch).unwrap();
-        assert!(body.is_empty() || body.len() % ALIGNMENT == 0);
+        assert!(body.len().is_multiple_of(ALIGNMENT));
         assert_eq!(decode(&batch, &header, &body).num_rows(), 0);
     }
 }
