@@ -237,5 +237,9 @@ fn resend_from_first_unacked_row(shared: &Shared) -> ZerobusResult<()> {
     st.inflight_bytes = st.inflight_bytes - old.size() + st.queue[0].size();
     st.inflight_records -= skip;
     st.front_rows_acked = 0;
+    // The old parts may hold a caller's buffers, whose release may take a lock of its own
+    // (Python's GIL): freed after the stream's lock, as acked calls are.
+    drop(st);
+    drop(old);
     Ok(())
 }
