@@ -11,8 +11,9 @@
 //! is dropped: the core sends an uncompressed batch's buffers as they are, so that is when the
 //! server has acked the batch (or the stream is dropped), possibly on one of core's threads
 //! (pyarrow's release takes the GIL itself when a buffer is a Python object's; no core lock is
-//! held while acked batches are freed). What this module exports ([`ArrowBatch`], [`ArrowSchema`]) is owned by its
-//! capsule until the consumer moves it out, and released by the capsule's destructor otherwise.
+//! held while acked batches are freed). What this module exports ([`ArrowBatch`],
+//! [`ArrowSchema`]) is owned by its capsule until the consumer moves it out, and released by the
+//! capsule's destructor otherwise.
 
 use std::ffi::{CStr, CString};
 use std::ptr::NonNull;

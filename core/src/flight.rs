@@ -318,10 +318,7 @@ pub(crate) fn encode_batch(
     let options = ipc_options(compression);
     let mut context = CompressionContext::default();
     let mut parts = Vec::with_capacity(1);
-    let layout = match (compression, buffers) {
-        (IpcCompression::None, buffers) => Some(buffers),
-        _ => None,
-    };
+    let layout = (compression == IpcCompression::None).then_some(buffers);
     encode_into(table, batch, &options, &mut context, layout, &mut parts)?;
     Ok(parts)
 }
@@ -344,12 +341,8 @@ fn encode_into(
     // into a body of its exact size (arrow-rs's writer grows its `Vec` as it goes, which moved
     // the bytes about twice on the bench's batches).
     if let Some(buffers) = layout {
-        if let Some((header, body)) = crate::ipc_body::encode_in_place(batch) {
+        if let Some((header, body)) = crate::ipc_body::encode_in_place(batch, buffers) {
             if part_wire_size(header.len(), body.len()) <= MAX_CALL_PAYLOAD_BYTES {
-                let body = match buffers {
-                    Buffers::Shared => body,
-                    Buffers::Copied => IpcBody::from(body.contiguous()),
-                };
                 parts.push(FlightPart { header, body, rows: rows as u32 });
                 return Ok(());
             }

@@ -23,6 +23,8 @@ use arrow_data::ArrayData;
 use arrow_schema::DataType;
 use bytes::Bytes;
 
+use crate::flight::Buffers;
+
 /// The alignment of each buffer in the body (arrow-rs's writer's default).
 const ALIGNMENT: usize = 64;
 static PADDING: [u8; ALIGNMENT] = [0; ALIGNMENT];
@@ -56,9 +58,8 @@ impl IpcBody {
         &self.segments
     }
 
-    /// The body in one piece: itself when it is one segment, else a copy of its exact size (a
-    /// batch over lent memory; the rare paths that decode a queued batch: partial acks,
-    /// `get_unacked_batches`).
+    /// The body in one piece: itself when it is one segment, else a copy (for the rare paths
+    /// that decode a queued batch: partial acks, `get_unacked_batches`).
     pub fn contiguous(&self) -> Bytes {
         match &self.segments[..] {
             [] => Bytes::new(),
@@ -83,12 +84,18 @@ impl AsRef<[u8]> for Held {
     }
 }
 
+/// One piece of the body: a slice of one of the batch's buffers, or padding after it.
+enum Segment {
+    Data(Buffer),
+    Pad(usize),
+}
+
 /// What the walk collects: the IPC field nodes and buffer entries, and the body's segments.
 #[derive(Default)]
 struct Layout {
     nodes: Vec<arrow_ipc::FieldNode>,
     buffers: Vec<arrow_ipc::Buffer>,
-    segments: Vec<Bytes>,
+    segments: Vec<Segment>,
     offset: usize,
 }
 
@@ -100,14 +107,38 @@ impl Layout {
         }
         self.buffers.push(arrow_ipc::Buffer::new(self.offset as i64, len as i64));
         if len > 0 {
-            self.segments.push(Bytes::from_owner(Held(buffer.slice_with_length(0, len))));
+            self.segments.push(Segment::Data(buffer.slice_with_length(0, len)));
         }
         let pad = (ALIGNMENT - len % ALIGNMENT) % ALIGNMENT;
         if pad > 0 {
-            self.segments.push(Bytes::from_static(&PADDING[..pad]));
+            self.segments.push(Segment::Pad(pad));
         }
         self.offset += len + pad;
         Some(())
+    }
+
+    /// The body: the segments as they are (shared), or copied into one buffer of its size.
+    fn body(self, buffers: Buffers) -> IpcBody {
+        let len = self.offset;
+        match buffers {
+            Buffers::Shared => {
+                let segments = self.segments.into_iter().map(|s| match s {
+                    Segment::Data(b) => Bytes::from_owner(Held(b)),
+                    Segment::Pad(n) => Bytes::from_static(&PADDING[..n]),
+                });
+                IpcBody { segments: segments.collect(), len }
+            }
+            Buffers::Copied => {
+                let mut out = Vec::with_capacity(len);
+                for s in &self.segments {
+                    match s {
+                        Segment::Data(b) => out.extend_from_slice(b.as_slice()),
+                        Segment::Pad(n) => out.extend_from_slice(&PADDING[..*n]),
+                    }
+                }
+                IpcBody::from(Bytes::from(out))
+            }
+        }
     }
 
     fn empty(&mut self) {
@@ -173,20 +204,21 @@ fn offsets_end<T: arrow_buffer::ArrowNativeType>(buffer: &Buffer, len: usize) ->
 }
 
 /// The IPC message header and body of `batch`, uncompressed, the body being the batch's own
-/// buffers; `None` when a column's layout is not one [`Layout::array`] covers.
-pub(crate) fn encode_in_place(batch: &RecordBatch) -> Option<(Bytes, IpcBody)> {
+/// buffers ([`Buffers::Shared`]) or one copy of them ([`Buffers::Copied`]); `None` when a
+/// column's layout is not one [`Layout::array`] covers.
+pub(crate) fn encode_in_place(batch: &RecordBatch, buffers: Buffers) -> Option<(Bytes, IpcBody)> {
     let mut layout = Layout::default();
     for column in batch.columns() {
         layout.array(&column.to_data())?;
     }
     let mut fbb = flatbuffers::FlatBufferBuilder::with_capacity(256 + 32 * layout.buffers.len());
     let nodes = fbb.create_vector(&layout.nodes);
-    let buffers = fbb.create_vector(&layout.buffers);
+    let entries = fbb.create_vector(&layout.buffers);
     let record_batch = {
         let mut b = arrow_ipc::RecordBatchBuilder::new(&mut fbb);
         b.add_length(batch.num_rows() as i64);
         b.add_nodes(nodes);
-        b.add_buffers(buffers);
+        b.add_buffers(entries);
         b.finish()
     };
     let message = {
@@ -199,8 +231,7 @@ pub(crate) fn encode_in_place(batch: &RecordBatch) -> Option<(Bytes, IpcBody)> {
     };
     fbb.finish(message, None);
     let header = Bytes::copy_from_slice(fbb.finished_data());
-    let body = IpcBody { segments: Arc::from(layout.segments), len: layout.offset };
-    Some((header, body))
+    Some((header, layout.body(buffers)))
 }
 
 #[cfg(test)]
@@ -285,7 +316,7 @@ mod tests {
     #[test]
     fn every_covered_layout_decodes_to_the_same_batch_without_a_copy() {
         let batch = every_layout();
-        let (header, body) = encode_in_place(&batch).expect("every layout here is covered");
+        let (header, body) = encode_in_place(&batch, Buffers::Shared).expect("every layout here is covered");
         assert_eq!(decode(&batch, &header, &body), batch);
         // The int column's values are the batch's own memory, not a copy.
         let values = batch.column(0).to_data().buffers()[0].as_ptr() as usize;
@@ -299,19 +330,19 @@ mod tests {
     #[test]
     fn sliced_and_uncovered_layouts_take_the_copying_encoder() {
         let batch = every_layout();
-        assert!(encode_in_place(&batch.slice(10, 20)).is_none(), "sliced arrays");
+        assert!(encode_in_place(&batch.slice(10, 20), Buffers::Shared).is_none(), "sliced arrays");
         let nulls = RecordBatch::try_new(
             Arc::new(Schema::new(vec![Field::new("n", DataType::Null, true)])),
             vec![Arc::new(arrow_array::NullArray::new(3))],
         )
         .unwrap();
-        assert!(encode_in_place(&nulls).is_none(), "null columns");
+        assert!(encode_in_place(&nulls, Buffers::Copied).is_none(), "null columns");
     }
 
     #[test]
     fn a_batch_of_no_rows_has_an_empty_body() {
         let batch = RecordBatch::new_empty(every_layout().schema());
-        let (header, body) = encode_in_place(&batch).unwrap();
+        let (header, body) = encode_in_place(&batch, Buffers::Shared).unwrap();
         assert!(body.len().is_multiple_of(ALIGNMENT));
         assert_eq!(decode(&batch, &header, &body).num_rows(), 0);
     }

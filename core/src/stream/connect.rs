@@ -228,8 +228,8 @@ fn resend_from_first_unacked_row(shared: &Shared) -> ZerobusResult<()> {
     let mut rest = Vec::new();
     for batch in crate::flight::decode_parts(&flight.schema, &parts, skip)? {
         // Decoded into buffers of core's own, so the new parts may keep them.
-        let shared = crate::flight::Buffers::Shared;
-        rest.extend(crate::flight::encode_batch(table, &batch, flight.compression, shared)?);
+        let keep = crate::flight::Buffers::Shared;
+        rest.extend(crate::flight::encode_batch(table, &batch, flight.compression, keep)?);
     }
     let call = wire::EncodedCall::arrow(rest);
     let mut st = shared.lock();
