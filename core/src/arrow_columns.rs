@@ -8,9 +8,11 @@
 //! depth-first and passes, per node, its length and null count (in `nodes`) and its validity,
 //! offsets and values buffers (in `buffers`, empty when absent), after a root node per batch
 //! whose length is the batch's row count. Here they become Arrow arrays of the batch's schema
-//! **borrowing** that memory, validated in full by arrow-rs as any foreign data is, and
+//! **borrowing** that memory, validated in full by arrow-rs as any foreign data is. Then either
 //! [`ZerobusArrowStream::queue_columns`](crate::ZerobusArrowStream::queue_columns) encodes them
-//! to IPC (the one copy) before it returns, so nothing keeps the borrowed memory. Layouts this
+//! to IPC (the one copy) before it returns, so nothing keeps the borrowed memory, or
+//! [`queue_columns_held`](crate::ZerobusArrowStream::queue_columns_held) sends the buffers as
+//! they are and keeps them, through an owner the binding gives, until the batch is acked. Layouts this
 //! does not take (dictionaries, unions, views, …) are an error naming the column; bindings send
 //! those batches another way (IPC, the C Data Interface).
 
@@ -18,6 +20,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use arrow_array::{make_array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_buffer::alloc::Allocation;
 use arrow_buffer::Buffer;
 use arrow_data::ArrayData;
 use arrow_schema::{DataType, Field, SchemaRef};
@@ -27,18 +30,21 @@ pub const NODE_NUMBERS: usize = 2;
 /// Buffers per node in `buffers`: validity, offsets, values.
 pub const NODE_BUFFERS: usize = 3;
 
-/// The record batches of `schema` that `nodes` and `buffers` describe.
+/// The record batches of `schema` that `nodes` and `buffers` describe. Every Arrow buffer made
+/// holds a clone of `owner`, so `owner` is dropped when the last of them is.
 ///
 /// # Safety
 ///
-/// The arrays borrow `buffers`' memory without copying it and without keeping it alive: every
-/// array (and anything made from it) must be dropped before that memory can change or go. The
-/// `&[u8]`s already promise that nothing writes the memory while they live; the arrow buffers
-/// made from them carry no lifetime, so the caller must keep that promise for them too.
-pub(crate) unsafe fn borrowed_batches(
+/// The arrays borrow `buffers`' memory without copying it: the memory must stay valid and
+/// unwritten until `owner`'s last clone is dropped (for an owner that keeps nothing alive, such
+/// as `Arc::new(())`, until every array and anything made from it is dropped). The `&[u8]`s
+/// promise that only while they live; the arrow buffers made from them carry no lifetime, so the
+/// caller keeps the promise past it.
+pub(crate) unsafe fn batches_over(
     schema: &SchemaRef,
     nodes: &[u64],
     buffers: &[&[u8]],
+    owner: Arc<dyn Allocation>,
 ) -> Result<Vec<RecordBatch>, String> {
     if !nodes.len().is_multiple_of(NODE_NUMBERS) || nodes.len() / NODE_NUMBERS * NODE_BUFFERS != buffers.len()
     {
@@ -48,7 +54,7 @@ pub(crate) unsafe fn borrowed_batches(
             buffers.len()
         ));
     }
-    let mut cursor = Cursor { nodes, buffers, at: 0 };
+    let mut cursor = Cursor { nodes, buffers, at: 0, owner };
     let mut batches = Vec::new();
     while !cursor.done() {
         let rows = cursor.next().ok_or("the buffers end before a batch's root node")?.len;
@@ -80,6 +86,8 @@ struct Cursor<'a> {
     buffers: &'a [&'a [u8]],
     /// The next node's index.
     at: usize,
+    /// What every buffer made keeps alive.
+    owner: Arc<dyn Allocation>,
 }
 
 impl<'a> Cursor<'a> {
@@ -101,13 +109,25 @@ impl<'a> Cursor<'a> {
             values: self.buffers[b + 2],
         })
     }
+
+    /// An Arrow buffer over `bytes`, without a copy, holding a clone of the owner.
+    ///
+    /// # Safety
+    ///
+    /// As [`batches_over`]: `bytes` stays valid and unwritten until the owner's last clone goes.
+    unsafe fn buffer(&self, bytes: &[u8]) -> Buffer {
+        let ptr = NonNull::new(bytes.as_ptr() as *mut u8).unwrap_or(NonNull::dangling());
+        // SAFETY: `ptr` is valid for `bytes.len()` bytes for as long as the owner lives (the
+        // caller's promise); the owner, not arrow, frees the memory, if anyone does.
+        unsafe { Buffer::from_custom_allocation(ptr, bytes.len(), self.owner.clone()) }
+    }
 }
 
 /// The array of `field` from the next nodes (its own, then its children's).
 ///
 /// # Safety
 ///
-/// As [`borrowed_batches`]: the array borrows the cursor's buffers.
+/// As [`batches_over`]: the array borrows the cursor's buffers.
 unsafe fn column(field: &Field, cursor: &mut Cursor<'_>) -> Result<ArrayData, String> {
     let name = field.name();
     let node = cursor.next().ok_or_else(|| format!("the buffers end before column {name}"))?;
@@ -119,7 +139,7 @@ unsafe fn column(field: &Field, cursor: &mut Cursor<'_>) -> Result<ArrayData, St
         // Copies only a buffer whose address does not suit its type (a view at an odd offset).
         .align_buffers(true);
     if node.nulls > 0 {
-        data = data.null_bit_buffer(Some(unsafe { borrow(node.validity) }));
+        data = data.null_bit_buffer(Some(unsafe { cursor.buffer(node.validity) }));
     }
     data = match field.data_type() {
         DataType::Boolean
@@ -142,12 +162,12 @@ unsafe fn column(field: &Field, cursor: &mut Cursor<'_>) -> Result<ArrayData, St
         | DataType::Duration(_)
         | DataType::Decimal128(_, _)
         | DataType::Decimal256(_, _)
-        | DataType::FixedSizeBinary(_) => data.add_buffer(unsafe { borrow(node.values) }),
+        | DataType::FixedSizeBinary(_) => data.add_buffer(unsafe { cursor.buffer(node.values) }),
         DataType::Utf8 | DataType::Binary | DataType::LargeUtf8 | DataType::LargeBinary => {
-            data.add_buffer(unsafe { borrow(node.offsets) }).add_buffer(unsafe { borrow(node.values) })
+            data.add_buffer(unsafe { cursor.buffer(node.offsets) }).add_buffer(unsafe { cursor.buffer(node.values) })
         }
         DataType::List(child) | DataType::LargeList(child) | DataType::Map(child, _) => {
-            data.add_buffer(unsafe { borrow(node.offsets) }).add_child_data(unsafe { column(child, cursor) }?)
+            data.add_buffer(unsafe { cursor.buffer(node.offsets) }).add_child_data(unsafe { column(child, cursor) }?)
         }
         DataType::Struct(fields) => {
             for child in fields {
@@ -158,16 +178,4 @@ unsafe fn column(field: &Field, cursor: &mut Cursor<'_>) -> Result<ArrayData, St
         other => return Err(format!("column {name}: {other} columns are taken as IPC only")),
     };
     data.build().map_err(|e| format!("column {name}: {e}"))
-}
-
-/// An Arrow buffer over `bytes`, without a copy and without an owner.
-///
-/// # Safety
-///
-/// The buffer (and every clone or slice of it) must be dropped before `bytes` changes or goes.
-unsafe fn borrow(bytes: &[u8]) -> Buffer {
-    let ptr = NonNull::new(bytes.as_ptr() as *mut u8).unwrap_or(NonNull::dangling());
-    // SAFETY: `ptr` is valid for `bytes.len()` bytes while the caller's promise holds; the unit
-    // owner frees nothing when the last reference goes, as the memory is not ours.
-    unsafe { Buffer::from_custom_allocation(ptr, bytes.len(), Arc::new(())) }
 }

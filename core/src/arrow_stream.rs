@@ -12,6 +12,7 @@ use arrow_schema::SchemaRef;
 use bytes::Bytes;
 
 use crate::flight::{self, Buffers, FlightWire, IpcCompression};
+use crate::BufferOwner;
 use crate::options::{AckCallback, StreamConfigurationOptions, DEFAULT_MAX_INFLIGHT_BYTES, MAX_OPTION_MS};
 use crate::stream::{Queued, StreamMetrics, ZerobusStream};
 use crate::wire::EncodedCall;
@@ -306,23 +307,60 @@ impl ZerobusArrowStream {
         nodes: &[u64],
         buffers: &[&[u8]],
     ) -> ZerobusResult<Queued> {
+        // SAFETY: the unit owner keeps nothing alive, and with `Copied` nothing of the batches
+        // outlives this call (`columns_call` drops them before it returns); the `&[u8]`s keep the
+        // memory alive and unwritten until then.
+        let call = unsafe { self.columns_call(schema_ipc, nodes, buffers, Arc::new(()), Buffers::Copied) }?;
+        self.inner.shared().queue(call)
+    }
+
+    /// [`queue_columns`](Self::queue_columns) without the copy: the batches' buffers are sent
+    /// as they are and kept until the call's rows are acked (or the call fails, or the stream
+    /// is dropped). Every buffer holds a clone of `owner`, so dropping `owner`'s last clone is
+    /// the sign that the stream is done with the memory: a binding's owner releases the host
+    /// language's buffers in its `Drop`, which may run on any thread (a core thread after an
+    /// ack, or the caller's on an error). Layouts the in-place writer does not cover, and any
+    /// batch with `ipc_compression`, are copied at admission instead and `owner` goes then.
+    ///
+    /// # Safety
+    ///
+    /// Each buffer's memory stays valid, and nothing writes it, until `owner`'s last clone is
+    /// dropped.
+    pub unsafe fn queue_columns_held(
+        &self,
+        schema_ipc: &[u8],
+        nodes: &[u64],
+        buffers: &[&[u8]],
+        owner: Arc<dyn BufferOwner>,
+    ) -> ZerobusResult<Queued> {
+        // SAFETY: this function's contract is `columns_call`'s.
+        let call = unsafe { self.columns_call(schema_ipc, nodes, buffers, owner, Buffers::Shared) }?;
+        self.inner.shared().queue(call)
+    }
+
+    /// The call of the batches `nodes` and `buffers` describe, over memory `owner` answers for.
+    ///
+    /// # Safety
+    ///
+    /// As [`crate::arrow_columns::batches_over`]: the memory stays valid and unwritten until
+    /// `owner`'s last clone is dropped.
+    unsafe fn columns_call(
+        &self,
+        schema_ipc: &[u8],
+        nodes: &[u64],
+        buffers: &[&[u8]],
+        owner: Arc<dyn BufferOwner>,
+        keep: Buffers,
+    ) -> ZerobusResult<EncodedCall> {
         let schema = self.column_schema(schema_ipc)?;
-        // SAFETY: the batches borrow `buffers`, which the `&[u8]`s keep alive and unwritten for
-        // this call, and are gone before it returns: `encode_batches` writes them to IPC and
-        // keeps only that, and `batches` is dropped right after it.
-        let batches =
-            unsafe { crate::arrow_columns::borrowed_batches(&schema, nodes, buffers) }.map_err(|e| {
-                ZerobusError::new(
-                    crate::ErrorCode::InvalidRecord,
-                    format!(
-                        "table {}: the batch's buffers do not make its schema's columns: {e}",
-                        self.table_name()
-                    ),
-                )
-            })?;
-        let call = self.encode_batches(&batches, Buffers::Copied);
-        drop(batches);
-        self.inner.shared().queue(call?)
+        // SAFETY: the caller's promise, passed on.
+        let batches = unsafe { crate::arrow_columns::batches_over(&schema, nodes, buffers, owner) }.map_err(|e| {
+            ZerobusError::new(
+                crate::ErrorCode::InvalidRecord,
+                format!("table {}: the batch's buffers do not make its schema's columns: {e}", self.table_name()),
+            )
+        })?;
+        self.encode_batches(&batches, keep)
     }
 
     /// The schema whose IPC bytes are `ipc`, decoded once per distinct schema in a row.

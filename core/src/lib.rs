@@ -61,6 +61,9 @@ pub use zerobus_schema::{TableSchema, TypedError};
 /// The arrow crates core builds on (one major across the workspace), so callers build batches
 /// with exactly the types [`ZerobusArrowStream`] takes.
 pub use arrow_array::{self, RecordBatch};
+/// What keeps memory lent to [`ZerobusArrowStream::queue_columns_held`] alive: any
+/// `Send + Sync` value; the stream drops its last clone when it is done with the memory.
+pub use arrow_buffer::alloc::Allocation as BufferOwner;
 pub use arrow_ipc;
 pub use arrow_schema::{self, Schema as ArrowSchema, SchemaRef as ArrowSchemaRef};
 
