@@ -11,7 +11,8 @@
  * --format taxi-arrow (batch only): the taxi pool directory's DIR/0.arrows, DIR/1.arrows, … (each
  * an Arrow IPC stream of one batch of --batch rows) read into memory, an Arrow stream opened with
  * the schema of 0.arrows, and call j passing file j % K's bytes as they are to
- * zerobus_arrow_stream_ingest_ipc. --records must be a multiple of --batch there (no IPC slicing).
+ * zerobus_arrow_stream_ingest_ipc_nocopy (the pool outlives the stream, so nothing is copied and
+ * no release callback is needed). --records must be a multiple of --batch there (no IPC slicing).
  * --format taxi / taxi-typed (batch only): DIR/rows.jsonl read into one buffer plus lengths (record
  * k is line k % R), call j passing records (j * B) % R .. +B to zerobus_stream_ingest_records on a
  * JSON stream / zerobus_stream_ingest_json_records on a PROTO stream created from the table (no
@@ -268,7 +269,7 @@ out:
     return rc;
 }
 
-/* --format taxi-arrow: records / batch calls of zerobus_arrow_stream_ingest_ipc, call j passing
+/* --format taxi-arrow: records / batch calls of zerobus_arrow_stream_ingest_ipc_nocopy, call j passing
  * pool batch j % K; the pool is read before the stream is created and the clock starts. */
 static int run_arrow(const zerobus_sdk *sdk, const char *table, const char *id, const char *secret, const char *dir,
                      unsigned long long records, unsigned long long batch, double seconds) {
@@ -288,7 +289,8 @@ static int run_arrow(const zerobus_sdk *sdk, const char *table, const char *id, 
     for (unsigned long long j = 0; done < records; j++) {
         if (seconds > 0 && now() - t0 >= seconds) break;
         size_t k = (size_t)(j % pool.count);
-        if (!zerobus_arrow_stream_ingest_ipc(stream, pool.data[k], pool.len[k], NULL, &err)) {
+        /* The pool outlives the stream: no copy, and no release callback needed. */
+        if (!zerobus_arrow_stream_ingest_ipc_nocopy(stream, pool.data[k], pool.len[k], NULL, NULL, NULL, &err)) {
             rc = fail("ingest ipc", err);
             goto out;
         }

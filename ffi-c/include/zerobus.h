@@ -531,6 +531,79 @@ bool zerobus_arrow_stream_ingest_columns(const struct zerobus_arrow_stream *stre
                                          struct zerobus_error **err);
 
 /**
+ * `zerobus_arrow_stream_ingest_ipc` without the copy: the library keeps `ipc` (`len` bytes) and
+ * sends the batches out of it, and calls `release(release_data)` exactly once when it is done
+ * with the bytes, whatever the outcome: on the calling thread before this returns if the call
+ * fails or the stream's ipc_compression re-encodes the bytes; otherwise on a library thread once
+ * every row of the call is acknowledged, or once the stream is freed with the call unacked
+ * (after a terminal failure its unacked rows are kept for `zerobus_arrow_stream_get_unacked_ipc`
+ * until then). Until then the caller must neither write nor free them. `release` may be NULL
+ * when the bytes outlive the stream (a static buffer, a mapping the caller unmaps after freeing
+ * the stream). Everything else is as
+ * for `zerobus_arrow_stream_ingest_ipc`. Returns false on error (`release` has then run).
+ *
+ * # Safety
+ * `ipc` points to `len` readable bytes that stay valid and unwritten until `release` is called
+ * (until the stream is freed if `release` is NULL); `release` is NULL or a function that may be
+ * called from any thread with `release_data`; `offset` is NULL or points to a writable
+ * `int64_t`; `err` is NULL or a writable `zerobus_error *` slot.
+ */
+bool zerobus_arrow_stream_ingest_ipc_nocopy(const struct zerobus_arrow_stream *stream,
+                                            const uint8_t *ipc,
+                                            size_t len,
+                                            zerobus_release_fn release,
+                                            void *release_data,
+                                            int64_t *offset,
+                                            struct zerobus_error **err);
+
+/**
+ * `zerobus_arrow_stream_ingest_columns` without the copy: the buffers are sent as they are and
+ * kept until the library is done with them, when it calls `release(release_data)` exactly once
+ * (when, as for `zerobus_arrow_stream_ingest_ipc_nocopy`; also before this returns if a layout
+ * the library does not send in place, such as a sliced column, is copied). Until then the
+ * caller must neither write nor free any of the buffers. `release` may be NULL when the buffers outlive the stream. Everything
+ * else is as for `zerobus_arrow_stream_ingest_columns`. Returns false on error (`release` has
+ * then run).
+ *
+ * # Safety
+ * As `zerobus_arrow_stream_ingest_columns`, except that each `buffers[i]` stays readable and
+ * unwritten until `release` is called (until the stream is freed if `release` is NULL), not
+ * only for the call; `release` is NULL or a function that may be called from any thread with
+ * `release_data`.
+ */
+bool zerobus_arrow_stream_ingest_columns_nocopy(const struct zerobus_arrow_stream *stream,
+                                                const uint8_t *schema_ipc,
+                                                size_t schema_len,
+                                                const uint64_t *nodes,
+                                                size_t nodes_len,
+                                                const uint8_t *const *buffers,
+                                                const size_t *buffer_lens,
+                                                size_t buffers_len,
+                                                zerobus_release_fn release,
+                                                void *release_data,
+                                                int64_t *offset,
+                                                struct zerobus_error **err);
+
+/**
+ * `zerobus_arrow_stream_ingest_arrow` without the copy: the batch's buffers are sent as they are
+ * and `array` is kept until the library is done with them; then its release callback is called,
+ * exactly once (when, as for `zerobus_arrow_stream_ingest_ipc_nocopy`, and before this returns
+ * if the batch has to be copied: sliced or dictionary columns, compression); `schema`'s is called
+ * before this returns. Until then the caller must not write the array's buffers.
+ * Everything else, ownership of the two structs included, is as for
+ * `zerobus_arrow_stream_ingest_arrow`. Returns false on error (both have then been released).
+ *
+ * # Safety
+ * As `zerobus_arrow_stream_ingest_arrow`, and `array`'s release callback may be called from any
+ * thread.
+ */
+bool zerobus_arrow_stream_ingest_arrow_nocopy(const struct zerobus_arrow_stream *stream,
+                                              struct ArrowArray *array,
+                                              struct ArrowSchema *schema,
+                                              int64_t *offset,
+                                              struct zerobus_error **err);
+
+/**
  * New Arrow stream options with every default (PROTOCOL.md §9: at most 1,000 unacknowledged
  * calls and 64 MiB, connection_timeout_ms 30,000, ipc_compression "none", no callbacks; the
  * recovery options as record streams'). Free with `zerobus_arrow_stream_options_free`. NULL

@@ -225,7 +225,7 @@ pub unsafe extern "C" fn zerobus_arrow_stream_ingest_ipc(
 ///
 /// # Safety
 /// Each pointer is NULL or points to a struct the caller hands over.
-unsafe fn take(
+pub(crate) unsafe fn take(
     array: *mut FFI_ArrowArray,
     schema: *mut FFI_ArrowSchema,
 ) -> (Option<FFI_ArrowArray>, Option<FFI_ArrowSchema>) {
@@ -241,7 +241,7 @@ unsafe fn take(
 
 /// One record batch from a struct array and its schema, imported without copying: the batch's
 /// buffers point into the caller's memory and keep `array` alive until the batch is dropped.
-fn import(array: FFI_ArrowArray, schema: &FFI_ArrowSchema) -> ZerobusResult<RecordBatch> {
+pub(crate) fn import(array: FFI_ArrowArray, schema: &FFI_ArrowSchema) -> ZerobusResult<RecordBatch> {
     let bad = |what: String| ZerobusError::new(ErrorCode::InvalidRecord, what);
     if array.is_released() {
         return Err(bad(

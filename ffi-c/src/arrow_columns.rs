@@ -55,34 +55,55 @@ pub unsafe extern "C" fn zerobus_arrow_stream_ingest_columns(
     unsafe {
         guard(err, || {
             let s = self::stream(stream)?;
-            let schema = arg_nonempty_bytes(
-                schema_ipc,
-                schema_len,
-                "schema_ipc",
-                ErrorCode::InvalidArgument,
-                "`schema_ipc` is empty; pass the IPC stream of the batches' schema",
-            )?;
-            let nodes = arg_slice(nodes, nodes_len, "nodes")?;
-            let lens = arg_slice(buffer_lens, buffers_len, "buffer_lens")?;
-            let ptrs = arg_slice(buffers, buffers_len, "buffers")?;
-            let slices = ptrs
-                .iter()
-                .zip(lens)
-                .enumerate()
-                .map(|(i, (&p, &len))| {
-                    // Per this function's contract, `buffers[i]` holds `buffer_lens[i]` bytes no
-                    // one writes during the call (the enclosing block's SAFETY).
-                    arg_bytes(p, len, "buffers[i]").map_err(|_| {
-                        ZerobusError::new(
-                            ErrorCode::InvalidArgument,
-                            format!("null pointer passed for `buffers[{i}]`, whose length is {len}; pass 0 for a buffer the node does not have"),
-                        )
-                    })
-                })
-                .collect::<ZerobusResult<Vec<&[u8]>>>()?;
+            let (schema, nodes, slices) =
+                column_slices(schema_ipc, schema_len, nodes, nodes_len, buffers, buffer_lens, buffers_len)?;
             settle(s.core().queue_columns(schema, nodes, &slices)?)
         })
         .map(|o| write_out(offset, o))
     }
     .is_some()
+}
+
+/// The schema, nodes and buffers of an `ingest_columns` call, checked for NULLs.
+///
+/// # Safety
+/// The pointers as `zerobus_arrow_stream_ingest_columns` says; the slices live as long as the
+/// caller promises the memory does.
+#[allow(clippy::type_complexity)]
+pub(crate) unsafe fn column_slices<'a>(
+    schema_ipc: *const u8,
+    schema_len: usize,
+    nodes: *const u64,
+    nodes_len: usize,
+    buffers: *const *const u8,
+    buffer_lens: *const usize,
+    buffers_len: usize,
+) -> ZerobusResult<(&'a [u8], &'a [u64], Vec<&'a [u8]>)> {
+    // SAFETY: every pointer per this function's contract.
+    unsafe {
+        let schema = arg_nonempty_bytes(
+            schema_ipc,
+            schema_len,
+            "schema_ipc",
+            ErrorCode::InvalidArgument,
+            "`schema_ipc` is empty; pass the IPC stream of the batches' schema",
+        )?;
+        let nodes = arg_slice(nodes, nodes_len, "nodes")?;
+        let lens = arg_slice(buffer_lens, buffers_len, "buffer_lens")?;
+        let ptrs = arg_slice(buffers, buffers_len, "buffers")?;
+        let slices = ptrs
+            .iter()
+            .zip(lens)
+            .enumerate()
+            .map(|(i, (&p, &len))| {
+                arg_bytes(p, len, "buffers[i]").map_err(|_| {
+                    ZerobusError::new(
+                        ErrorCode::InvalidArgument,
+                        format!("null pointer passed for `buffers[{i}]`, whose length is {len}; pass 0 for a buffer the node does not have"),
+                    )
+                })
+            })
+            .collect::<ZerobusResult<Vec<&[u8]>>>()?;
+        Ok((schema, nodes, slices))
+    }
 }

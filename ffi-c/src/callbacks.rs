@@ -24,8 +24,8 @@ pub type zerobus_release_fn = Option<unsafe extern "C" fn(user_data: *mut c_void
 pub type zerobus_headers_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void, headers: *mut zerobus_headers) -> i32>;
 
-/// User data shared with library threads.
-struct UserData {
+/// User data shared with library threads, released (if `release` is set) when dropped.
+pub(crate) struct UserData {
     ptr: *mut c_void,
     release: zerobus_release_fn,
 }
@@ -35,6 +35,12 @@ struct UserData {
 unsafe impl Send for UserData {}
 // SAFETY: as above; the library never dereferences the pointer itself.
 unsafe impl Sync for UserData {}
+
+impl UserData {
+    pub(crate) fn new(ptr: *mut c_void, release: zerobus_release_fn) -> Self {
+        Self { ptr, release }
+    }
+}
 
 impl Drop for UserData {
     fn drop(&mut self) {

@@ -13,6 +13,7 @@
 
 mod arrow;
 mod arrow_columns;
+mod arrow_nocopy;
 mod arrow_options;
 mod callbacks;
 mod encoder;
@@ -27,6 +28,7 @@ mod table_schema;
 
 pub use arrow::*;
 pub use arrow_columns::*;
+pub use arrow_nocopy::*;
 pub use arrow_options::*;
 pub use callbacks::*;
 pub use encoder::*;

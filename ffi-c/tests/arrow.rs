@@ -631,3 +631,153 @@ fn column_buffers_are_read_in_place_under_one_offset_and_bad_ones_name_the_colum
     zerobus_arrow_stream_free(s);
     assert_eq!(mock.stored_rows(), [0, 1, 2, 0, 1, 2, 0, 1, 2]);
 }
+
+/// Counts the calls of a `_nocopy` release callback.
+unsafe extern "C" fn count_release(data: *mut c_void) {
+    // SAFETY: `data` is the `AtomicUsize` of an `Arc` the test keeps alive past the stream.
+    unsafe { (*data.cast::<AtomicUsize>()).fetch_add(1, Ordering::SeqCst) };
+}
+
+/// Waits (up to 10 s) until `count` reaches `want`; its last value.
+fn wait_count(count: &AtomicUsize, want: usize) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count.load(Ordering::SeqCst) < want && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    count.load(Ordering::SeqCst)
+}
+
+fn ingest_ipc_nocopy(
+    s: *const zerobus_arrow_stream,
+    bytes: &[u8],
+    count: &Arc<AtomicUsize>,
+) -> (bool, i64, *mut zerobus_error) {
+    let (mut offset, mut err) = (99, null_mut());
+    let data = Arc::as_ptr(count).cast_mut().cast::<c_void>();
+    // SAFETY: `bytes` outlives the stream in every test below; the callback only counts.
+    let done = unsafe {
+        zerobus_arrow_stream_ingest_ipc_nocopy(
+            s,
+            bytes.as_ptr(),
+            bytes.len(),
+            Some(count_release),
+            data,
+            &mut offset,
+            &mut err,
+        )
+    };
+    (done, offset, err)
+}
+
+#[test]
+fn nocopy_calls_keep_the_callers_memory_until_acked_and_release_it_once() {
+    let mock = Mock::start();
+    // The first batch is acked, the rest are stored but never acked.
+    mock.server.set_faults(FaultScript {
+        streams: vec![StreamFault {
+            connection: Some(1),
+            action: StreamAction::WithholdAcksAfter { messages: 1 },
+        }],
+        ..FaultScript::default()
+    });
+    let s = mock.stream(Some(&ipc(&schema(), &[])), null());
+    let (first, second, bad) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (one, two) = (ipc(&schema(), &[cars(0, 3)]), ipc(&schema(), &[cars(3, 2)]));
+
+    let (done, offset, err) = ingest_ipc_nocopy(s, &one, &first);
+    ok(done, err);
+    let mut err = null_mut();
+    // SAFETY: a writable error slot.
+    ok(unsafe { zerobus_arrow_stream_wait_for_offset(s, offset, &mut err) }, err);
+    assert_eq!(wait_count(&first, 1), 1, "released once its rows are acked");
+
+    // Unacked: the library keeps the bytes (for a resend) and has not released them.
+    let (done, _, err) = ingest_ipc_nocopy(s, &two, &second);
+    ok(done, err);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(second.load(Ordering::SeqCst), 0, "released before its ack");
+
+    // A call that fails releases at once, on the calling thread, before it returns.
+    let wrong = ipc(&Schema::new(vec![Field::new("name", DataType::Int64, false)]), &[]);
+    let (done, _, err) = ingest_ipc_nocopy(s, &wrong, &bad);
+    failed(done, err, zerobus_code::ZEROBUS_ERROR_INVALID_RECORD, &["main.default.cars"]);
+    assert_eq!(bad.load(Ordering::SeqCst), 1);
+
+    // Freeing the stream gives up its unacked calls: released then, once.
+    zerobus_arrow_stream_free(s);
+    assert_eq!(wait_count(&second, 1), 1, "released when the stream is freed");
+    assert_eq!((first.load(Ordering::SeqCst), bad.load(Ordering::SeqCst)), (1, 1));
+}
+
+#[test]
+fn nocopy_columns_and_c_data_are_sent_from_the_callers_buffers() {
+    let mock = Mock::start();
+    let schema_ipc = ipc(&schema(), &[]);
+    let s = mock.stream(Some(&schema_ipc), null());
+    let batch = cars(0, 3);
+    let (name, seats) = (batch.column(0).to_data(), batch.column(1).to_data());
+    let part = |b: &[u8]| (b.as_ptr(), b.len());
+    let none = (null(), 0);
+    let buffers = [
+        none,
+        none,
+        none,
+        none,
+        part(name.buffers()[0].as_slice()),
+        part(name.buffers()[1].as_slice()),
+        none,
+        none,
+        part(seats.buffers()[0].as_slice()),
+    ];
+    let (ptrs, lens): (Vec<*const u8>, Vec<usize>) = buffers.iter().copied().unzip();
+    let nodes = [3u64, 0, 3, 0, 3, 0];
+    let count = Arc::new(AtomicUsize::new(0));
+    let (mut offset, mut err) = (99, null_mut());
+    // SAFETY: `batch`'s buffers outlive the stream; the callback only counts.
+    let done = unsafe {
+        zerobus_arrow_stream_ingest_columns_nocopy(
+            s,
+            schema_ipc.as_ptr(),
+            schema_ipc.len(),
+            nodes.as_ptr(),
+            nodes.len(),
+            ptrs.as_ptr(),
+            lens.as_ptr(),
+            ptrs.len(),
+            Some(count_release),
+            Arc::as_ptr(&count).cast_mut().cast(),
+            &mut offset,
+            &mut err,
+        )
+    };
+    ok(done, err);
+    assert_eq!(offset, 0);
+
+    // C Data: the schema is released before the call returns, the array once the rows are acked.
+    let (mut array, mut c_schema, releases) = export(&cars(3, 2));
+    let (mut offset, mut err) = (99, null_mut());
+    // SAFETY: structs this test exported; writable outputs.
+    let done = unsafe {
+        zerobus_arrow_stream_ingest_arrow_nocopy(s, &mut array, &mut c_schema, &mut offset, &mut err)
+    };
+    ok(done, err);
+    assert_eq!(offset, 1);
+    assert_eq!(releases.schema.load(Ordering::SeqCst), 1);
+    assert!(array.is_released() && c_schema.release.is_none());
+
+    let mut err = null_mut();
+    // SAFETY: a writable error slot.
+    ok(unsafe { zerobus_arrow_stream_flush(s, &mut err) }, err);
+    assert_eq!(wait_count(&count, 1), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while releases.array.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(releases.array.load(Ordering::SeqCst), 1);
+    let (done, err) = close(s);
+    ok(done, err);
+    zerobus_arrow_stream_free(s);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(mock.stored_rows(), [0, 1, 2, 3, 4]);
+}
