@@ -163,12 +163,12 @@ unsafe fn column(field: &Field, cursor: &mut Cursor<'_>) -> Result<ArrayData, St
         | DataType::Decimal128(_, _)
         | DataType::Decimal256(_, _)
         | DataType::FixedSizeBinary(_) => data.add_buffer(unsafe { cursor.buffer(node.values) }),
-        DataType::Utf8 | DataType::Binary | DataType::LargeUtf8 | DataType::LargeBinary => {
-            data.add_buffer(unsafe { cursor.buffer(node.offsets) }).add_buffer(unsafe { cursor.buffer(node.values) })
-        }
-        DataType::List(child) | DataType::LargeList(child) | DataType::Map(child, _) => {
-            data.add_buffer(unsafe { cursor.buffer(node.offsets) }).add_child_data(unsafe { column(child, cursor) }?)
-        }
+        DataType::Utf8 | DataType::Binary | DataType::LargeUtf8 | DataType::LargeBinary => data
+            .add_buffer(unsafe { cursor.buffer(node.offsets) })
+            .add_buffer(unsafe { cursor.buffer(node.values) }),
+        DataType::List(child) | DataType::LargeList(child) | DataType::Map(child, _) => data
+            .add_buffer(unsafe { cursor.buffer(node.offsets) })
+            .add_child_data(unsafe { column(child, cursor) }?),
         DataType::Struct(fields) => {
             for child in fields {
                 data = data.add_child_data(unsafe { column(child, cursor) }?);

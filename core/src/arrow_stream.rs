@@ -12,10 +12,10 @@ use arrow_schema::SchemaRef;
 use bytes::Bytes;
 
 use crate::flight::{self, Buffers, FlightWire, IpcCompression};
-use crate::BufferOwner;
 use crate::options::{AckCallback, StreamConfigurationOptions, DEFAULT_MAX_INFLIGHT_BYTES, MAX_OPTION_MS};
 use crate::stream::{Queued, StreamMetrics, ZerobusStream};
 use crate::wire::EncodedCall;
+use crate::BufferOwner;
 use crate::{ZerobusError, ZerobusResult};
 
 /// The table an Arrow stream writes to and the schema of its batches.
@@ -354,12 +354,16 @@ impl ZerobusArrowStream {
     ) -> ZerobusResult<EncodedCall> {
         let schema = self.column_schema(schema_ipc)?;
         // SAFETY: the caller's promise, passed on.
-        let batches = unsafe { crate::arrow_columns::batches_over(&schema, nodes, buffers, owner) }.map_err(|e| {
-            ZerobusError::new(
-                crate::ErrorCode::InvalidRecord,
-                format!("table {}: the batch's buffers do not make its schema's columns: {e}", self.table_name()),
-            )
-        })?;
+        let batches =
+            unsafe { crate::arrow_columns::batches_over(&schema, nodes, buffers, owner) }.map_err(|e| {
+                ZerobusError::new(
+                    crate::ErrorCode::InvalidRecord,
+                    format!(
+                        "table {}: the batch's buffers do not make its schema's columns: {e}",
+                        self.table_name()
+                    ),
+                )
+            })?;
         self.encode_batches(&batches, keep)
     }
 
