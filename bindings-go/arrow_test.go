@@ -114,6 +114,50 @@ func TestArrowStreamIngestsIPC(t *testing.T) {
 	}
 }
 
+// IngestIPCNoCopy sends from the caller's bytes and lets go of them (unpins) once they are acked,
+// or at once when the call fails.
+func TestArrowStreamIngestsIPCWithoutACopy(t *testing.T) {
+	srv := startServe(t, "--table", carsDef)
+	sdk := newSdk(t, srv)
+	ctx := context.Background()
+	stream, err := sdk.CreateArrowStream(ctx, carsTable, nil, srv.clientID, srv.clientSecret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	before := liveHandles.Load()
+	if off, err := stream.IngestIPCNoCopy(ctx, fixture(t, "cars_0_3.arrows")); err != nil || off != 0 {
+		t.Fatalf("IngestIPCNoCopy = %d, %v", off, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if off, err := stream.IngestIPCNoCopy(cctx, fixture(t, "cars_3_5.arrows")); err != nil || off != 1 {
+		t.Fatalf("IngestIPCNoCopy with a deadline = %d, %v", off, err)
+	}
+	// A call that fails has let go of its bytes when it returns.
+	if _, err := stream.IngestIPCNoCopy(ctx, fixture(t, "cars_wrong_seats.arrows")); !errors.Is(err, CodeInvalidRecord) {
+		t.Errorf("wrong schema: %v", err)
+	}
+	if err := stream.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Acked: both handles come back (the release may trail the ack by a moment).
+	deadline := time.Now().Add(10 * time.Second)
+	for liveHandles.Load() != before && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := liveHandles.Load(); got != before {
+		t.Errorf("%d handles still held after the acks, want %d", got, before)
+	}
+	m, err := stream.Metrics()
+	if err != nil || m.RecordsSent != 5 || m.LastAckedOffset != 1 {
+		t.Errorf("metrics %+v, %v: want 5 rows sent, offset 1 acked", m, err)
+	}
+	if err := stream.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // staticHeaders hands out the mock's static token for one table.
 type staticHeaders struct{ table string }
 

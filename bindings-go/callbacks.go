@@ -79,9 +79,16 @@ func zerobusGoOnError(handle C.uintptr_t, offset C.int64_t, message *C.char) {
 	}
 }
 
+// releaser is handle state with something to undo when the library lets go of it.
+type releaser interface{ release() }
+
 //export zerobusGoRelease
 func zerobusGoRelease(handle C.uintptr_t) {
-	cgo.Handle(handle).Delete()
+	h := cgo.Handle(handle)
+	if r, ok := h.Value().(releaser); ok {
+		r.release()
+	}
+	h.Delete()
 	liveHandles.Add(-1)
 }
 

@@ -2,9 +2,10 @@
 // process per run, JSON records, default options, one "RESULT records=N seconds=S" line on stdout.
 // With --format taxi-arrow it reads the taxi pool directory (--pool DIR: DIR/0.arrows, 1.arrows, …,
 // each an Arrow IPC stream of one batch of --batch rows), opens an Arrow stream with the schema of
-// 0.arrows and passes each file's bytes as they are to IngestIPC, batch j%K on call j. With
-// --format taxi it reads DIR/rows.jsonl into one buffer plus lengths (record k is line k%R) and
-// passes --batch of them per IngestRecordsContiguousOffset call on a JSON stream; --format
+// 0.arrows and passes each file's bytes as they are to IngestIPCNoCopy (the pool is never
+// written), batch j%K on call j. With --format taxi it reads DIR/rows.jsonl into one buffer plus
+// lengths (record k is line k%R) and passes --batch of them per IngestRecordsContiguousOffset call
+// on a JSON stream; --format
 // taxi-typed passes the same to IngestJSONRecordsContiguousOffset on a Proto stream created from
 // the table (no descriptor: the library reads the table's schema and encodes the rows by it).
 //
@@ -280,7 +281,7 @@ func deadline(a args, start time.Time) func(j int) bool {
 }
 
 // runArrow is --format taxi-arrow: an Arrow stream with the schema of 0.arrows (default options),
-// then records/batch IngestIPC calls, call j passing pool file j%K's bytes as they are.
+// then records/batch IngestIPCNoCopy calls, call j passing pool file j%K's bytes as they are.
 // finish flushes (which stops the clock started at start), prints the RESULT line and closes.
 func finish(stream *zerobus.ZerobusStream, done int, start time.Time) {
 	if err := stream.Flush(); err != nil {
@@ -306,7 +307,7 @@ func runArrow(a args, sdk *zerobus.ZerobusSdk, table, clientID, secret string) {
 	expired := deadline(a, start)
 	done := 0
 	for j := 0; done < a.records && !expired(0); j++ {
-		if _, err := stream.IngestIPC(ctx, batches[j%len(batches)]); err != nil {
+		if _, err := stream.IngestIPCNoCopy(ctx, batches[j%len(batches)]); err != nil {
 			fail(1, "%v", err)
 		}
 		done += a.batch
