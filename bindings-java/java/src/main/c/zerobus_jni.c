@@ -48,6 +48,7 @@ static jmethodID g_headers_bridge_collect; /* HeadersBridge.collect(long) -> int
 static jclass g_bytes_class;       /* byte[] */
 static jclass g_bytes2_class;      /* byte[][] */
 static jclass g_object_class;      /* java.lang.Object */
+static jmethodID g_closeable_close; /* java.lang.AutoCloseable.close() */
 
 /* ---------- threads ---------- */
 
@@ -279,6 +280,11 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
     g_bytes_class = global_class(env, "[B");
     g_bytes2_class = global_class(env, "[[B");
     g_object_class = global_class(env, "java/lang/Object");
+    jclass closeable = (*env)->FindClass(env, "java/lang/AutoCloseable");
+    g_closeable_close = closeable == NULL ? NULL : (*env)->GetMethodID(env, closeable, "close", "()V");
+    if (g_closeable_close == NULL) {
+        return JNI_ERR;
+    }
     jclass ack = (*env)->FindClass(env, "com/databricks/zerobus/AckBridge");
     jclass headers = (*env)->FindClass(env, "com/databricks/zerobus/HeadersBridge");
     if (g_exception_class == NULL || g_npe_class == NULL || g_illegal_class == NULL ||
@@ -1017,26 +1023,46 @@ JNIEXPORT jlong JNICALL FN(arrowIngestCData)(JNIEnv *env, jclass cls, jlong h, j
     return (jlong)offset;
 }
 
-/* A batch as its column buffers (zerobus_arrow_stream_ingest_columns): `nodes` two numbers per
- * node, `addresses` / `lengths` three buffers per node, all walked by Java from a
- * VectorSchemaRoot's ArrowBufs, which Java keeps alive (and unwritten) until this returns. The
- * arrays are copied out of the heap first (the call may block for room, so nothing is pinned). */
-JNIEXPORT jlong JNICALL FN(arrowIngestColumns)(JNIEnv *env, jclass cls, jlong h, jbyteArray schema,
-                                               jlongArray nodes, jlongArray addresses, jlongArray lengths) {
-    (void)cls;
+/* The owner of a _nocopy call's buffers: a global reference to the Java AutoCloseable that holds
+ * them, closed and dropped when the library is done with the buffers (after the acks, on a library
+ * thread, attached once as a daemon; or on the calling thread when the call fails). An exception
+ * from close is cleared: it must not reach the library. If the thread cannot attach, the holder
+ * leaks rather than being closed on a thread the JVM does not know. */
+static void release_holder(void *user_data) {
+    JNIEnv *env = callback_env();
+    if (env == NULL) return;
+    (*env)->CallVoidMethod(env, (jobject)user_data, g_closeable_close);
+    clear_exception(env);
+    (*env)->DeleteGlobalRef(env, (jobject)user_data);
+}
+
+/* A batch as its column buffers: `nodes` two numbers per node, `addresses` / `lengths` three
+ * buffers per node, all walked by Java from a VectorSchemaRoot's ArrowBufs. With `holder` NULL
+ * (zerobus_arrow_stream_ingest_columns) Java keeps the buffers alive and unwritten until this
+ * returns; otherwise (the _nocopy form) `holder` is an AutoCloseable that owns them, closed by
+ * release_holder when the library is done with them. The arrays are copied out of the heap first
+ * (the call may block for room, so nothing is pinned). */
+static jlong arrow_ingest_columns(JNIEnv *env, jlong h, jbyteArray schema, jlongArray nodes, jlongArray addresses,
+                                  jlongArray lengths, jobject holder) {
+    jobject held = NULL;
+    if (holder != NULL && (held = (*env)->NewGlobalRef(env, holder)) == NULL) {
+        throw_npe(env, "zerobus: out of memory");
+        return -1;
+    }
     jsize schema_len = (*env)->GetArrayLength(env, schema);
     jsize nodes_len = (*env)->GetArrayLength(env, nodes);
     jsize buffers_len = (*env)->GetArrayLength(env, addresses);
-    if ((*env)->GetArrayLength(env, lengths) != buffers_len) {
-        (*env)->ThrowNew(env, g_illegal_class, "zerobus: addresses and lengths differ in length");
-        return -1;
-    }
     /* One allocation: the schema bytes, the nodes, the buffer pointers and their lengths. */
     size_t words = (size_t)nodes_len + 2 * (size_t)buffers_len;
     size_t schema_words = ((size_t)schema_len + sizeof(uint64_t) - 1) / sizeof(uint64_t);
-    uint64_t *mem = malloc((words + schema_words + 1) * sizeof(uint64_t));
-    if (mem == NULL) {
+    uint64_t *mem = NULL;
+    if ((*env)->GetArrayLength(env, lengths) != buffers_len) {
+        (*env)->ThrowNew(env, g_illegal_class, "zerobus: addresses and lengths differ in length");
+    } else if ((mem = malloc((words + schema_words + 1) * sizeof(uint64_t))) == NULL) {
         throw_npe(env, "zerobus: out of memory");
+    }
+    if (mem == NULL) {
+        if (held != NULL) release_holder(held);
         return -1;
     }
     uint64_t *node_words = mem;
@@ -1053,12 +1079,20 @@ JNIEXPORT jlong JNICALL FN(arrowIngestColumns)(JNIEnv *env, jclass cls, jlong h,
     for (jsize i = 0; i < buffers_len; i++) ptrs[i] = (const uint8_t *)(intptr_t)raw[i];
     (*env)->GetLongArrayRegion(env, lengths, 0, buffers_len, raw);
     for (jsize i = 0; i < buffers_len; i++) lens[i] = (size_t)raw[i];
-    if (!(*env)->ExceptionCheck(env)) {
+    if ((*env)->ExceptionCheck(env)) {
+        if (held != NULL) release_holder(held);
+    } else {
         zerobus_error *err = NULL;
         int64_t offset = -1;
-        if (zerobus_arrow_stream_ingest_columns(ARROW(h), schema_bytes, (size_t)schema_len, node_words,
-                                                (size_t)nodes_len, ptrs, lens, (size_t)buffers_len, &offset,
-                                                &err)) {
+        /* From here the library owns `held`: it calls release_holder exactly once. */
+        bool ok = held == NULL
+                      ? zerobus_arrow_stream_ingest_columns(ARROW(h), schema_bytes, (size_t)schema_len, node_words,
+                                                            (size_t)nodes_len, ptrs, lens, (size_t)buffers_len,
+                                                            &offset, &err)
+                      : zerobus_arrow_stream_ingest_columns_nocopy(
+                            ARROW(h), schema_bytes, (size_t)schema_len, node_words, (size_t)nodes_len, ptrs, lens,
+                            (size_t)buffers_len, release_holder, held, &offset, &err);
+        if (ok) {
             r = (jlong)offset;
         } else {
             throw_error(env, err);
@@ -1066,6 +1100,23 @@ JNIEXPORT jlong JNICALL FN(arrowIngestColumns)(JNIEnv *env, jclass cls, jlong h,
     }
     free(mem);
     return r;
+}
+
+JNIEXPORT jlong JNICALL FN(arrowIngestColumns)(JNIEnv *env, jclass cls, jlong h, jbyteArray schema,
+                                               jlongArray nodes, jlongArray addresses, jlongArray lengths) {
+    (void)cls;
+    return arrow_ingest_columns(env, h, schema, nodes, addresses, lengths, NULL);
+}
+
+JNIEXPORT jlong JNICALL FN(arrowIngestColumnsNoCopy)(JNIEnv *env, jclass cls, jlong h, jbyteArray schema,
+                                                     jlongArray nodes, jlongArray addresses, jlongArray lengths,
+                                                     jobject holder) {
+    (void)cls;
+    if (holder == NULL) {
+        throw_npe(env, "zerobus: the buffers' holder is null");
+        return -1;
+    }
+    return arrow_ingest_columns(env, h, schema, nodes, addresses, lengths, holder);
 }
 
 JNIEXPORT void JNICALL FN(arrowWaitForOffset)(JNIEnv *env, jclass cls, jlong h, jlong offset) {

@@ -15,6 +15,7 @@ import org.apache.arrow.vector.VectorSchemaRoot;
 import org.apache.arrow.vector.ipc.WriteChannel;
 import org.apache.arrow.vector.ipc.message.MessageSerializer;
 import org.apache.arrow.vector.types.pojo.Schema;
+import org.apache.arrow.vector.util.TransferPair;
 
 /**
  * The Arrow Java side of {@link ZerobusArrowStream#ingestBatch}. Kept apart so only this class
@@ -47,6 +48,70 @@ final class ArrowCData {
             }
         }
         return exportAndIngest(stream, root, vectors.get(0).getAllocator());
+    }
+
+    /**
+     * {@link ZerobusArrowStream#ingestBatchTransfer}: the root's vectors are transferred to new
+     * ones that only the stream holds (closed by the library once the rows are acked), and the
+     * call is made over their buffers; the root is left empty whatever the outcome.
+     */
+    static long ingestTransfer(ZerobusArrowStream stream, VectorSchemaRoot root) throws ZerobusException {
+        List<FieldVector> vectors = root.getFieldVectors();
+        int rows = root.getRowCount();
+        boolean inPlace = !vectors.isEmpty();
+        for (FieldVector v : vectors) {
+            inPlace &= Layout.readsInPlace(v);
+        }
+        if (!inPlace) {
+            try {
+                return ingest(stream, root);
+            } finally {
+                root.clear();
+            }
+        }
+        byte[] schema = schemaIpc(stream, root.getSchema());
+        Moved moved = new Moved(vectors.size());
+        try {
+            for (FieldVector v : vectors) {
+                TransferPair pair = v.getTransferPair(v.getAllocator());
+                pair.transfer();
+                moved.add((FieldVector) pair.getTo());
+            }
+        } catch (RuntimeException e) {
+            moved.close();
+            throw e;
+        } finally {
+            root.setRowCount(0);
+        }
+        Columns columns = new Columns();
+        columns.node(rows, 0);
+        if (!columns.addAll(moved.vectors)) {
+            moved.close();
+            throw new NonRetriableException(ErrorCode.INTERNAL,
+                    "a transferred vector changed its layout; please report it");
+        }
+        // From here the library owns `moved`: it closes it exactly once, whatever the outcome.
+        return stream.ingestColumnsNoCopy(schema, columns.nodes(), columns.addresses(), columns.lengths(), moved);
+    }
+
+    /** Vectors transferred out of a caller's root, closed (their buffers released) by the library. */
+    private static final class Moved implements AutoCloseable {
+        final List<FieldVector> vectors;
+
+        Moved(int n) {
+            vectors = new java.util.ArrayList<>(n);
+        }
+
+        void add(FieldVector v) {
+            vectors.add(v);
+        }
+
+        @Override
+        public void close() {
+            for (FieldVector v : vectors) {
+                v.close();
+            }
+        }
     }
 
     /** The C Data Interface path, for layouts {@link Columns} does not take. */
@@ -176,6 +241,22 @@ final class ArrowCData {
             this.offsets = offsets;
             this.values = values;
             this.children = children;
+        }
+
+        /** Whether {@code v} and all its children have layouts the library reads in place. */
+        static boolean readsInPlace(FieldVector v) {
+            Layout layout = of(v);
+            if (layout == null || v.getFieldBuffers().size() != layout.buffers) {
+                return false;
+            }
+            if (layout.children) {
+                for (FieldVector child : v.getChildrenFromFields()) {
+                    if (!readsInPlace(child)) {
+                        return false;
+                    }
+                }
+            }
+            return true;
         }
 
         /** The layout of {@code v}'s type, or null for one the library does not read in place. */

@@ -110,6 +110,14 @@ final class NativeBindings {
     static native long arrowIngestColumns(long stream, byte[] schemaIpc, long[] nodes, long[] addresses,
             long[] lengths) throws ZerobusException;
 
+    /**
+     * {@link #arrowIngestColumns} without the copy ({@code zerobus_arrow_stream_ingest_columns_nocopy}):
+     * the memory belongs to {@code holder}, which the library closes exactly once when it is done
+     * with it (after the acks, on a library thread; before this returns if the call fails).
+     */
+    static native long arrowIngestColumnsNoCopy(long stream, byte[] schemaIpc, long[] nodes, long[] addresses,
+            long[] lengths, AutoCloseable holder) throws ZerobusException;
+
     static native void arrowWaitForOffset(long stream, long offset) throws ZerobusException;
 
     static native void arrowFlush(long stream) throws ZerobusException;

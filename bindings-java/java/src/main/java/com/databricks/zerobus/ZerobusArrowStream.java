@@ -143,6 +143,31 @@ public final class ZerobusArrowStream implements AutoCloseable {
         return ArrowCData.ingest(this, root);
     }
 
+    /**
+     * Queues the rows of {@code root} like {@link #ingestBatch} but without the copy: the root's
+     * buffers are transferred out of it (Arrow Java's {@code TransferPair}) to vectors only the
+     * stream holds, sent as they are, and released once the server acknowledges the rows (or the
+     * call fails, or the stream is freed). {@code root} is left empty (row count 0, no buffers),
+     * so refilling it (after {@code allocateNew()}) can never touch memory still in flight; that
+     * is the one difference a caller sees. It saves copying each batch, about a fifth of the Arrow
+     * path's cost. Layouts the library does not read in place (dictionaries, unions, ...) are
+     * copied as {@link #ingestBatch} does, and {@code root} is cleared the same way.
+     */
+    public long ingestBatchTransfer(VectorSchemaRoot root) throws ZerobusException {
+        Objects.requireNonNull(root, "root");
+        return ArrowCData.ingestTransfer(this, root);
+    }
+
+    /** The no-copy column call: {@code holder} owns the buffers and is closed by the library. */
+    long ingestColumnsNoCopy(byte[] schemaIpc, long[] nodes, long[] addresses, long[] lengths, AutoCloseable holder)
+            throws ZerobusException {
+        try {
+            return NativeBindings.arrowIngestColumnsNoCopy(handle, schemaIpc, nodes, addresses, lengths, holder);
+        } finally {
+            Reference.reachabilityFence(this);
+        }
+    }
+
     /** The column-buffer call of {@link ArrowCData}: the buffers stay alive (in {@code root}) until it returns. */
     long ingestColumns(byte[] schemaIpc, long[] nodes, long[] addresses, long[] lengths) throws ZerobusException {
         try {

@@ -168,6 +168,53 @@ class ArrowIntegrationTest {
         }
     }
 
+    /** Waits (up to 10 s) until {@code allocator} holds no memory; what it still holds. */
+    static long drained(BufferAllocator allocator) throws InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (allocator.getAllocatedMemory() != 0 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        return allocator.getAllocatedMemory();
+    }
+
+    @Test
+    void transferredRootsAreSentFromTheirOwnBuffersAndReleasedOnceAcked() throws Exception {
+        try (BufferAllocator allocator = new RootAllocator(); ZerobusSdk sdk = srv.sdk()) {
+            ZerobusArrowStream s = sdk.createArrowStream(TABLE, null, srv.clientId(), srv.clientSecret(),
+                    ArrowStreamConfigurationOptions.builder().build()).join();
+            try (VectorSchemaRoot root = VectorSchemaRoot.create(CARS, allocator)) {
+                fill(root, 0, 3);
+                assertEquals(0L, s.ingestBatchTransfer(root));
+                assertEquals(0, root.getRowCount(), "the root is left empty");
+                assertEquals(0, root.getVector("seats").getValueCount());
+                fill(root, 3, 2);
+                assertEquals(1L, s.ingestBatchTransfer(root));
+                s.flush();
+            }
+            // The root is closed and every row acked: the library has let go of the buffers too.
+            assertEquals(0L, drained(allocator), "buffers still held after the acks");
+            assertEquals(5L, s.getMetrics().recordsSent());
+            s.close();
+        }
+        // Unacked, the buffers stay the stream's: refilling the root does not touch the rows sent.
+        try (Serve withheld = Serve.start("--table", DEFINITION, "--withhold-acks"); ZerobusSdk sdk = withheld.sdk();
+                BufferAllocator allocator = new RootAllocator()) {
+            ZerobusArrowStream s = sdk.createArrowStream(TABLE, null, withheld.clientId(), withheld.clientSecret(),
+                    ArrowStreamConfigurationOptions.builder().build()).join();
+            try (VectorSchemaRoot root = VectorSchemaRoot.create(CARS, allocator)) {
+                fill(root, 0, 3);
+                s.ingestBatchTransfer(root);
+                fill(root, 3, 2);
+                s.ingestBatchTransfer(root);
+                fill(root, 100, 3); // written over the root's own (new) buffers only
+            }
+            assertTrue(allocator.getAllocatedMemory() > 0, "the unacked rows' buffers are held");
+            assertEquals(List.of(0, 1, 2, 3, 4), seats(allocator, s.getUnackedIpc()));
+            s.free();
+            assertEquals(0L, drained(allocator), "buffers still held after the stream was freed");
+        }
+    }
+
     /** The rows of every batch of an IPC stream, as Arrow Java prints them, after its schema. */
     static String rows(BufferAllocator allocator, byte[] ipc, Schema expected) throws Exception {
         StringBuilder out = new StringBuilder();

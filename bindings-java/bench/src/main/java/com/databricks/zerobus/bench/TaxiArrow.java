@@ -16,16 +16,22 @@ import java.util.List;
 import java.util.Locale;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
+import org.apache.arrow.vector.VectorLoader;
 import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.VectorUnloader;
+import org.apache.arrow.vector.ipc.message.ArrowRecordBatch;
 import org.apache.arrow.vector.ipc.ArrowStreamReader;
 import org.apache.arrow.vector.ipc.ArrowStreamWriter;
 
 /**
  * {@code --format taxi-arrow} (bench/DRIVER.md, "Taxi rows from the pool directory"): the pool
- * files {@code DIR/0.arrows, 1.arrows, …} are each read with {@code ArrowStreamReader} into their
- * own {@code VectorSchemaRoot} before the clock, an Arrow stream is created with the schema of
- * {@code 0.arrows}, and call {@code j} is {@code ingestBatch(VectorSchemaRoot)} of pool batch
- * {@code j % K}. Its own class, so the JSON runs never load Arrow Java.
+ * files {@code DIR/0.arrows, 1.arrows, …} are each read with {@code ArrowStreamReader} before the
+ * clock and kept as {@code ArrowRecordBatch}es (their buffers), an Arrow stream is created with the
+ * schema of {@code 0.arrows}, and call {@code j} loads pool batch {@code j % K} into one root with
+ * {@code VectorLoader} (no copy: the root takes references to the buffers, as a reader's
+ * {@code loadNextBatch} does) and passes it to {@code ingestBatchTransfer}, which moves the
+ * buffers to the stream and leaves the root empty for the next load. Its own class, so the JSON
+ * runs never load Arrow Java.
  */
 final class TaxiArrow {
     private TaxiArrow() {}
@@ -69,17 +75,18 @@ final class TaxiArrow {
         return out.toByteArray();
     }
 
-    private static long calls(ZerobusArrowStream stream, VectorSchemaRoot[] pool, VectorSchemaRoot tail,
-            long records, int batch, long start, long cap) throws ZerobusException {
+    private static long calls(ZerobusArrowStream stream, VectorSchemaRoot root, ArrowRecordBatch[] pool,
+            ArrowRecordBatch tail, long records, int batch, long start, long cap) throws ZerobusException {
+        VectorLoader loader = new VectorLoader(root);
         long done = 0;
         int j = 0;
         while (done < records) {
             if (System.nanoTime() - start >= cap) {
                 break;
             }
-            VectorSchemaRoot root = records - done >= batch ? pool[j] : tail;
-            stream.ingestBatch(root);
+            loader.load(records - done >= batch ? pool[j] : tail);
             done += root.getRowCount();
+            stream.ingestBatchTransfer(root);
             j = j + 1 == pool.length ? 0 : j + 1;
         }
         return done;
@@ -89,6 +96,7 @@ final class TaxiArrow {
             String table, String clientId, String clientSecret) throws Exception {
         List<PoolBatch> files = new ArrayList<>();
         VectorSchemaRoot tail = null;
+        List<ArrowRecordBatch> unloaded = new ArrayList<>();
         try (BufferAllocator allocator = new RootAllocator()) {
             try {
                 for (int k = 0;; k++) {
@@ -101,34 +109,48 @@ final class TaxiArrow {
                 if (files.isEmpty()) {
                     throw new IllegalArgumentException("--pool " + dir + " has no 0.arrows");
                 }
-                VectorSchemaRoot[] pool = new VectorSchemaRoot[files.size()];
+                ArrowRecordBatch[] pool = new ArrowRecordBatch[files.size()];
                 for (int k = 0; k < pool.length; k++) {
-                    pool[k] = files.get(k).root;
+                    pool[k] = new VectorUnloader(files.get(k).root).getRecordBatch();
+                    unloaded.add(pool[k]);
                 }
                 // The last call, if short, is the first records % B rows of its pool batch.
                 int rest = (int) (records % batch);
+                ArrowRecordBatch tailBatch = null;
                 if (rest > 0) {
-                    tail = pool[(int) ((records / batch) % pool.length)].slice(0, rest);
+                    tail = files.get((int) ((records / batch) % pool.length)).root.slice(0, rest);
+                    tailBatch = new VectorUnloader(tail).getRecordBatch();
+                    unloaded.add(tailBatch);
                 }
-                byte[] schema = schemaIpc(pool[0]);
+                VectorSchemaRoot first = files.get(0).root;
+                byte[] schema = schemaIpc(first);
 
                 long capNanos = seconds > 0 ? (long) (seconds * 1e9) : Long.MAX_VALUE;
                 try (ZerobusSdk sdk = new ZerobusSdk(endpoint, workspaceUrl);
                         ZerobusArrowStream stream = sdk.createArrowStream(table, schema, clientId, clientSecret)
-                                .join()) {
+                                .join();
+                        VectorSchemaRoot root = VectorSchemaRoot.create(first.getSchema(), allocator)) {
                     long start = System.nanoTime();
-                    long done = calls(stream, pool, tail, records, batch, start, capNanos);
+                    long done = calls(stream, root, pool, tailBatch, records, batch, start, capNanos);
                     stream.flush();
                     double s = (System.nanoTime() - start) / 1e9;
                     System.out.println(String.format(Locale.ROOT, "RESULT records=%d seconds=%.6f", done, s));
                     System.out.flush();
                 }
             } finally {
+                for (ArrowRecordBatch b : unloaded) {
+                    b.close();
+                }
                 if (tail != null) {
                     tail.close();
                 }
                 for (PoolBatch f : files) {
                     f.reader.close();
+                }
+                // The library closes the last transferred vectors on its own thread just after
+                // their acks: give it a moment before the allocator checks that all is freed.
+                for (int i = 0; i < 5_000 && allocator.getAllocatedMemory() != 0; i++) {
+                    Thread.sleep(1);
                 }
             }
         }
