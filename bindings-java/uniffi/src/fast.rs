@@ -11,10 +11,11 @@
 //!
 //! Each call queues at once through the core's `queue_record` / `queue_records_contiguous`.
 //! When the in-flight bounds are reached the call has still taken its place in line (offsets
-//! follow call order); its `PendingIngest` goes back to Kotlin as a handle, and Kotlin awaits it
-//! with the uniffi `suspend` function [`wait_pending`]: the slow path costs what it did before,
-//! and only when the caller has to wait anyway. Errors go back the same way, as a handle that
-//! [`take_error`] turns into the usual `FfiError`.
+//! follow call order); its `PendingIngest` goes back to Kotlin as a handle, and Kotlin's coroutine
+//! suspends on it through `pendingAwait`: a core task waits for room and resumes the coroutine
+//! with one JNI upcall (`jni_upcall.rs`), where a uniffi `suspend` function cost several JNA
+//! crossings per poll (about a sixth of the Arrow path's time when every call waits for room).
+//! Errors go back as a handle that [`take_error`] turns into the usual `FfiError`.
 //!
 //! **Handles.** The stream references, waiting calls and errors Kotlin holds are handles into
 //! the tables of `handles.rs` (slot index + generation), never pointers: a released, stale,
@@ -44,7 +45,7 @@ use zerobus_core::{
 };
 
 use crate::handles::{self, Table};
-use crate::{guard, guarded, internal, native_batch, FfiError, InRuntime};
+use crate::{guard, internal, native_batch, FfiError};
 
 /// Return values below 0 (an offset is never negative).
 const PENDING: i64 = -1;
@@ -52,6 +53,8 @@ pub(crate) const FAILED: i64 = -2;
 const EMPTY: i64 = -3;
 /// `buf` was null: nothing was read or written.
 pub(crate) const NO_BUFFER: i64 = -4;
+/// `pendingAwait` could not reference its waiter, which will never be completed.
+const NO_WAITER: i64 = -5;
 
 /// Mode bit: fail with `QUEUE_FULL` instead of answering `PENDING` when the bounds are reached.
 const MODE_TRY: i32 = 1;
@@ -69,8 +72,11 @@ pub(crate) type JClass = *mut c_void;
 /// that asked for it (`FfiStream::fast_handle`) until it passes the handle to `release`.
 static STREAMS: Table<Arc<ZerobusStream>> = Table::new(handles::STREAM, "stream");
 /// Calls waiting for room, owned by Kotlin between a `PENDING` answer and `pendingFree` (or
-/// [`wait_pending`], which takes the call out).
+/// `pendingAwait`, which takes the call out).
 static WAITING: Table<PendingIngest> = Table::new(handles::PENDING, "pending call");
+/// The waits for room `pendingAwait` started, by cancel handle, until they end or are cancelled
+/// (dropping the sender cancels the wait).
+static WAITS: Table<tokio::sync::oneshot::Sender<()>> = Table::new(handles::WAIT, "pending wait");
 /// Errors of `FAILED` answers, until [`take_error`] takes them.
 static ERRORS: Table<FfiError> = Table::new(handles::ERROR, "error");
 
@@ -217,7 +223,7 @@ pub unsafe extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_qu
     unsafe { reply_guarded(buf, result) }
 }
 
-/// `NativeIngest.pendingFree(handle)`: drops a `PENDING` handle. If [`wait_pending`] did not take
+/// `NativeIngest.pendingFree(handle)`: drops a `PENDING` handle. If `pendingAwait` did not take
 /// the call out (never called, or cancelled before its first poll), dropping it gives its place
 /// in line up, so a cancelled coroutine never stalls the calls behind it. A handle already taken
 /// or freed, or one this library never issued, is ignored; so is a contained panic.
@@ -242,17 +248,74 @@ pub extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_release(
     let _ = catch_unwind(|| drop(STREAMS.remove(stream as u64)));
 }
 
-/// Waits for room for a call the fast path answered `PENDING` for, queues it and returns its
-/// offset. Takes the call out of its handle at the first poll; Kotlin frees the handle
-/// (`pendingFree`) after this returns, whether it succeeded, failed or was cancelled. A stale or
-/// forged handle is `INVALID_ARGUMENT`.
-#[uniffi::export]
-pub async fn wait_pending(handle: u64) -> Result<i64, FfiError> {
-    guarded(async move {
-        let pending = WAITING.remove(handle)?;
-        InRuntime(async move { Ok(pending.wait().await?) }).await
-    })
-    .await
+/// `NativeIngest.pendingAwait(handle, waiter)`: waits for room for a call the fast path answered
+/// `PENDING` for, on a core task, without blocking the caller, then resumes the Kotlin
+/// `PendingWaiter` from a core thread with `complete(offset, 0)` or `complete(FAILED, error
+/// handle)` (the error goes to [`take_error`]). Takes the call out of `handle` (a later
+/// `pendingFree` of it does nothing) and returns a cancel handle for `pendingCancel`, which gives
+/// the call's place in line up if it is still waiting. A stale or forged `handle` completes the
+/// waiter with an `INVALID_ARGUMENT` error before this returns `FAILED`; `NO_WAITER` if `waiter`
+/// cannot be referenced (then it is never completed). One upcall per wait, where uniffi's
+/// `suspend` functions cost several JNA crossings per poll.
+///
+/// # Safety
+/// `env` is the calling thread's `JNIEnv` and `waiter` a valid, non-null local reference to a
+/// `PendingWaiter`.
+#[no_mangle]
+pub unsafe extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_pendingAwait(
+    env: *mut jni_sys::JNIEnv,
+    _class: JClass,
+    handle: i64,
+    waiter: jni_sys::jobject,
+) -> i64 {
+    // SAFETY: `env` and `waiter` per this function's contract.
+    let Ok(Some(mut waiter)) = catch_unwind(|| unsafe { crate::jni_upcall::PendingWaiter::new(env, waiter) })
+    else {
+        return NO_WAITER;
+    };
+    let started = catch_unwind(AssertUnwindSafe(|| -> Result<i64, FfiError> {
+        let pending = WAITING.remove(handle as u64)?;
+        let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
+        let cancel = WAITS.insert(cancel_tx)?;
+        let mut waiter = std::mem::take(&mut waiter);
+        crate::runtime().spawn(async move {
+            let result = tokio::select! {
+                biased;
+                r = pending.wait() => r,
+                // pendingCancel dropped the sender: dropping `pending` gives its place up, and
+                // the waiter (whose coroutine is cancelled) is completed with nothing to say.
+                _ = cancel_rx => return,
+            };
+            drop(WAITS.remove(cancel));
+            match result {
+                Ok(offset) => waiter.complete(offset, 0),
+                Err(e) => waiter.complete(FAILED, ERRORS.insert(FfiError::from(e)).unwrap_or(0) as i64),
+            }
+        });
+        // Handles have the sign bit clear, so the cast keeps the value.
+        Ok(cancel as i64)
+    }));
+    match started {
+        Ok(Ok(cancel)) => cancel,
+        Ok(Err(e)) => {
+            waiter.complete(FAILED, ERRORS.insert(e).unwrap_or(0) as i64);
+            FAILED
+        }
+        // The waiter, if still here, completes as it drops (FAILED, error 0: INTERNAL).
+        Err(_) => FAILED,
+    }
+}
+
+/// `NativeIngest.pendingCancel(cancel)`: gives up a wait `pendingAwait` started, if it still
+/// waits (its call leaves the line and is never queued). A finished, cancelled or unknown wait is
+/// ignored; so is a contained panic.
+#[no_mangle]
+pub extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_pendingCancel(
+    _env: JniEnv,
+    _class: JClass,
+    cancel: i64,
+) {
+    let _ = catch_unwind(|| drop(WAITS.remove(cancel as u64)));
 }
 
 /// The error of a `FAILED` answer; takes it out of its handle. Always returns `Err`: that error,

@@ -1,11 +1,14 @@
-//! The Arrow ingest call's fast path: `NativeIngest.arrowQueueColumns`, a plain JNI entry point
-//! like the record calls of `fast.rs` (which says why uniffi is too slow for an ingest call), for
-//! Kotlin's `ArrowStream.ingestBatch(VectorSchemaRoot)`.
+//! The Arrow ingest call's fast path: `NativeIngest.arrowQueueColumns` and
+//! `arrowQueueColumnsNoCopy`, plain JNI entry points like the record calls of `fast.rs` (which
+//! says why uniffi is too slow for an ingest call), for Kotlin's `ArrowStream.ingestBatch` and
+//! `ingestBatchTransfer(VectorSchemaRoot)`.
 //!
 //! A batch crosses as its column buffers' addresses and lengths (`zerobus_core::arrow_columns`
-//! lays them out); the core reads the buffers in place, checks the batch and encodes it to IPC
-//! before the call returns, and keeps nothing of them. The answers (offset, `PENDING`, `FAILED`)
-//! and handles are `fast.rs`'s: a `PENDING` call is awaited with `wait_pending`, a `FAILED` one's
+//! lays them out). `arrowQueueColumns`: the core reads the buffers in place, checks the batch
+//! and encodes it to IPC before the call returns, and keeps nothing of them.
+//! `arrowQueueColumnsNoCopy`: the core sends the buffers as they are and keeps them until the
+//! rows are acked, then closes the Kotlin holder that owns them (`jni_upcall.rs`). The answers (offset, `PENDING`, `FAILED`)
+//! and handles are `fast.rs`'s: a `PENDING` call is awaited with `pendingAwait`, a `FAILED` one's
 //! error taken with `take_error`.
 //!
 //! **Memory contract with the Kotlin layer** (`ArrowCData.kt`, the only caller): `buf` is the
@@ -13,12 +16,13 @@
 //! `u64`s (two per node: length, null count), then `buffers_len` `u64` addresses and
 //! `buffers_len` `u64` lengths, then `schema_len` bytes of the batch's schema as IPC; untouched
 //! by anyone else until the call returns. Each non-zero length is that many readable bytes at its
-//! address, in an `ArrowBuf` of the root Kotlin keeps alive and unwritten until the call returns.
+//! address, in an `ArrowBuf` Kotlin keeps alive and unwritten until the call returns (no-copy:
+//! until the holder is closed).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use zerobus_core::{ErrorCode, ZerobusArrowStream, ZerobusError};
+use zerobus_core::{BufferOwner, ErrorCode, ZerobusArrowStream, ZerobusError};
 
 use crate::fast::{reply_guarded, JClass, JniEnv, NO_BUFFER, SLOT};
 use crate::handles::{self, Table};
@@ -55,6 +59,55 @@ pub unsafe extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_ar
     nodes_len: i32,
     buffers_len: i32,
     schema_len: i32,
+) -> i64 {
+    // SAFETY: this function's contract is `queue_columns_at`'s with no owner.
+    unsafe { queue_columns_at(stream, buf, nodes_len, buffers_len, schema_len, None) }
+}
+
+/// `NativeIngest.arrowQueueColumnsNoCopy(stream, buf, nodesLen, buffersLen, schemaLen, holder)`:
+/// [`arrowQueueColumns`](Java_com_databricks_zerobus_kotlin_NativeIngest_arrowQueueColumns)
+/// without the copy. The buffers belong to `holder`, an `AutoCloseable` (Kotlin's transferred
+/// vectors), which this library closes exactly once, whatever the outcome: once the core is done
+/// with the buffers (after the batch's rows are acknowledged, on a core thread; or before this
+/// returns when the call fails or the batch has to be copied anyway). The answers are
+/// `arrowQueueColumns`'.
+///
+/// # Safety
+/// As `arrowQueueColumns`, except that the buffers stay readable and unwritten until `holder` is
+/// closed, not only until this returns; `env` is the calling thread's `JNIEnv` and `holder` a
+/// valid, non-null local reference to an `AutoCloseable`.
+#[no_mangle]
+pub unsafe extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_arrowQueueColumnsNoCopy(
+    env: *mut jni_sys::JNIEnv,
+    _class: JClass,
+    stream: i64,
+    buf: i64,
+    nodes_len: i32,
+    buffers_len: i32,
+    schema_len: i32,
+    holder: jni_sys::jobject,
+) -> i64 {
+    // First, so that every outcome below closes the holder exactly once (when the last clone
+    // of the owner goes). If no holder can be made it was closed already: copy instead.
+    // SAFETY: `env` and `holder` per this function's contract.
+    let owner = catch_unwind(|| unsafe { crate::jni_upcall::JavaHolder::new(env, holder) }).ok().flatten();
+    let owner = owner.map(|h| Arc::new(h) as Arc<dyn BufferOwner>);
+    // SAFETY: this function's contract is `queue_columns_at`'s with an owner of the buffers.
+    unsafe { queue_columns_at(stream, buf, nodes_len, buffers_len, schema_len, owner) }
+}
+
+/// The body of both column calls: with `owner`, the core keeps the buffers until `owner`'s last
+/// clone goes (`queue_columns_held`); without, it copies them before returning.
+///
+/// # Safety
+/// As `arrowQueueColumns`; with `owner`, the buffers stay valid and unwritten until it is dropped.
+unsafe fn queue_columns_at(
+    stream: i64,
+    buf: i64,
+    nodes_len: i32,
+    buffers_len: i32,
+    schema_len: i32,
+    owner: Option<Arc<dyn BufferOwner>>,
 ) -> i64 {
     let buf = buf as usize as *mut u8;
     if buf.is_null() {
@@ -95,7 +148,11 @@ pub unsafe extern "system" fn Java_com_databricks_zerobus_kotlin_NativeIngest_ar
                 Ok(unsafe { std::slice::from_raw_parts(address as usize as *const u8, len) })
             })
             .collect::<Result<Vec<&[u8]>, ZerobusError>>()?;
-        s.queue_columns(schema, &nodes, &buffers)
+        match owner {
+            // SAFETY: the caller's contract: the buffers outlive `owner`.
+            Some(owner) => unsafe { s.queue_columns_held(schema, &nodes, &buffers, owner) },
+            None => s.queue_columns(schema, &nodes, &buffers),
+        }
     }));
     // SAFETY: `buf` holds the slot (the caller's contract).
     unsafe { reply_guarded(buf, result) }

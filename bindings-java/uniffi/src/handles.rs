@@ -28,6 +28,8 @@ pub(crate) const PENDING: u8 = 0x32;
 pub(crate) const ERROR: u8 = 0x33;
 /// Tag of the fast-path Arrow stream references.
 pub(crate) const ARROW_STREAM: u8 = 0x34;
+/// Tag of the waits for room `pendingAwait` started (their cancel handles).
+pub(crate) const WAIT: u8 = 0x35;
 
 /// The live objects of one kind, by handle (`zerobus_handles::Table`, with this crate's
 /// messages).

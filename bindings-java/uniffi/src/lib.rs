@@ -31,6 +31,7 @@ mod arrow;
 mod fast;
 mod fast_arrow;
 mod handles;
+mod jni_upcall;
 
 /// Name and version this binding sends in `user-agent`.
 const SDK_NAME: &str = concat!("zerobus-sdk-kotlin/", env!("CARGO_PKG_VERSION"));

@@ -68,6 +68,68 @@ suspend fun ArrowStream.ingestBatch(root: VectorSchemaRoot, allocator: BufferAll
         ?: throw ZerobusException.Internal("the native call queued an Arrow batch without an offset")
 }
 
+/**
+ * Queues the rows of [root] like [ingestBatch] but without the copy: the root's buffers are
+ * transferred out of it (Arrow Java's `TransferPair`) to vectors only the stream holds, sent as
+ * they are, and released by the SDK once the server acknowledges the rows (or the call fails, or
+ * the stream is freed). [root] is left empty (row count 0, no buffers), so refilling it (after
+ * `allocateNew()`, or with an `ArrowReader`'s `loadNextBatch()`) never touches rows in flight;
+ * that is the one difference a caller sees. It saves copying each batch, about a fifth of the
+ * Arrow path's cost. Layouts the SDK does not read in place (dictionaries, unions, …) are copied
+ * as [ingestBatch] does, and [root] is cleared the same way.
+ */
+suspend fun ArrowStream.ingestBatchTransfer(root: VectorSchemaRoot): Long {
+    val vectors = root.fieldVectors
+    if (vectors.isEmpty() || !vectors.all { Layout.readsInPlace(it) }) {
+        try {
+            return ingestBatch(root)
+        } finally {
+            root.clear()
+        }
+    }
+    val rows = root.rowCount
+    val schema = schemaIpc(root.schema)
+    val moved = Moved(ArrayList(vectors.size))
+    try {
+        for (v in vectors) {
+            val pair = v.getTransferPair(v.allocator)
+            pair.transfer()
+            moved.vectors.add(pair.to as FieldVector)
+        }
+    } catch (e: Throwable) {
+        moved.close()
+        throw e
+    } finally {
+        root.rowCount = 0
+    }
+    val columns = Columns()
+    columns.node(rows.toLong(), 0)
+    if (!columns.addAll(moved.vectors)) {
+        moved.close()
+        throw ZerobusException.Internal("a transferred vector changed its layout; please report it")
+    }
+    val s = Scratch.get(columns.layoutBytes() + schema.size)
+    val code: Long
+    val slot: Long
+    try {
+        columns.writeTo(s, schema)
+        // From here the native side owns `moved`: it closes it exactly once, whatever the outcome.
+        code = NativeIngest.arrowQueueColumnsNoCopy(
+            handle, s.address, columns.nodesLen, columns.buffersLen, schema.size, moved,
+        )
+        slot = s.slot()
+    } finally {
+        s.done()
+    }
+    return if (code >= 0) code else NativeIngest.settle(code, slot)
+        ?: throw ZerobusException.Internal("the native call queued an Arrow batch without an offset")
+}
+
+/** Vectors transferred out of a caller's root, closed (their buffers released) by the SDK. */
+private class Moved(val vectors: MutableList<FieldVector>) : AutoCloseable {
+    override fun close() = vectors.forEach { it.close() }
+}
+
 /** The C Data Interface path, for layouts [Columns] does not take. */
 private suspend fun ArrowStream.exportAndIngest(root: VectorSchemaRoot, alloc: BufferAllocator): Long {
     val array = ArrowArray.allocateNew(alloc)
@@ -172,6 +234,13 @@ private enum class Layout(val buffers: Int, val offsets: Boolean, val values: Bo
     STRUCT(1, false, false, true);
 
     companion object {
+        /** Whether [v] and all its children have layouts the SDK reads in place. */
+        fun readsInPlace(v: FieldVector): Boolean {
+            val layout = of(v) ?: return false
+            if (v.fieldBuffers.size != layout.buffers) return false
+            return !layout.children || v.childrenFromFields.all { readsInPlace(it) }
+        }
+
         /** The layout of [v]'s type, or null for one the SDK does not read in place. */
         fun of(v: FieldVector): Layout? {
             if (v.field.dictionary != null) return null

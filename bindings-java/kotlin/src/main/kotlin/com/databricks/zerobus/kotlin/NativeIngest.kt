@@ -1,12 +1,14 @@
 package com.databricks.zerobus.kotlin
 
 import com.databricks.zerobus.kotlin.ffi.takeError
-import com.databricks.zerobus.kotlin.ffi.waitPending
 import com.sun.jna.Memory
 import com.sun.jna.Native
 import com.sun.jna.Pointer
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
+import kotlin.coroutines.resume
+import kotlinx.coroutines.CancellableContinuation
+import kotlinx.coroutines.suspendCancellableCoroutine
 
 /**
  * The ingest calls' fast path: JNI functions exported by the uniffi library next to its uniffi
@@ -19,7 +21,7 @@ import java.nio.ByteOrder
  * [NativeLoader] binds these (`System.load`) before any stream exists.
  */
 internal object NativeIngest {
-    /** The call holds its place in line; await the slot's handle with `waitPending`, then [pendingFree] it. */
+    /** The call holds its place in line; await the slot's handle with [awaitPending]. */
     const val PENDING: Long = -1L
 
     /** The call failed; the slot's handle goes to `takeError`, which throws and frees it. */
@@ -30,6 +32,9 @@ internal object NativeIngest {
 
     /** The buffer address was 0: nothing read or written (never from [ZerobusStream]). */
     const val NO_BUFFER: Long = -4L
+
+    /** [pendingAwait] could not reference its waiter (never completed). */
+    const val NO_WAITER: Long = -5L
 
     /** Wait for room ([PENDING] when the bounds are reached). */
     const val MODE_QUEUE: Int = 0
@@ -49,6 +54,17 @@ internal object NativeIngest {
 
     @JvmStatic external fun pendingFree(handle: Long)
 
+    /**
+     * Starts waiting for room for a [PENDING] call on a core task, which then calls
+     * [PendingWaiter.complete] once from a core thread. Returns a cancel handle for
+     * [pendingCancel]; [FAILED] when [handle] is not a pending call (the waiter was completed
+     * with the error already); [NO_WAITER] if the waiter could not be referenced.
+     */
+    @JvmStatic external fun pendingAwait(handle: Long, waiter: PendingWaiter): Long
+
+    /** Gives up a wait [pendingAwait] started, if it still waits: its call is never queued. */
+    @JvmStatic external fun pendingCancel(cancel: Long)
+
     @JvmStatic external fun release(stream: Long)
 
     /**
@@ -56,6 +72,15 @@ internal object NativeIngest {
      * numbers, then [buffersLen] addresses and [buffersLen] lengths, then [schemaLen] schema bytes.
      */
     @JvmStatic external fun arrowQueueColumns(stream: Long, buf: Long, nodesLen: Int, buffersLen: Int, schemaLen: Int): Long
+
+    /**
+     * [arrowQueueColumns] without the copy: the buffers belong to [holder], which the native side
+     * closes exactly once when the core is done with them (after the acks, on a core thread; or
+     * before this returns if the call fails).
+     */
+    @JvmStatic external fun arrowQueueColumnsNoCopy(
+        stream: Long, buf: Long, nodesLen: Int, buffersLen: Int, schemaLen: Int, holder: AutoCloseable,
+    ): Long
 
     @JvmStatic external fun arrowRelease(stream: Long)
 
@@ -66,12 +91,29 @@ internal object NativeIngest {
      */
     suspend fun settle(code: Long, slot: Long): Long? = when (code) {
         EMPTY -> null
-        PENDING -> try {
-            ffiCall { waitPending(slot.toULong()) }
-        } finally {
-            pendingFree(slot)
-        }
+        PENDING -> awaitPending(slot)
         else -> failed(code, slot)
+    }
+
+    /**
+     * Suspends until the [PENDING] call under [slot] is queued and returns its offset, without
+     * blocking a thread: a core task waits for room and resumes this coroutine with one JNI
+     * upcall. Cancelling the coroutine gives the call's place in line up if it still waits (it is
+     * then never queued).
+     */
+    suspend fun awaitPending(slot: Long): Long {
+        val answer = try {
+            suspendCancellableCoroutine { cont ->
+                when (val cancel = pendingAwait(slot, PendingWaiter(cont))) {
+                    FAILED -> {} // completed with the error already
+                    NO_WAITER -> cont.resumeWith(Result.failure(ZerobusException.Internal("could not wait for room for the call")))
+                    else -> cont.invokeOnCancellation { pendingCancel(cancel) }
+                }
+            }
+        } finally {
+            pendingFree(slot) // nothing left to free once pendingAwait took the call
+        }
+        return if (answer[0] >= 0) answer[0] else failed(answer[0], answer[1])
     }
 
     /** Throws the error of a [FAILED] answer (the native side holds it under [slot]). */
@@ -80,6 +122,16 @@ internal object NativeIngest {
         ffiCall { takeError(slot.toULong()) }
         throw ZerobusException.Internal("the native call reported a failure without an error")
     }
+}
+
+/**
+ * Resumes a coroutine waiting in [NativeIngest.awaitPending]: the native side calls [complete]
+ * exactly once, from a core thread, with an offset (and 0) or [NativeIngest.FAILED] and an error
+ * handle. Resuming a cancelled coroutine does nothing.
+ */
+internal class PendingWaiter(private val cont: CancellableContinuation<LongArray>) {
+    @Suppress("unused") // called from native code (jni_upcall.rs)
+    fun complete(code: Long, slot: Long) = cont.resume(longArrayOf(code, slot))
 }
 
 /**

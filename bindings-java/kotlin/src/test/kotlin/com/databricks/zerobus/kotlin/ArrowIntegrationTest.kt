@@ -125,6 +125,54 @@ class ArrowIntegrationTest {
         }
     }
 
+    /** Waits (up to 10 s) until [allocator] holds no memory; what it still holds. */
+    private fun drained(allocator: BufferAllocator): Long {
+        val deadline = System.nanoTime() + 10_000_000_000L
+        while (allocator.allocatedMemory != 0L && System.nanoTime() < deadline) Thread.sleep(5)
+        return allocator.allocatedMemory
+    }
+
+    @Test
+    fun transferredRootsAreSentFromTheirOwnBuffersAndReleasedOnceAcked(): Unit = runBlocking {
+        Serve("--table", definition).use { serve ->
+            RootAllocator().use { allocator ->
+                serve.sdk().use { sdk ->
+                    sdk.createArrowStream(table, null, serve.clientId(), serve.clientSecret()).use { s ->
+                        VectorSchemaRoot.create(carsSchema, allocator).use { root ->
+                            fill(root, 0, 3)
+                            assertEquals(0L, s.ingestBatchTransfer(root))
+                            assertEquals(0, root.rowCount, "the root is left empty")
+                            assertEquals(0, root.getVector("seats").valueCount)
+                            fill(root, 3, 2)
+                            assertEquals(1L, s.ingestBatchTransfer(root))
+                        }
+                        s.flush()
+                        // Root closed, rows acked: the SDK has let go of the transferred buffers.
+                        assertEquals(0L, drained(allocator), "buffers still held after the acks")
+                        assertEquals(5L, s.metrics().recordsSent)
+                    }
+                }
+            }
+        }
+        // Unacked, the buffers stay the stream's: refilling the root does not touch the rows sent.
+        // (This allocator is not closed: the stream, never acked, holds its memory until collected.)
+        Serve("--table", definition, "--withhold-acks").use { serve ->
+            val allocator = RootAllocator()
+            serve.sdk().use { sdk ->
+                val s = sdk.createArrowStream(table, null, serve.clientId(), serve.clientSecret())
+                VectorSchemaRoot.create(carsSchema, allocator).use { root ->
+                    fill(root, 0, 3)
+                    s.ingestBatchTransfer(root)
+                    fill(root, 3, 2)
+                    s.ingestBatchTransfer(root)
+                    fill(root, 100, 3)
+                }
+                assertTrue(allocator.allocatedMemory > 0, "the unacked rows' buffers are held")
+                assertEquals(listOf(0, 1, 2, 3, 4), read(RootAllocator(), s.getUnackedIpc()).second)
+            }
+        }
+    }
+
     /** The rows of every batch of an IPC stream as Arrow Java prints them, after checking its schema. */
     private fun rows(allocator: BufferAllocator, ipc: ByteArray, expected: Schema): String =
         ArrowStreamReader(ByteArrayInputStream(ipc), allocator).use { r ->

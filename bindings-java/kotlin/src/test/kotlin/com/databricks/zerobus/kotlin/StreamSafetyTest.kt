@@ -1,7 +1,6 @@
 package com.databricks.zerobus.kotlin
 
 import com.databricks.zerobus.kotlin.ffi.takeError
-import com.databricks.zerobus.kotlin.ffi.waitPending
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
@@ -169,9 +168,9 @@ class StreamSafetyTest {
             ZerobusStream.layOut(scratch.buf, listOf(rec))
             assertEquals(NativeIngest.FAILED, NativeIngest.queueBatch(h, scratch.address, 1, rec.size.toLong(), 0))
             fails(ErrorCode.INVALID_ARGUMENT) { ffiCall { takeError(scratch.slot().toULong()) } }
-            // takeError / waitPending with a handle that is no error / pending call.
+            // takeError / awaitPending with a handle that is no error / pending call.
             if (h != 0L) fails(ErrorCode.INVALID_ARGUMENT) { ffiCall { takeError(h.toULong()) } }
-            fails(ErrorCode.INVALID_ARGUMENT) { ffiCall { waitPending(h.toULong()) } }
+            fails(ErrorCode.INVALID_ARGUMENT) { NativeIngest.awaitPending(h) }
             // pendingFree / release ignore what they do not know.
             NativeIngest.pendingFree(h)
             NativeIngest.release(h)
@@ -187,7 +186,7 @@ class StreamSafetyTest {
         // Wrong kind: an error handle is not a pending call.
         assertEquals(NativeIngest.FAILED, NativeIngest.queueOne(stale, scratch.address, rec.size, 0))
         val errorHandle = scratch.slot()
-        fails(ErrorCode.INVALID_ARGUMENT) { ffiCall { waitPending(errorHandle.toULong()) } }
+        fails(ErrorCode.INVALID_ARGUMENT) { NativeIngest.awaitPending(errorHandle) }
         fails(ErrorCode.INVALID_ARGUMENT) { ffiCall { takeError(errorHandle.toULong()) } }
         // A zero buffer address is refused before anything is read or written.
         assertEquals(NativeIngest.NO_BUFFER, NativeIngest.queueOne(stale, 0, 4, 0))

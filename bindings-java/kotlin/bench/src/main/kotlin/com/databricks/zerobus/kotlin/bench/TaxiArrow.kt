@@ -1,17 +1,22 @@
 // `--format taxi-arrow` (bench/DRIVER.md, "Taxi rows from the pool directory"): the pool files
-// DIR/0.arrows, 1.arrows, … are each read with ArrowStreamReader into their own VectorSchemaRoot
-// before the clock, an Arrow stream is created with the schema of 0.arrows, and call j is
-// ingestBatch(VectorSchemaRoot) of pool batch j % K. Its own file (class TaxiArrowKt), so the JSON
-// runs never load Arrow Java.
+// DIR/0.arrows, 1.arrows, … are each read with ArrowStreamReader before the clock and kept as
+// ArrowRecordBatches (their buffers), an Arrow stream is created with the schema of 0.arrows, and
+// call j loads pool batch j % K into one root with VectorLoader (no copy: the root takes references
+// to the buffers, as a reader's loadNextBatch does) and passes it to ingestBatchTransfer, which
+// moves the buffers to the stream and leaves the root empty for the next load. Its own file (class
+// TaxiArrowKt), so the JSON runs never load Arrow Java.
 package com.databricks.zerobus.kotlin.bench
 
 import com.databricks.zerobus.kotlin.ArrowStream
 import com.databricks.zerobus.kotlin.ZerobusSdk
-import com.databricks.zerobus.kotlin.ingestBatch
+import com.databricks.zerobus.kotlin.ingestBatchTransfer
 import com.databricks.zerobus.kotlin.use
 import org.apache.arrow.memory.BufferAllocator
 import org.apache.arrow.memory.RootAllocator
+import org.apache.arrow.vector.VectorLoader
 import org.apache.arrow.vector.VectorSchemaRoot
+import org.apache.arrow.vector.VectorUnloader
+import org.apache.arrow.vector.ipc.message.ArrowRecordBatch
 import org.apache.arrow.vector.ipc.ArrowStreamReader
 import org.apache.arrow.vector.ipc.ArrowStreamWriter
 import java.io.ByteArrayOutputStream
@@ -51,12 +56,19 @@ private fun schemaIpc(root: VectorSchemaRoot): ByteArray {
 
 private suspend fun calls(
     stream: ArrowStream,
-    pool: Array<VectorSchemaRoot>,
-    tail: VectorSchemaRoot?,
+    root: VectorSchemaRoot,
+    pool: Array<ArrowRecordBatch>,
+    tail: ArrowRecordBatch?,
     records: Long,
     batch: Int,
     start: Long, cap: Long,
-): Long = cycle(pool, tail, records, batch, start, cap, { it.rowCount }) { stream.ingestBatch(it) }
+): Long {
+    val loader = VectorLoader(root)
+    return cycle(pool, tail, records, batch, start, cap, { it.length }) {
+        loader.load(it)
+        stream.ingestBatchTransfer(root)
+    }
+}
 
 internal suspend fun taxiArrow(
     dir: String,
@@ -70,6 +82,7 @@ internal suspend fun taxiArrow(
 ) {
     val files = ArrayList<PoolBatch>()
     var tail: VectorSchemaRoot? = null
+    val unloaded = ArrayList<ArrowRecordBatch>()
     RootAllocator().use { allocator ->
         try {
             var k = 0
@@ -80,24 +93,37 @@ internal suspend fun taxiArrow(
                 k++
             }
             require(files.isNotEmpty()) { "--pool $dir has no 0.arrows" }
-            val pool = Array(files.size) { files[it].root }
+            val pool = Array(files.size) { VectorUnloader(files[it].root).recordBatch.also { b -> unloaded.add(b) } }
             // The last call, if short, is the first records % B rows of its pool batch.
             val rest = (records % batch).toInt()
-            if (rest > 0) tail = pool[((records / batch) % pool.size).toInt()].slice(0, rest)
-            val schema = schemaIpc(pool[0])
+            var tailBatch: ArrowRecordBatch? = null
+            if (rest > 0) {
+                val t = files[((records / batch) % pool.size).toInt()].root.slice(0, rest)
+                tail = t
+                tailBatch = VectorUnloader(t).recordBatch.also { unloaded.add(it) }
+            }
+            val first = files[0].root
+            val schema = schemaIpc(first)
             val cap = if (seconds > 0) (seconds * 1e9).toLong() else Long.MAX_VALUE
 
             sdk.createArrowStream(table, schema, clientId, clientSecret).use { stream ->
-                val start = System.nanoTime()
-                val done = calls(stream, pool, tail, records, batch, start, cap)
-                stream.flush()
-                val s = (System.nanoTime() - start) / 1e9
-                println(String.format(Locale.ROOT, "RESULT records=%d seconds=%.6f", done, s))
-                System.out.flush()
+                VectorSchemaRoot.create(first.schema, allocator).use { root ->
+                    val start = System.nanoTime()
+                    val done = calls(stream, root, pool, tailBatch, records, batch, start, cap)
+                    stream.flush()
+                    val s = (System.nanoTime() - start) / 1e9
+                    println(String.format(Locale.ROOT, "RESULT records=%d seconds=%.6f", done, s))
+                    System.out.flush()
+                }
             }
         } finally {
+            unloaded.forEach { it.close() }
             tail?.close()
             files.forEach { it.reader.close() }
+            // The SDK closes the last transferred vectors on its own thread just after their
+            // acks: give it a moment before the allocator checks that all is freed.
+            var waited = 0
+            while (allocator.allocatedMemory != 0L && waited++ < 5_000) Thread.sleep(1)
         }
     }
 }
