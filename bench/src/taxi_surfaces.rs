@@ -201,9 +201,10 @@ impl TaxiResults {
              - **typed PROTO**: a PROTO stream created from the table, the same JSON records (dicts in \
              Python), each encoded by core to the table's types;\n\
              - **Arrow**: an Arrow stream (Flight `DoPut`), one call per record batch of 10,000 rows, in \
-             each language's Arrow form: Rust `RecordBatch`; Go and C IPC bytes; Java and Kotlin a \
-             `VectorSchemaRoot`; Node an apache-arrow `RecordBatch`; Python a pyarrow `Table` (ours and the \
-             published wheel's).\n\n\
+             each language's Arrow form, through its no-copy call where it has one: Rust `RecordBatch`; \
+             Go and C IPC bytes (`IngestIPCNoCopy`, `zerobus_arrow_stream_ingest_ipc_nocopy`); Java and \
+             Kotlin a `VectorSchemaRoot` (`ingestBatchTransfer`); Node an apache-arrow `RecordBatch`; \
+             Python a pyarrow `Table` (ours and the published wheel's).\n\n\
              MB/s counts the rows' JSON size, so every column compares. Median of the rounds (more rounds \
              for the cases the targets read).\n",
             taxi::TABLE,
