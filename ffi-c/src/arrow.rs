@@ -311,8 +311,35 @@ pub unsafe extern "C" fn zerobus_arrow_stream_ingest_arrow(
     offset: *mut i64,
     err: *mut *mut zerobus_error,
 ) -> bool {
+    // SAFETY: per this function's contract, which is `ingest_c_data`'s.
+    unsafe { ingest_c_data(stream, array, schema, offset, err, Keep::Copy) }
+}
+
+/// Whether an imported C Data batch is copied at admission or its buffers kept until acked.
+#[derive(Clone, Copy)]
+pub(crate) enum Keep {
+    Copy,
+    Share,
+}
+
+/// `zerobus_arrow_stream_ingest_arrow` and its `_nocopy` form: with `Copy` the batch is encoded
+/// at admission and released before this returns; with `Share` its buffers are sent as they are
+/// and `array` is released when the queued call lets go of them.
+///
+/// # Safety
+/// As `zerobus_arrow_stream_ingest_arrow`; with `Share`, `array`'s release callback may be
+/// called from any thread.
+pub(crate) unsafe fn ingest_c_data(
+    stream: *const zerobus_arrow_stream,
+    array: *mut FFI_ArrowArray,
+    schema: *mut FFI_ArrowSchema,
+    offset: *mut i64,
+    err: *mut *mut zerobus_error,
+    keep: Keep,
+) -> bool {
     // Ownership first, before anything can fail: every outcome then releases both exactly once
-    // (when the owned values are dropped, at the latest as this function returns).
+    // (when the owned values are dropped, at the latest as this function returns, or, shared,
+    // when the queued call drops its last buffer).
     // SAFETY: per this function's contract.
     let (array, schema) = unsafe { take(array, schema) };
     // SAFETY: `offset` and `err` per this function's contract.
@@ -323,9 +350,12 @@ pub unsafe extern "C" fn zerobus_arrow_stream_ingest_arrow(
             let schema = schema.ok_or_else(|| null("schema"))?;
             let batch = import(array, &schema)?;
             drop(schema);
-            let queued = s.core().queue_batch_copied(&batch);
-            // Core has encoded the batch (or refused it): release the caller's memory now, before
-            // waiting for room.
+            let queued = match keep {
+                Keep::Copy => s.core().queue_batch_copied(&batch),
+                Keep::Share => s.core().queue_batch(&batch),
+            };
+            // Core has encoded the batch (or refused it, or holds its buffers): this reference
+            // goes now, before waiting for room.
             drop(batch);
             settle(queued?)
         })

@@ -17,11 +17,11 @@ use arrow_schema::ffi::FFI_ArrowSchema;
 use bytes::Bytes;
 use zerobus_core::ErrorCode;
 
-use crate::arrow::{import, settle, stream, take, zerobus_arrow_stream};
+use crate::arrow::{ingest_c_data, settle, stream, zerobus_arrow_stream, Keep};
 use crate::arrow_columns::column_slices;
 use crate::callbacks::{zerobus_release_fn, UserData};
 use crate::error::zerobus_error;
-use crate::{arg_nonempty_bytes, guard, null, write_out};
+use crate::{arg_nonempty_bytes, guard, write_out};
 
 /// The caller's IPC bytes as a `Bytes` owner: released (through `UserData`) when the last slice
 /// of them is dropped.
@@ -155,22 +155,6 @@ pub unsafe extern "C" fn zerobus_arrow_stream_ingest_arrow_nocopy(
     offset: *mut i64,
     err: *mut *mut zerobus_error,
 ) -> bool {
-    // SAFETY: per this function's contract.
-    let (array, schema) = unsafe { take(array, schema) };
-    // SAFETY: `offset` and `err` per this function's contract.
-    unsafe {
-        guard(err, move || {
-            let s = self::stream(stream)?;
-            let array = array.ok_or_else(|| null("array"))?;
-            let schema = schema.ok_or_else(|| null("schema"))?;
-            let batch = import(array, &schema)?;
-            drop(schema);
-            let queued = s.core().queue_batch(&batch);
-            // The queued call holds the buffers it sends; this reference goes now.
-            drop(batch);
-            settle(queued?)
-        })
-        .map(|o| write_out(offset, o))
-    }
-    .is_some()
+    // SAFETY: per this function's contract, which is `ingest_c_data`'s with shared buffers.
+    unsafe { ingest_c_data(stream, array, schema, offset, err, Keep::Share) }
 }
