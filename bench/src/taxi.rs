@@ -183,6 +183,11 @@ pub fn arrow_batch(start: u64, rows: usize) -> zerobus_core::RecordBatch {
 /// Batches in the pool a driver cycles through (`bench/DRIVER.md`, "Taxi rows from the pool").
 pub const POOL_BATCHES: usize = 4;
 
+/// The untimed warm-up of `--format taxi-arrow` in the Rust and JVM drivers (`bench/DRIVER.md`):
+/// this many rows, or this long, whichever ends first.
+pub const ARROW_WARMUP_ROWS: usize = 10_000_000;
+pub const ARROW_WARMUP: std::time::Duration = std::time::Duration::from_millis(3_000);
+
 /// Writes the pool directory of `bench/DRIVER.md`: `0.arrows` … one IPC stream per batch of
 /// `rows` rows (batch `j` = rows `j*rows ..`), and `rows.jsonl` with the same rows as JSON lines.
 pub fn write_pool(dir: &std::path::Path, rows: usize) -> std::io::Result<()> {
