@@ -837,11 +837,22 @@ static void arrow_stream_refused(zerobus_arrow_stream *h, const char *fragment) 
     untouched = m;
     EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_ingest_ipc(h, junk, sizeof junk, &offset, ERRP));
     EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_ingest_arrow(h, NULL, NULL, &offset, ERRP));
+    EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_ingest_arrow_nocopy(h, NULL, NULL, &offset, ERRP));
     {
         uint64_t nodes[2] = {0, 0};
+        int before = releases();
         EXPECT_REFUSED("stream", fragment,
                        !zerobus_arrow_stream_ingest_columns(h, junk, sizeof junk, nodes, 2, NULL, NULL, 0, &offset,
                                                             ERRP));
+        /* The _nocopy forms release what they were handed exactly once per call, refused or not
+         * (EXPECT_REFUSED makes each call twice). */
+        EXPECT_REFUSED("stream", fragment,
+                       !zerobus_arrow_stream_ingest_ipc_nocopy(h, junk, sizeof junk, count_release, &g_releases,
+                                                               &offset, ERRP));
+        EXPECT_REFUSED("stream", fragment,
+                       !zerobus_arrow_stream_ingest_columns_nocopy(h, junk, sizeof junk, nodes, 2, NULL, NULL, 0,
+                                                                   count_release, &g_releases, &offset, ERRP));
+        CHECK(releases() == before + 4);
     }
     EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_wait_for_offset(h, 0, ERRP));
     EXPECT_REFUSED("stream", fragment, !zerobus_arrow_stream_flush(h, ERRP));

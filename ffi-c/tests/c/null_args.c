@@ -374,10 +374,28 @@ static void test_arrow(const zerobus_sdk *sdk, const char *id, const char *secre
                                                                         1, &offset, ERRP));
         EXPECT_NULL_ARG("buffers[0]", !zerobus_arrow_stream_ingest_columns(s, junk, sizeof junk, nodes, 2, ptrs,
                                                                            lens, 1, &offset, ERRP));
+        /* The _nocopy forms: the same NULLs refused, and what they were handed released once per
+         * call (EXPECT_NULL_ARG makes each call twice); release itself is optional. */
+        before = releases;
+        EXPECT_NULL_ARG("stream", !zerobus_arrow_stream_ingest_ipc_nocopy(NULL, junk, sizeof junk, count_release,
+                                                                          &releases, &offset, ERRP));
+        EXPECT_NULL_ARG("ipc", !zerobus_arrow_stream_ingest_ipc_nocopy(s, NULL, sizeof junk, count_release,
+                                                                       &releases, &offset, ERRP));
+        EXPECT_NULL_ARG("ipc", !zerobus_arrow_stream_ingest_ipc_nocopy(s, NULL, sizeof junk, NULL, NULL, &offset,
+                                                                       ERRP));
+        EXPECT_NULL_ARG("nodes", !zerobus_arrow_stream_ingest_columns_nocopy(s, junk, sizeof junk, NULL, 2, ptrs,
+                                                                             lens, 1, count_release, &releases,
+                                                                             &offset, ERRP));
+        EXPECT_NULL_ARG("buffers[0]", !zerobus_arrow_stream_ingest_columns_nocopy(s, junk, sizeof junk, nodes, 2,
+                                                                                  ptrs, lens, 1, NULL, NULL,
+                                                                                  &offset, ERRP));
+        CHECK(releases == before + 6);
     }
     /* The C Data structs: NULL for either (nothing to release), NULL stream. */
     EXPECT_NULL_ARG("stream", !zerobus_arrow_stream_ingest_arrow(NULL, NULL, NULL, &offset, ERRP));
     EXPECT_NULL_ARG("array", !zerobus_arrow_stream_ingest_arrow(s, NULL, NULL, &offset, ERRP));
+    EXPECT_NULL_ARG("stream", !zerobus_arrow_stream_ingest_arrow_nocopy(NULL, NULL, NULL, &offset, ERRP));
+    EXPECT_NULL_ARG("array", !zerobus_arrow_stream_ingest_arrow_nocopy(s, NULL, NULL, &offset, ERRP));
     {
         /* Structs already released (release NULL) are refused and not released again. */
         struct ArrowArray array;
