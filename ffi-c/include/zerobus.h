@@ -539,8 +539,7 @@ bool zerobus_arrow_stream_ingest_columns(const struct zerobus_arrow_stream *stre
  * (after a terminal failure its unacked rows are kept for `zerobus_arrow_stream_get_unacked_ipc`
  * until then). Until then the caller must neither write nor free them. `release` may be NULL
  * when the bytes outlive the stream (a static buffer, a mapping the caller unmaps after freeing
- * the stream). Everything else is as
- * for `zerobus_arrow_stream_ingest_ipc`. Returns false on error (`release` has then run).
+ * the stream). Everything else is as for `zerobus_arrow_stream_ingest_ipc`. Returns false on error (`release` has then run).
  *
  * # Safety
  * `ipc` points to `len` readable bytes that stay valid and unwritten until `release` is called

@@ -204,13 +204,7 @@ pub unsafe extern "C" fn zerobus_arrow_stream_ingest_ipc(
     unsafe {
         guard(err, || {
             let s = self::stream(stream)?;
-            let bytes = arg_nonempty_bytes(
-                ipc,
-                len,
-                "ipc",
-                ErrorCode::InvalidRecord,
-                "the IPC stream is empty (0 bytes); pass an Arrow IPC stream: a schema message, then record batches",
-            )?;
+            let bytes = ipc_arg(ipc, len)?;
             // The one copy: core keeps these bytes until the call is acknowledged.
             let bytes = Bytes::copy_from_slice(bytes);
             settle(s.core().queue_ipc_batch(&bytes)?)
@@ -218,6 +212,23 @@ pub unsafe extern "C" fn zerobus_arrow_stream_ingest_ipc(
         .map(|o| write_out(offset, o))
     }
     .is_some()
+}
+
+/// The `ipc` argument of both IPC ingest calls: non-NULL and not empty.
+///
+/// # Safety
+/// `ipc` points to `len` readable bytes for as long as the slice is used (any pointer when 0).
+pub(crate) unsafe fn ipc_arg<'a>(ipc: *const u8, len: usize) -> ZerobusResult<&'a [u8]> {
+    // SAFETY: per this function's contract.
+    unsafe {
+        arg_nonempty_bytes(
+            ipc,
+            len,
+            "ipc",
+            ErrorCode::InvalidRecord,
+            "the IPC stream is empty (0 bytes); pass an Arrow IPC stream: a schema message, then record batches",
+        )
+    }
 }
 
 /// Takes the caller's C Data structs, leaving them marked released (`release` set to NULL) as

@@ -15,13 +15,12 @@ use std::sync::Arc;
 use arrow_data::ffi::FFI_ArrowArray;
 use arrow_schema::ffi::FFI_ArrowSchema;
 use bytes::Bytes;
-use zerobus_core::ErrorCode;
 
-use crate::arrow::{ingest_c_data, settle, stream, zerobus_arrow_stream, Keep};
+use crate::arrow::{ingest_c_data, ipc_arg, settle, stream, zerobus_arrow_stream, Keep};
 use crate::arrow_columns::column_slices;
 use crate::callbacks::{zerobus_release_fn, UserData};
 use crate::error::zerobus_error;
-use crate::{arg_nonempty_bytes, guard, write_out};
+use crate::{guard, write_out};
 
 /// The caller's IPC bytes as a `Bytes` owner: released (through `UserData`) when the last slice
 /// of them is dropped.
@@ -53,8 +52,7 @@ impl AsRef<[u8]> for HeldIpc {
 /// (after a terminal failure its unacked rows are kept for `zerobus_arrow_stream_get_unacked_ipc`
 /// until then). Until then the caller must neither write nor free them. `release` may be NULL
 /// when the bytes outlive the stream (a static buffer, a mapping the caller unmaps after freeing
-/// the stream). Everything else is as
-/// for `zerobus_arrow_stream_ingest_ipc`. Returns false on error (`release` has then run).
+/// the stream). Everything else is as for `zerobus_arrow_stream_ingest_ipc`. Returns false on error (`release` has then run).
 ///
 /// # Safety
 /// `ipc` points to `len` readable bytes that stay valid and unwritten until `release` is called
@@ -77,13 +75,7 @@ pub unsafe extern "C" fn zerobus_arrow_stream_ingest_ipc_nocopy(
     unsafe {
         guard(err, move || {
             let s = self::stream(stream)?;
-            let bytes = arg_nonempty_bytes(
-                ipc,
-                len,
-                "ipc",
-                ErrorCode::InvalidRecord,
-                "the IPC stream is empty (0 bytes); pass an Arrow IPC stream: a schema message, then record batches",
-            )?;
+            let bytes = ipc_arg(ipc, len)?;
             let bytes = Bytes::from_owner(HeldIpc { ptr: bytes.as_ptr(), len: bytes.len(), _release: owner });
             settle(s.core().queue_ipc_batch(&bytes)?)
         })
