@@ -50,20 +50,33 @@ suspend fun ArrowStream.ingestBatch(root: VectorSchemaRoot, allocator: BufferAll
     columns.node(root.rowCount.toLong(), 0)
     if (!columns.addAll(vectors)) return exportAndIngest(root, alloc)
     val schema = schemaIpc(root.schema)
+    // The batch is encoded during the call: waiting for room (if it must) needs nothing of root.
+    return queueColumns(columns, schema) { address ->
+        try {
+            NativeIngest.arrowQueueColumns(handle, address, columns.nodesLen, columns.buffersLen, schema.size)
+        } finally {
+            // The addresses are root's buffers: keep it (and so them) until the native call is done.
+            Reference.reachabilityFence(root)
+        }
+    }
+}
+
+/**
+ * Lays [columns] and [schema] out in this thread's scratch buffer, makes the native column call
+ * [call] with its address, and settles the answer (waiting for room if it must).
+ */
+private suspend inline fun queueColumns(columns: Columns, schema: ByteArray, call: (Long) -> Long): Long {
     val s = Scratch.get(columns.layoutBytes() + schema.size)
     val code: Long
     val slot: Long
     try {
         columns.writeTo(s, schema)
-        code = NativeIngest.arrowQueueColumns(handle, s.address, columns.nodesLen, columns.buffersLen, schema.size)
+        code = call(s.address)
         // Read before anything can reuse this thread's buffer.
         slot = s.slot()
     } finally {
         s.done()
-        // The addresses are root's buffers: keep it (and so them) until the native call is done.
-        Reference.reachabilityFence(root)
     }
-    // The batch was encoded during the call: waiting for room (if it must) needs nothing of root.
     return if (code >= 0) code else NativeIngest.settle(code, slot)
         ?: throw ZerobusException.Internal("the native call queued an Arrow batch without an offset")
 }
@@ -108,21 +121,10 @@ suspend fun ArrowStream.ingestBatchTransfer(root: VectorSchemaRoot): Long {
         moved.close()
         throw ZerobusException.Internal("a transferred vector changed its layout; please report it")
     }
-    val s = Scratch.get(columns.layoutBytes() + schema.size)
-    val code: Long
-    val slot: Long
-    try {
-        columns.writeTo(s, schema)
-        // From here the native side owns `moved`: it closes it exactly once, whatever the outcome.
-        code = NativeIngest.arrowQueueColumnsNoCopy(
-            handle, s.address, columns.nodesLen, columns.buffersLen, schema.size, moved,
-        )
-        slot = s.slot()
-    } finally {
-        s.done()
+    // From the call on the native side owns `moved`: it closes it exactly once, whatever the outcome.
+    return queueColumns(columns, schema) { address ->
+        NativeIngest.arrowQueueColumnsNoCopy(handle, address, columns.nodesLen, columns.buffersLen, schema.size, moved)
     }
-    return if (code >= 0) code else NativeIngest.settle(code, slot)
-        ?: throw ZerobusException.Internal("the native call queued an Arrow batch without an offset")
 }
 
 /** Vectors transferred out of a caller's root, closed (their buffers released) by the SDK. */
