@@ -372,6 +372,16 @@ export declare class ZerobusArrowStream implements AsyncDisposable {
    * order, with the same types (`INVALID_RECORD` names the column that is not).
    */
   ingestBatch(data: ArrowBatchInput): Promise<bigint>
+  /**
+   * `ingestBatch` without copying the data: the SDK sends the batch's own memory and holds its
+   * buffers until every row of the call is acknowledged (or the call fails, or the stream is
+   * collected). Until `waitForOffset` / `flush` resolves for the returned offset, do not write
+   * the batch's buffers and do not transfer or detach their ArrayBuffers (`postMessage` transfer
+   * lists, `ArrayBuffer.prototype.transfer`). For data you keep (a table read once and sent, a
+   * pool); for a batch built per call and dropped, `ingestBatch`'s copy bounds memory exactly.
+   * Shared memory and batches apache-arrow writes as IPC first are copied, as by `ingestBatch`.
+   */
+  ingestBatchNoCopy(data: ArrowBatchInput): Promise<bigint>
   /** Waits until `offset` (and every earlier one) is acknowledged. */
   waitForOffset(offset: bigint | number): Promise<void>
   /** Waits until every batch queued so far is acknowledged. */

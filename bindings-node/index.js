@@ -596,6 +596,26 @@ class ZerobusArrowStream {
     }
   }
 
+  /**
+   * `ingestBatch` without the copy: the SDK sends the batch's own memory and holds its buffers
+   * until every row of the call is acknowledged (or the call fails, or the stream is collected).
+   * Until `waitForOffset` / `flush` resolves for the offset, do not write those buffers and do not
+   * transfer or detach their ArrayBuffers. Shared memory, and batches apache-arrow has to write
+   * as IPC first, are copied as by `ingestBatch`.
+   */
+  ingestBatchNoCopy(data) {
+    try {
+      const columns = columnBatches(data)
+      if (columns !== null) {
+        return settle(this._native.queueColumnsNoCopy(columns.schema, columns.nodes, columns.buffers))
+      }
+      if (data instanceof Uint8Array && !isShared(data)) return settle(this._native.queueIpcNoCopy(data))
+      return settle(this._native.queueIpc(batchIpc(data)))
+    } catch (e) {
+      return Promise.reject(recordError(e))
+    }
+  }
+
   /** Waits until `offset` (and every earlier one) is acknowledged: every row of it is durable. */
   waitForOffset(offset) {
     try {

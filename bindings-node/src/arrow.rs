@@ -2,9 +2,11 @@
 //! crosses as its column buffers (`queue_columns`, see [`zerobus_core::arrow_columns`]), which the core
 //! encodes to IPC once; IPC stream bytes (and batches whose layout that does not take) cross as
 //! one buffer per call (`queue_ipc`), copied once, whose record batch messages the core passes
-//! through as they are. Everything else (schema checks, the in-flight bounds, offsets, acks,
-//! recovery) is the core's.
+//! through as they are. The `_nocopy` forms (`ingestBatchNoCopy`) skip that copy: the core sends
+//! the JavaScript memory itself and holds the `Uint8Array`s until the call is acked. Everything
+//! else (schema checks, the in-flight bounds, offsets, acks, recovery) is the core's.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,7 +14,7 @@ use napi::bindgen_prelude::{Buffer, Either, ObjectFinalize, Uint8Array};
 use napi::Env;
 use napi_derive::napi;
 use zerobus_core::arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use zerobus_core::{ArrowTableProperties, ZerobusArrowStream};
+use zerobus_core::{ArrowTableProperties, BufferOwner, ZerobusArrowStream};
 
 use crate::callbacks::{EventFn, HeadersFn, JsEvents, JsHeaders};
 use crate::options::NativeArrowOptions;
@@ -184,6 +186,47 @@ impl NativeArrowStream {
         })
     }
 
+    /// [`queue_columns`](Self::queue_columns) without the copy (`ingestBatchNoCopy` in
+    /// `index.js`): the core sends the buffers' memory as it is and holds the `Uint8Array`s (each
+    /// a napi reference, so the GC keeps their ArrayBuffers) until every row of the call is acked,
+    /// the call fails, or the stream is dropped.
+    #[napi(catch_unwind)]
+    pub fn queue_columns_no_copy(
+        &self,
+        schema: Uint8Array,
+        nodes: Vec<u32>,
+        buffers: Vec<Uint8Array>,
+    ) -> napi::Result<Option<Either<i64, NativePending>>> {
+        guard_sync(|| {
+            trip("NativeArrowStream.queueColumnsNoCopy");
+            let nodes: Vec<u64> = nodes.into_iter().map(u64::from).collect();
+            let lent = Arc::new(Lent(AssertUnwindSafe(buffers)));
+            let slices: Vec<&[u8]> = lent.0.iter().map(|b| &b[..]).collect();
+            let owner: Arc<dyn BufferOwner> = lent.clone();
+            // SAFETY: each slice is the memory of a JavaScript ArrayBuffer that a `Uint8Array` in
+            // `owner` references, so the GC does not free it before `owner`'s last clone drops.
+            // That nothing writes, detaches or transfers it until then is `ingestBatchNoCopy`'s
+            // contract with its caller (index.d.ts); a SharedArrayBuffer, which another thread
+            // could write, never gets here (`index.js` copies it as IPC).
+            let queued = unsafe { self.inner.queue_columns_held(&schema, &nodes, &slices, owner) };
+            Ok(pending_or_offset(queued.map_err(to_js_error)?))
+        })
+    }
+
+    /// [`queue_ipc`](Self::queue_ipc) without the copy (`ingestBatchNoCopy` given IPC bytes): the
+    /// core sends the record batch messages from the caller's memory and holds the `Uint8Array`
+    /// until every row of the call is acked, the call fails, or the stream is dropped.
+    #[napi(catch_unwind)]
+    pub fn queue_ipc_no_copy(&self, data: Uint8Array) -> napi::Result<Option<Either<i64, NativePending>>> {
+        guard_sync(|| {
+            trip("NativeArrowStream.queueIpcNoCopy");
+            // The same contract as `queue_columns_no_copy`: the caller does not write, detach or
+            // transfer the bytes until the call is acked, and `index.js` copies shared memory.
+            let bytes = Bytes::from_owner(LentBytes(AssertUnwindSafe(data)));
+            Ok(pending_or_offset(self.inner.queue_ipc_batch(&bytes).map_err(to_js_error)?))
+        })
+    }
+
     /// Waits until `offset` is acknowledged (every row of its call is durable).
     #[napi(catch_unwind)]
     pub async fn wait_for_offset(&self, offset: i64) -> napi::Result<()> {
@@ -243,5 +286,22 @@ impl NativeArrowStream {
     #[napi(catch_unwind)]
     pub fn metrics(&self) -> napi::Result<NativeMetrics> {
         guard_sync(|| Ok(NativeMetrics::new(self.inner.metrics())))
+    }
+}
+
+/// JavaScript buffers lent to the core by a no-copy call, as the owner its Arrow buffers hold.
+/// A `Uint8Array` dropped off the JavaScript thread (a core thread, after the ack) hands its
+/// reference to napi-rs's per-environment release queue, which deletes it on the JavaScript
+/// thread; after that the GC may collect the ArrayBuffer. `AssertUnwindSafe`: nothing here is
+/// left half-changed by a panic, the arrays are only read.
+struct Lent(AssertUnwindSafe<Vec<Uint8Array>>);
+
+/// One lent `Uint8Array` as the owner of a `Bytes` (IPC bytes sent as they are), released as
+/// [`Lent`] says.
+struct LentBytes(AssertUnwindSafe<Uint8Array>);
+
+impl AsRef<[u8]> for LentBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0[..]
     }
 }

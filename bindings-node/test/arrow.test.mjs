@@ -4,6 +4,9 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { setImmediate as turn } from 'node:timers/promises'
 import { startServer } from './server.mjs'
 
 const require = createRequire(import.meta.url)
@@ -131,6 +134,78 @@ test('a batch over a SharedArrayBuffer goes as IPC, not as borrowed column buffe
   }
   await stream.flush()
   assert.equal(stream.metrics().recordsSent, 2)
+  await stream.close()
+})
+
+// The garbage collector, to see when the SDK lets go of a no-copy call's memory.
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc')
+
+// Whether `count` of the ArrayBuffers watched into `gone` were collected within a few GC passes (each
+// after the event loop turned, so the SDK's releases queued for this thread have run).
+async function collected(gone, count) {
+  for (let i = 0; i < 20 && gone.size < count; i++) {
+    await turn()
+    gc()
+  }
+  return gone.size === count
+}
+
+// A call's data built and dropped inside `ingest`, with its ArrayBuffers watched: `gone` fills
+// with their tags as the GC collects them.
+const watch = new FinalizationRegistry(({ gone, tag }) => gone.add(tag))
+function watched(gone, ingest, tag, make) {
+  return (() => {
+    const data = make()
+    watch.register(data instanceof Uint8Array ? data.buffer : data.batches[0].getChild('seats').data[0].values.buffer, { gone, tag })
+    return ingest(data)
+  })()
+}
+
+test('ingestBatchNoCopy holds the batch\'s memory until its rows are acked, then lets go; the rows land', async () => {
+  const held = await open(SCHEMA, { flushTimeoutMs: 300, recovery: false }, silent)
+  const gone = new Set()
+  assert.equal(await watched(gone, (d) => held.ingestBatchNoCopy(d), 'columns', () => cars(0, 50)), 0n)
+  assert.equal(await watched(gone, (d) => held.ingestBatchNoCopy(d), 'ipc', () => arrow.tableToIPC(cars(50, 5), 'stream')), 1n)
+  assert.equal(await collected(gone, 1), false, 'the SDK let go of an unacked call\'s memory')
+  assert.deepEqual(gone, new Set())
+  // The copying form lets go at once.
+  assert.equal(await watched(gone, (d) => held.ingestBatch(d), 'copied', () => cars(55, 5)), 2n)
+  assert.equal(await collected(gone, 1), true)
+  assert.deepEqual(gone, new Set(['copied']))
+  await rejectsWith(held.flush(), 'TIMEOUT')
+  assert.deepEqual(seatsOf(await held.getUnackedBatches()), Array.from({ length: 60 }, (_, i) => i))
+  await assert.rejects(held.close())
+
+  const acked = await open()
+  const landed = new Set()
+  const columns = watched(landed, (d) => acked.ingestBatchNoCopy(d), 'columns', () => cars(0, 50))
+  const ipc = watched(landed, (d) => acked.ingestBatchNoCopy(d), 'ipc', () => arrow.tableToIPC(cars(50, 5), 'stream'))
+  assert.deepEqual(await Promise.all([columns, ipc]), [0n, 1n])
+  await acked.flush()
+  assert.equal(await collected(landed, 2), true, 'the SDK kept an acked call\'s memory')
+  assert.equal(acked.metrics().recordsSent, 55)
+  // A call that fails lets go of its memory before it rejects.
+  const failed = new Set()
+  const wrong = () => new arrow.Table({ name: arrow.vectorFromArray(['x'], new arrow.LargeUtf8()), seats: arrow.vectorFromArray([1.5], new arrow.Float64()) })
+  await rejectsWith(watched(failed, (d) => acked.ingestBatchNoCopy(d), 'wrong', wrong), 'INVALID_RECORD', /seats/)
+  assert.equal(await collected(failed, 1), true)
+  await acked.close()
+})
+
+test('ingestBatchNoCopy copies shared memory, as ingestBatch does', async () => {
+  const stream = await open()
+  const seats = new Int32Array(new SharedArrayBuffer(8))
+  seats.set([7, 8])
+  const shared = new arrow.Table({ name: arrow.vectorFromArray(['x', 'y'], new arrow.LargeUtf8()), seats: arrow.makeVector(seats) })
+  const ipc = new Uint8Array(new SharedArrayBuffer(arrow.tableToIPC(cars(0, 1), 'stream').byteLength))
+  ipc.set(arrow.tableToIPC(cars(0, 1), 'stream'))
+  const native = stream._native
+  const lend = () => { throw new Error('lent shared memory') }
+  for (const name of ['queueColumnsNoCopy', 'queueIpcNoCopy']) native[name] = lend
+  assert.deepEqual([await stream.ingestBatchNoCopy(shared), await stream.ingestBatchNoCopy(ipc)], [0n, 1n])
+  await stream.flush()
+  assert.equal(stream.metrics().recordsSent, 3)
   await stream.close()
 })
 

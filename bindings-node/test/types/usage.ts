@@ -56,6 +56,8 @@ async function main(): Promise<void> {
   const o1: bigint = await cars.ingestBatch(table)
   const o2: bigint = await cars.ingestBatch(table.batches[0])
   const o3: bigint = await cars.ingestBatch(tableToIPC(table, 'stream'))
+  const o4: bigint = await cars.ingestBatchNoCopy(table)
+  await cars.waitForOffset(o4)
   await cars.waitForOffset(o1 > o2 ? o1 : o3)
   const again: RecordBatch[] = await cars.getUnackedBatches<RecordBatch>()
   const ipc: Buffer = await cars.getUnackedIpc()
