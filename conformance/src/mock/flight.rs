@@ -9,6 +9,7 @@
 
 use super::faults::{ConnFaults, ScriptedEnd};
 use super::grpc::grant_allows;
+use super::store::{until_durable, CallSink, StoreError, StreamInput};
 use super::tablecheck::{Cause, Mismatch, Problem};
 use super::{lock, ConnEntry, ConnectionEnd, Shared, StoredArrow, TableData};
 use arrow_flight::flight_service_server::FlightService;
@@ -121,12 +122,22 @@ impl FlightService for FlightSvc {
         // forwarder sends them in order.
         let (tx, mut queued) = mpsc::channel::<Queued>(1024);
         let (out, rx) = mpsc::channel(16);
+        let durable = self.shared.config.store.as_ref().map(|store| store.durable());
         tokio::spawn(async move {
-            while let Some((due, answer)) = queued.recv().await {
+            while let Some((due, position, mut answer)) = queued.recv().await {
                 if let Some(due) = due {
                     tokio::time::sleep_until(due).await;
                 }
-                if out.send(answer).await.is_err() {
+                // With a store, an ack goes out once its batches are durable.
+                if let (Some(position), Some(durable)) = (position, &durable) {
+                    if let Err(why) = until_durable(durable.clone(), position).await {
+                        answer = Err(Status::unavailable(format!(
+                            "the server could not make the batches durable: {why}"
+                        )));
+                    }
+                }
+                let failed = answer.is_err();
+                if out.send(answer).await.is_err() || failed {
                     return;
                 }
             }
@@ -143,6 +154,8 @@ impl FlightService for FlightSvc {
             next_offset: 0,
             rows: 0,
             close_deadline: None,
+            sink: None,
+            position: None,
         };
         tokio::spawn(put.run());
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -170,8 +183,8 @@ impl FlightService for FlightSvc {
     }
 }
 
-/// An answer and when it may go out.
-type Queued = (Option<Instant>, Result<PutResult, Status>);
+/// An answer, when it may go out, and the store position that must be durable first.
+type Queued = (Option<Instant>, Option<u64>, Result<PutResult, Status>);
 
 enum Outcome {
     HalfClosed,
@@ -197,6 +210,10 @@ struct Put {
     next_offset: i64,
     rows: u64,
     close_deadline: Option<Instant>,
+    /// Where accepted batches are kept, with a store that keeps this table.
+    sink: Option<Box<dyn CallSink>>,
+    /// The store position of the last batch appended: every ack waits for it.
+    position: Option<u64>,
 }
 
 fn put_result(value: serde_json::Value) -> PutResult {
@@ -215,14 +232,14 @@ impl Put {
             Outcome::Status(status) => {
                 self.entry
                     .set_end(ConnectionEnd::ServerStatus(status.code() as i32, status.message().to_string()));
-                let _ = self.tx.send((None, Err(status))).await;
+                let _ = self.tx.send((None, None, Err(status))).await;
             }
             Outcome::Gone => self.entry.set_end(ConnectionEnd::ClientGone),
         }
     }
 
     async fn send(&self, result: PutResult) -> Result<(), Outcome> {
-        self.tx.send((None, Ok(result))).await.map_err(|_| Outcome::Gone)
+        self.tx.send((None, self.position, Ok(result))).await.map_err(|_| Outcome::Gone)
     }
 
     async fn next(&mut self) -> Result<Option<FlightData>, Outcome> {
@@ -251,7 +268,12 @@ impl Put {
             let expected = zerobus_schema::arrow_schema(&declared.schema);
             check_schema(&self.table, &expected, &schema).map_err(|m| Outcome::Status(m.status()))?;
         }
-        self.schema = Some(Arc::new(schema));
+        let schema = Arc::new(schema);
+        if let Some(store) = &self.shared.config.store {
+            let input = StreamInput::Arrow { schema: &schema, message: &first.data_header };
+            self.sink = store.open(&self.table, input).map_err(invalid)?;
+        }
+        self.schema = Some(schema);
         if let Some(code) = self.faults.create_status {
             return Err(Outcome::Status(Status::new(code, "stream open failed (scripted fault)")));
         }
@@ -267,7 +289,7 @@ impl Put {
             if let Some((n, unacked)) = self.faults.partial_ack_after.filter(|&(n, _)| n == messages) {
                 self.forget_last_rows(unacked);
                 let ack = serde_json::json!({"ack_up_to_offset": self.next_offset - 1, "ack_up_to_records": self.rows});
-                self.tx.send((None, Ok(put_result(ack)))).await.map_err(|_| Outcome::Gone)?;
+                self.send(put_result(ack)).await?;
                 let why = format!("connection dropped after a partial ack of {n} batches (scripted)");
                 return Err(Outcome::Status(Status::unavailable(why)));
             }
@@ -278,7 +300,7 @@ impl Put {
                 );
                 // With the ack delay fault each ack waits its delay after its batch arrived.
                 let due = self.faults.ack_delay.map(|delay| Instant::now() + delay);
-                self.tx.send((due, Ok(ack))).await.map_err(|_| Outcome::Gone)?;
+                self.tx.send((due, self.position, Ok(ack))).await.map_err(|_| Outcome::Gone)?;
             }
             self.after_messages(messages).await?;
         }
@@ -319,6 +341,16 @@ impl Put {
                 None,
             )
         };
+        // Stored before it is counted: a batch the store refuses is not accepted.
+        if let Some(sink) = &mut self.sink {
+            let position = sink.append_arrow(&data.data_header, &data.data_body).map_err(|e| match e {
+                StoreError::Invalid(message) => invalid(format!("record batch at offset_id {offset}: {message}")),
+                StoreError::Failed(message) => Outcome::Status(Status::unavailable(format!(
+                    "the server could not store the batch at offset_id {offset}: {message}; retry on a new stream"
+                ))),
+            })?;
+            self.position = Some(position);
+        }
         self.entry.records.fetch_add(rows, Ordering::Relaxed);
         {
             let mut table = lock(&self.store);

@@ -8,6 +8,7 @@
 
 use super::faults::{ConnFaults, ScriptedEnd};
 use super::protocheck::Schema;
+use super::store::{CallSink, DurableWait, StoreError, StreamInput};
 use super::tablecheck;
 use super::{
     lock, ConnEntry, ConnectionEnd, RecordKind, Shared, State, StoredBatch, TableData,
@@ -143,10 +144,12 @@ impl Zerobus for ZerobusService {
             close_deadline: None,
             rate: RateState { start: Instant::now(), records: 0, bytes: 0 },
             unsent_ack: None,
+            sink: None,
         };
         tokio::spawn(call.run());
         let every = self.shared.config.ack_every_message;
-        Ok(Response::new(AckStream { rx, held: None, sleep: None, done: false, every, entry }))
+        let durable = self.shared.config.store.as_ref().map(|store| DurableWait::new(store.durable()));
+        Ok(Response::new(AckStream { rx, held: None, sleep: None, done: false, every, entry, durable }))
     }
 
     type PersistentStreamStream = tokio_stream::Empty<Result<PersistentStreamResponse, Status>>;
@@ -282,7 +285,9 @@ struct Call {
     /// Highest offset stored but not yet handed to the response body. Acks are cumulative, so
     /// while more requests are already waiting only the last needs sending: one channel send per
     /// burst instead of per message keeps the mock cheap next to the clients it measures.
-    unsent_ack: Option<i64>,
+    unsent_ack: Option<(i64, Option<u64>)>,
+    /// Where accepted calls are kept, with a store ([`MockServerConfig::store`](super::MockServerConfig::store)) that keeps this table.
+    sink: Option<Box<dyn CallSink>>,
 }
 
 impl Call {
@@ -377,7 +382,9 @@ impl Call {
 
     async fn flush_ack(&mut self) -> Result<(), Outcome> {
         match self.unsent_ack.take() {
-            Some(offset) => self.tx.send(Event::Ack { offset, due: None }).await.map_err(|_| Outcome::Gone),
+            Some((offset, position)) => {
+                self.tx.send(Event::Ack { offset, due: None, position }).await.map_err(|_| Outcome::Gone)
+            }
             None => Ok(()),
         }
     }
@@ -416,7 +423,10 @@ impl Call {
             ))));
         }
         match create.record_type.map(RecordType::try_from) {
-            Some(Ok(RecordType::Json)) => self.kind = RecordKind::Json,
+            Some(Ok(RecordType::Json)) => {
+                self.kind = RecordKind::Json;
+                self.sink = self.open_sink(&table, StreamInput::Json)?;
+            }
             Some(Ok(RecordType::Proto)) => {
                 let bytes = create
                     .descriptor_proto
@@ -435,6 +445,7 @@ impl Call {
                 }
                 self.schema = Some(schema);
                 self.kind = RecordKind::Proto;
+                self.sink = self.open_sink(&table, StreamInput::Proto(&descriptor))?;
             }
             other => {
                 return Err(invalid(format!(
@@ -445,6 +456,14 @@ impl Call {
         }
         self.table = Some(store.clone());
         Ok(())
+    }
+
+    /// The store's sink for this stream's table, when there is a store and it keeps the table.
+    fn open_sink(&self, table: &str, input: StreamInput<'_>) -> Result<Option<Box<dyn CallSink>>, Outcome> {
+        match &self.shared.config.store {
+            Some(store) => store.open(table, input).map_err(invalid),
+            None => Ok(None),
+        }
     }
 
     async fn ingest(&mut self, message: EphemeralStreamRequest) -> Result<(), Outcome> {
@@ -524,6 +543,11 @@ impl Call {
             }
         }
 
+        // Stored before it is counted: a call the store refuses is not accepted.
+        let position = match &mut self.sink {
+            Some(sink) => Some(sink.append_records(&records).map_err(store_refused)?),
+            None => None,
+        };
         let count = records.len() as u64;
         self.entry.records.fetch_add(count, Ordering::Relaxed);
         if let Some(table) = &self.table {
@@ -550,9 +574,9 @@ impl Call {
         self.throttle(count, bytes as u64).await?;
         if self.faults.withhold_after.is_none_or(|n| self.messages <= n) {
             match self.faults.ack_delay {
-                None if !self.shared.config.ack_every_message => self.unsent_ack = Some(offset),
-                None => self.send(Event::Ack { offset, due: None }).await?,
-                Some(d) => self.send(Event::Ack { offset, due: Some(Instant::now() + d) }).await?,
+                None if !self.shared.config.ack_every_message => self.unsent_ack = Some((offset, position)),
+                None => self.send(Event::Ack { offset, due: None, position }).await?,
+                Some(d) => self.send(Event::Ack { offset, due: Some(Instant::now() + d), position }).await?,
             }
         }
         self.after_messages(self.messages).await
@@ -606,6 +630,17 @@ impl Call {
 
 /// The JSON check the service does: the record is one JSON object. Parsing into `IgnoredAny`
 /// checks the syntax without building a value.
+/// A call the store did not take: a record that does not fit the table is the caller's to fix;
+/// a store that cannot write ends the stream retryably.
+fn store_refused(e: StoreError) -> Outcome {
+    match e {
+        StoreError::Invalid(message) => invalid(message),
+        StoreError::Failed(message) => Outcome::Status(Status::unavailable(format!(
+            "the server could not store the call: {message}; retry on a new stream"
+        ))),
+    }
+}
+
 fn check_json_object(record: &[u8]) -> Result<(), String> {
     match record.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}
@@ -618,9 +653,11 @@ fn check_json_object(record: &[u8]) -> Result<(), String> {
 enum Event {
     Created(String),
     /// `due`: not before this instant (ack delay); dues never decrease, so order holds.
+    /// `position`: not before the store has it durable; positions never decrease either.
     Ack {
         offset: i64,
         due: Option<Instant>,
+        position: Option<u64>,
     },
     Close(Duration),
     Status(Status),
@@ -639,6 +676,8 @@ pub(crate) struct AckStream {
     /// `MockServerConfig::ack_every_message`: no coalescing.
     every: bool,
     entry: Arc<ConnEntry>,
+    /// With a store: waits for an ack's position to be durable.
+    durable: Option<DurableWait>,
 }
 
 impl AckStream {
@@ -685,11 +724,11 @@ impl Stream for AckStream {
                 },
             };
             match event {
-                Event::Ack { offset, due } => {
+                Event::Ack { offset, due, position } => {
                     if let Some(due) = due {
                         if due > Instant::now() {
                             if let Some(ready) = best {
-                                this.held = Some(Event::Ack { offset, due: Some(due) });
+                                this.held = Some(Event::Ack { offset, due: Some(due), position });
                                 return this.ack(ready);
                             }
                             let sleep = match &mut this.sleep {
@@ -702,8 +741,27 @@ impl Stream for AckStream {
                                 None => this.sleep.insert(Box::pin(tokio::time::sleep_until(due))),
                             };
                             if sleep.as_mut().poll(cx).is_pending() {
-                                this.held = Some(Event::Ack { offset, due: Some(due) });
+                                this.held = Some(Event::Ack { offset, due: Some(due), position });
                                 return Poll::Pending;
+                            }
+                        }
+                    }
+                    if let (Some(position), Some(wait)) = (position, this.durable.as_mut()) {
+                        match wait.poll(position, cx) {
+                            Poll::Ready(Ok(())) => {}
+                            Poll::Ready(Err(why)) => {
+                                this.done = true;
+                                return Poll::Ready(Some(Err(Status::unavailable(format!(
+                                    "the server could not make the call at offset {offset} durable: {why}"
+                                )))));
+                            }
+                            Poll::Pending => {
+                                // Acks are cumulative: one already durable goes out meanwhile.
+                                this.held = Some(Event::Ack { offset, due: None, position: Some(position) });
+                                return match best {
+                                    Some(ready) => this.ack(ready),
+                                    None => Poll::Pending,
+                                };
                             }
                         }
                     }

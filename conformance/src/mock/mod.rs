@@ -37,6 +37,7 @@ mod flight;
 mod grpc;
 mod ledger;
 mod protocheck;
+mod store;
 mod tablecheck;
 mod tls;
 mod token;
@@ -48,6 +49,7 @@ mod tests;
 pub use dev_token::DEV_TOKEN_KEY;
 pub use faults::{FaultScript, GrpcCode, RateLimit, StreamAction, StreamFault, TokenFaults};
 pub use ledger::LedgerReport;
+pub use store::{CallSink, CallStore, Durable, StoreError, StreamInput};
 /// The table schema crate the mock declares tables with ([`MockServerConfig::table_schemas`]).
 pub use zerobus_schema;
 
@@ -111,6 +113,10 @@ pub struct MockServerConfig {
     /// Count every generated record received by (seed, seq) ([`MockServer::ledger`]), with or
     /// without payloads.
     pub ledger: bool,
+    /// Keep accepted calls durably (`zerobus serve --data-dir`): each call is appended to the
+    /// store, and its ack waits until the store has it durable. `None`: acks go out as soon as a
+    /// call is accepted.
+    pub store: Option<Arc<dyn CallStore>>,
 }
 
 impl std::fmt::Debug for MockServerConfig {
@@ -133,6 +139,7 @@ impl std::fmt::Debug for MockServerConfig {
             .field("tls", &self.tls)
             .field("connect_proxy", &self.connect_proxy)
             .field("ledger", &self.ledger)
+            .field("store", &self.store.is_some())
             .finish()
     }
 }
@@ -170,6 +177,7 @@ impl Default for MockServerConfig {
             tls: false,
             connect_proxy: false,
             ledger: false,
+            store: None,
         }
     }
 }
