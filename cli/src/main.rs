@@ -1,6 +1,6 @@
 //! `zerobus`: a local Zerobus server for development (`serve`), a loader that streams JSON
-//! lines or generated records into a table (`ingest`), and a table's record message as `.proto`
-//! (`schema`).
+//! lines or generated records into a table (`ingest`), a table's record message as `.proto`
+//! (`schema`), and a table `serve --data-dir` keeps, read back from Delta (`table show`).
 //!
 //! Exit codes: 0 success, 1 failure (one `error: …` line on stderr), 2 usage error (clap).
 
@@ -10,6 +10,7 @@ mod input;
 mod progress;
 mod schema;
 mod serve;
+mod table;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     Ingest(Box<ingest::IngestArgs>),
     /// Print a table's record message (from its Unity Catalog schema) as a proto2 `.proto`.
     Schema(Box<schema::SchemaArgs>),
+    /// Read back a table `serve --data-dir` keeps: rows, columns, Delta versions, first rows.
+    Table(table::TableArgs),
     /// Print the version.
     Version,
 }
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Ingest(args) => ingest::run(*args).await,
             Command::Schema(args) => schema::run(*args).await,
+            Command::Table(args) => table::run(args).await,
             Command::Version => unreachable!("handled above"),
         }
     });
