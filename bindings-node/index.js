@@ -607,7 +607,10 @@ class ZerobusArrowStream {
     try {
       const columns = columnBatches(data)
       if (columns !== null) {
-        return settle(this._native.queueColumnsNoCopy(columns.schema, columns.nodes, columns.buffers))
+        // One object for the addon to hold, which holds every buffer of the call.
+        const anchor = new Uint8Array(0)
+        anchor.lent = columns.buffers
+        return settle(this._native.queueColumnsNoCopy(columns.schema, columns.nodes, columns.buffers, anchor))
       }
       if (data instanceof Uint8Array && !isShared(data)) return settle(this._native.queueIpcNoCopy(data))
       return settle(this._native.queueIpc(batchIpc(data)))

@@ -3,14 +3,14 @@
 //! encodes to IPC once; IPC stream bytes (and batches whose layout that does not take) cross as
 //! one buffer per call (`queue_ipc`), copied once, whose record batch messages the core passes
 //! through as they are. The `_nocopy` forms (`ingestBatchNoCopy`) skip that copy: the core sends
-//! the JavaScript memory itself and holds the `Uint8Array`s until the call is acked. Everything
+//! the JavaScript memory itself and holds them until the call is acked. Everything
 //! else (schema checks, the in-flight bounds, offsets, acks, recovery) is the core's.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{Buffer, Either, ObjectFinalize, Uint8Array};
+use napi::bindgen_prelude::{Array, Buffer, Either, ObjectFinalize, Uint8Array, Uint8ArraySlice};
 use napi::Env;
 use napi_derive::napi;
 use zerobus_core::arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -187,27 +187,39 @@ impl NativeArrowStream {
     }
 
     /// [`queue_columns`](Self::queue_columns) without the copy (`ingestBatchNoCopy` in
-    /// `index.js`): the core sends the buffers' memory as it is and holds the `Uint8Array`s (each
-    /// a napi reference, so the GC keeps their ArrayBuffers) until every row of the call is acked,
-    /// the call fails, or the stream is dropped.
+    /// `index.js`): the core sends the buffers' memory as it is and holds `anchor` (one napi
+    /// reference) until every row of the call is acked, the call fails, or the stream is
+    /// dropped. `anchor` is an empty `Uint8Array` whose `lent` property is `buffers`, so that
+    /// one reference keeps every buffer's ArrayBuffer from the GC: a reference per buffer cost
+    /// one release on the JavaScript thread per buffer, more than the copy saved.
     #[napi(catch_unwind)]
     pub fn queue_columns_no_copy(
         &self,
         schema: Uint8Array,
         nodes: Vec<u32>,
-        buffers: Vec<Uint8Array>,
+        buffers: Array,
+        anchor: Uint8Array,
     ) -> napi::Result<Option<Either<i64, NativePending>>> {
         guard_sync(|| {
             trip("NativeArrowStream.queueColumnsNoCopy");
             let nodes: Vec<u64> = nodes.into_iter().map(u64::from).collect();
-            let lent = Arc::new(Lent(AssertUnwindSafe(buffers)));
-            let slices: Vec<&[u8]> = lent.0.iter().map(|b| &b[..]).collect();
-            let owner: Arc<dyn BufferOwner> = lent.clone();
-            // SAFETY: each slice is the memory of a JavaScript ArrayBuffer that a `Uint8Array` in
-            // `owner` references, so the GC does not free it before `owner`'s last clone drops.
-            // That nothing writes, detaches or transfers it until then is `ingestBatchNoCopy`'s
-            // contract with its caller (index.d.ts); a SharedArrayBuffer, which another thread
-            // could write, never gets here (`index.js` copies it as IPC).
+            let mut slices: Vec<&[u8]> = Vec::with_capacity(buffers.len() as usize);
+            for i in 0..buffers.len() {
+                let view: Uint8ArraySlice<'_> = buffers
+                    .get(i)?
+                    .ok_or_else(|| invalid(format!("queueColumnsNoCopy: buffers[{i}] is missing")))?;
+                // SAFETY: the slice is the memory of the view's ArrayBuffer, which the view keeps
+                // alive; `anchor.lent` is this array, so holding `anchor` keeps every view, and
+                // the slice outlives this scope only inside `owner` (see below).
+                slices.push(unsafe { std::slice::from_raw_parts(view.as_ptr(), view.len()) });
+            }
+            let owner: Arc<dyn BufferOwner> = Arc::new(Lent(AssertUnwindSafe(anchor)));
+            // SAFETY: each slice's memory is a JavaScript ArrayBuffer that `owner` keeps from the
+            // GC until its last clone drops (a napi-rs `Uint8Array` holds a reference, released on
+            // the JavaScript thread whichever thread drops it). That nothing writes, detaches or
+            // transfers it until then is `ingestBatchNoCopy`'s contract with its caller
+            // (index.d.ts); a SharedArrayBuffer, which another thread could write, never gets
+            // here (`index.js` copies it as IPC).
             let queued = unsafe { self.inner.queue_columns_held(&schema, &nodes, &slices, owner) };
             Ok(pending_or_offset(queued.map_err(to_js_error)?))
         })
@@ -222,7 +234,7 @@ impl NativeArrowStream {
             trip("NativeArrowStream.queueIpcNoCopy");
             // The same contract as `queue_columns_no_copy`: the caller does not write, detach or
             // transfer the bytes until the call is acked, and `index.js` copies shared memory.
-            let bytes = Bytes::from_owner(LentBytes(AssertUnwindSafe(data)));
+            let bytes = Bytes::from_owner(Lent(AssertUnwindSafe(data)));
             Ok(pending_or_offset(self.inner.queue_ipc_batch(&bytes).map_err(to_js_error)?))
         })
     }
@@ -289,18 +301,15 @@ impl NativeArrowStream {
     }
 }
 
-/// JavaScript buffers lent to the core by a no-copy call, as the owner its Arrow buffers hold.
-/// A `Uint8Array` dropped off the JavaScript thread (a core thread, after the ack) hands its
-/// reference to napi-rs's per-environment release queue, which deletes it on the JavaScript
-/// thread; after that the GC may collect the ArrayBuffer. `AssertUnwindSafe`: nothing here is
-/// left half-changed by a panic, the arrays are only read.
-struct Lent(AssertUnwindSafe<Vec<Uint8Array>>);
+/// The JavaScript memory lent to the core by a no-copy call, as the owner its Arrow buffers
+/// hold: a `Uint8Array` that keeps the call's buffers alive. Dropped off the JavaScript thread
+/// (a core thread, after the ack), it hands its reference to napi-rs's per-environment release
+/// queue, which deletes it on the JavaScript thread; after that the GC may collect the memory.
+/// `AssertUnwindSafe`: nothing here is left half-changed by a panic, the array is only read.
+struct Lent(AssertUnwindSafe<Uint8Array>);
 
-/// One lent `Uint8Array` as the owner of a `Bytes` (IPC bytes sent as they are), released as
-/// [`Lent`] says.
-struct LentBytes(AssertUnwindSafe<Uint8Array>);
-
-impl AsRef<[u8]> for LentBytes {
+impl AsRef<[u8]> for Lent {
+    /// The lent IPC bytes of `queue_ipc_no_copy` (the anchor of `queue_columns_no_copy` is empty).
     fn as_ref(&self) -> &[u8] {
         &self.0[..]
     }
