@@ -203,12 +203,23 @@ export async function runCalls(args, pool, calls) {
  * `taxi-typed`, cut before the clock starts); until `args.records` rows are ingested or the time
  * cap passes; then `calls.flush()`, which stops the clock, and the RESULT line.
  */
-export async function runPoolCalls(args, batches, calls) {
+export async function runPoolCalls(args, batches, calls, warmup = null) {
   const B = args.batch
   const K = batches.length
   const rest = args.records % B
   const last = rest === 0 ? null : batches[Math.floor(args.records / B) % K].slice(0, rest)
   const capNs = args.seconds === undefined ? null : BigInt(Math.round(args.seconds * 1e9))
+  if (warmup !== null) {
+    // Untimed, as the Rust and JVM drivers warm up (bench/DRIVER.md): V8 compiles the call path
+    // before the clock starts.
+    const w0 = process.hrtime.bigint()
+    const warmNs = BigInt(Math.round(warmup.seconds * 1e9))
+    for (let j = 0, rows = 0; rows + B <= warmup.rows && process.hrtime.bigint() - w0 < warmNs; j++) {
+      await calls.batch(batches[j % K])
+      rows += B
+    }
+    await calls.flush()
+  }
   const t0 = process.hrtime.bigint()
   const expired = () => capNs !== null && process.hrtime.bigint() - t0 >= capNs
   const every = Math.max(1, Math.floor(1024 / B))
