@@ -28,10 +28,12 @@ all: build
 build:
 	$(CARGO) build --workspace --bins
 
-## demo: start `zerobus serve`, ingest 100,000 generated records, show what the server holds.
-demo:
+## demo: a local Zerobus writing Delta tables (`zerobus serve --data-dir`), trips ingested as JSON,
+## typed PROTO and Arrow (CLI) and as a pyarrow Table (Python binding), the table shown and read
+## back with the `deltalake` package. The Python binding and deltalake come from the test venv.
+demo: python-build
 	$(CARGO) build -p zerobus-cli
-	bash scripts/demo.sh $(TARGET)/zerobus
+	bash scripts/demo.sh $(TARGET)/zerobus $(PY)
 
 include $(sort $(wildcard ffi-c/*.mk bindings-*/*.mk))
 
