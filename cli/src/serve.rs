@@ -55,7 +55,8 @@ pub struct ServeArgs {
     /// under DIR/catalog/schema/table: each call is synced to a write-ahead log in DIR/_wal
     /// before it is acked and committed to Delta every few seconds. On start the log past the
     /// last commit is committed, so a crash loses no acked row. Tables without declared
-    /// columns are only counted. Read a table back with `zerobus table show`.
+    /// columns are only counted, and no payloads are kept in memory (as with --no-payloads).
+    /// Read a table back with `zerobus table show`.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }
@@ -94,7 +95,8 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     let mut config = MockServerConfig {
         grpc_addr: args.grpc_addr,
         token_addr: args.token_addr,
-        keep_payloads: !args.no_payloads,
+        // With a data directory the rows live in Delta; memory keeps only the counts.
+        keep_payloads: !args.no_payloads && args.data_dir.is_none(),
         ack_every_message: args.ack_every_message,
         ..MockServerConfig::default()
     };

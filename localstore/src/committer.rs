@@ -1,6 +1,6 @@
 //! The committer: one thread that turns the synced log into Delta commits, every
-//! [`COMMIT_INTERVAL`] or sooner once [`ROUND_BYTES`] are waiting, one commit per table per
-//! round. Each commit records the log position it reaches ([`delta::APP_ID`]'s transaction
+//! [`StoreOptions::commit_interval`] or sooner once [`StoreOptions::round_bytes`] are waiting,
+//! one commit per table per round. Each commit records the log position it reaches ([`delta::APP_ID`]'s transaction
 //! version), so entries a table already holds are skipped when the log is read again after a
 //! crash; `_wal/checkpoint` says where every table is committed, and segments before it go.
 
@@ -18,12 +18,7 @@ use zerobus_schema::TableSchema;
 
 use crate::records::{json_rows, split_json};
 use crate::wal::{self, Kind, Log, Reader};
-use crate::{delta, lock, Progress};
-
-/// Longest a durable entry waits to be committed while the log is quiet.
-pub(crate) const COMMIT_INTERVAL: Duration = Duration::from_secs(2);
-/// Log bytes one round reads at most (and, waiting, that start a round before the interval).
-pub(crate) const ROUND_BYTES: u64 = 64 * 1024 * 1024;
+use crate::{delta, lock, Progress, StoreOptions};
 
 struct Table {
     delta: DeltaTable,
@@ -47,6 +42,7 @@ pub(crate) struct Committer {
     cursor: u64,
     runtime: tokio::runtime::Runtime,
     progress: Arc<std::sync::Mutex<Progress>>,
+    options: StoreOptions,
 }
 
 impl Committer {
@@ -57,6 +53,7 @@ impl Committer {
         log: Arc<Log>,
         declared: &[TableSchema],
         progress: Arc<std::sync::Mutex<Progress>>,
+        options: StoreOptions,
     ) -> Result<Committer, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -71,7 +68,7 @@ impl Committer {
         }
         let wal_dir = dir.join("_wal");
         let cursor = read_checkpoint(&wal_dir)?;
-        let mut committer = Committer { wal_dir, log, tables, cursor, runtime, progress };
+        let mut committer = Committer { wal_dir, log, tables, cursor, runtime, progress, options };
         let end = committer.log.durable_now()?;
         while committer.cursor < end {
             committer.round(end)?;
@@ -83,11 +80,15 @@ impl Committer {
     /// and returns.
     pub fn run(mut self, stop: Receiver<()>) {
         let mut last = Instant::now();
+        let mut stopping = false;
         loop {
-            let stopping = match stop.recv_timeout(Duration::from_millis(100)) {
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
-                Err(RecvTimeoutError::Timeout) => false,
-            };
+            // Once asked to stop, rounds follow each other without a pause until all is in.
+            if !stopping {
+                stopping = match stop.recv_timeout(Duration::from_millis(100)) {
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
+                    Err(RecvTimeoutError::Timeout) => false,
+                };
+            }
             let durable = match self.log.durable_now() {
                 Ok(p) => p,
                 Err(why) => {
@@ -96,8 +97,10 @@ impl Committer {
                 }
             };
             let waiting = durable.saturating_sub(self.cursor);
-            let due =
-                waiting > 0 && (stopping || waiting >= ROUND_BYTES || last.elapsed() >= COMMIT_INTERVAL);
+            let due = waiting > 0
+                && (stopping
+                    || waiting >= self.options.round_bytes
+                    || last.elapsed() >= self.options.commit_interval);
             if due {
                 last = Instant::now();
                 if let Err(why) = self.round(durable) {
@@ -114,14 +117,14 @@ impl Committer {
         }
     }
 
-    /// Reads up to [`ROUND_BYTES`] of the log (not past `limit`) and commits each table's rows
+    /// Reads up to [`StoreOptions::round_bytes`] of the log (not past `limit`) and commits each table's rows
     /// of it in one commit.
     fn round(&mut self, limit: u64) -> Result<(), String> {
         let started = Instant::now();
         let mut reader = Reader::new(&self.wal_dir, self.cursor);
         let mut parts: HashMap<String, (Vec<Part>, u64)> = HashMap::new();
         let mut read = 0u64;
-        while read < ROUND_BYTES {
+        while read < self.options.round_bytes {
             let Some(entry) = reader.next(limit)? else { break };
             read += entry.body.len() as u64;
             let table = self.tables.get(&entry.table).ok_or_else(|| {

@@ -62,6 +62,22 @@ pub struct Progress {
     pub commits: u64,
 }
 
+/// How often the committer commits.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// Longest a durable row waits to be committed while the log is quiet. Default 2 s.
+    pub commit_interval: std::time::Duration,
+    /// Log bytes one commit round reads at most; this many waiting start a round before the
+    /// interval. Default 64 MiB.
+    pub round_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { commit_interval: std::time::Duration::from_secs(2), round_bytes: 64 * 1024 * 1024 }
+    }
+}
+
 /// A data directory's log and committer, serving as the mock's [`CallStore`].
 pub struct LocalStore {
     dir: PathBuf,
@@ -77,6 +93,15 @@ impl LocalStore {
     /// the committer. Fails when a table's Delta table has other columns than declared, or the
     /// log holds uncommitted rows of a table not declared now.
     pub fn open(dir: &Path, tables: &[TableSchema]) -> Result<Arc<LocalStore>, String> {
+        Self::open_with(dir, tables, StoreOptions::default())
+    }
+
+    /// [`open`](Self::open) with other [`StoreOptions`].
+    pub fn open_with(
+        dir: &Path,
+        tables: &[TableSchema],
+        options: StoreOptions,
+    ) -> Result<Arc<LocalStore>, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let (log, _) = wal::Log::open(&dir.join("_wal"))?;
         let log = Arc::new(log);
@@ -88,7 +113,7 @@ impl LocalStore {
                 (dir.to_owned(), log.clone(), tables.to_vec(), progress.clone());
             std::thread::Builder::new()
                 .name("zerobus-committer".into())
-                .spawn(move || match committer::Committer::start(&dir, log, &tables, progress) {
+                .spawn(move || match committer::Committer::start(&dir, log, &tables, progress, options) {
                     Ok(committer) => {
                         let _ = ready_tx.send(Ok(()));
                         committer.run(stop_rx);

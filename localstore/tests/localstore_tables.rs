@@ -15,7 +15,7 @@ use zerobus_core::{
     ArrowStreamConfigurationOptions, ArrowTableProperties, ErrorCode, RecordType, StreamConfigurationOptions,
     TableProperties, ZerobusSdk,
 };
-use zerobus_localstore::{read_rows, LocalStore};
+use zerobus_localstore::{read_rows, LocalStore, StoreOptions};
 
 const TABLE: &str = "main.demo.cars";
 
@@ -177,5 +177,43 @@ async fn a_log_read_again_commits_nothing_twice() {
     assert_eq!(store.progress().commits, 0, "nothing committed again");
     shut(store).await;
     assert_eq!(rows(&dir).await, once);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_commits_a_backlog_of_many_rounds_and_returns() {
+    let dir = scratch("backlog");
+    let options = StoreOptions { round_bytes: 1024, commit_interval: std::time::Duration::from_secs(3600) };
+    let store = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || LocalStore::open_with(&dir, &[declared()], options))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let (server, config) = server(&store).await;
+    let sdk = ZerobusSdk::new(server.grpc_url(), server.workspace_url()).unwrap();
+    let json = StreamConfigurationOptions { record_type: RecordType::Json, ..Default::default() };
+    let stream = sdk
+        .create_stream(TableProperties::new(TABLE), &config.client_id, &config.client_secret, json)
+        .await
+        .unwrap();
+    let records: Vec<String> =
+        (0..300).map(|i| format!(r#"{{"name": "car-{i:03}", "seats": {i}}}"#)).collect();
+    for chunk in records.chunks(10) {
+        stream.ingest_records_offset(chunk.iter().map(String::as_str)).await.unwrap();
+    }
+    stream.close().await.unwrap();
+    server.shutdown().await;
+    // 300 rows of about 40 bytes in rounds of 1 KiB: the stop takes several rounds, and ends.
+    // On a plain thread, so a shutdown that never returns fails the test instead of hanging it.
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        store.shutdown();
+        let _ = done.send(());
+    });
+    let waited = tokio::task::spawn_blocking(move || stopped.recv_timeout(std::time::Duration::from_secs(60)));
+    assert!(waited.await.unwrap().is_ok(), "shutdown did not return with a backlog of several rounds");
+    assert_eq!(rows(&dir).await.len(), 300);
     let _ = std::fs::remove_dir_all(&dir);
 }
