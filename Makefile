@@ -3,6 +3,7 @@
 
 CARGO ?= cargo
 TARGET := target/debug
+TARGET_RELEASE := target/release
 
 # The conformance matrix: one `--testee name=command` per binding. Each binding's fragment
 # (ffi-c/*.mk, bindings-*/*.mk) appends its testee here, the targets that build it to
@@ -21,12 +22,18 @@ BENCH_ARGS := --surface raw=target/release/zerobus-bench-raw \
 	--surface rust=target/release/zerobus-bench-core
 BENCH_PREREQS := bench-rust
 
-.PHONY: all build demo test fmt fmt-check clippy unit conformance chaos chaos-slice rust-testee bench bench-rust clean
+.PHONY: all build demo bench-local test fmt fmt-check clippy unit conformance chaos chaos-slice rust-testee bench bench-rust clean
 
 all: build
 
 build:
 	$(CARGO) build --workspace --bins
+
+## bench-local: the local Zerobus's durable path (serve --data-dir, release): JSON and taxi Arrow
+## rates into Delta, and the ack latency with the log synced (scripts/bench_local.sh).
+bench-local:
+	$(CARGO) build --release -p zerobus-cli -p zerobus-bench
+	bash scripts/bench_local.sh $(TARGET_RELEASE)
 
 ## demo: a local Zerobus writing Delta tables (`zerobus serve --data-dir`), trips ingested as JSON,
 ## typed PROTO and Arrow (CLI) and as a pyarrow Table (Python binding), the table shown and read

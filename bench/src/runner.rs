@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "usage: zerobus-bench --surface NAME=COMMAND... [--out FILE] [--serve PATH] \
 [--filter TEXT] [--rounds N] [--target-rounds N] [--seconds S] [--scale F] [--sizes 20,220,750,10240] [--formats json,proto] \
 [--proto-surfaces NAME,...] [--taxi-surfaces NAME,...] [--no-memory] [--no-every-ack] [--no-typed]
-       zerobus-bench --write-pool DIR [--batch ROWS]";
+       zerobus-bench --write-pool DIR [--batch ROWS]
+       zerobus-bench --print-taxi-definition";
 
 /// Default in-flight byte bound of the core (`max_inflight_bytes`), for the memory case's check.
 const INFLIGHT_BYTES: u64 = zerobus_core::DEFAULT_MAX_INFLIGHT_BYTES as u64;
@@ -465,6 +466,10 @@ pub fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("--write-pool") {
         std::process::exit(write_pool_command(&argv[2..]));
+    }
+    if argv.get(1).map(String::as_str) == Some("--print-taxi-definition") {
+        println!("{}", crate::taxi::DEFINITION);
+        return;
     }
     let options = match parse_options() {
         Ok(o) => o,
