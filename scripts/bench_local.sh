@@ -32,21 +32,28 @@ start_serve() {
 stop_serve() {
   exec 3>&-
   wait "$serve_pid"
-  grep 'committed' "$work/serve.err"
 }
 now() { date +%s.%N; }
+# Rows committed (the server's stop summary: the driver's untimed warm-up rows too) over the
+# time from the driver's start until the server has committed its last row.
+rate() {
+  local what=$1 t0=$2 summary t1
+  t1=$(now)
+  summary=$(grep 'committed' "$work/serve.err")
+  echo "$summary"
+  python3 -c "import re,sys; n=int(re.search(r'committed (\d+) rows', sys.argv[2]).group(1)); s=float(sys.argv[4])-float(sys.argv[3]); print(f'LOCAL {sys.argv[1]} rows_in_delta={n} seconds={s:.2f} rows_per_s={n/s:,.0f}')" "$what" "$summary" "$t0" "$t1"
+}
 
 start_serve --table 'bench.default.local_json(i BIGINT NOT NULL, p STRING)'
 export ZEROBUS_TABLE=bench.default.local_json
 t0=$(now)
 "$rel/zerobus-bench-core" --mode batch --batch 1000 --size 220 --records "$json_records" | tail -1
 stop_serve
-t1=$(now)
-python3 -c "import sys; n,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'LOCAL json-220B records={n} seconds_to_delta={b-a:.2f} rows_per_s={n/(b-a):,.0f}')" "$json_records" "$t0" "$t1"
+rate json-220B "$t0"
 
 start_serve --table 'bench.default.local_json(i BIGINT NOT NULL, p STRING)'
 "$rel/zerobus-bench-latency" --records 2000 --size 220 --window 100
-stop_serve >/dev/null
+stop_serve
 
 pool="$work/pool"
 "$rel/zerobus-bench" --write-pool "$pool" >/dev/null
@@ -55,5 +62,4 @@ export ZEROBUS_TABLE=bench.default.taxi_trips
 t0=$(now)
 "$rel/zerobus-bench-core" --mode batch --batch 10000 --format taxi-arrow --records "$arrow_rows" --pool "$pool" --size 200 | tail -1
 stop_serve
-t1=$(now)
-python3 -c "import sys; n,a,b=int(sys.argv[1]),float(sys.argv[2]),float(sys.argv[3]); print(f'LOCAL taxi-arrow rows={n} seconds_to_delta={b-a:.2f} rows_per_s={n/(b-a):,.0f}')" "$arrow_rows" "$t0" "$t1"
+rate taxi-arrow "$t0"
