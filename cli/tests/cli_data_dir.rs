@@ -7,10 +7,10 @@ mod common;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrow_array::{Array, Int64Array};
-use common::{scratch, text, Serve, BIN};
+use common::{scratch, text, wait, Serve, BIN};
 
 const TABLE: &str = "main.demo.events";
 const DEFINITION: &str = "main.demo.events(seed BIGINT NOT NULL, seq BIGINT NOT NULL, pad STRING)";
@@ -70,11 +70,7 @@ fn a_killed_server_loses_no_acked_record_and_commits_none_twice() {
     first.kill();
     std::thread::sleep(Duration::from_millis(500));
     let second = serve_on(grpc, token, &dir);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while ingest.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "zerobus ingest did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait(&mut ingest, Duration::from_secs(120));
     let out = ingest.wait_with_output().unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}{stderr}");

@@ -6,9 +6,9 @@ mod common;
 
 use std::net::TcpListener;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{scratch, text, Serve};
+use common::{scratch, text, wait, Serve};
 
 /// Two loopback ports free right now, for a server that must come back on the same ones.
 fn free_ports() -> (u16, u16) {
@@ -31,20 +31,6 @@ fn serve_on(grpc: u16, token: u16) -> Serve {
 fn field(summary: &str, key: &str) -> u64 {
     let rest = summary.split(&format!("{key}: ")).nth(1).unwrap_or_else(|| panic!("no {key} in {summary:?}"));
     rest.split_whitespace().next().unwrap().parse().unwrap()
-}
-
-fn wait(child: &mut std::process::Child, bound: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + bound;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("zerobus ingest did not finish within {bound:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

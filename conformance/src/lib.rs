@@ -6,5 +6,6 @@
 pub mod chaos;
 pub mod fault_proxy;
 pub mod mock;
+pub mod proto_json;
 pub mod records;
 pub mod runner;

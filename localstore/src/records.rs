@@ -4,8 +4,8 @@
 //! - JSON records are decoded as the table's Arrow rows (arrow-json, strict: a field the table
 //!   does not have is an error) and logged as they came.
 //! - PROTO records are decoded with the stream's descriptor and logged as the JSON of their
-//!   fields (a field whose presence is tracked and that is unset is left out: NULL), then
-//!   checked like JSON.
+//!   fields ([`Unset::SkipPresent`]: an unset field with presence is NULL), then checked like
+//!   JSON. BYTES fields become base64 text.
 //! - Arrow Flight batches are decoded against the stream's schema (which the mock has already
 //!   checked against the table's) and logged as an IPC stream, their body as it came.
 
@@ -17,8 +17,9 @@ use arrow_buffer::Buffer;
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage, MapKey, MessageDescriptor, ReflectMessage, Value};
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
 use zerobus_conformance::mock::{CallSink, StoreError};
+use zerobus_conformance::proto_json::{message_json, Unset};
 
 use crate::wal::{Kind, Log};
 
@@ -98,7 +99,7 @@ impl CallSink for RecordSink {
                     .map(|(i, r)| {
                         let decoded = DynamicMessage::decode(message.clone(), &r[..])
                             .map_err(|e| StoreError::Invalid(format!("record {i} does not decode: {e}")))?;
-                        Ok(message_json(&decoded).to_string().into_bytes())
+                        Ok(message_json(&decoded, Unset::SkipPresent).to_string().into_bytes())
                     })
                     .collect::<Result<_, StoreError>>()?;
                 json.iter().map(|r| &r[..]).collect()
@@ -133,52 +134,6 @@ pub(crate) fn split_json(body: &[u8]) -> Result<Vec<&[u8]>, String> {
         rest = tail;
     }
     Ok(out)
-}
-
-/// A message's fields as JSON, by field name: unset fields that track presence are left out.
-fn message_json(message: &DynamicMessage) -> serde_json::Value {
-    let mut object = serde_json::Map::new();
-    for field in message.descriptor().fields() {
-        if field.supports_presence() && !message.has_field(&field) {
-            continue;
-        }
-        object.insert(field.name().to_owned(), value_json(&message.get_field(&field)));
-    }
-    serde_json::Value::Object(object)
-}
-
-fn value_json(value: &Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match value {
-        Value::Bool(b) => J::Bool(*b),
-        Value::I32(n) => J::from(*n),
-        Value::I64(n) => J::from(*n),
-        Value::U32(n) => J::from(*n),
-        Value::U64(n) => J::from(*n),
-        Value::F32(n) => serde_json::Number::from_f64(f64::from(*n)).map_or(J::Null, J::Number),
-        Value::F64(n) => serde_json::Number::from_f64(*n).map_or(J::Null, J::Number),
-        Value::String(s) => J::String(s.clone()),
-        Value::Bytes(b) => J::String(String::from_utf8_lossy(b).into_owned()),
-        Value::EnumNumber(n) => J::from(*n),
-        Value::Message(m) => message_json(m),
-        Value::List(items) => J::Array(items.iter().map(value_json).collect()),
-        Value::Map(entries) => J::Object(
-            entries
-                .iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        MapKey::Bool(b) => b.to_string(),
-                        MapKey::I32(n) => n.to_string(),
-                        MapKey::I64(n) => n.to_string(),
-                        MapKey::U32(n) => n.to_string(),
-                        MapKey::U64(n) => n.to_string(),
-                        MapKey::String(s) => s.clone(),
-                    };
-                    (key, value_json(v))
-                })
-                .collect(),
-        ),
-    }
 }
 
 /// An Arrow Flight stream's sink.

@@ -48,6 +48,25 @@ async fn shut(store: Arc<LocalStore>) {
     tokio::task::spawn_blocking(move || store.shutdown()).await.unwrap();
 }
 
+/// `rows` cars through a mock server on `store`, `per_call` in each JSON call; then the server
+/// stops (the store stays open).
+async fn ingest_cars(store: &Arc<LocalStore>, rows: usize, per_call: usize) {
+    let (server, config) = server(store).await;
+    let sdk = ZerobusSdk::new(server.grpc_url(), server.workspace_url()).unwrap();
+    let json = StreamConfigurationOptions { record_type: RecordType::Json, ..Default::default() };
+    let stream = sdk
+        .create_stream(TableProperties::new(TABLE), &config.client_id, &config.client_secret, json)
+        .await
+        .unwrap();
+    let records: Vec<String> =
+        (0..rows).map(|i| format!(r#"{{"name": "car-{i:03}", "seats": {i}}}"#)).collect();
+    for chunk in records.chunks(per_call) {
+        stream.ingest_records_offset(chunk.iter().map(String::as_str)).await.unwrap();
+    }
+    stream.close().await.unwrap();
+    server.shutdown().await;
+}
+
 /// (name, seats) of every committed row, sorted.
 async fn rows(dir: &Path) -> Vec<(String, Option<i32>)> {
     let mut out = Vec::new();
@@ -152,20 +171,7 @@ async fn json_proto_and_arrow_calls_land_in_one_delta_table() {
 async fn a_log_read_again_commits_nothing_twice() {
     let dir = scratch("replay");
     let store = open_store(&dir).await;
-    let (server, config) = server(&store).await;
-    let sdk = ZerobusSdk::new(server.grpc_url(), server.workspace_url()).unwrap();
-    let json = StreamConfigurationOptions { record_type: RecordType::Json, ..Default::default() };
-    let stream = sdk
-        .create_stream(TableProperties::new(TABLE), &config.client_id, &config.client_secret, json)
-        .await
-        .unwrap();
-    let records: Vec<String> =
-        (0..500).map(|i| format!(r#"{{"name": "car-{i:03}", "seats": {i}}}"#)).collect();
-    for chunk in records.chunks(50) {
-        stream.ingest_records_offset(chunk.iter().map(String::as_str)).await.unwrap();
-    }
-    stream.close().await.unwrap();
-    server.shutdown().await;
+    ingest_cars(&store, 500, 50).await;
     shut(store).await;
     let once = rows(&dir).await;
     assert_eq!(once.len(), 500);
@@ -191,20 +197,7 @@ async fn shutdown_commits_a_backlog_of_many_rounds_and_returns() {
             .unwrap()
             .unwrap()
     };
-    let (server, config) = server(&store).await;
-    let sdk = ZerobusSdk::new(server.grpc_url(), server.workspace_url()).unwrap();
-    let json = StreamConfigurationOptions { record_type: RecordType::Json, ..Default::default() };
-    let stream = sdk
-        .create_stream(TableProperties::new(TABLE), &config.client_id, &config.client_secret, json)
-        .await
-        .unwrap();
-    let records: Vec<String> =
-        (0..300).map(|i| format!(r#"{{"name": "car-{i:03}", "seats": {i}}}"#)).collect();
-    for chunk in records.chunks(10) {
-        stream.ingest_records_offset(chunk.iter().map(String::as_str)).await.unwrap();
-    }
-    stream.close().await.unwrap();
-    server.shutdown().await;
+    ingest_cars(&store, 300, 10).await;
     // 300 rows of about 40 bytes in rounds of 1 KiB: the stop takes several rounds, and ends.
     // On a plain thread, so a shutdown that never returns fails the test instead of hanging it.
     let (done, stopped) = std::sync::mpsc::channel();
@@ -212,7 +205,8 @@ async fn shutdown_commits_a_backlog_of_many_rounds_and_returns() {
         store.shutdown();
         let _ = done.send(());
     });
-    let waited = tokio::task::spawn_blocking(move || stopped.recv_timeout(std::time::Duration::from_secs(60)));
+    let waited =
+        tokio::task::spawn_blocking(move || stopped.recv_timeout(std::time::Duration::from_secs(60)));
     assert!(waited.await.unwrap().is_ok(), "shutdown did not return with a backlog of several rounds");
     assert_eq!(rows(&dir).await.len(), 300);
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,10 +4,11 @@
 
 use std::sync::OnceLock;
 
-use base64::Engine as _;
 use prost::Message as _;
-use prost_reflect::{DescriptorPool, DynamicMessage, MapKey, ReflectMessage, Value as PValue};
-use serde_json::{json, Map, Value};
+use prost_reflect::{DescriptorPool, DynamicMessage};
+use serde_json::{json, Value};
+
+use crate::proto_json::{message_json, Unset};
 
 use crate::mock::zerobus_schema::{self, TableSchema};
 
@@ -63,54 +64,8 @@ pub(super) fn decode_rows(name: &str, payloads: &[&[u8]]) -> Result<Vec<Value>, 
         .enumerate()
         .map(|(i, p)| {
             DynamicMessage::decode(desc.clone(), *p)
-                .map(|m| message_json(&m))
+                .map(|m| message_json(&m, Unset::Skip))
                 .map_err(|e| format!("record {i} does not decode as {}: {e}", t.full_name()))
         })
         .collect()
-}
-
-fn message_json(m: &DynamicMessage) -> Value {
-    let mut out = Map::new();
-    for field in m.descriptor().fields() {
-        if !m.has_field(&field) {
-            continue;
-        }
-        out.insert(field.name().to_owned(), value_json(&m.get_field(&field)));
-    }
-    Value::Object(out)
-}
-
-fn value_json(v: &PValue) -> Value {
-    match v {
-        PValue::Bool(b) => json!(b),
-        PValue::I32(n) => json!(n),
-        PValue::I64(n) => json!(n),
-        PValue::U32(n) => json!(n),
-        PValue::U64(n) => json!(n),
-        PValue::F32(f) => json!(f64::from(*f)),
-        PValue::F64(f) => json!(f),
-        PValue::String(s) => json!(s),
-        PValue::Bytes(b) => json!(base64::engine::general_purpose::STANDARD.encode(b)),
-        PValue::EnumNumber(n) => json!(n),
-        PValue::Message(m) => message_json(m),
-        PValue::List(items) => Value::Array(items.iter().map(value_json).collect()),
-        PValue::Map(entries) => {
-            let mut sorted: Vec<(String, Value)> = entries
-                .iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        MapKey::Bool(b) => b.to_string(),
-                        MapKey::I32(n) => n.to_string(),
-                        MapKey::I64(n) => n.to_string(),
-                        MapKey::U32(n) => n.to_string(),
-                        MapKey::U64(n) => n.to_string(),
-                        MapKey::String(s) => s.clone(),
-                    };
-                    (key, value_json(v))
-                })
-                .collect();
-            sorted.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(sorted.into_iter().collect())
-        }
-    }
 }
