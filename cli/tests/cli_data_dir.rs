@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use arrow_array::{Array, Int64Array};
-use common::{scratch, text, wait, Serve, BIN};
+use common::{field, free_ports, scratch, text, wait, Serve, BIN};
 
 const TABLE: &str = "main.demo.events";
 const DEFINITION: &str = "main.demo.events(seed BIGINT NOT NULL, seq BIGINT NOT NULL, pad STRING)";
@@ -27,12 +26,6 @@ fn serve_on(grpc: u16, token: u16, dir: &Path) -> Serve {
         "--table",
         DEFINITION,
     ])
-}
-
-/// `key: N` from the ingest summary line.
-fn field(summary: &str, key: &str) -> u64 {
-    let rest = summary.split(&format!("{key}: ")).nth(1).unwrap_or_else(|| panic!("no {key} in {summary:?}"));
-    rest.split_whitespace().next().unwrap().parse().unwrap()
 }
 
 /// How many times each seq is in the table's Delta table.
@@ -53,11 +46,7 @@ fn committed_seqs(dir: &Path, records: usize) -> Vec<u32> {
 fn a_killed_server_loses_no_acked_record_and_commits_none_twice() {
     const RECORDS: usize = 400_000;
     let dir = scratch("data-dir-crash");
-    let (grpc, token) = {
-        let a = TcpListener::bind("127.0.0.1:0").unwrap();
-        let b = TcpListener::bind("127.0.0.1:0").unwrap();
-        (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
-    };
+    let (grpc, token) = free_ports();
     let first = serve_on(grpc, token, &dir);
     let records = RECORDS.to_string();
     let mut ingest = first

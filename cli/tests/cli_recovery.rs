@@ -4,18 +4,10 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{scratch, text, wait, Serve};
-
-/// Two loopback ports free right now, for a server that must come back on the same ones.
-fn free_ports() -> (u16, u16) {
-    let a = TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = TcpListener::bind("127.0.0.1:0").unwrap();
-    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
-}
+use common::{field, free_ports, scratch, text, wait, Serve};
 
 fn serve_on(grpc: u16, token: u16) -> Serve {
     Serve::start(&[
@@ -25,12 +17,6 @@ fn serve_on(grpc: u16, token: u16) -> Serve {
         &format!("127.0.0.1:{token}"),
         "--no-payloads",
     ])
-}
-
-/// `key: N` from the summary line.
-fn field(summary: &str, key: &str) -> u64 {
-    let rest = summary.split(&format!("{key}: ")).nth(1).unwrap_or_else(|| panic!("no {key} in {summary:?}"));
-    rest.split_whitespace().next().unwrap().parse().unwrap()
 }
 
 #[test]

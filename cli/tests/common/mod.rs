@@ -109,6 +109,19 @@ impl Drop for Serve {
     }
 }
 
+/// Two loopback ports free right now, for a server that must come back on the same ones.
+pub fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
+}
+
+/// `key: N` from `zerobus ingest`'s summary line.
+pub fn field(summary: &str, key: &str) -> u64 {
+    let rest = summary.split(&format!("{key}: ")).nth(1).unwrap_or_else(|| panic!("no {key} in {summary:?}"));
+    rest.split_whitespace().next().unwrap().parse().unwrap()
+}
+
 /// Waits for `child` to exit, killing it and failing the test after `bound`.
 pub fn wait(child: &mut Child, bound: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + bound;
