@@ -4,9 +4,10 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow_array::{Array, Int64Array};
 use common::{field, free_ports, scratch, text, wait, Serve, BIN};
@@ -42,23 +43,51 @@ fn committed_seqs(dir: &Path, records: usize) -> Vec<u32> {
     counts
 }
 
+/// Writes records `seqs` as JSON lines, the shape `ingest --generate` makes.
+fn write_records(to: &mut impl Write, seqs: std::ops::Range<usize>) {
+    let pad = "p".repeat(80);
+    let mut text = String::new();
+    for seq in seqs {
+        text.push_str(&format!("{{\"seed\":1,\"seq\":{seq},\"pad\":\"{pad}\"}}\n"));
+    }
+    to.write_all(text.as_bytes()).unwrap();
+}
+
+/// Waits until the server has committed a Delta version after the table's creation (version
+/// 0), which it does only for records it has acked.
+fn wait_for_first_commit(dir: &Path) {
+    let first = zerobus_localstore::table_dir(dir, TABLE).join("_delta_log").join(format!("{:020}.json", 1));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !first.exists() {
+        assert!(Instant::now() < deadline, "no Delta commit after 60 s: {}", first.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_killed_server_loses_no_acked_record_and_commits_none_twice() {
     const RECORDS: usize = 400_000;
     let dir = scratch("data-dir-crash");
     let (grpc, token) = free_ports();
     let first = serve_on(grpc, token, &dir);
-    let records = RECORDS.to_string();
+    // The test feeds the client through a pipe, so the crash lands mid-run on any machine: after
+    // the server has acked and committed the first part, with the client still open.
     let mut ingest = first
-        .ingest_command(TABLE, &["--generate", &records, "--size", "120", "--batch-size", "100"])
+        .ingest_command(TABLE, &["--batch-size", "100"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    let mut input = ingest.stdin.take().unwrap();
+    write_records(&mut input, 0..RECORDS / 2);
+    wait_for_first_commit(&dir);
+    write_records(&mut input, RECORDS / 2..RECORDS * 5 / 8);
     first.kill();
     std::thread::sleep(Duration::from_millis(500));
     let second = serve_on(grpc, token, &dir);
+    write_records(&mut input, RECORDS * 5 / 8..RECORDS);
+    drop(input);
     wait(&mut ingest, Duration::from_secs(120));
     let out = ingest.wait_with_output().unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
